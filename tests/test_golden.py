@@ -1,0 +1,35 @@
+"""Every golden case gives exactly its expected XML or its expected error, and every
+expected XML is accepted by libvirt (RelaxNG schema and the QEMU driver)."""
+
+import pytest
+
+from tests.golden_cases import case_id, cases, run_case
+
+CASES = cases()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+def test_golden(case, regenerate):
+    code, out, err = run_case(case)
+    expected_xml, expected_err = case / "expected.xml", case / "expected.err"
+    if regenerate:
+        if code == 0:
+            expected_xml.write_text(out)
+            expected_err.unlink(missing_ok=True)
+        else:
+            expected_err.write_text(f"exit {code}\n{err}")
+            expected_xml.unlink(missing_ok=True)
+    if expected_err.exists():
+        assert (out, f"exit {code}\n{err}") == ("", expected_err.read_text())
+    else:
+        assert (code, err) == (0, "")
+        assert out == expected_xml.read_text()
+
+
+def test_golden_outputs_pass_libvirt():
+    from tests.libvirt import assert_libvirt_accepts
+
+    outputs = {case_id(c): (c / "expected.xml").read_text()
+               for c in CASES if (c / "expected.xml").exists()}
+    assert outputs
+    assert_libvirt_accepts(outputs)

@@ -1,0 +1,3 @@
+from virtuned.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""The Python API: ``compile`` runs parse → resolve → plan → emit → merge."""
+
+from __future__ import annotations
+
+import attrs
+
+from virtuned.diagnostics import Sources
+
+
+@attrs.frozen
+class TraitSource:
+    """Trait text and the name diagnostics use for it (a path, or ``<trait 1>``)."""
+
+    name: str
+    text: str
+
+
+@attrs.frozen
+class CompileResult:
+    xml: str
+    warnings: tuple[str, ...] = ()
+
+
+def compile(domain_xml: str | bytes | None = None, *, sources=(), name: str | None = None,
+            domain_name: str = "<domain>", diagnostics_sources: Sources | None = None
+            ) -> CompileResult:
+    """Compile traits onto a domain.
+
+    Args:
+        domain_xml: the input domain (complete, partial) or None for an empty one.
+        sources: TraitSource values (profile files, inline trait text).
+        name: the domain name to use when the input has none (default ``vm``).
+        domain_name: how diagnostics name the input domain (its path, or ``<stdin>``).
+        diagnostics_sources: collects the texts so the caller can render context.
+
+    Returns:
+        CompileResult with the complete domain XML.
+
+    Raises:
+        VirtunedError: with diagnostics and the exit code (2 invalid, 3 conflict).
+    """
+    from virtuned import domain, emit, merge, plan, resolve
+    from virtuned.syntax.parser import parse
+
+    sources_seen = diagnostics_sources or Sources()
+    profiles = []
+    for source in sources:
+        sources_seen.add(source.name, source.text)
+        profiles.append(parse(source.text, source.name))
+    if domain_xml is None:
+        tree, original = domain.empty_domain(), None
+    else:
+        original = domain_xml.encode("utf-8") if isinstance(domain_xml, str) else domain_xml
+        sources_seen.add(domain_name, original.decode("utf-8", "replace"))
+        tree = domain.parse(original, domain_name)
+    traits = resolve.resolve(profiles)
+    the_plan = plan.plan(traits, tree)
+    edits = emit.emit(the_plan, tree, domain_name, name=name)
+    merge.apply(tree, edits, domain_name)
+    return CompileResult(domain.serialize(tree, original))

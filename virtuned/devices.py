@@ -1,0 +1,114 @@
+"""What counts as "the same device", and the controllers devices need.
+
+``IDENTITY`` is the one table every device trait uses to decide whether a device it
+wants is already there (refine it, or leave it) or must be added. It follows
+virtinst's ``compare_device`` and strategic-merge's ``patchMergeKey``: devices merge
+by these keys, never by their position in ``<devices>``.
+"""
+
+from __future__ import annotations
+
+from virtuned.merge import Add, E, Origin, el
+
+# device tag → the XPaths (relative to the device) whose values identify it.
+IDENTITY: dict[str, tuple[str, ...]] = {
+    "disk": ("target/@dev",),
+    "controller": ("@type", "@index"),
+    "video": ("model/@type",),
+    "channel": ("target/@name",),
+    "interface": ("mac/@address",),
+    "hostdev": ("source/address/@domain", "source/address/@bus", "source/address/@slot",
+                "source/address/@function"),
+    "input": ("@type", "@bus"),
+    "graphics": ("@type",),
+    "sound": ("@model",),
+    "rng": ("@model", "backend/@model"),
+    "tpm": ("@model",),
+    "watchdog": ("@model",),
+    "memballoon": (),  # at most one
+    "console": ("target/@type", "target/@port"),
+    "serial": ("target/@port",),
+    "filesystem": ("target/@dir",),
+}
+
+
+def identity(device) -> tuple:
+    """The identity of an input device element, per ``IDENTITY``."""
+    keys = IDENTITY.get(device.tag, None)
+    if keys is None:
+        raise KeyError(f"no identity rule for <{device.tag}>")
+    return (device.tag,) + tuple(_value(device, path) for path in keys)
+
+
+def spec_identity(spec: E) -> tuple:
+    """The identity of a device about to be added, computed from its spec."""
+    return identity(spec.build())
+
+
+def find(devices, tag: str, **wanted: str | None) -> list:
+    """Input devices of one kind whose identity fields equal ``wanted`` (by key name).
+
+    Keys name the last step of the identity path: ``find(devs, "video", type="qxl")``.
+    """
+    if devices is None:
+        return []
+    matches = []
+    for device in devices.findall(tag):
+        values = {path.rsplit("@", 1)[-1]: _value(device, path)
+                  for path in IDENTITY[tag]}
+        if all(values.get(k) == v for k, v in wanted.items()):
+            matches.append(device)
+    return matches
+
+
+def _value(device, path: str) -> str | None:
+    element_path, _, attr = path.rpartition("@")
+    element_path = element_path.rstrip("/")
+    element = device.find(element_path) if element_path else device
+    return element.get(attr) if element is not None else None
+
+
+# ---------------------------------------------------------------- controllers
+
+def add_device(spec: E, origin: Origin) -> Add:
+    """Add a device under <devices>; equal additions from several traits become one."""
+    return Add("devices", spec, origin, spec_identity(spec))
+
+
+def controller(type_: str, index: int, origin: Origin, **attrib: str) -> Add:
+    return add_device(el("controller", type_=type_, index=str(index), **attrib), origin)
+
+
+def controller_indexes(devices, type_: str) -> dict[int, object]:
+    """Existing controllers of one type by index."""
+    found = {}
+    for ctl in find(devices, "controller", type=type_):
+        index = ctl.get("index")
+        found[int(index) if index and index.isdigit() else 0] = ctl
+    return found
+
+
+# ---------------------------------------------------------------- disk names
+
+def disk_name(prefix: str, index: int) -> str:
+    """libvirt's virIndexToDiskName: 0 → a, 25 → z, 26 → aa."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("a") + rest) + letters
+    return prefix + letters
+
+
+def disk_index(name: str) -> int | None:
+    """libvirt's virDiskNameToIndex: the letters after the prefix, as a number."""
+    letters = name.lstrip("abcdefghijklmnopqrstuvwxyz")
+    if letters:
+        return None  # digits or partitions: libvirt would refuse this name anyway
+    for prefix in ("fd", "hd", "vd", "sd", "xvd", "ubd"):
+        if name.startswith(prefix) and len(name) > len(prefix):
+            index = 0
+            for ch in name[len(prefix):]:
+                index = index * 26 + (ord(ch) - ord("a") + 1)
+            return index - 1
+    return None

@@ -1,0 +1,112 @@
+"""One diagnostic type, one renderer, and the exit codes of DESIGN.md.
+
+Every user error in every stage becomes a `Diagnostic` with a `Span`; the CLI renders
+it as ``file:line:col: error: message`` followed by the source line and a caret, like
+lark's ``get_context``. Programmer bugs are ordinary exceptions and are never caught
+here, so they are never disguised as user errors.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    INVALID_INPUT = 2  # syntax, unknown trait, bad XML, bad value
+    CONFLICT = 3  # conflicting traits or infeasible placement
+
+
+@attrs.frozen(order=True)
+class Span:
+    """A region of a source file; lines and columns count from 1."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int | None = None
+    end_col: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@attrs.frozen
+class Related:
+    """Another place that takes part in a diagnostic, such as the other side of a conflict."""
+
+    span: Span
+    message: str
+
+
+@attrs.frozen
+class Diagnostic:
+    severity: str  # "error" or "warning"
+    message: str
+    span: Span
+    related: tuple[Related, ...] = ()
+    hint: str | None = None
+
+
+class VirtunedError(Exception):
+    """User-facing failure: one or more diagnostics and the exit code they imply."""
+
+    def __init__(self, diagnostics: Diagnostic | tuple[Diagnostic, ...] | list[Diagnostic],
+                 exit_code: ExitCode = ExitCode.INVALID_INPUT):
+        if isinstance(diagnostics, Diagnostic):
+            diagnostics = (diagnostics,)
+        self.diagnostics = tuple(diagnostics)
+        self.exit_code = exit_code
+        super().__init__("; ".join(f"{d.span}: {d.message}" for d in self.diagnostics))
+
+
+def error(span: Span, message: str, *, hint: str | None = None,
+          related: tuple[Related, ...] = (), exit_code: ExitCode = ExitCode.INVALID_INPUT
+          ) -> VirtunedError:
+    """Build (not raise) a single-diagnostic error, so call sites read `raise error(...)`."""
+    return VirtunedError(Diagnostic("error", message, span, related, hint), exit_code)
+
+
+class Sources:
+    """Text of every file seen in a run, so diagnostics can show the offending line."""
+
+    def __init__(self) -> None:
+        self._texts: dict[str, str] = {}
+
+    def add(self, name: str, text: str) -> None:
+        self._texts[name] = text
+
+    def line(self, span: Span) -> str | None:
+        text = self._texts.get(span.file)
+        if text is None:
+            return None
+        lines = text.splitlines()
+        if 1 <= span.line <= len(lines):
+            return lines[span.line - 1]
+        return None
+
+
+def render(diagnostic: Diagnostic, sources: Sources | None = None) -> str:
+    """``file:line:col: severity: message``, the source line with a caret, notes, hint."""
+    out = [f"{diagnostic.span}: {diagnostic.severity}: {diagnostic.message}"]
+    out += _context(diagnostic.span, sources)
+    for rel in diagnostic.related:
+        out.append(f"{rel.span}: note: {rel.message}")
+        out += _context(rel.span, sources)
+    if diagnostic.hint:
+        out.append(f"hint: {diagnostic.hint}")
+    return "\n".join(out)
+
+
+def _context(span: Span, sources: Sources | None) -> list[str]:
+    line = sources.line(span) if sources else None
+    if line is None:
+        return []
+    # Expand tabs the same way on both lines so the caret stays under its column.
+    prefix = line[: max(span.col - 1, 0)].expandtabs()
+    width = 1
+    if span.end_line == span.line and span.end_col and span.end_col > span.col:
+        width = len(line[span.col - 1: span.end_col - 1].expandtabs())
+    return ["    " + line.expandtabs(), "    " + " " * len(prefix) + "^" * width]

@@ -1,0 +1,194 @@
+"""Domain XML in and out: hardened parsing, lossless serialization, tidy insertion.
+
+Parsing refuses DTDs (so no entity can ever be expanded), never touches the network,
+caps size and depth, and keeps everything else: comments, processing instructions,
+other applications' metadata, unknown elements, attribute order. Serialization writes
+the same document back; with no edits the output equals the input in canonical XML.
+"""
+
+from __future__ import annotations
+
+import re
+
+from virtuned.diagnostics import Span, error
+
+MAX_BYTES = 10 * 1024 * 1024
+MAX_DEPTH = 64
+
+# Where a new child goes among its siblings: libvirt's own formatting order
+# (virDomainDefFormat, virDomainDefFormatDevices), so added elements land where
+# `virsh dumpxml` would show them.
+CHILD_ORDER = {
+    "domain": (
+        "name", "uuid", "genid", "title", "description", "metadata", "maxMemory",
+        "memory", "currentMemory", "blkiotune", "memtune", "memoryBacking", "vcpu",
+        "vcpus", "iothreads", "iothreadids", "cputune", "numatune", "resource",
+        "sysinfo", "bootloader", "bootloader_args", "os", "idmap", "features", "cpu",
+        "clock", "on_poweroff", "on_reboot", "on_crash", "on_lockfailure", "pm", "perf",
+        "devices", "seclabel", "keywrap", "launchSecurity"),
+    "devices": (
+        "emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard",
+        "serial", "parallel", "console", "channel", "input", "tpm", "graphics", "sound",
+        "audio", "video", "hostdev", "redirdev", "redirfilter", "hub", "watchdog",
+        "memballoon", "rng", "nvram", "panic", "shmem", "memory", "iommu", "vsock",
+        "crypto"),
+    "os": ("type", "firmware", "loader", "nvram", "kernel", "initrd", "cmdline", "dtb",
+           "boot", "bootmenu", "smbios", "bios"),
+}
+
+
+def parse(data: bytes | str, filename: str):
+    """Parse domain XML into an lxml ElementTree, or raise VirtunedError (exit 2)."""
+    from lxml import etree
+
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if len(raw) > MAX_BYTES:
+        raise error(Span(filename, 1, 1),
+                    f"domain XML is {len(raw)} bytes; the limit is {MAX_BYTES}")
+    doctype = re.search(rb"<!DOCTYPE|<!ENTITY", raw)
+    if doctype:
+        raise error(_offset_span(raw, doctype.start(), filename),
+                    "DTDs and entity declarations are not allowed in domain XML",
+                    hint="libvirt domain XML never needs a DOCTYPE; remove it")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                             dtd_validation=False, huge_tree=False, remove_blank_text=False,
+                             remove_comments=False, remove_pis=False, strip_cdata=False)
+    try:
+        tree = etree.ElementTree(etree.fromstring(raw, parser))
+    except etree.XMLSyntaxError as exc:
+        line, col = exc.position if exc.position else (1, 1)
+        message = re.sub(r", line \d+, column \d+$", "", exc.msg or "malformed XML")
+        raise error(Span(filename, max(line, 1), max(col, 1)),
+                    f"malformed XML: {message}") from None
+    root = tree.getroot()
+    if root.tag != "domain":
+        raise error(_element_span(root, filename),
+                    f"expected a <domain> root element, got <{root.tag}>")
+    _check_depth(root, filename)
+    return tree
+
+
+def empty_domain():
+    from lxml import etree
+
+    return etree.ElementTree(etree.fromstring(b"<domain/>"))
+
+
+def serialize(tree, original: bytes | None = None) -> str:
+    """The document as text; keeps the input's XML declaration if it had one."""
+    from lxml import etree
+
+    body = etree.tostring(tree, encoding="unicode")
+    declaration = _declaration(original)
+    return (declaration + "\n" if declaration else "") + body + "\n"
+
+
+def element_span(element, filename: str) -> Span:
+    return _element_span(element, filename)
+
+
+def _element_span(element, filename: str) -> Span:
+    return Span(filename, element.sourceline or 1, 1)
+
+
+def _declaration(original: bytes | None) -> str | None:
+    if not original:
+        return None
+    match = re.match(rb"\s*(<\?xml[^?]*\?>)", original)
+    return match.group(1).decode("ascii", "replace") if match else None
+
+
+def _offset_span(raw: bytes, offset: int, filename: str) -> Span:
+    before = raw[:offset]
+    line = before.count(b"\n") + 1
+    col = offset - (before.rfind(b"\n") + 1) + 1
+    return Span(filename, line, col)
+
+
+def _check_depth(root, filename: str) -> None:
+    stack = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise error(_element_span(element, filename),
+                        f"domain XML nests deeper than {MAX_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in element)
+
+
+# ---------------------------------------------------------------- insertion
+
+def insert_child(parent, child) -> None:
+    """Insert ``child`` at its canonical place in ``parent``, indented like its siblings."""
+    order = CHILD_ORDER.get(parent.tag, ())
+    rank = order.index(child.tag) if child.tag in order else len(order)
+    index = len(parent)
+    for i, sibling in enumerate(parent):
+        tag = sibling.tag if isinstance(sibling.tag, str) else None
+        sibling_rank = order.index(tag) if tag in order else len(order) if tag else -1
+        if tag is not None and sibling_rank > rank:
+            index = i
+            # Keep a comment that introduces the later sibling next to it.
+            while index > 0 and not isinstance(parent[index - 1].tag, str):
+                index -= 1
+            break
+    _insert_indented(parent, index, child)
+
+
+def _insert_indented(parent, index: int, child) -> None:
+    unit, level = _indentation(parent)
+    inner = "\n" + unit * (level + 1)
+    outer = "\n" + unit * level
+    _indent_subtree(child, unit, level + 1)
+    if len(parent) == 0:
+        if parent.text and parent.text.strip():
+            raise ValueError(f"<{parent.tag}> holds text; cannot add <{child.tag}>")
+        parent.text = inner
+        child.tail = outer
+        parent.append(child)
+        return
+    if index == len(parent):
+        last = parent[-1]
+        child.tail = last.tail if last.tail is not None else outer
+        last.tail = inner
+        parent.append(child)
+        return
+    previous_ws = parent[index - 1].tail if index > 0 else parent.text
+    child.tail = previous_ws if previous_ws is not None else inner
+    parent.insert(index, child)
+
+
+def _indentation(parent) -> tuple[str, int]:
+    """The indent unit of the document and the nesting level of ``parent``."""
+    level = 0
+    node = parent
+    while node.getparent() is not None:
+        level += 1
+        node = node.getparent()
+    unit = "  "
+    for element in node.iter():
+        text = element.text if len(element) else None
+        if text and text.startswith("\n") and not text.strip():
+            width = len(text) - 1
+            depth = _depth(element)
+            if width and depth >= 0:
+                unit = " " * max(width // (depth + 1), 1) if "\t" not in text else "\t"
+                break
+    return unit, level
+
+
+def _depth(element) -> int:
+    depth = 0
+    while element.getparent() is not None:
+        depth += 1
+        element = element.getparent()
+    return depth
+
+
+def _indent_subtree(element, unit: str, level: int) -> None:
+    if len(element) == 0:
+        return
+    element.text = "\n" + unit * (level + 1)
+    for child in element:
+        _indent_subtree(child, unit, level + 1)
+        child.tail = "\n" + unit * (level + 1)
+    element[-1].tail = "\n" + unit * level

@@ -1,0 +1,70 @@
+"""Plan + input domain → edits: completion first, then every trait's own emitter.
+
+Emitters read the (unchanged) input tree and the plan, and return edits; they never
+see each other's output, so the result cannot depend on the order they run in.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from virtuned.merge import Add, Origin, SetAttr, el
+from virtuned.plan import Plan
+
+DEFAULT_NAME = "vm"
+DEFAULT_MEMORY_KIB = 1024 * 1024
+COMPLETION = Origin("completion")
+
+
+@attrs.frozen
+class Context:
+    """What an emitter may look at."""
+
+    root: object  # the input <domain> element; read-only by convention
+    plan: Plan
+    filename: str  # the input domain's name in diagnostics
+    origin: Origin  # the trait being emitted
+
+    @property
+    def platform(self):
+        return self.plan.platform
+
+    @property
+    def devices(self):
+        return self.root.find("devices")
+
+
+def emit(plan: Plan, tree, filename: str, *, name: str | None = None) -> list:
+    root = tree.getroot()
+    edits = complete(root, plan, filename, name)
+    for trait in plan.traits.traits:
+        context = Context(root, plan, filename, trait.origin)
+        edits += trait.definition.emit(context, **trait.kwargs)
+    return edits
+
+
+def complete(root, plan: Plan, filename: str, name: str | None) -> list:
+    """Only what libvirt needs and the input lacks; never a change to what it states."""
+    from virtuned.domain import element_span
+    from virtuned.merge import conflict
+
+    platform = plan.platform
+    edits: list = []
+    if root.get("type") is None:
+        edits.append(SetAttr(root, "/domain", "type", platform.domain_type, COMPLETION))
+    existing_name = root.find("name")
+    if existing_name is None:
+        edits.append(Add("", el("name", text=name or DEFAULT_NAME), COMPLETION))
+    elif name is not None and (existing_name.text or "").strip() != name:
+        raise conflict(Origin(f"--name {name}"), f"the name '{name}'",
+                       element_span(existing_name, filename),
+                       f"the input names the domain '{(existing_name.text or '').strip()}'")
+    if root.find("memory") is None and root.find("cpu/numa/cell") is None:
+        edits.append(Add("", el("memory", text=str(DEFAULT_MEMORY_KIB), unit="KiB"),
+                         COMPLETION))
+        if root.find("vcpu") is None:
+            edits.append(Add("", el("vcpu", text="1"), COMPLETION))
+    if root.find("os/type") is None and platform.domain_type in ("kvm", "qemu"):
+        edits.append(Add("os", el("type", text="hvm", arch=platform.arch,
+                                  machine=platform.machine), COMPLETION))
+    return edits

@@ -1,0 +1,167 @@
+"""Edits, and the one stage that applies them to the domain tree.
+
+Emitters never touch XML: they read the input tree and return edits. ``apply``
+checks the edits against each other and against the input (two traits setting one
+attribute to different values, or a trait contradicting a value the input states, is
+a conflict naming both places) and only then changes the tree, so a failed compile
+leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from virtuned.diagnostics import ExitCode, Related, Span, error
+
+
+@attrs.frozen
+class Origin:
+    """What asked for an edit: a trait with its source location, or completion."""
+
+    label: str  # the trait text, e.g. "video qxl", or "completion"
+    span: Span | None = None
+
+
+@attrs.frozen
+class E:
+    """An element to add: tag, attributes (in output order), children, text."""
+
+    tag: str
+    attrib: tuple[tuple[str, str], ...] = ()
+    children: tuple[E, ...] = ()
+    text: str | None = None
+
+    def build(self):
+        from lxml import etree
+
+        element = etree.Element(self.tag)
+        for name, value in self.attrib:
+            element.set(name, value)
+        element.text = self.text
+        for child in self.children:
+            element.append(child.build())
+        return element
+
+
+def el(tag: str, *children: E, text: str | None = None, **attrib: str) -> E:
+    """Shorthand: ``el("model", type="qxl")``. Trailing underscores are dropped from
+    attribute names so Python keywords can be used (``type_``)."""
+    return E(tag, tuple((k.rstrip("_"), v) for k, v in attrib.items()), children, text)
+
+
+@attrs.frozen
+class SetAttr:
+    element: Any = attrs.field(eq=False)  # an lxml element of the input tree
+    path: str  # for messages and explain
+    name: str
+    value: str
+    origin: Origin = attrs.field(eq=False)
+    # The input value this edit replaces on purpose (a disk's name); any other
+    # existing value is a conflict.
+    replaces: str | None = None
+
+
+@attrs.frozen
+class SetText:
+    element: Any = attrs.field(eq=False)
+    path: str
+    value: str
+    origin: Origin = attrs.field(eq=False)
+
+
+@attrs.frozen
+class Add:
+    """Add ``spec`` under ``parent``: an element of the input tree, or a path from the
+    root such as ``devices`` (missing elements on the way are created). ``identity``
+    makes two additions of the same thing one: equal identity and spec merge, equal
+    identity and a different spec conflict."""
+
+    parent: Any
+    spec: E
+    origin: Origin = attrs.field(eq=False)
+    identity: tuple | None = None
+
+
+Edit = SetAttr | SetText | Add
+
+
+def apply(tree, edits, filename: str) -> None:
+    """Apply ``edits`` to ``tree`` in place, or raise a conflict without changing it."""
+    sets = _check_values(edits, filename)
+    adds = _dedupe_additions([e for e in edits if isinstance(e, Add)])
+    root = tree.getroot()
+    for edit in sets:
+        if isinstance(edit, SetAttr):
+            edit.element.set(edit.name, edit.value)
+        else:
+            edit.element.text = edit.value
+    for edit in adds:
+        from virtuned.domain import insert_child
+
+        parent = _ensure(root, edit.parent) if isinstance(edit.parent, str) else edit.parent
+        insert_child(parent, edit.spec.build())
+
+
+def _check_values(edits, filename: str) -> list:
+    chosen: dict[tuple, Any] = {}
+    for edit in edits:
+        if isinstance(edit, Add):
+            continue
+        key = (id(edit.element), edit.name if isinstance(edit, SetAttr) else None)
+        current = (edit.element.get(edit.name) if isinstance(edit, SetAttr)
+                   else (edit.element.text or "").strip() or None)
+        what = f"{edit.path}/@{edit.name}" if isinstance(edit, SetAttr) else edit.path
+        expected = getattr(edit, "replaces", None)
+        if current is not None and current != edit.value and current != expected:
+            raise conflict(edit.origin, f"{what} = '{edit.value}'",
+                           Span(filename, edit.element.sourceline or 1, 1),
+                           f"the input states {what} = '{current}'")
+        other = chosen.get(key)
+        if other is not None and other.value != edit.value:
+            raise conflict(edit.origin, f"{what} = '{edit.value}'", other.origin.span,
+                           f"'{other.origin.label}' sets {what} = '{other.value}'")
+        chosen.setdefault(key, edit)
+    return list(chosen.values())
+
+
+def _dedupe_additions(adds: list[Add]) -> list[Add]:
+    by_identity: dict[tuple, Add] = {}
+    result = []
+    for add in adds:
+        if add.identity is None:
+            result.append(add)
+            continue
+        key = (add.parent, add.identity)
+        other = by_identity.get(key)
+        if other is None:
+            by_identity[key] = add
+            result.append(add)
+        elif other.spec != add.spec:
+            raise conflict(add.origin, f"a <{add.spec.tag}> {add.identity}",
+                           other.origin.span,
+                           f"'{other.origin.label}' adds a different one")
+    return result
+
+
+def conflict(origin: Origin, wants: str, other_span: Span | None, other: str):
+    span = origin.span or other_span or Span("<input>", 1, 1)
+    related = (Related(other_span, other),) if other_span else ()
+    message = f"'{origin.label}' wants {wants}, but {other}"
+    return error(span, message, related=related, exit_code=ExitCode.CONFLICT,
+                 hint="remove one of the two, or make the weaker one a 'prefer'")
+
+
+def _ensure(root, path: str):
+    from virtuned.domain import insert_child
+    from lxml import etree
+
+    node = root
+    for step in filter(None, path.split("/")):
+        found = node.find(step)
+        if found is None:
+            found = etree.Element(step)
+            insert_child(node, found)
+        node = found
+    return node

@@ -1,0 +1,1 @@
+"""The trait language: grammar loading, text → AST, AST → canonical text."""

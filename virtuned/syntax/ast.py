@@ -1,0 +1,157 @@
+"""The AST of the trait language: frozen attrs nodes, each with a source span.
+
+Spans never take part in equality (``eq=False``), so ``parse(format(ast)) == ast``
+compares meaning, not layout.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from virtuned.diagnostics import Span
+
+_span = attrs.field(eq=False, repr=False, default=None)
+
+
+@attrs.frozen
+class Word:
+    text: str
+    span: Span = _span
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@attrs.frozen
+class Literal:
+    """A number-like token (``4``, ``1GiB``, ``0-3,^2``); typed by the trait that uses it."""
+
+    text: str
+    span: Span = _span
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@attrs.frozen
+class String:
+    value: str
+    span: Span = _span
+
+    def __str__(self) -> str:
+        escaped = (self.value.replace("\\", "\\\\").replace('"', '\\"')
+                   .replace("\n", "\\n").replace("\t", "\\t"))
+        return f'"{escaped}"'
+
+
+@attrs.frozen
+class ParamRef:
+    name: str
+    span: Span = _span
+
+    def __str__(self) -> str:
+        return f"${self.name}"
+
+
+Item = Word | Literal | String | ParamRef
+
+
+@attrs.frozen
+class TraitLine:
+    items: tuple[Item, ...]
+    span: Span = _span
+
+    @property
+    def words(self) -> str:
+        return " ".join(str(i) for i in self.items)
+
+
+@attrs.frozen
+class Prefer:
+    """A soft trait: dropped with a warning when it conflicts or cannot hold."""
+
+    trait: TraitLine
+    span: Span = _span
+
+
+@attrs.frozen
+class Header:
+    name: str
+    version: str
+    summary: str | None
+    span: Span = _span
+
+
+@attrs.frozen
+class Assignment:
+    name: str
+    value: Item
+    span: Span = _span
+
+
+@attrs.frozen
+class Include:
+    name: str
+    range: str | None
+    assignments: tuple[Assignment, ...]
+    span: Span = _span
+
+
+@attrs.frozen
+class Param:
+    name: str
+    type: str
+    optional: bool
+    default: Item | None
+    span: Span = _span
+
+
+@attrs.frozen
+class FactTest:
+    """``machine q35``, ``os family windows``, or a bare param name (``node``)."""
+
+    items: tuple[Item, ...]
+    span: Span = _span
+
+
+@attrs.frozen
+class Not:
+    operand: Condition
+    span: Span = _span
+
+
+@attrs.frozen
+class And:
+    operands: tuple[Condition, ...]
+    span: Span = _span
+
+
+@attrs.frozen
+class Or:
+    operands: tuple[Condition, ...]
+    span: Span = _span
+
+
+Condition = FactTest | Not | And | Or
+
+
+@attrs.frozen
+class When:
+    condition: Condition
+    body: tuple[Statement, ...]
+    span: Span = _span
+
+
+Statement = Header | Include | Param | TraitLine | Prefer | When
+
+
+@attrs.frozen
+class Profile:
+    """One parsed file (or one inline ``-t`` text)."""
+
+    source: str = attrs.field(eq=False)
+    statements: tuple[Statement, ...]
+
+    @property
+    def header(self) -> Header | None:
+        return next((s for s in self.statements if isinstance(s, Header)), None)

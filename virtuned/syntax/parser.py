@@ -1,0 +1,200 @@
+"""Text → AST: the Lark LALR parser, the tree → attrs transformer, syntax diagnostics."""
+
+from __future__ import annotations
+
+import functools
+
+from virtuned import data
+from virtuned.diagnostics import Span, error
+from virtuned.syntax import ast
+
+# Human names for the grammar's terminals, used in "expected ..." messages.
+_TERMINAL_NAMES = {
+    "WORD": "a word",
+    "LITERAL": "a number or size",
+    "VERSION": "a version like 1.0.0",
+    "RANGE": "a version range like ^1.0",
+    "STRING": "a quoted string",
+    "PARAM_REF": "a $param",
+    "_NL": "end of line",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "EQUAL": "'='",
+    "COLON": "':'",
+    "COMMA": "','",
+    "OPTIONAL": "'?'",
+    "$END": "end of file",
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _parser():
+    from lark import Lark
+
+    return Lark(
+        data.read_text("grammar", "virtuned.lark"),
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=False,
+        cache=True,
+    )
+
+
+def parse(text: str, filename: str) -> ast.Profile:
+    """Parse a profile or a file of bare trait lines. Raises VirtunedError (exit 2)."""
+    from lark.exceptions import UnexpectedInput
+
+    try:
+        tree = _parser().parse(text if text.endswith("\n") else text + "\n")
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, text, filename) from None
+    return ast.Profile(source=filename, statements=_Builder(filename).statements(tree.children))
+
+
+def _syntax_error(exc, text: str, filename: str):
+    from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+
+    line, col = max(exc.line, 1), max(exc.column, 1)
+    lines = text.splitlines()
+    open_blocks = _open_blocks(text, line, col)
+    if isinstance(exc, UnexpectedToken) and exc.token.type == "$END" and open_blocks:
+        bline, bcol = open_blocks[-1]
+        return error(Span(filename, bline, bcol),
+                     "this block is never closed: the file ends before its '}'",
+                     hint=_UNCLOSED_HINT)
+    hint = None
+    if isinstance(exc, UnexpectedCharacters):
+        char = lines[line - 1][col - 1] if line <= len(lines) else "?"
+        message = f"unexpected character {char!r}"
+        hint = _HINTS.get(char)
+    elif isinstance(exc, UnexpectedToken):
+        token = exc.token
+        found = {"$END": "end of file", "_NL": "end of line"}.get(token.type, repr(str(token)))
+        expected = set(exc.expected)
+        if not open_blocks:
+            expected.discard("RBRACE")  # the LALR state is shared with block bodies
+        names = sorted({_TERMINAL_NAMES.get(t, repr(t.lower())) for t in expected})
+        message = f"unexpected {found}, expected {_join_or(names)}"
+        hint = _HINTS.get(str(token))
+        if str(token) == "}" and open_blocks:
+            hint = None
+    else:
+        message = "unexpected end of file"
+    return error(Span(filename, line, col), message, hint=hint)
+
+
+def _open_blocks(text: str, line: int, col: int) -> list[tuple[int, int]]:
+    """Positions of the '{' still open before (line, col), skipping comments and strings."""
+    import re
+
+    stack: list[tuple[int, int]] = []
+    for n, row in enumerate(text.splitlines()[:line], start=1):
+        row = re.sub(r'"([^"\\]|\\.)*"|#.*', lambda m: " " * len(m.group()), row)
+        for c, ch in enumerate(row, start=1):
+            if n == line and c >= col:
+                break
+            if ch == "{":
+                stack.append((n, c))
+            elif ch == "}" and stack:
+                stack.pop()
+    return stack
+
+
+_UNCLOSED_HINT = "a 'when ... {' block is still open; close it with '}' on its own line"
+_HINTS = {
+    "=": "trait lines take no '='; write the value after the words, as in 'video qxl'",
+    ":": "only 'param NAME: TYPE' uses ':'",
+    ";": "put one statement on each line",
+    "}": "'}' closes a 'when ... {' block; there is no open block here",
+    "'": "strings use double quotes",
+}
+
+
+def _join_or(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+class _Builder:
+    """Lark tree → AST nodes, with spans from the tree's ``meta`` and the tokens."""
+
+    def __init__(self, filename: str):
+        self.filename = filename
+
+    def span(self, node) -> Span:
+        if hasattr(node, "meta"):
+            m = node.meta
+            return Span(self.filename, m.line, m.column, m.end_line, m.end_column)
+        return Span(self.filename, node.line, node.column, node.end_line, node.end_column)
+
+    def statements(self, nodes) -> tuple[ast.Statement, ...]:
+        return tuple(self.statement(n) for n in nodes if hasattr(n, "data"))
+
+    def statement(self, tree) -> ast.Statement:
+        return getattr(self, "_" + tree.data)(tree, tree.children)
+
+    def item(self, token) -> ast.Item:
+        span = self.span(token)
+        if token.type == "WORD":
+            return ast.Word(str(token), span)
+        if token.type == "LITERAL":
+            return ast.Literal(str(token), span)
+        if token.type == "STRING":
+            return ast.String(_unquote(str(token)), span)
+        if token.type == "PARAM_REF":
+            return ast.ParamRef(str(token)[1:], span)
+        raise AssertionError(f"unexpected token {token.type}")
+
+    def _header(self, tree, children):
+        summary = _unquote(str(children[2])) if len(children) > 2 else None
+        return ast.Header(str(children[0]), str(children[1]), summary, self.span(tree))
+
+    def _include(self, tree, children):
+        rng = next((str(c) for c in children if getattr(c, "type", None) == "RANGE"), None)
+        assigns = tuple(
+            ast.Assignment(str(c.children[0]), self.item(c.children[1]), self.span(c))
+            for c in children if getattr(c, "data", None) == "assignment")
+        return ast.Include(str(children[0]), rng, assigns, self.span(tree))
+
+    def _param(self, tree, children):
+        name, type_ = str(children[0]), str(children[1])
+        rest = children[2:]
+        optional = bool(rest) and getattr(rest[0], "type", None) == "OPTIONAL"
+        if optional:
+            rest = rest[1:]
+        default = self.item(rest[0]) if rest else None
+        return ast.Param(name, type_, optional, default, self.span(tree))
+
+    def _trait_line(self, tree, children):
+        return ast.TraitLine(tuple(self.item(c) for c in children), self.span(tree))
+
+    def _prefer(self, tree, children):
+        return ast.Prefer(self.statement(children[0]), self.span(tree))
+
+    def _when(self, tree, children):
+        return ast.When(self.condition(children[0]), self.statements(children[1:]),
+                        self.span(tree))
+
+    def condition(self, tree) -> ast.Condition:
+        span = self.span(tree)
+        if tree.data == "fact_test":
+            return ast.FactTest(tuple(self.item(c) for c in tree.children), span)
+        if tree.data == "negation":
+            return ast.Not(self.condition(tree.children[0]), span)
+        operands = tuple(self.condition(c) for c in tree.children)
+        return (ast.And if tree.data == "and_test" else ast.Or)(operands, span)
+
+
+def _unquote(token: str) -> str:
+    body = token[1:-1]
+    out, i = [], 0
+    while i < len(body):
+        if body[i] == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            out.append({"n": "\n", "t": "\t"}.get(nxt, nxt))
+            i += 2
+        else:
+            out.append(body[i])
+            i += 1
+    return "".join(out)

@@ -1,0 +1,7 @@
+"""The trait vocabulary: one module per trait or small family of traits.
+
+Importing this package registers every trait, in the order listed here, which is also
+the canonical order in which traits are applied and listed.
+"""
+
+from virtuned.vocab import machine, video, disk, agent  # noqa: F401

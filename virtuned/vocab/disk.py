@@ -1,0 +1,183 @@
+"""``disk bus BUS``: every disk on one bus, with fitting names and the controllers it needs."""
+
+from __future__ import annotations
+
+import attrs
+
+from virtuned import devices
+from virtuned.diagnostics import ExitCode, error
+from virtuned.merge import Add, SetAttr, el
+from virtuned.registry import trait
+
+
+@attrs.frozen
+class Bus:
+    """How a disk bus names its disks and where libvirt puts them."""
+
+    prefix: str  # target dev prefix: vda, sda, hda
+    units_per_controller: int | None  # None: no drive controller (virtio)
+    machines: tuple[str, ...] | None = None  # machine families that have it (None: all)
+
+
+BUSES = {
+    "virtio": Bus("vd", None),
+    # libvirt maps SATA disk N (from its name) to controller N // 6, unit N % 6.
+    "sata": Bus("sd", 6),
+    # Units on one virtio-scsi controller; given explicitly, so libvirt's
+    # name-derived mapping (7 per controller, then an lsilogic one) never applies.
+    "scsi": Bus("sd", 16384),
+    # The i440fx PIIX IDE controller: 2 buses x 2 units, and no second controller.
+    "ide": Bus("hd", 4, machines=("pc",)),
+}
+
+
+@trait("disk bus {bus:virtio|sata|scsi|ide}", version=1)
+def disk_bus(ctx, bus):
+    """Every disk (not cdroms, floppies or LUNs) on this bus.
+
+    Disks get a target name that fits the bus (vdX, sdX, hdX) and the controllers the
+    bus needs are added, reusing existing ones with free slots: a SATA controller has
+    6 ports; scsi means one virtio-scsi controller (never libvirt's lsilogic default);
+    IDE exists only on the pc machine and has room for 4 devices. A disk whose input
+    states another bus is a conflict.
+    """
+    spec = BUSES[bus]
+    platform = ctx.platform
+    if spec.machines and platform.family not in spec.machines:
+        raise error(ctx.origin.span, f"disk bus {bus}: machine type '{platform.machine}' "
+                    f"has no {bus.upper()} bus",
+                    hint=f"{bus.upper()} needs machine " + " or ".join(spec.machines))
+    all_disks = ctx.devices.findall("disk") if ctx.devices is not None else []
+    disks = [d for d in all_disks if d.get("device", "disk") == "disk"]
+    edits, renamed = _retarget(ctx, disks, all_disks, bus, spec)
+    if bus == "sata":
+        edits += _sata_controllers(ctx, all_disks, renamed)
+    elif bus == "scsi":
+        edits += _scsi_controller(ctx, renamed)
+    elif bus == "ide":
+        edits += _ide_controller(ctx, all_disks, renamed)
+    return edits
+
+
+def _retarget(ctx, disks, all_disks, bus, spec):
+    """Set the bus on every disk; rename those whose name does not fit it.
+
+    Returns the edits and the disks' new names, in document order.
+    """
+    edits, names = [], {}
+    taken = {t.get("dev") for d in all_disks if (t := d.find("target")) is not None}
+    for index, disk in enumerate(disks, start=1):
+        path = f"/domain/devices/disk[{index}]"
+        target = disk.find("target")
+        dev = target.get("dev") if target is not None else None
+        if target is None:
+            dev = _free_name(spec.prefix, taken)
+            taken.add(dev)
+            edits.append(Add(disk, el("target", dev=dev, bus=bus), ctx.origin))
+            names[disk] = dev
+            continue
+        edits.append(SetAttr(target, path + "/target", "bus", bus, ctx.origin))
+        if target.get("bus") is None and not (dev or "").startswith(spec.prefix):
+            taken.discard(dev)
+            new = _free_name(spec.prefix, taken)
+            taken.add(new)
+            # The name is only libvirt's hint for the guest; with no bus stated it
+            # also implies one, which the trait now states explicitly.
+            edits.append(_rename(target, path, dev, new, ctx))
+            dev = new
+        names[disk] = dev
+    return edits, names
+
+
+def _rename(target, path, old, new, ctx):
+    return SetAttr(target, path + "/target", "dev", new, ctx.origin, replaces=old)
+
+
+def _free_name(prefix: str, taken: set) -> str:
+    index = 0
+    while devices.disk_name(prefix, index) in taken:
+        index += 1
+    return devices.disk_name(prefix, index)
+
+
+def _sata_controllers(ctx, all_disks, names):
+    """One SATA controller for every 6 ports in use, following libvirt's mapping."""
+    needed = set()
+    for disk in all_disks:
+        target = disk.find("target")
+        bus = target.get("bus") if target is not None else None
+        if disk in names or bus == "sata":
+            needed.add(_controller_of(disk, names.get(disk) or target.get("dev"), 6))
+    existing = devices.controller_indexes(ctx.devices, "sata")
+    return [devices.controller("sata", index, ctx.origin)
+            for index in sorted(needed - set(existing) - {None})]
+
+
+def _controller_of(disk, dev, units):
+    address = disk.find("address[@type='drive']")
+    if address is not None:
+        return int(address.get("controller", "0"))
+    index = devices.disk_index(dev or "")
+    return None if index is None else index // units
+
+
+def _scsi_controller(ctx, names):
+    """Put the converted disks on one virtio-scsi controller, addressed explicitly."""
+    controllers = devices.controller_indexes(ctx.devices, "scsi")
+    edits = []
+    chosen = next((i for i, c in sorted(controllers.items())
+                   if c.get("model") == "virtio-scsi"), None)
+    if chosen is None:
+        unset = next((i for i, c in sorted(controllers.items()) if c.get("model") is None),
+                     None)
+        if unset is not None:
+            chosen = unset
+            edits.append(SetAttr(controllers[unset], "/domain/devices/controller",
+                                 "model", "virtio-scsi", ctx.origin))
+        else:
+            chosen = next(i for i in range(len(controllers) + 1) if i not in controllers)
+            edits.append(devices.controller("scsi", chosen, ctx.origin,
+                                            model="virtio-scsi"))
+    used = _scsi_units_in_use(ctx, chosen, names)
+    unit = 0
+    for disk in names:
+        if disk.find("address") is not None:
+            continue
+        while unit in used:
+            unit += 1
+        used.add(unit)
+        edits.append(Add(disk, el("address", type_="drive", controller=str(chosen),
+                                  bus="0", target="0", unit=str(unit)), ctx.origin))
+    return edits
+
+
+def _scsi_units_in_use(ctx, controller, names) -> set[int]:
+    """Units on ``controller`` taken by SCSI devices the trait does not move."""
+    used = set()
+    for disk in ctx.devices.findall("disk"):
+        target = disk.find("target")
+        if disk in names or target is None or target.get("bus") != "scsi":
+            continue
+        address = disk.find("address[@type='drive']")
+        if address is not None:
+            if int(address.get("controller", "0")) == controller:
+                used.add(int(address.get("unit", "0")))
+            continue
+        index = devices.disk_index(target.get("dev") or "")
+        if index is not None and index // 7 == controller:  # libvirt's default mapping
+            used.add(index % 7)
+    return used
+
+
+def _ide_controller(ctx, all_disks, names):
+    on_ide = [d for d in all_disks if d in names or (
+        d.find("target") is not None and d.find("target").get("bus") == "ide")]
+    if len(on_ide) > BUSES["ide"].units_per_controller:
+        raise error(ctx.origin.span,
+                    f"disk bus ide: {len(on_ide)} devices need the IDE bus, but machine "
+                    f"type '{ctx.platform.machine}' has one IDE controller with 4 units",
+                    exit_code=ExitCode.CONFLICT,
+                    hint="use 'disk bus sata' or 'disk bus virtio' for more disks")
+    if devices.controller_indexes(ctx.devices, "ide"):
+        return []
+    return [devices.controller("ide", 0, ctx.origin)]
