@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import attrs
 
 from virtuned.diagnostics import Sources
@@ -39,22 +41,29 @@ def compile(domain_xml: str | bytes | None = None, *, sources=(), name: str | No
     Raises:
         VirtunedError: with diagnostics and the exit code (2 invalid, 3 conflict).
     """
-    from virtuned import domain, emit, merge, plan, resolve
-    from virtuned.syntax.parser import parse
+    from virtuned import domain, emit, merge, plan
 
     sources_seen = diagnostics_sources or Sources()
-    profiles = []
     for source in sources:
         sources_seen.add(source.name, source.text)
-        profiles.append(parse(source.text, source.name))
+    traits = _resolve(tuple(sources))
     if domain_xml is None:
         tree, original = domain.empty_domain(), None
     else:
         original = domain_xml.encode("utf-8") if isinstance(domain_xml, str) else domain_xml
         sources_seen.add(domain_name, original.decode("utf-8", "replace"))
         tree = domain.parse(original, domain_name)
-    traits = resolve.resolve(profiles)
     the_plan = plan.plan(traits, tree)
     edits = emit.emit(the_plan, tree, domain_name, name=name)
     merge.apply(tree, edits, domain_name)
     return CompileResult(domain.serialize(tree, original))
+
+
+@functools.lru_cache(maxsize=256)
+def _resolve(sources: tuple[TraitSource, ...]):
+    """Parse and resolve trait texts; a long-lived process (the server, a management
+    app) sees the same profiles again and again, so the result is cached by content."""
+    from virtuned.resolve import resolve
+    from virtuned.syntax.parser import parse
+
+    return resolve([parse(source.text, source.name) for source in sources])

@@ -41,8 +41,8 @@ def identity(device) -> tuple:
 
 
 def spec_identity(spec: E) -> tuple:
-    """The identity of a device about to be added, computed from its spec."""
-    return identity(spec.build())
+    """The identity of a device about to be added (an ``E`` answers the same lookups)."""
+    return identity(spec)
 
 
 def find(devices, tag: str, **wanted: str | None) -> list:
@@ -52,13 +52,10 @@ def find(devices, tag: str, **wanted: str | None) -> list:
     """
     if devices is None:
         return []
-    matches = []
-    for device in devices.findall(tag):
-        values = {path.rsplit("@", 1)[-1]: _value(device, path)
-                  for path in IDENTITY[tag]}
-        if all(values.get(k) == v for k, v in wanted.items()):
-            matches.append(device)
-    return matches
+    paths = {path.rsplit("@", 1)[-1]: path for path in IDENTITY[tag]}
+    checks = [(paths[key], value) for key, value in wanted.items()]
+    return [device for device in devices.iterchildren(tag)
+            if all(_value(device, path) == value for path, value in checks)]
 
 
 def _value(device, path: str) -> str | None:

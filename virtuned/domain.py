@@ -8,7 +8,9 @@ the same document back; with no edits the output equals the input in canonical X
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
 
 from virtuned.diagnostics import Span, error
 
@@ -50,11 +52,8 @@ def parse(data: bytes | str, filename: str):
         raise error(_offset_span(raw, doctype.start(), filename),
                     "DTDs and entity declarations are not allowed in domain XML",
                     hint="libvirt domain XML never needs a DOCTYPE; remove it")
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                             dtd_validation=False, huge_tree=False, remove_blank_text=False,
-                             remove_comments=False, remove_pis=False, strip_cdata=False)
     try:
-        tree = etree.ElementTree(etree.fromstring(raw, parser))
+        tree = etree.ElementTree(etree.fromstring(raw, _parser()))
     except etree.XMLSyntaxError as exc:
         line, col = exc.position if exc.position else (1, 1)
         message = re.sub(r", line \d+, column \d+$", "", exc.msg or "malformed XML")
@@ -68,6 +67,21 @@ def parse(data: bytes | str, filename: str):
     return tree
 
 
+_PARSERS = threading.local()  # an lxml parser must not be shared between threads
+
+
+def _parser():
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        from lxml import etree
+
+        parser = _PARSERS.parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+            huge_tree=False, remove_blank_text=False, remove_comments=False,
+            remove_pis=False, strip_cdata=False)
+    return parser
+
+
 def empty_domain():
     from lxml import etree
 
@@ -78,9 +92,19 @@ def serialize(tree, original: bytes | None = None) -> str:
     """The document as text; keeps the input's XML declaration if it had one."""
     from lxml import etree
 
-    body = etree.tostring(tree, encoding="unicode")
+    root = tree.getroot()
     declaration = _declaration(original)
-    return (declaration + "\n" if declaration else "") + body + "\n"
+    if root.getprevious() is None and root.getnext() is None:
+        body = etree.tostring(root, encoding="unicode")
+        return (declaration + "\n" if declaration else "") + body + "\n"
+    # Top-level comments and PIs have no whitespace of their own in lxml; put each on
+    # its own line, as canonical XML does.
+    nodes = [*reversed(list(root.itersiblings(preceding=True))), root,
+             *root.itersiblings()]
+    parts = [etree.tostring(node, encoding="unicode", with_tail=False) for node in nodes]
+    if declaration:
+        parts.insert(0, declaration)
+    return "\n".join(parts) + "\n"
 
 
 def element_span(element, filename: str) -> Span:
@@ -106,36 +130,53 @@ def _offset_span(raw: bytes, offset: int, filename: str) -> Span:
 
 
 def _check_depth(root, filename: str) -> None:
-    stack = [(root, 1)]
-    while stack:
-        element, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise error(_element_span(element, filename),
-                        f"domain XML nests deeper than {MAX_DEPTH} levels")
-        stack.extend((child, depth + 1) for child in element)
+    too_deep = _too_deep()(root)
+    if too_deep:
+        raise error(_element_span(too_deep[0], filename),
+                    f"domain XML nests deeper than {MAX_DEPTH} levels")
+
+
+@functools.lru_cache(maxsize=None)
+def _too_deep():
+    # One XPath step per level, evaluated in C: finds the first element that is too
+    # deep without walking the tree in Python.
+    from lxml import etree
+
+    return etree.XPath("/*" * (MAX_DEPTH + 1))
 
 
 # ---------------------------------------------------------------- insertion
 
-def insert_child(parent, child) -> None:
-    """Insert ``child`` at its canonical place in ``parent``, indented like its siblings."""
-    order = CHILD_ORDER.get(parent.tag, ())
-    rank = order.index(child.tag) if child.tag in order else len(order)
+def insert_child(parent, child, unit: str = "  ") -> None:
+    """Insert ``child`` at its canonical place in ``parent``, indented like its siblings
+    (``unit`` is the document's indent step, from ``indent_unit``).
+
+    The place is right after the last sibling that libvirt's order puts at or before
+    the child; unknown and foreign-namespace siblings count as coming last. New
+    elements usually belong near the end, so the scan runs backwards.
+    """
+    ranks = _RANKS.get(parent.tag)
     index = len(parent)
-    for i, sibling in enumerate(parent):
-        tag = sibling.tag if isinstance(sibling.tag, str) else None
-        sibling_rank = order.index(tag) if tag in order else len(order) if tag else -1
-        if tag is not None and sibling_rank > rank:
-            index = i
-            # Keep a comment that introduces the later sibling next to it.
-            while index > 0 and not isinstance(parent[index - 1].tag, str):
-                index -= 1
-            break
-    _insert_indented(parent, index, child)
+    if ranks is not None and child.tag in ranks:
+        rank = ranks[child.tag]
+        for sibling in reversed(parent):
+            tag = sibling.tag
+            if isinstance(tag, str) and ranks.get(tag, len(ranks)) <= rank:
+                index = parent.index(sibling) + 1
+                break
+        else:
+            index = 0
+    # Inserting right after that sibling keeps a comment that introduces the next
+    # sibling next to it.
+    _insert_indented(parent, index, child, unit)
 
 
-def _insert_indented(parent, index: int, child) -> None:
-    unit, level = _indentation(parent)
+_RANKS = {parent: {tag: i for i, tag in enumerate(order)}
+          for parent, order in CHILD_ORDER.items()}
+
+
+def _insert_indented(parent, index: int, child, unit: str) -> None:
+    level = _depth(parent)
     inner = "\n" + unit * (level + 1)
     outer = "\n" + unit * level
     _indent_subtree(child, unit, level + 1)
@@ -157,23 +198,17 @@ def _insert_indented(parent, index: int, child) -> None:
     parent.insert(index, child)
 
 
-def _indentation(parent) -> tuple[str, int]:
-    """The indent unit of the document and the nesting level of ``parent``."""
-    level = 0
-    node = parent
-    while node.getparent() is not None:
-        level += 1
-        node = node.getparent()
-    unit = "  "
-    for element in node.iter():
+def indent_unit(root) -> str:
+    """The document's indent step, read off the first element that has children."""
+    for element in root.iter(tag="*"):
         text = element.text if len(element) else None
         if text and text.startswith("\n") and not text.strip():
+            if "\t" in text:
+                return "\t"
             width = len(text) - 1
-            depth = _depth(element)
-            if width and depth >= 0:
-                unit = " " * max(width // (depth + 1), 1) if "\t" not in text else "\t"
-                break
-    return unit, level
+            if width:
+                return " " * max(width // (_depth(element) + 1), 1)
+    return "  "
 
 
 def _depth(element) -> int:

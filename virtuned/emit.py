@@ -21,6 +21,7 @@ class Context:
     """What an emitter may look at."""
 
     root: object  # the input <domain> element; read-only by convention
+    devices: object  # its <devices> element, or None
     plan: Plan
     filename: str  # the input domain's name in diagnostics
     origin: Origin  # the trait being emitted
@@ -29,16 +30,13 @@ class Context:
     def platform(self):
         return self.plan.platform
 
-    @property
-    def devices(self):
-        return self.root.find("devices")
-
 
 def emit(plan: Plan, tree, filename: str, *, name: str | None = None) -> list:
     root = tree.getroot()
     edits = complete(root, plan, filename, name)
+    devices = root.find("devices")
     for trait in plan.traits.traits:
-        context = Context(root, plan, filename, trait.origin)
+        context = Context(root, devices, plan, filename, trait.origin)
         edits += trait.definition.emit(context, **trait.kwargs)
     return edits
 

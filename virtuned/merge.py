@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+from lxml import etree
 
 from virtuned.diagnostics import ExitCode, Related, Span, error
+from virtuned.domain import indent_unit, insert_child
 
 
 @attrs.frozen
@@ -33,16 +35,26 @@ class E:
     children: tuple[E, ...] = ()
     text: str | None = None
 
-    def build(self):
-        from lxml import etree
-
-        element = etree.Element(self.tag)
-        for name, value in self.attrib:
-            element.set(name, value)
+    def build(self, parent=None):
+        element = (etree.Element(self.tag, dict(self.attrib)) if parent is None
+                   else etree.SubElement(parent, self.tag, dict(self.attrib)))
         element.text = self.text
         for child in self.children:
-            element.append(child.build())
+            child.build(element)
         return element
+
+    # The two lookups the identity table needs, so a spec is identified without
+    # building it: get an attribute, find a child by a simple path.
+    def get(self, name: str) -> str | None:
+        return dict(self.attrib).get(name)
+
+    def find(self, path: str) -> E | None:
+        node = self
+        for step in path.split("/"):
+            node = next((c for c in node.children if c.tag == step), None)
+            if node is None:
+                return None
+        return node
 
 
 def el(tag: str, *children: E, text: str | None = None, **attrib: str) -> E:
@@ -92,16 +104,16 @@ def apply(tree, edits, filename: str) -> None:
     sets = _check_values(edits, filename)
     adds = _dedupe_additions([e for e in edits if isinstance(e, Add)])
     root = tree.getroot()
+    unit = indent_unit(root)
     for edit in sets:
         if isinstance(edit, SetAttr):
             edit.element.set(edit.name, edit.value)
         else:
             edit.element.text = edit.value
     for edit in adds:
-        from virtuned.domain import insert_child
-
-        parent = _ensure(root, edit.parent) if isinstance(edit.parent, str) else edit.parent
-        insert_child(parent, edit.spec.build())
+        parent = (_ensure(root, edit.parent, unit) if isinstance(edit.parent, str)
+                  else edit.parent)
+        insert_child(parent, edit.spec.build(), unit)
 
 
 def _check_values(edits, filename: str) -> list:
@@ -153,15 +165,12 @@ def conflict(origin: Origin, wants: str, other_span: Span | None, other: str):
                  hint="remove one of the two, or make the weaker one a 'prefer'")
 
 
-def _ensure(root, path: str):
-    from virtuned.domain import insert_child
-    from lxml import etree
-
+def _ensure(root, path: str, unit: str):
     node = root
     for step in filter(None, path.split("/")):
         found = node.find(step)
         if found is None:
             found = etree.Element(step)
-            insert_child(node, found)
+            insert_child(node, found, unit)
         node = found
     return node

@@ -1,0 +1,81 @@
+"""Benchmark: a typical compile request, against the floor of parsing and writing XML.
+
+    python bench/bench_compile.py [--rounds N]
+
+Prints the median in-process time of one compile (a ~2.5 KB domain, 4 traits), the
+median time of the floor (a bare lxml parse + serialize of the same XML, in the same
+process), their ratio, and the median wall time of one ``virtuned compile`` run as a
+separate process. Numbers, not assertions: the test suite never times anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOMAIN = ROOT / "examples" / "domains" / "web-server.xml"
+PROFILE = ROOT / "examples" / "profiles" / "server.vt"
+
+
+def median_seconds(function, rounds: int, inner: int = 20) -> float:
+    """Median over ``rounds`` of the mean time of ``inner`` back-to-back calls."""
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(inner):
+            function()
+        samples.append((time.perf_counter() - start) / inner)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=51)
+    parser.add_argument("--cli-runs", type=int, default=21)
+    args = parser.parse_args()
+
+    sys.path.insert(0, str(ROOT))
+    from lxml import etree
+
+    import virtuned
+    from virtuned.api import TraitSource
+
+    xml = DOMAIN.read_bytes()
+    sources = [TraitSource(str(PROFILE), PROFILE.read_text())]
+
+    def floor():
+        etree.tostring(etree.fromstring(xml), encoding="unicode")
+
+    def compile_once():
+        virtuned.compile(xml, sources=sources)
+
+    compile_once()  # warm caches (grammar, registry) as a long-lived process would
+    base = median_seconds(floor, args.rounds)
+    ours = median_seconds(compile_once, args.rounds)
+    print(f"request: {DOMAIN.relative_to(ROOT)} ({len(xml)} bytes) + "
+          f"{PROFILE.relative_to(ROOT)} (4 traits)")
+    print(f"floor (lxml parse + serialize): {base * 1e6:8.1f} us")
+    print(f"virtuned compile (in-process):  {ours * 1e6:8.1f} us")
+    print(f"ratio compile / floor:          {ours / base:8.2f} x   (target <= 5x)")
+
+    command = [sys.executable, "-m", "virtuned", "compile", str(DOMAIN), "-p", str(PROFILE)]
+    walls = []
+    for _ in range(args.cli_runs):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+        walls.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    bare = time.perf_counter() - start
+    print(f"CLI wall time, one compile:     {statistics.median(walls) * 1e3:8.1f} ms "
+          f"(median of {args.cli_runs}; target < 150 ms; bare interpreter "
+          f"{bare * 1e3:.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()
