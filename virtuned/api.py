@@ -51,7 +51,7 @@ def compile(domain_xml: str | bytes | None = None, *, sources=(), name: str | No
         tree, original = domain.empty_domain(), None
     else:
         original = domain_xml.encode("utf-8") if isinstance(domain_xml, str) else domain_xml
-        sources_seen.add(domain_name, original.decode("utf-8", "replace"))
+        sources_seen.add(domain_name, original)
         tree = domain.parse(original, domain_name)
     the_plan = plan.plan(traits, tree)
     edits = emit.emit(the_plan, tree, domain_name, name=name)

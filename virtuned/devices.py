@@ -32,12 +32,22 @@ IDENTITY: dict[str, tuple[str, ...]] = {
 }
 
 
+def _split(path: str) -> tuple[str, str]:
+    """``"target/@dev"`` → ``("target", "dev")``; ``"@type"`` → ``("", "type")``."""
+    element_path, _, attr = path.rpartition("@")
+    return element_path.rstrip("/"), attr
+
+
+# The table, split once: tag → {key name: (element path, attribute)}.
+_LOOKUPS = {tag: {_split(p)[1]: _split(p) for p in paths} for tag, paths in IDENTITY.items()}
+
+
 def identity(device) -> tuple:
-    """The identity of an input device element, per ``IDENTITY``."""
-    keys = IDENTITY.get(device.tag, None)
-    if keys is None:
+    """The identity of an input device element (or an ``E`` spec), per ``IDENTITY``."""
+    lookups = _LOOKUPS.get(device.tag)
+    if lookups is None:
         raise KeyError(f"no identity rule for <{device.tag}>")
-    return (device.tag,) + tuple(_value(device, path) for path in keys)
+    return (device.tag,) + tuple(_value(device, *lookup) for lookup in lookups.values())
 
 
 def spec_identity(spec: E) -> tuple:
@@ -52,16 +62,13 @@ def find(devices, tag: str, **wanted: str | None) -> list:
     """
     if devices is None:
         return []
-    paths = {path.rsplit("@", 1)[-1]: path for path in IDENTITY[tag]}
-    checks = [(paths[key], value) for key, value in wanted.items()]
+    checks = [(*_LOOKUPS[tag][key], value) for key, value in wanted.items()]
     return [device for device in devices.iterchildren(tag)
-            if all(_value(device, path) == value for path, value in checks)]
+            if all(_value(device, path, attr) == value for path, attr, value in checks)]
 
 
-def _value(device, path: str) -> str | None:
-    element_path, _, attr = path.rpartition("@")
-    element_path = element_path.rstrip("/")
-    element = device.find(element_path) if element_path else device
+def _value(device, path: str, attr: str) -> str | None:
+    element = device.find(path) if path else device
     return element.get(attr) if element is not None else None
 
 

@@ -73,15 +73,17 @@ class Sources:
     """Text of every file seen in a run, so diagnostics can show the offending line."""
 
     def __init__(self) -> None:
-        self._texts: dict[str, str] = {}
+        self._texts: dict[str, str | bytes] = {}
 
-    def add(self, name: str, text: str) -> None:
-        self._texts[name] = text
+    def add(self, name: str, text: str | bytes) -> None:
+        self._texts[name] = text  # bytes are decoded only if a diagnostic needs them
 
     def line(self, span: Span) -> str | None:
         text = self._texts.get(span.file)
         if text is None:
             return None
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
         lines = text.splitlines()
         if 1 <= span.line <= len(lines):
             return lines[span.line - 1]
