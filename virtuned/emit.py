@@ -56,7 +56,9 @@ def complete(root, plan: Plan, filename: str, name: str | None) -> list:
     elif name is not None and (existing_name.text or "").strip() != name:
         raise conflict(Origin(f"--name {name}"), f"the name '{name}'",
                        element_span(existing_name, filename),
-                       f"the input names the domain '{(existing_name.text or '').strip()}'")
+                       f"the input names the domain '{(existing_name.text or '').strip()}'",
+                       hint="--name only names a domain whose input has no <name>; "
+                            "drop --name or change the input")
     if root.find("memory") is None and root.find("cpu/numa/cell") is None:
         edits.append(Add("", el("memory", text=str(DEFAULT_MEMORY_KIB), unit="KiB"),
                          COMPLETION))

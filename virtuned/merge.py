@@ -140,7 +140,9 @@ def _check_values(edits, filename: str) -> list:
         if current is not None and current != edit.value and current != expected:
             raise conflict(edit.origin, f"{what} = '{edit.value}'",
                            Span(filename, edit.element.sourceline or 1, 1),
-                           f"the input states {what} = '{current}'")
+                           f"the input states {what} = '{current}'",
+                           hint="a trait never overrides what the input states: change "
+                                "the input, or drop the trait")
         other = chosen.get(key)
         if other is not None and other.value != edit.value:
             raise conflict(edit.origin, f"{what} = '{edit.value}'", other.origin.span,
@@ -168,12 +170,14 @@ def _dedupe_additions(adds: list[Add]) -> list[Add]:
     return result
 
 
-def conflict(origin: Origin, wants: str, other_span: Span | None, other: str):
+def conflict(origin: Origin, wants: str, other_span: Span | None, other: str, *,
+             hint: str = "remove one of the two"):
     span = origin.span or other_span or Span("<input>", 1, 1)
-    related = (Related(other_span, other),) if other_span else ()
+    # With no place of its own (a command-line option), the diagnostic already sits
+    # on the other side; a note there would only repeat it.
+    related = (Related(other_span, other),) if other_span and origin.span else ()
     message = f"'{origin.label}' wants {wants}, but {other}"
-    return error(span, message, related=related, exit_code=ExitCode.CONFLICT,
-                 hint="remove one of the two, or make the weaker one a 'prefer'")
+    return error(span, message, related=related, exit_code=ExitCode.CONFLICT, hint=hint)
 
 
 def _ensure(root, path: str, unit: str):

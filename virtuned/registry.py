@@ -60,6 +60,8 @@ class TraitDef:
     key: Callable[[dict], tuple]
     # Platform facts this trait fixes, e.g. {"machine": "q35"}.
     facts: Callable[[dict], dict]
+    # Canonical order among traits of this phrase (default: by argument values).
+    order: Callable[[dict], tuple] | None = None
 
     @property
     def name(self) -> str:
@@ -80,7 +82,8 @@ _REGISTRY: dict[str, TraitDef] = {}
 
 
 def trait(phrase: str, *, version: int, key: Callable[[dict], tuple] | None = None,
-          facts: Callable[[dict], dict] | None = None):
+          facts: Callable[[dict], dict] | None = None,
+          order: Callable[[dict], tuple] | None = None):
     """Register the decorated emit function as the trait ``phrase``."""
     tokens = _compile_phrase(phrase)
 
@@ -88,7 +91,7 @@ def trait(phrase: str, *, version: int, key: Callable[[dict], tuple] | None = No
         definition = TraitDef(
             phrase=phrase, tokens=tokens, version=version, doc=emit.__doc__ or "",
             emit=emit, key=key or (lambda args, _p=phrase: (_p,)),
-            facts=facts or (lambda args: {}))
+            facts=facts or (lambda args: {}), order=order)
         if not definition.doc.strip():
             raise TypeError(f"trait {phrase!r} has no documentation")
         if phrase in _REGISTRY:

@@ -54,7 +54,8 @@ def resolve(profiles: list[ast.Profile]) -> TraitSet:
     if problems:
         raise VirtunedError(problems, ExitCode.INVALID_INPUT)
     order = {d.phrase: i for i, d in enumerate(definitions)}
-    resolved.sort(key=lambda t: (order[t.phrase], _sortable(t.args), t.origin.span))
+    resolved.sort(key=lambda t: (order[t.phrase], _own_order(t), _sortable(t.args),
+                                 t.origin.span))
     return TraitSet(_combine(resolved))
 
 
@@ -117,10 +118,15 @@ def _combine(traits: list[ResolvedTrait]) -> tuple[ResolvedTrait, ...]:
             conflicts.append(Diagnostic(
                 "error", f"'{trait.origin.label}' conflicts with '{other.origin.label}'",
                 trait.origin.span, (Related(other.origin.span, "the other one is here"),),
-                "keep one of the two, or make the weaker one a 'prefer'"))
+                "keep one of the two"))
     if conflicts:
         raise VirtunedError(conflicts, ExitCode.CONFLICT)
     return tuple(kept)
+
+
+def _own_order(trait: ResolvedTrait) -> tuple:
+    custom = trait.definition.order
+    return custom(trait.kwargs) if custom else ()
 
 
 def _sortable(args) -> tuple:

@@ -57,7 +57,7 @@ def _syntax_error(exc, text: str, filename: str):
     from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 
     line, col = max(exc.line, 1), max(exc.column, 1)
-    lines = text.splitlines()
+    lines = text.split("\n")  # lark counts lines at "\n" only, not at \f, \x85, \u2028...
     open_blocks = _open_blocks(text, line, col)
     if isinstance(exc, UnexpectedToken) and exc.token.type == "$END" and open_blocks:
         bline, bcol = open_blocks[-1]
@@ -90,7 +90,7 @@ def _open_blocks(text: str, line: int, col: int) -> list[tuple[int, int]]:
     import re
 
     stack: list[tuple[int, int]] = []
-    for n, row in enumerate(text.splitlines()[:line], start=1):
+    for n, row in enumerate(text.split("\n")[:line], start=1):
         row = re.sub(r'"([^"\\]|\\.)*"|#.*', lambda m: " " * len(m.group()), row)
         for c, ch in enumerate(row, start=1):
             if n == line and c >= col:

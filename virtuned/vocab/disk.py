@@ -152,13 +152,17 @@ def _scsi_controller(ctx, names):
 
 
 def _scsi_units_in_use(ctx, controller, names) -> set[int]:
-    """Units on ``controller`` taken by SCSI devices the trait does not move."""
+    """Units on ``controller`` already taken: by SCSI devices the trait does not move,
+    and by moved disks that keep the drive address the input gives them."""
     used = set()
     for disk in ctx.devices.findall("disk"):
         target = disk.find("target")
-        if disk in names or target is None or target.get("bus") != "scsi":
-            continue
         address = disk.find("address[@type='drive']")
+        moved = disk in names
+        if not moved and (target is None or target.get("bus") != "scsi"):
+            continue
+        if moved and address is None:
+            continue  # gets its unit from _scsi_controller
         if address is not None:
             if int(address.get("controller", "0")) == controller:
                 used.add(int(address.get("unit", "0")))

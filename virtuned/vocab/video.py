@@ -3,31 +3,70 @@
 from __future__ import annotations
 
 from virtuned import devices
+from virtuned.diagnostics import ExitCode, error
 from virtuned.merge import Add, SetAttr, el
 from virtuned.registry import trait
 
 # The video models of libvirt's schema that QEMU on x86 can have.
 MODELS = ("vga", "cirrus", "vmvga", "qxl", "virtio", "bochs", "ramfb", "none")
+# libvirt accepts only qxl and virtio as a second video device; the others can
+# only be the primary (first) one, so two of them can never go together.
+SECONDARY_OK = ("qxl", "virtio")
 
 
-@trait("video {model:" + "|".join(MODELS) + "}", version=1,
-       key=lambda args: ("video", args["model"]))
+def _key(args):
+    model = args["model"]
+    return ("video", model) if model in SECONDARY_OK else ("video", "primary")
+
+
+@trait("video {model:" + "|".join(MODELS) + "}", version=1, key=_key,
+       order=lambda args: (args["model"] in SECONDARY_OK,))
 def video(ctx, model):
     """A video device of this model.
 
     No video device → add one. A video device with no model → set the model on it.
     A video device of another model → add a second one. Already there → no change.
+    With several video traits, the first in canonical order fills a model-less
+    video and the others are added; models other than qxl and virtio can only be
+    the primary video, so at most one of them is asked for and it comes first.
+    'video none' means no display adapter at all and goes with no other video.
     """
     videos = ctx.devices.findall("video") if ctx.devices is not None else []
-    if not videos:
-        return [devices.add_device(el("video", el("model", type_=model)), ctx.origin)]
-    if devices.find(ctx.devices, "video", type=model):
+    wanted = [t.kwargs["model"] for t in ctx.plan.traits.traits if t.phrase == video_phrase]
+    present = [v.find("model").get("type") for v in videos
+               if v.find("model") is not None and v.find("model").get("type")]
+    if model in present:
         return []
-    for index, existing in enumerate(videos, start=1):
-        model_element = existing.find("model")
-        path = f"/domain/devices/video[{index}]"
+    _check_combination(ctx, model, wanted, present)
+    fillable = [v for v in videos if v.find("model") is None or not v.find("model").get("type")]
+    missing = [m for m in wanted if m not in present]
+    if fillable and missing.index(model) < len(fillable):
+        target = fillable[missing.index(model)]
+        index = videos.index(target) + 1
+        model_element = target.find("model")
         if model_element is None:
-            return [Add(existing, el("model", type_=model), ctx.origin)]
-        if model_element.get("type") is None:
-            return [SetAttr(model_element, path + "/model", "type", model, ctx.origin)]
+            return [Add(target, el("model", type_=model), ctx.origin)]
+        return [SetAttr(model_element, f"/domain/devices/video[{index}]/model", "type",
+                        model, ctx.origin)]
     return [devices.add_device(el("video", el("model", type_=model)), ctx.origin)]
+
+
+def _check_combination(ctx, model, wanted, present):
+    """Refuse what libvirt would: a primary-only model behind another video, or
+    'none' beside anything else."""
+    others = sorted(set(wanted + present) - {model})
+    if model == "none" and others:
+        raise error(ctx.origin.span, f"video none: the domain would still have video "
+                    f"{', '.join(others)}", exit_code=ExitCode.CONFLICT,
+                    hint="'video none' means no video device; drop the other video")
+    if "none" in present and model != "none":
+        raise error(ctx.origin.span, f"video {model}: the input has a video of model "
+                    "'none', which must be the only one", exit_code=ExitCode.CONFLICT)
+    if model not in SECONDARY_OK and present:
+        raise error(ctx.origin.span, f"video {model}: libvirt allows {model} only as the "
+                    f"primary video, and the input's primary video is {present[0]}",
+                    exit_code=ExitCode.CONFLICT,
+                    hint="use qxl or virtio as a second video, or change the input's")
+
+
+video_phrase = "video {model:" + "|".join(MODELS) + "}"

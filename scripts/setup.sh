@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Set up everything the tests need; idempotent, safe to re-run.
+#   1. Debian packages for the libvirt checks (tests/libvirt_checker.py), via
+#      apt-get, only when some are missing (root, or sudo when not root).
+#   2. .venv made with the python3 on PATH (PYTHON=... to choose another,
+#      >= 3.11), with the project installed editable plus its `test` extra.
+#      pip runs again only when pyproject.toml or the python changed.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+APT_PACKAGES=(
+    libvirt0                    # libvirt, its RelaxNG schemas (domain.rng)
+    libvirt-clients             # virsh, virt-xml-validate
+    libvirt-daemon-driver-qemu  # the QEMU driver, embedded in-process
+    qemu-system-x86             # the QEMU whose capabilities libvirt probes
+    libxml2-utils               # xmllint (not pulled in without recommends)
+    python3-libvirt             # libvirt for Debian's /usr/bin/python3
+    ovmf                        # UEFI firmware descriptors for firmware='efi'
+    swtpm                       # emulated TPM
+)
+PYTHON=${PYTHON:-python3}
+export DEBIAN_FRONTEND=noninteractive PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+
+installed() { [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]; }
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    installed "$p" || missing+=("$p")
+done
+# Debian's own python3 has venv's ensurepip in a separate package.
+if { ! command -v "$PYTHON" >/dev/null 2>&1 || [ "$(command -v "$PYTHON")" = /usr/bin/python3 ]; } \
+        && ! /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    installed python3-venv || missing+=(python3-venv)
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "setup: missing packages ${missing[*]}, and no apt-get to install them" >&2
+        exit 1
+    fi
+    SUDO=()
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null 2>&1 || {
+            echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+        SUDO=(sudo -n env DEBIAN_FRONTEND=noninteractive)
+    fi
+    echo "setup: apt-get install ${missing[*]}" >&2
+    "${SUDO[@]}" apt-get update -q </dev/null
+    "${SUDO[@]}" apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 \
+        "${missing[@]}" </dev/null
+fi
+
+py_ok() { "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; }
+if ! py_ok .venv/bin/python; then
+    py_ok "$PYTHON" || { echo "setup: $PYTHON is not a python >= 3.11" >&2; exit 1; }
+    rm -rf .venv
+    echo "setup: creating .venv with $(command -v "$PYTHON")" >&2
+    "$PYTHON" -m venv .venv
+fi
+
+stamp=$( { sha256sum pyproject.toml; .venv/bin/python -VV; } | sha256sum | cut -d' ' -f1)
+if [ "$(cat .venv/.virtuned-setup 2>/dev/null || true)" != "$stamp" ]; then
+    echo "setup: pip install -e '.[test]'" >&2
+    .venv/bin/python -m pip install -q -e '.[test]' </dev/null
+    echo "$stamp" > .venv/.virtuned-setup
+fi
