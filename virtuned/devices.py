@@ -83,13 +83,12 @@ def controller(type_: str, index: int, origin: Origin, **attrib: str) -> Add:
     return add_device(el("controller", type_=type_, index=str(index), **attrib), origin)
 
 
-def controller_indexes(devices, type_: str) -> dict[int, object]:
+def controller_indexes(devices, type_: str, filename: str) -> dict[int, object]:
     """Existing controllers of one type by index."""
-    found = {}
-    for ctl in find(devices, "controller", type=type_):
-        index = ctl.get("index")
-        found[int(index) if index and index.isdigit() else 0] = ctl
-    return found
+    from virtuned.domain import int_attr
+
+    return {int_attr(ctl, "index", 0, filename): ctl
+            for ctl in find(devices, "controller", type=type_)}
 
 
 # ---------------------------------------------------------------- disk names

@@ -107,6 +107,19 @@ def serialize(tree, original: bytes | None = None) -> str:
     return "\n".join(parts) + "\n"
 
 
+def int_attr(element, name: str, default: int, filename: str) -> int:
+    """An integer attribute of an input element; anything else is an input error
+    (libvirt would refuse it too), never an internal one."""
+    text = element.get(name)
+    if text is None:
+        return default
+    try:
+        return int(text, 0)  # libvirt accepts 0x-prefixed numbers in addresses
+    except ValueError:
+        raise error(_element_span(element, filename),
+                    f"<{element.tag} {name}='{text}'>: expected a whole number") from None
+
+
 def element_span(element, filename: str) -> Span:
     return _element_span(element, filename)
 

@@ -22,6 +22,6 @@ def guest_agent(ctx):
             el("channel", el("source", mode="bind"),
                el("target", type_="virtio", name=AGENT_CHANNEL), type_="unix"),
             ctx.origin))
-    if not devices.controller_indexes(ctx.devices, "virtio-serial"):
+    if not devices.controller_indexes(ctx.devices, "virtio-serial", ctx.filename):
         edits.append(devices.controller("virtio-serial", 0, ctx.origin))
     return edits

@@ -6,6 +6,7 @@ import attrs
 
 from virtuned import devices
 from virtuned.diagnostics import ExitCode, error
+from virtuned.domain import int_attr
 from virtuned.merge import Add, SetAttr, el
 from virtuned.registry import trait
 
@@ -107,23 +108,24 @@ def _sata_controllers(ctx, all_disks, names):
         target = disk.find("target")
         bus = target.get("bus") if target is not None else None
         if disk in names or bus == "sata":
-            needed.add(_controller_of(disk, names.get(disk) or target.get("dev"), 6))
-    existing = devices.controller_indexes(ctx.devices, "sata")
+            needed.add(_controller_of(disk, names.get(disk) or target.get("dev"), 6,
+                                      ctx.filename))
+    existing = devices.controller_indexes(ctx.devices, "sata", ctx.filename)
     return [devices.controller("sata", index, ctx.origin)
             for index in sorted(needed - set(existing) - {None})]
 
 
-def _controller_of(disk, dev, units):
+def _controller_of(disk, dev, units, filename):
     address = disk.find("address[@type='drive']")
     if address is not None:
-        return int(address.get("controller", "0"))
+        return int_attr(address, "controller", 0, filename)
     index = devices.disk_index(dev or "")
     return None if index is None else index // units
 
 
 def _scsi_controller(ctx, names):
     """Put the converted disks on one virtio-scsi controller, addressed explicitly."""
-    controllers = devices.controller_indexes(ctx.devices, "scsi")
+    controllers = devices.controller_indexes(ctx.devices, "scsi", ctx.filename)
     edits = []
     chosen = next((i for i, c in sorted(controllers.items())
                    if c.get("model") == "virtio-scsi"), None)
@@ -164,8 +166,8 @@ def _scsi_units_in_use(ctx, controller, names) -> set[int]:
         if moved and address is None:
             continue  # gets its unit from _scsi_controller
         if address is not None:
-            if int(address.get("controller", "0")) == controller:
-                used.add(int(address.get("unit", "0")))
+            if int_attr(address, "controller", 0, ctx.filename) == controller:
+                used.add(int_attr(address, "unit", 0, ctx.filename))
             continue
         index = devices.disk_index(target.get("dev") or "")
         if index is not None and index // 7 == controller:  # libvirt's default mapping
@@ -182,6 +184,6 @@ def _ide_controller(ctx, all_disks, names):
                     f"type '{ctx.platform.machine}' has one IDE controller with 4 units",
                     exit_code=ExitCode.CONFLICT,
                     hint="use 'disk bus sata' or 'disk bus virtio' for more disks")
-    if devices.controller_indexes(ctx.devices, "ide"):
+    if devices.controller_indexes(ctx.devices, "ide", ctx.filename):
         return []
     return [devices.controller("ide", 0, ctx.origin)]
