@@ -33,6 +33,11 @@ class Platform:
     domain_type: str
     arch: str
     machine: str  # as written, e.g. "q35" or "pc-i440fx-7.2"
+    # Where the machine came from, for messages: "a trait", "the input", ...
+    machine_source: str = "the input"
+
+    def describe_machine(self) -> str:
+        return f"machine type '{self.machine}' ({self.machine_source})"
 
     @property
     def family(self) -> str:
@@ -61,11 +66,18 @@ def plan(traits: TraitSet, tree) -> Plan:
         input_machine, input_arch = None, None
     else:
         input_machine, input_arch = os_type.get("machine"), os_type.get("arch")
-    machine = facts.get("machine") or input_machine or (
-        "pc" if os_type is not None else DEFAULT_MACHINE)
+    if facts.get("machine"):
+        machine, source = facts["machine"], "set by a trait"
+    elif input_machine:
+        machine, source = input_machine, "stated by the input"
+    elif os_type is not None:
+        machine, source = "pc", "QEMU's default: the input's <os><type> names no machine"
+    else:
+        machine, source = DEFAULT_MACHINE, "virtuned's default: the input has no <os>"
     platform = Platform(
         domain_type=root.get("type") or DEFAULT_DOMAIN_TYPE,
         arch=input_arch or DEFAULT_ARCH,
         machine=machine,
+        machine_source=source,
     )
     return Plan(traits, platform)

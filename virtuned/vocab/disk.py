@@ -45,9 +45,10 @@ def disk_bus(ctx, bus):
     spec = BUSES[bus]
     platform = ctx.platform
     if spec.machines and platform.family not in spec.machines:
-        raise error(ctx.origin.span, f"disk bus {bus}: machine type '{platform.machine}' "
+        raise error(ctx.origin.span, f"disk bus {bus}: {platform.describe_machine()} "
                     f"has no {bus.upper()} bus",
-                    hint=f"{bus.upper()} needs machine " + " or ".join(spec.machines))
+                    hint=f"{bus.upper()} needs 'machine " + "' or 'machine ".join(spec.machines)
+                    + "'")
     all_disks = ctx.devices.findall("disk") if ctx.devices is not None else []
     disks = [d for d in all_disks if d.get("device", "disk") == "disk"]
     edits, renamed = _retarget(ctx, disks, all_disks, bus, spec)
@@ -180,8 +181,8 @@ def _ide_controller(ctx, all_disks, names):
         d.find("target") is not None and d.find("target").get("bus") == "ide")]
     if len(on_ide) > BUSES["ide"].units_per_controller:
         raise error(ctx.origin.span,
-                    f"disk bus ide: {len(on_ide)} devices need the IDE bus, but machine "
-                    f"type '{ctx.platform.machine}' has one IDE controller with 4 units",
+                    f"disk bus ide: {len(on_ide)} devices need the IDE bus, but "
+                    f"{ctx.platform.describe_machine()} has one IDE controller with 4 units",
                     exit_code=ExitCode.CONFLICT,
                     hint="use 'disk bus sata' or 'disk bus virtio' for more disks")
     if devices.controller_indexes(ctx.devices, "ide", ctx.filename):
