@@ -84,7 +84,7 @@ class Sources:
             return None
         if isinstance(text, bytes):
             text = text.decode("utf-8", "replace")
-        lines = text.splitlines()
+        lines = text.split("\n")  # as lark and lxml count lines: at "\n" only
         if 1 <= span.line <= len(lines):
             return lines[span.line - 1]
         return None

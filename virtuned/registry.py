@@ -195,6 +195,9 @@ def convert(slot: Slot, item) -> Any:
     if slot.type == "choice":
         if _is_word(item) and text in slot.choices:
             return text
+        if not _is_word(item) and text in slot.choices:
+            raise ValueError(f"expected {slot.describe()}, got the quoted string {item}; "
+                             f"write it without quotes")
         close = difflib.get_close_matches(text, slot.choices, n=1)
         suggestion = f" (did you mean '{close[0]}'?)" if close else ""
         raise ValueError(f"expected {slot.describe()}, got {text!r}{suggestion}")
