@@ -21,11 +21,27 @@ Domain XML
 
 from __future__ import annotations
 
+import functools
 import re
 
 from hypothesis import strategies as st
 
 from virtuned.syntax import ast
+
+
+# Strategies are built once: building them inside draws (regexes above all) costs far
+# more than drawing from them.
+@functools.cache
+def _choice(*options):
+    return st.sampled_from(options)
+
+
+@functools.cache
+def _ints(low: int, high: int):
+    return st.integers(low, high)
+
+
+_BOOL = st.booleans()
 
 # ---------------------------------------------------------------- trait language
 
@@ -49,6 +65,7 @@ SAMPLE_LITERALS = ("0", "4", "8", "1GiB", "2M", "512MiB", "0-3,8,^2", "0-3", "1.
                    "16", "0,2,4-7", "1e3")
 
 
+@functools.cache
 def words() -> st.SearchStrategy[str]:
     return st.one_of(
         st.sampled_from(VOCABULARY),
@@ -56,20 +73,23 @@ def words() -> st.SearchStrategy[str]:
     ).filter(lambda w: w not in KEYWORDS)
 
 
+@functools.cache
 def literals() -> st.SearchStrategy[str]:
     return st.one_of(st.sampled_from(SAMPLE_LITERALS),
                      st.from_regex(LITERAL_RE, fullmatch=True))
 
 
+@functools.cache
 def string_values() -> st.SearchStrategy[str]:
     """Any text without surrogates: the language escapes '"', '\\', newline, tab."""
     return st.one_of(
         st.sampled_from(["", "Pinned guest", 'say "hi"', "back\\slash", "tab\there",
                          "two\nlines", "caf\u00e9 \u2603"]),
-        st.text(st.characters(exclude_categories=("Cs",)), max_size=10),
+        st.text(st.characters(exclude_categories=("Cs",)), max_size=6),
     )
 
 
+@functools.cache
 def items() -> st.SearchStrategy[ast.Item]:
     return st.one_of(
         words().map(ast.Word),
@@ -79,16 +99,19 @@ def items() -> st.SearchStrategy[ast.Item]:
     )
 
 
+@functools.cache
 def trait_lines() -> st.SearchStrategy[ast.TraitLine]:
     return st.builds(lambda first, rest: ast.TraitLine((ast.Word(first), *rest)),
-                     words(), st.lists(items(), max_size=4))
+                     words(), st.lists(items(), max_size=3))
 
 
+@functools.cache
 def headers() -> st.SearchStrategy[ast.Header]:
     return st.builds(ast.Header, words(), st.from_regex(VERSION_RE, fullmatch=True),
                      st.none() | string_values())
 
 
+@functools.cache
 def includes() -> st.SearchStrategy[ast.Include]:
     assignment = st.builds(ast.Assignment, words(), items())
     return st.builds(ast.Include, words(),
@@ -96,46 +119,54 @@ def includes() -> st.SearchStrategy[ast.Include]:
                      st.lists(assignment, max_size=3).map(tuple))
 
 
+@functools.cache
 def params() -> st.SearchStrategy[ast.Param]:
     return st.builds(ast.Param, words(), words(), st.booleans(), st.none() | items())
 
 
+@functools.cache
 def prefers() -> st.SearchStrategy[ast.Prefer]:
     return trait_lines().map(ast.Prefer)
 
 
+@functools.cache
 def fact_tests() -> st.SearchStrategy[ast.FactTest]:
     return st.builds(lambda first, rest: ast.FactTest((ast.Word(first), *rest)),
-                     words(), st.lists(items(), max_size=3))
+                     words(), st.lists(items(), max_size=2))
 
 
+@functools.cache
 def conditions() -> st.SearchStrategy[ast.Condition]:
     def extend(inner):
         operands = st.lists(inner, min_size=2, max_size=3).map(tuple)
         return st.one_of(inner.map(ast.Not), operands.map(ast.And), operands.map(ast.Or))
 
-    return st.recursive(fact_tests(), extend, max_leaves=6)
+    return st.recursive(fact_tests(), extend, max_leaves=4)
 
 
+@functools.cache
 def simple_statements() -> st.SearchStrategy[ast.Statement]:
     return st.one_of(trait_lines(), prefers(), includes(), params(), headers())
 
 
+@functools.cache
 def statements() -> st.SearchStrategy[ast.Statement]:
     def extend(inner):
         return st.builds(ast.When, conditions(), st.lists(inner, max_size=3).map(tuple))
 
-    return st.recursive(simple_statements(), extend, max_leaves=8)
+    return st.recursive(simple_statements(), extend, max_leaves=6)
 
 
+@functools.cache
 def profiles() -> st.SearchStrategy[ast.Profile]:
-    return st.lists(statements(), max_size=6).map(
+    return st.lists(statements(), max_size=5).map(
         lambda stmts: ast.Profile(source="<generated>", statements=tuple(stmts)))
 
 
 # ---- the same profiles, written out with a random layout
 
-_COMMENT_CHARS = st.characters(exclude_categories=("Cs",), exclude_characters="\n")
+_COMMENT_TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\n"),
+                        max_size=10)
 
 
 @st.composite
@@ -148,7 +179,7 @@ def profile_sources(draw, profile_strategy=None) -> tuple[str, ast.Profile]:
         writer.statement(stmt, 0)
         writer.filler()
     text = "".join(writer.out)
-    if text.endswith("\n") and draw(st.booleans()):
+    if text.endswith("\n") and draw(_BOOL):
         # parse() accepts a file without its last newline (unless it is inside a string
         # or ends a comment line with "\r", which we never write).
         text = text[:-1].removesuffix("\r")
@@ -162,28 +193,28 @@ class _Writer:
 
     # whitespace and comments
     def sep(self) -> str:
-        return self.draw(st.sampled_from([" ", " ", " ", "  ", "\t", " \t "]))
+        return self.draw(_choice(" ", " ", " ", "  ", "\t", " \t "))
 
     def opt_sep(self) -> str:
-        return self.draw(st.sampled_from(["", "", " ", "\t"]))
+        return self.draw(_choice("", "", " ", "\t"))
 
     def indent(self, depth: int) -> str:
-        unit = self.draw(st.sampled_from(["    ", "  ", "\t", ""]))
-        return unit * depth + self.draw(st.sampled_from(["", "", " "]))
+        unit = self.draw(_choice("    ", "  ", "\t", ""))
+        return unit * depth + self.draw(_choice("", "", " "))
 
     def newline(self) -> str:
         comment = ""
-        if self.draw(st.integers(0, 4)) == 0:
-            comment = self.opt_sep() + " #" + self.draw(st.text(_COMMENT_CHARS, max_size=8))
+        if self.draw(_ints(0, 4)) == 0:
+            comment = self.opt_sep() + " #" + self.draw(_COMMENT_TEXT)
         # "# x\r\n": the comment ends before "\n", so its "\r" is part of the comment.
-        return comment + self.draw(st.sampled_from(["\n", "\n", "\r\n"]))
+        return comment + self.draw(_choice("\n", "\n", "\r\n"))
 
     def filler(self) -> None:
-        for _ in range(self.draw(st.integers(0, 2))):
-            self.out.append(self.draw(st.sampled_from(["", "  ", "\t"])))
-            if self.draw(st.booleans()):
-                self.out.append("#" + self.draw(st.text(_COMMENT_CHARS, max_size=10)))
-            self.out.append(self.draw(st.sampled_from(["\n", "\r\n"])))
+        for _ in range(self.draw(_ints(0, 2))):
+            self.out.append(self.draw(_choice("", "  ", "\t")))
+            if self.draw(_BOOL):
+                self.out.append("#" + self.draw(_COMMENT_TEXT))
+            self.out.append(self.draw(_choice("\n", "\r\n")))
 
     # tokens
     def item(self, item: ast.Item) -> str:
@@ -197,13 +228,13 @@ class _Writer:
             if ch == "\n":
                 out.append("\\n")
             elif ch == "\t":
-                out.append(self.draw(st.sampled_from(["\\t", "\t", "\\\t"])))
+                out.append(self.draw(_choice("\\t", "\t", "\\\t")))
             elif ch in '"\\':
                 out.append("\\" + ch)
             elif ch in "nt":  # "\n" and "\t" are escapes, so these stay bare
                 out.append(ch)
             else:  # any other character may be escaped: "\q" is "q"
-                out.append(self.draw(st.sampled_from([ch, ch, "\\" + ch])))
+                out.append(self.draw(_choice(ch, ch, "\\" + ch)))
         out.append('"')
         return "".join(out)
 
@@ -250,11 +281,11 @@ class _Writer:
         body = list(stmt.body)
         # The last statement may share the line of '}' unless it is a header or a when.
         last_inline = (bool(body) and not isinstance(body[-1], (ast.Header, ast.When))
-                       and self.draw(st.booleans()))
+                       and self.draw(_BOOL))
         # The first statement may share the line of '{'.
         first_inline = bool(body) and not (last_inline and len(body) == 1) \
-            and self.draw(st.booleans())
-        if not body and self.draw(st.booleans()):
+            and self.draw(_BOOL)
+        if not body and self.draw(_BOOL):
             self.out.append(self.opt_sep() + "}" + self.newline())
             return
         if first_inline:
@@ -298,7 +329,7 @@ class _Writer:
             # would flatten) and an 'or' inside an 'and'; an 'and' inside an 'or' does not.
             needed = parent is not None and not (isinstance(cond, ast.And)
                                                  and parent is ast.Or)
-        if needed or self.draw(st.integers(0, 5)) == 0:
+        if needed or self.draw(_ints(0, 5)) == 0:
             text = f"({self.opt_sep()}{text}{self.opt_sep()})"
         return text
 
@@ -310,13 +341,13 @@ class _Writer:
 XML_CHARS = st.characters(exclude_categories=("Cs", "Cc"),
                           exclude_characters="\ufffe\uffff") | st.sampled_from("\t\n\r\x7f\x85")
 
-NAME_START = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"
 KNOWN_NAMES = ("disk", "source", "target", "address", "driver", "interface", "model",
                "mac", "controller", "video", "graphics", "serial", "console", "channel",
                "feature", "acpi", "apic", "cpu", "topology", "numa", "cell", "clock",
                "timer", "boot", "seclabel", "label", "entry", "system", "alias")
 
 
+@functools.cache
 def xml_names() -> st.SearchStrategy[str]:
     return st.one_of(
         st.sampled_from(KNOWN_NAMES),
@@ -324,6 +355,12 @@ def xml_names() -> st.SearchStrategy[str]:
         .filter(lambda n: not n.lower().startswith("xml")),
     )
 
+
+XML_TEXT = st.text(XML_CHARS, max_size=10)
+_ATTRIBUTE_VALUES = _choice("yes", "on", "0", "kvm", "") | st.text(XML_CHARS, max_size=8)
+_ATTRIBUTE_NAMES = st.lists(xml_names(), max_size=3, unique=True)
+_DOMAIN_NAMES = st.from_regex(r"[A-Za-z0-9_.-]{1,12}", fullmatch=True)
+_SHORT_NAMES = st.from_regex(r"[a-z][a-z0-9-]{0,10}", fullmatch=True)
 
 NAMESPACES = (("app", "http://example.org/app/1.0"),
               ("qemu", "http://libvirt.org/schemas/domain/qemu/1.0"),
@@ -343,13 +380,13 @@ class _Xml:
         choices = [" ", "\n", "\n  ", "\n    ", "\t", "\r\n  ", "  \n\t"]
         if allow_empty:
             choices += ["", ""]
-        return self.draw(st.sampled_from(choices))
+        return self.draw(_choice(*choices))
 
     def char_data(self, text: str, quote: str | None = None) -> str:
         """Escape ``text`` for content (quote None) or an attribute value."""
         out = []
         for ch in text:
-            form = self.draw(st.integers(0, 9))
+            form = self.draw(_ints(0, 9))
             if form == 0:
                 out.append(f"&#{ord(ch)};")
             elif form == 1:
@@ -359,7 +396,7 @@ class _Xml:
             elif ch == "<":
                 out.append("&lt;")
             elif ch == ">":
-                out.append(self.draw(st.sampled_from(["&gt;", ">"])) if quote else "&gt;")
+                out.append(self.draw(_choice("&gt;", ">")) if quote else "&gt;")
             elif ch == quote:
                 out.append("&quot;" if ch == '"' else "&apos;")
             elif ch == "'" and form == 2:
@@ -370,42 +407,45 @@ class _Xml:
                 out.append(ch)
         return "".join(out)
 
-    def text(self, max_size: int = 12) -> str:
-        return self.draw(st.text(XML_CHARS, max_size=max_size))
+    def text(self) -> str:
+        return self.draw(XML_TEXT)
 
     def attributes(self, names: list[str]) -> str:
         out = []
         for name in names:
-            quote = self.draw(st.sampled_from(['"', "'"]))
-            value = self.draw(st.one_of(st.sampled_from(["yes", "on", "0", "kvm", ""]),
-                                        st.text(XML_CHARS, max_size=8)))
-            eq = self.draw(st.sampled_from(["=", "=", " = ", "=\n"]))
+            quote = self.draw(_choice('"', "'"))
+            value = self.draw(_ATTRIBUTE_VALUES)
+            eq = self.draw(_choice("=", "=", " = ", "=\n"))
             out.append(f"{self.ws(False)}{name}{eq}{quote}{self.char_data(value, quote)}{quote}")
         return "".join(out)
 
     def attribute_names(self, prefixes: list[str]) -> list[str]:
-        names = self.draw(st.lists(xml_names(), max_size=3, unique=True))
-        if prefixes and self.draw(st.integers(0, 3)) == 0:
-            names.append(f"{self.draw(st.sampled_from(prefixes))}:{self.draw(xml_names())}")
+        names = self.draw(_ATTRIBUTE_NAMES)
+        if prefixes and self.draw(_ints(0, 3)) == 0:
+            names.append(f"{self.draw(_choice(*prefixes))}:{self.draw(xml_names())}")
         return names
 
     def comment(self) -> str:
-        body = self.draw(st.text(XML_CHARS, max_size=10))
+        body = self.text()
         body = re.sub("-+", "-", body).rstrip("-")  # no "--", no "-" before "-->"
         return f"<!--{body}-->"
 
     def pi(self) -> str:
         target = self.draw(xml_names())
-        data = self.draw(st.text(XML_CHARS, max_size=8)).replace("?>", "? >")
+        data = self.text().replace("?>", "? >")
         return f"<?{target}{(' ' + data) if data else ''}?>"
+
+    def misc(self) -> str:
+        """A comment or a processing instruction."""
+        return self.comment() if self.draw(_BOOL) else self.pi()
 
     def cdata(self) -> str:
         return "<![CDATA[" + self.text().replace("]]>", "]] >") + "]]>"
 
     def content(self, depth: int, prefixes: list[str]) -> str:
         parts = []
-        for _ in range(self.draw(st.integers(0, 4 if depth < self.max_depth else 0))):
-            kind = self.draw(st.integers(0, 9))
+        for _ in range(self.draw(_ints(0, 4 if depth < self.max_depth else 0))):
+            kind = self.draw(_ints(0, 9))
             if kind <= 3:
                 parts.append(self.ws() + self.element(depth + 1, prefixes))
             elif kind == 4:
@@ -417,8 +457,8 @@ class _Xml:
             elif kind == 7:
                 parts.append(self.cdata())
             elif kind == 8:
-                parts.append(self.draw(st.sampled_from(
-                    ["&amp;", "&lt;", "&gt;", "&quot;", "&apos;", "&#233;", "&#x1F600;"])))
+                parts.append(self.draw(_choice(
+                    "&amp;", "&lt;", "&gt;", "&quot;", "&apos;", "&#233;", "&#x1F600;")))
             else:
                 parts.append(self.ws())
         return "".join(parts)
@@ -426,32 +466,32 @@ class _Xml:
     def element(self, depth: int, prefixes: list[str], name: str | None = None,
                 declarations: str = "") -> str:
         prefixes = list(prefixes)
-        if not declarations and self.draw(st.integers(0, 6)) == 0:
-            prefix, uri = self.draw(st.sampled_from(NAMESPACES))
-            if self.draw(st.booleans()):
+        if not declarations and self.draw(_ints(0, 6)) == 0:
+            prefix, uri = self.draw(_choice(*NAMESPACES))
+            if self.draw(_BOOL):
                 declarations = f' xmlns:{prefix}="{uri}"'
                 prefixes.append(prefix)
             else:
                 declarations = f' xmlns="{uri}"'
         if name is None:
             name = self.draw(xml_names())
-            if prefixes and self.draw(st.integers(0, 3)) == 0:
-                name = f"{self.draw(st.sampled_from(prefixes))}:{name}"
+            if prefixes and self.draw(_ints(0, 3)) == 0:
+                name = f"{self.draw(_choice(*prefixes))}:{name}"
         start = f"<{name}{declarations}{self.attributes(self.attribute_names(prefixes))}"
         body = self.content(depth, prefixes)
-        if not body and self.draw(st.booleans()):
-            return start + self.draw(st.sampled_from(["/>", " />", "\n/>"]))
+        if not body and self.draw(_BOOL):
+            return start + self.draw(_choice("/>", " />", "\n/>"))
         return f"{start}{self.opt_space()}>{body}</{name}{self.opt_space()}>"
 
     def opt_space(self) -> str:
-        return self.draw(st.sampled_from(["", "", " ", "\n"]))
+        return self.draw(_choice("", "", " ", "\n"))
 
     def metadata(self) -> str:
         """``<metadata>`` with one application's namespaced element, its namespace
         declared on that element (as libvirt writes it) or on ``<metadata>``."""
-        prefix, uri = self.draw(st.sampled_from(NAMESPACES))
+        prefix, uri = self.draw(_choice(*NAMESPACES))
         declaration = f' xmlns:{prefix}="{uri}"'
-        on_child = self.draw(st.booleans())
+        on_child = self.draw(_BOOL)
         inner = self.element(2, [prefix], name=f"{prefix}:{self.draw(xml_names())}",
                              declarations=declaration if on_child else "")
         outer = "" if on_child else declaration
@@ -460,35 +500,35 @@ class _Xml:
 
 def _prolog_and_epilog(xml: _Xml) -> tuple[str, str]:
     draw = xml.draw
-    prolog = draw(st.sampled_from([
+    prolog = draw(_choice(
         "", "", '<?xml version="1.0"?>', '<?xml version="1.0" encoding="UTF-8"?>',
-        "<?xml version='1.0' encoding='utf-8' standalone='yes'?>"]))
+        "<?xml version='1.0' encoding='utf-8' standalone='yes'?>"))
     if prolog:
         prolog += xml.ws()
-    for _ in range(draw(st.integers(0, 2))):
-        prolog += draw(st.sampled_from([xml.comment(), xml.pi()])) + xml.ws()
+    for _ in range(draw(_ints(0, 2))):
+        prolog += xml.misc() + xml.ws()
     epilog = ""
-    for _ in range(draw(st.integers(0, 2))):
-        epilog += xml.ws() + draw(st.sampled_from([xml.comment(), xml.pi()]))
+    for _ in range(draw(_ints(0, 2))):
+        epilog += xml.ws() + xml.misc()
     return prolog, epilog + xml.ws()
 
 
 def _required(xml: _Xml, complete: bool) -> list[str]:
     """The parts completion adds when missing: name, memory, os/type."""
     draw = xml.draw
-    name = draw(st.from_regex(r"[A-Za-z0-9_.-]{1,12}", fullmatch=True))
-    memory_attr = draw(st.sampled_from(["", " unit='KiB'", ' unit="MiB"', " unit='GiB'"]))
-    arch, machine = draw(st.sampled_from([("x86_64", "q35"), ("x86_64", "pc"),
+    name = draw(_DOMAIN_NAMES)
+    memory_attr = draw(_choice("", " unit='KiB'", ' unit="MiB"', " unit='GiB'"))
+    arch, machine = draw(_choice(("x86_64", "q35"), ("x86_64", "pc"),
                                           ("i686", "pc-i440fx-7.2"),
-                                          ("aarch64", "virt"), ("x86_64", "pc-q35-8.0")]))
+                                          ("aarch64", "virt"), ("x86_64", "pc-q35-8.0")))
     os_inner = (f"{xml.ws()}<type arch='{arch}' machine='{machine}'>hvm</type>"
-                + draw(st.sampled_from(["", "<boot dev='hd'/>", "\n    <boot dev='cdrom'/>"]))
+                + draw(_choice("", "<boot dev='hd'/>", "\n    <boot dev='cdrom'/>"))
                 + xml.ws())
     parts = [f"<name>{xml.char_data(name)}</name>",
-             f"<memory{memory_attr}>{draw(st.integers(1, 2**40))}</memory>",
+             f"<memory{memory_attr}>{draw(_ints(1, 2**40))}</memory>",
              f"<os>{os_inner}</os>"]
     if not complete:
-        keep = draw(st.lists(st.booleans(), min_size=3, max_size=3))
+        keep = [draw(_BOOL) for _ in range(3)]
         parts = [p for p, k in zip(parts, keep) if k]
     return parts
 
@@ -498,20 +538,20 @@ def domain_documents(draw, complete: bool = True, max_depth: int = 4) -> bytes:
     """A random well-formed document with a ``<domain>`` root, as UTF-8 bytes."""
     xml = _Xml(draw, max_depth)
     children = _required(xml, complete)
-    if draw(st.booleans()):
+    if draw(_BOOL):
         children.append(xml.metadata())
-    for _ in range(draw(st.integers(0, 4))):
-        children.insert(draw(st.integers(0, len(children))), xml.element(1, []))
-    for _ in range(draw(st.integers(0, 2))):
-        children.insert(draw(st.integers(0, len(children))),
-                        draw(st.sampled_from([xml.comment(), xml.pi()])))
+    for _ in range(draw(_ints(0, 4))):
+        children.insert(draw(_ints(0, len(children))), xml.element(1, []))
+    for _ in range(draw(_ints(0, 2))):
+        children.insert(draw(_ints(0, len(children))),
+                        xml.misc())
     body = "".join(xml.ws() + c for c in children) + xml.ws()
     root_attrs = ""
-    if complete or draw(st.booleans()):
-        root_attrs += draw(st.sampled_from([' type="kvm"', " type='kvm'", ' type="qemu"',
-                                            ' type="xen"', ' type="lxc"', ' type="test"']))
-    root_attrs += draw(st.sampled_from(
-        ["", " id='3'", ' xmlns:qemu="http://libvirt.org/schemas/domain/qemu/1.0"']))
+    if complete or draw(_BOOL):
+        root_attrs += draw(_choice(' type="kvm"', " type='kvm'", ' type="qemu"',
+                                            ' type="xen"', ' type="lxc"', ' type="test"'))
+    root_attrs += draw(_choice(
+        "", " id='3'", ' xmlns:qemu="http://libvirt.org/schemas/domain/qemu/1.0"'))
     prolog, epilog = _prolog_and_epilog(xml)
     return f"{prolog}<domain{root_attrs}>{body}</domain>{epilog}".encode("utf-8")
 
@@ -519,15 +559,15 @@ def domain_documents(draw, complete: bool = True, max_depth: int = 4) -> bytes:
 # ---- realistic domains, from libvirt's own elements
 
 def _pick(draw, *options):
-    return draw(st.sampled_from(options))
+    return draw(_choice(*options))
 
 
 @st.composite
 def _devices(draw) -> list[str]:
     devices = []
-    for _ in range(draw(st.integers(0, 8))):
-        kind = draw(st.integers(0, 11))
-        n = draw(st.integers(0, 5))
+    for _ in range(draw(_ints(0, 8))):
+        kind = draw(_ints(0, 11))
+        n = draw(_ints(0, 5))
         if kind == 0:
             bus, dev = _pick(draw, ("virtio", "vd"), ("sata", "sd"), ("scsi", "sd"), ("ide", "hd"))
             devices.append(
@@ -535,7 +575,7 @@ def _devices(draw) -> list[str]:
                 f"<driver name='qemu' type='{_pick(draw, 'qcow2', 'raw')}'/>"
                 f"<source file='/var/lib/libvirt/images/d{n}.img'/>"
                 f"<target dev='{dev}{'abcdef'[n]}' bus='{bus}'/>"
-                + ("<readonly/>" if draw(st.booleans()) else "") + "</disk>")
+                + ("<readonly/>" if draw(_BOOL) else "") + "</disk>")
         elif kind == 1:
             devices.append(
                 f"<interface type='network'><mac address='52:54:00:00:00:{n:02x}'/>"
@@ -582,39 +622,39 @@ def realistic_domains(draw) -> bytes:
     unit = _pick(draw, "  ", "    ", "\t", "")
     newline = _pick(draw, "\n", "\n", "\r\n")
     children: list[tuple[str, list | None]] = []
-    name = draw(st.from_regex(r"[a-z][a-z0-9-]{0,10}", fullmatch=True))
+    name = draw(_SHORT_NAMES)
     children.append((f"<name>{name}</name>", None))
-    if draw(st.booleans()):
+    if draw(_BOOL):
         children.append((f"<uuid>{draw(st.uuids())}</uuid>", None))
-    if draw(st.booleans()):
-        title = draw(st.text(XML_CHARS, max_size=12))
+    if draw(_BOOL):
+        title = draw(XML_TEXT)
         children.append((f"<title>{_Xml(draw, 0).char_data(title)}</title>", None))
-    if draw(st.booleans()):
+    if draw(_BOOL):
         children.append(("<metadata>", [
             '<libosinfo:libosinfo xmlns:libosinfo="http://libosinfo.org/xmlns/libvirt/domain/1.0">',
             '<libosinfo:os id="http://fedoraproject.org/fedora/39"/>', "</libosinfo:libosinfo>"]))
-    mem = draw(st.integers(1, 64)) * 1024 * 1024
+    mem = draw(_ints(1, 64)) * 1024 * 1024
     children.append((f"<memory unit='KiB'>{mem}</memory>", None))
-    if draw(st.booleans()):
+    if draw(_BOOL):
         children.append((f"<currentMemory unit='KiB'>{mem}</currentMemory>", None))
-    if draw(st.booleans()):
+    if draw(_BOOL):
         children.append(("<memoryBacking>", ["<hugepages/>"]))
-    children.append((f"<vcpu placement='static'>{draw(st.integers(1, 64))}</vcpu>", None))
+    children.append((f"<vcpu placement='static'>{draw(_ints(1, 64))}</vcpu>", None))
     machine = _pick(draw, "q35", "pc-q35-7.2", "pc", "pc-i440fx-7.2")
     os = [f"<type arch='x86_64' machine='{machine}'>hvm</type>"]
-    if draw(st.booleans()):
+    if draw(_BOOL):
         os.append("<boot dev='hd'/>")
     children.append(("<os>", os))
-    if draw(st.booleans()):
+    if draw(_BOOL):
         children.append(("<features>", ["<acpi/>", "<apic/>", "<vmport state='off'/>"]))
-    if draw(st.booleans()):
+    if draw(_BOOL):
         children.append((f"<cpu mode='{_pick(draw, 'host-passthrough', 'host-model')}' check='none'/>", None))
-    if draw(st.booleans()):
+    if draw(_BOOL):
         children.append(("<clock offset='utc'>", ["<timer name='rtc' tickpolicy='catchup'/>",
                                                   "<timer name='hpet' present='no'/>"]))
     for event, action in (("on_poweroff", "destroy"), ("on_reboot", "restart"),
                           ("on_crash", "destroy")):
-        if draw(st.booleans()):
+        if draw(_BOOL):
             children.append((f"<{event}>{action}</{event}>", None))
     devices = draw(_devices())
     children.append(("<devices>", [f"<emulator>/usr/bin/qemu-system-x86_64</emulator>", *devices]))

@@ -85,9 +85,12 @@ class Sources:
         if isinstance(text, bytes):
             text = text.decode("utf-8", "replace")
         lines = text.split("\n")  # as lark and lxml count lines: at "\n" only
-        if 1 <= span.line <= len(lines):
-            return lines[span.line - 1]
-        return None
+        if not 1 <= span.line <= len(lines):
+            return None
+        # Show the line up to any other line-break character (CRLF, a lone CR, U+2028):
+        # printed as they are they would move the caret off its column.
+        line = lines[span.line - 1].rstrip("\r")
+        return line.splitlines()[0] if line else line
 
 
 def render(diagnostic: Diagnostic, sources: Sources | None = None) -> str:
