@@ -59,6 +59,17 @@ def parse(data: bytes | str, filename: str):
         message = re.sub(r", line \d+, column \d+$", "", exc.msg or "malformed XML")
         raise error(Span(filename, max(line, 1), max(col, 1)),
                     f"malformed XML: {message}") from None
+    docinfo = tree.docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        # The byte scan above misses a DOCTYPE in UTF-16 and other encodings; nothing
+        # was expanded (resolve_entities=False), but such input is refused all the same.
+        text = raw.decode(docinfo.encoding or "utf-8", "replace").lstrip("\ufeff")
+        found = re.search(r"<!DOCTYPE|<!ENTITY", text)
+        offset = found.start() if found else 0
+        line = text.count("\n", 0, offset) + 1
+        raise error(Span(filename, line, offset - (text.rfind("\n", 0, offset) + 1) + 1),
+                    "DTDs and entity declarations are not allowed in domain XML",
+                    hint="libvirt domain XML never needs a DOCTYPE; remove it")
     root = tree.getroot()
     if root.tag != "domain":
         raise error(_element_span(root, filename),
