@@ -545,6 +545,11 @@ def domain_documents(draw, complete: bool = True, max_depth: int = 4) -> bytes:
     for _ in range(draw(_ints(0, 2))):
         children.insert(draw(_ints(0, len(children))),
                         xml.misc())
+    if complete:
+        # Mixed content right under <domain> (not when completion has to insert
+        # there: see test_domain.py's test_text_where_completion_adds_an_element).
+        for _ in range(draw(_ints(0, 1))):
+            children.insert(draw(_ints(0, len(children))), xml.char_data(xml.text()))
     body = "".join(xml.ws() + c for c in children) + xml.ws()
     root_attrs = ""
     if complete or draw(_BOOL):

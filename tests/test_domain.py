@@ -164,12 +164,17 @@ def utf16(text: str, form: str) -> bytes:
 @pytest.mark.parametrize("form", UTF16)
 @pytest.mark.parametrize("variant", XXE_VARIANTS)
 def test_xxe_in_utf16_opens_nothing(tmp_path, variant, form):
-    if variant == "entity in an attribute":
-        pytest.xfail("known gap: refused with exit 2, but libxml2 reports the undeclared "
-                     "entity in UTF-16 before virtuned's DOCTYPE message")
     """The DOCTYPE check must not depend on the document being ASCII-compatible."""
     with watched_file(str(tmp_path)) as (path, opened):
         document = utf16(XXE_VARIANTS[variant].format(path=path), form)
+        if variant == "entity in an attribute":
+            outcome = attempt(document)
+            assert not opened.is_set(), "the parser opened the entity's file"
+            assert isinstance(outcome, VirtunedError)
+            assert outcome.exit_code == ExitCode.INVALID_INPUT
+            pytest.xfail("known gap: refused with exit 2 and nothing opened, but libxml2 "
+                         "reports the external entity in UTF-16 before virtuned's "
+                         "DOCTYPE message")
         assert_refused_without_access(document, opened, line=2)
 
 
@@ -397,9 +402,18 @@ def test_text_where_completion_adds_an_element(document):
     assert info.value.exit_code == ExitCode.INVALID_INPUT
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "bug: _insert_indented gives the new element a copy of the text before it as its "
+    "tail, assuming it is indentation; real text there is duplicated"))
+def test_completion_does_not_duplicate_text():
+    document = (b"<domain type='kvm'>TEXT<memory>1</memory>"
+                b"<os><type arch='x86_64' machine='q35'>hvm</type></os></domain>")
+    assert compile(document).xml.count("TEXT") == 1
+
+
 # ---------------------------------------------------------------- lossless round trip
 
-SETTINGS = settings(max_examples=150, deadline=None,
+SETTINGS = settings(max_examples=100, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -409,7 +423,7 @@ def test_generated_domain_round_trips(document):
     assert c14n(output_bytes(compile(document).xml)) == c14n(document)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(strategies.domain_documents())
 def test_generated_domain_round_trips_as_text(document):
     text = document.decode("utf-8")

@@ -139,20 +139,15 @@ def test_format_keeps_comments():
 
 # ---------------------------------------------------------------- properties
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(strategies.profiles())
-def test_format_keeps_the_ast(profile):
-    assert parse(format_profile(profile), "t.vt") == profile
-
-
-@settings(max_examples=120, deadline=None)
-@given(strategies.profiles())
-def test_format_is_idempotent(profile):
+def test_format_keeps_the_ast_and_is_idempotent(profile):
     once = format_profile(profile)
+    assert parse(once, "t.vt") == profile
     assert format_profile(parse(once, "t.vt")) == once
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(strategies.profile_sources())
 def test_format_does_not_depend_on_layout(source):
     text, profile = source

@@ -470,7 +470,7 @@ def test_unclosed_block_after_unusual_line_break():
 
 # ---------------------------------------------------------------- properties
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(strategies.profile_sources())
 def test_any_layout_parses_to_its_ast(source):
     text, profile = source
@@ -513,7 +513,7 @@ def test_random_text_parses_or_gives_a_diagnostic(text):
     _parse_or_diagnose(text)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(_near_misses())
 def test_near_misses_parse_or_give_a_diagnostic(text):
     _parse_or_diagnose(text)
