@@ -50,7 +50,7 @@ def compile(domain_xml: str | bytes | None = None, *, sources=(), name: str | No
     if domain_xml is None:
         tree, original = domain.empty_domain(), None
     else:
-        original = domain_xml.encode("utf-8") if isinstance(domain_xml, str) else domain_xml
+        original = domain_xml  # a str is taken as already decoded, whatever it declares
         sources_seen.add(domain_name, original)
         tree = domain.parse(original, domain_name)
     the_plan = plan.plan(traits, tree)

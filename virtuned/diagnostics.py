@@ -28,6 +28,9 @@ class Span:
     col: int
     end_line: int | None = None
     end_col: int | None = None
+    # Text that starts the spot on its line (an XML element's "<tag"): lxml knows
+    # only an element's line, so the column is found when the line is at hand.
+    anchor: str | None = attrs.field(default=None, eq=False, order=False)
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
@@ -95,14 +98,26 @@ class Sources:
 
 def render(diagnostic: Diagnostic, sources: Sources | None = None) -> str:
     """``file:line:col: severity: message``, the source line with a caret, notes, hint."""
-    out = [f"{diagnostic.span}: {diagnostic.severity}: {diagnostic.message}"]
-    out += _context(diagnostic.span, sources)
+    span = _locate(diagnostic.span, sources)
+    out = [f"{span}: {diagnostic.severity}: {diagnostic.message}"]
+    out += _context(span, sources)
     for rel in diagnostic.related:
-        out.append(f"{rel.span}: note: {rel.message}")
-        out += _context(rel.span, sources)
+        rel_span = _locate(rel.span, sources)
+        out.append(f"{rel_span}: note: {rel.message}")
+        out += _context(rel_span, sources)
     if diagnostic.hint:
         out.append(f"hint: {diagnostic.hint}")
     return "\n".join(out)
+
+
+def _locate(span: Span, sources: Sources | None) -> Span:
+    """The span with its column found from its anchor, when the line is known."""
+    line = sources.line(span) if sources and span.anchor else None
+    if line is None or span.anchor not in line:
+        return span
+    col = line.index(span.anchor) + 1
+    return attrs.evolve(span, col=col, end_line=span.line,
+                        end_col=col + len(span.anchor))
 
 
 def _context(span: Span, sources: Sources | None) -> list[str]:

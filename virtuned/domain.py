@@ -40,42 +40,78 @@ CHILD_ORDER = {
 
 
 def parse(data: bytes | str, filename: str):
-    """Parse domain XML into an lxml ElementTree, or raise VirtunedError (exit 2)."""
+    """Parse domain XML into an lxml ElementTree, or raise VirtunedError (exit 2).
+
+    The text is decoded here first (byte-order mark, else the XML declaration, else
+    UTF-8), so the DOCTYPE check sees UTF-16 input too, a ``str`` is never re-decoded
+    with a foreign declared encoding, and libxml2 always reads UTF-8.
+    """
     from lxml import etree
 
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    if len(raw) > MAX_BYTES:
+    size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
+    if size > MAX_BYTES:
         raise error(Span(filename, 1, 1),
-                    f"domain XML is {len(raw)} bytes; the limit is {MAX_BYTES}")
-    doctype = re.search(rb"<!DOCTYPE|<!ENTITY", raw)
-    if doctype:
-        raise error(_offset_span(raw, doctype.start(), filename),
-                    "DTDs and entity declarations are not allowed in domain XML",
-                    hint="libvirt domain XML never needs a DOCTYPE; remove it")
+                    f"domain XML is {size} bytes; the limit is {MAX_BYTES}")
+    text = data if isinstance(data, str) else _decode(data, filename)
+    _refuse_doctype(text, filename)
     try:
-        tree = etree.ElementTree(etree.fromstring(raw, _parser()))
+        root = etree.fromstring(text.lstrip("\ufeff").encode("utf-8"), _parser())
     except etree.XMLSyntaxError as exc:
-        line, col = exc.position if exc.position else (1, 1)
-        message = re.sub(r", line \d+, column \d+$", "", exc.msg or "malformed XML")
-        raise error(Span(filename, max(line, 1), max(col, 1)),
-                    f"malformed XML: {message}") from None
-    docinfo = tree.docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        # The byte scan above misses a DOCTYPE in UTF-16 and other encodings; nothing
-        # was expanded (resolve_entities=False), but such input is refused all the same.
-        text = raw.decode(docinfo.encoding or "utf-8", "replace").lstrip("\ufeff")
-        found = re.search(r"<!DOCTYPE|<!ENTITY", text)
-        offset = found.start() if found else 0
-        line = text.count("\n", 0, offset) + 1
-        raise error(Span(filename, line, offset - (text.rfind("\n", 0, offset) + 1) + 1),
-                    "DTDs and entity declarations are not allowed in domain XML",
-                    hint="libvirt domain XML never needs a DOCTYPE; remove it")
-    root = tree.getroot()
+        raise _syntax_error(exc, filename) from None
+    tree = etree.ElementTree(root)
     if root.tag != "domain":
         raise error(_element_span(root, filename),
                     f"expected a <domain> root element, got <{root.tag}>")
     _check_depth(root, filename)
     return tree
+
+
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe\x00\x00", "utf-32-le"),
+         (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe", "utf-16-le"),
+         (b"\xfe\xff", "utf-16-be"))
+_DECLARED = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
+def _decode(raw: bytes, filename: str) -> str:
+    encoding = next((name for bom, name in _BOMS if raw.startswith(bom)), None)
+    if encoding is None and raw[:2] in (b"<\x00", b"\x00<"):
+        encoding = "utf-16-le" if raw[0] == ord("<") else "utf-16-be"  # no BOM
+    if encoding is None:
+        declared = _DECLARED.match(raw)
+        encoding = declared.group(1).decode("ascii") if declared else "utf-8"
+    try:
+        text = raw.decode(encoding)
+    except LookupError:
+        raise error(Span(filename, 1, 1), f"unknown encoding {encoding!r}") from None
+    except UnicodeDecodeError as exc:
+        before = raw[:exc.start].decode(encoding, "replace")
+        raise error(_text_span(before, len(before), filename),
+                    f"not valid {encoding} text: byte 0x{raw[exc.start]:02x}") from None
+    # The declaration still names the old encoding; libxml2 gets UTF-8 and is told so.
+    return text
+
+
+# Everything that may come before the root element: a declaration, comments, PIs,
+# whitespace. A DOCTYPE can only be there, and an entity can only be declared in one.
+_PROLOG = re.compile(r"(?:\ufeff|\s+|<\?.*?\?>|<!--.*?-->)*", re.S)
+
+
+def _refuse_doctype(text: str, filename: str) -> None:
+    end = _PROLOG.match(text).end()
+    if text.startswith("<!DOCTYPE", end) or text.startswith("<!ENTITY", end):
+        raise error(_text_span(text, end, filename),
+                    "DTDs and entity declarations are not allowed in domain XML",
+                    hint="libvirt domain XML never needs a DOCTYPE; remove it")
+
+
+def _syntax_error(exc, filename: str):
+    line, col = exc.position if exc.position else (1, 1)
+    message = re.sub(r", line \d+, column \d+$", "", exc.msg or "malformed XML")
+    if message.startswith("Excessive depth in document"):
+        # libxml2's own limit (256) comes first for absurd nesting; say ours.
+        return error(Span(filename, max(line, 1), max(col, 1)),
+                     f"domain XML nests deeper than {MAX_DEPTH} levels")
+    return error(Span(filename, max(line, 1), max(col, 1)), f"malformed XML: {message}")
 
 
 _PARSERS = threading.local()  # an lxml parser must not be shared between threads
@@ -87,9 +123,9 @@ def _parser():
         from lxml import etree
 
         parser = _PARSERS.parser = etree.XMLParser(
-            resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-            huge_tree=False, remove_blank_text=False, remove_comments=False,
-            remove_pis=False, strip_cdata=False)
+            encoding="utf-8", resolve_entities=False, no_network=True, load_dtd=False,
+            dtd_validation=False, huge_tree=False, remove_blank_text=False,
+            remove_comments=False, remove_pis=False, strip_cdata=False)
     return parser
 
 
@@ -136,21 +172,33 @@ def element_span(element, filename: str) -> Span:
 
 
 def _element_span(element, filename: str) -> Span:
-    return Span(filename, element.sourceline or 1, 1)
+    tag = element.tag if isinstance(element.tag, str) else ""
+    local = tag.rsplit("}", 1)[-1]
+    # A prefixed tag (<qemu:commandline>) is anchored on its local name's start.
+    anchor = f"<{local}" if tag == local else f":{local}"
+    return Span(filename, element.sourceline or 1, 1, anchor=anchor)
 
 
-def _declaration(original: bytes | None) -> str | None:
+def _declaration(original: bytes | str | None) -> str | None:
+    """The input's XML declaration, naming UTF-8: the output is always UTF-8 text."""
     if not original:
         return None
-    match = re.match(rb"\s*(<\?xml[^?]*\?>)", original)
-    return match.group(1).decode("ascii", "replace") if match else None
+    head = original[:400]
+    if isinstance(head, bytes):
+        encoding = next((name for bom, name in _BOMS if head.startswith(bom)), None)
+        if encoding is None and head[:2] in (b"<\x00", b"\x00<"):
+            encoding = "utf-16-le" if head[0] == ord("<") else "utf-16-be"
+        head = head.decode(encoding or "latin-1", "ignore")  # the declaration is ASCII
+    match = re.match(r"\ufeff?\s*(<\?xml[^?]*\?>)", head)
+    if match is None:
+        return None
+    return re.sub(r"""encoding\s*=\s*(["'])[^"']*\1""", r"encoding=\1UTF-8\1",
+                  match.group(1))
 
 
-def _offset_span(raw: bytes, offset: int, filename: str) -> Span:
-    before = raw[:offset]
-    line = before.count(b"\n") + 1
-    col = offset - (before.rfind(b"\n") + 1) + 1
-    return Span(filename, line, col)
+def _text_span(text: str, offset: int, filename: str) -> Span:
+    line = text.count("\n", 0, offset) + 1
+    return Span(filename, line, offset - (text.rfind("\n", 0, offset) + 1) + 1)
 
 
 def _check_depth(root, filename: str) -> None:
@@ -199,6 +247,14 @@ _RANKS = {parent: {tag: i for i, tag in enumerate(order)}
           for parent, order in CHILD_ORDER.items()}
 
 
+class MixedContent(Exception):
+    """An element that holds text where an element must be added (``<os>hvm</os>``)."""
+
+    def __init__(self, parent, child_tag: str):
+        super().__init__(f"<{parent.tag}> holds text; cannot add <{child_tag}>")
+        self.parent, self.child_tag = parent, child_tag
+
+
 def _insert_indented(parent, index: int, child, unit: str) -> None:
     level = _depth(parent)
     inner = "\n" + unit * (level + 1)
@@ -206,20 +262,29 @@ def _insert_indented(parent, index: int, child, unit: str) -> None:
     _indent_subtree(child, unit, level + 1)
     if len(parent) == 0:
         if parent.text and parent.text.strip():
-            raise ValueError(f"<{parent.tag}> holds text; cannot add <{child.tag}>")
+            raise MixedContent(parent, child.tag)
         parent.text = inner
         child.tail = outer
         parent.append(child)
         return
+    # Whitespace around the new element copies its neighbours' indentation; any real
+    # text there stays where it is and the new element gets plain indentation.
     if index == len(parent):
         last = parent[-1]
-        child.tail = last.tail if last.tail is not None else outer
-        last.tail = inner
+        if _is_blank(last.tail):
+            child.tail = last.tail if last.tail is not None else outer
+            last.tail = inner
+        else:
+            child.tail = outer
         parent.append(child)
         return
-    previous_ws = parent[index - 1].tail if index > 0 else parent.text
-    child.tail = previous_ws if previous_ws is not None else inner
+    before = parent[index - 1].tail if index > 0 else parent.text
+    child.tail = before if before is not None and _is_blank(before) else inner
     parent.insert(index, child)
+
+
+def _is_blank(text: str | None) -> bool:
+    return text is None or not text.strip()
 
 
 def indent_unit(root) -> str:

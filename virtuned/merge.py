@@ -16,7 +16,7 @@ import attrs
 from lxml import etree
 
 from virtuned.diagnostics import ExitCode, Related, Span, error
-from virtuned.domain import indent_unit, insert_child
+from virtuned.domain import MixedContent, element_span, indent_unit, insert_child
 
 
 @attrs.frozen
@@ -124,7 +124,14 @@ def apply(tree, edits, filename: str) -> None:
     for edit in adds:
         parent = (_ensure(root, edit.parent, unit) if isinstance(edit.parent, str)
                   else edit.parent)
-        insert_child(parent, edit.spec.build(), unit)
+        try:
+            insert_child(parent, edit.spec.build(), unit)
+        except MixedContent as exc:
+            raise error(element_span(exc.parent, filename),
+                        f"'{edit.origin.label}' needs a <{exc.child_tag}> inside "
+                        f"<{exc.parent.tag}>, which holds text instead",
+                        hint=f"libvirt expects elements, not text, in <{exc.parent.tag}>"
+                        ) from None
 
 
 def _check_values(edits, filename: str) -> list:
@@ -139,7 +146,7 @@ def _check_values(edits, filename: str) -> list:
         expected = getattr(edit, "replaces", None)
         if current is not None and current != edit.value and current != expected:
             raise conflict(edit.origin, f"{what} = '{edit.value}'",
-                           Span(filename, edit.element.sourceline or 1, 1),
+                           element_span(edit.element, filename),
                            f"the input states {what} = '{current}'",
                            hint="a trait never overrides what the input states: change "
                                 "the input, or drop the trait")
