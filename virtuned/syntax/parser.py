@@ -75,14 +75,26 @@ def _syntax_error(exc, text: str, filename: str):
         expected = set(exc.expected)
         if not open_blocks:
             expected.discard("RBRACE")  # the LALR state is shared with block bodies
+        if not _open_parens(lines[line - 1][: col - 1] if line <= len(lines) else ""):
+            expected.discard("RPAR")  # likewise with parenthesised conditions
         names = sorted({_TERMINAL_NAMES.get(t, repr(t.lower())) for t in expected})
         message = f"unexpected {found}, expected {_join_or(names)}"
         hint = _HINTS.get(str(token))
         if str(token) == "}" and open_blocks:
             hint = None
+        if token.type == "_NL" and "LBRACE" in expected:
+            hint = "a block's '{' goes at the end of its 'when' line"
     else:
         message = "unexpected end of file"
     return error(Span(filename, line, col), message, hint=hint)
+
+
+def _open_parens(before: str) -> int:
+    """How many '(' are still open in ``before`` (part of one line)."""
+    import re
+
+    code = re.sub(r'"([^"\\]|\\.)*"|#.*', "", before)
+    return max(code.count("(") - code.count(")"), 0)
 
 
 def _open_blocks(text: str, line: int, col: int) -> list[tuple[int, int]]:
