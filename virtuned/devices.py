@@ -8,6 +8,8 @@ by these keys, never by their position in ``<devices>``.
 
 from __future__ import annotations
 
+import functools
+
 from virtuned.merge import Add, E, Origin, el
 
 # device tag → the XPaths (relative to the device) whose values identify it.
@@ -50,6 +52,7 @@ def identity(device) -> tuple:
     return (device.tag,) + tuple(_value(device, *lookup) for lookup in lookups.values())
 
 
+@functools.lru_cache(maxsize=1024)
 def spec_identity(spec: E) -> tuple:
     """The identity of a device about to be added (an ``E`` answers the same lookups)."""
     return identity(spec)
@@ -87,8 +90,10 @@ def controller_indexes(devices, type_: str, filename: str) -> dict[int, object]:
     """Existing controllers of one type by index."""
     from virtuned.domain import int_attr
 
+    if devices is None:
+        return {}
     return {int_attr(ctl, "index", 0, filename): ctl
-            for ctl in find(devices, "controller", type=type_)}
+            for ctl in devices.iterchildren("controller") if ctl.get("type") == type_}
 
 
 # ---------------------------------------------------------------- disk names

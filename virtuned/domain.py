@@ -76,9 +76,10 @@ def _decode(raw: bytes, filename: str) -> str:
     encoding = next((name for bom, name in _BOMS if raw.startswith(bom)), None)
     if encoding is None and raw[:2] in (b"<\x00", b"\x00<"):
         encoding = "utf-16-le" if raw[0] == ord("<") else "utf-16-be"  # no BOM
-    if encoding is None:
+    if encoding is None and raw.lstrip()[:5] == b"<?xml":
         declared = _DECLARED.match(raw)
-        encoding = declared.group(1).decode("ascii") if declared else "utf-8"
+        encoding = declared.group(1).decode("ascii") if declared else None
+    encoding = encoding or "utf-8"
     try:
         text = raw.decode(encoding)
     except LookupError:
@@ -184,6 +185,9 @@ def _declaration(original: bytes | str | None) -> str | None:
     if not original:
         return None
     head = original[:400]
+    if head.lstrip()[:5] not in ("<?xml", b"<?xml") and head[:1] not in (
+            "\ufeff", b"\xef", b"\xff", b"\xfe", b"\x00") and head[:2] != b"<\x00":
+        return None  # fast path: no declaration, no byte-order mark, not UTF-16
     if isinstance(head, bytes):
         encoding = next((name for bom, name in _BOMS if head.startswith(bom)), None)
         if encoding is None and head[:2] in (b"<\x00", b"\x00<"):

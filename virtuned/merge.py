@@ -27,7 +27,7 @@ class Origin:
     span: Span | None = None
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class E:
     """An element to add: tag, attributes (in output order), children, text."""
 
@@ -68,9 +68,11 @@ def _serialized(spec: E) -> bytes:
     return etree.tostring(build(spec))
 
 
+@functools.lru_cache(maxsize=4096)
 def el(tag: str, *children: E, text: str | None = None, **attrib: str) -> E:
     """Shorthand: ``el("model", type="qxl")``. Trailing underscores are dropped from
-    attribute names so Python keywords can be used (``type_``)."""
+    attribute names so Python keywords can be used (``type_``). Cached: the same
+    specs are asked for on every compile."""
     return E(tag, tuple((k.rstrip("_"), v) for k, v in attrib.items()), children, text)
 
 
@@ -121,9 +123,14 @@ def apply(tree, edits, filename: str) -> None:
             edit.element.set(edit.name, edit.value)
         else:
             edit.element.text = edit.value
+    parents: dict[str, object] = {}
     for edit in adds:
-        parent = (_ensure(root, edit.parent, unit) if isinstance(edit.parent, str)
-                  else edit.parent)
+        if isinstance(edit.parent, str):
+            parent = parents.get(edit.parent)
+            if parent is None:
+                parent = parents[edit.parent] = _ensure(root, edit.parent, unit)
+        else:
+            parent = edit.parent
         try:
             insert_child(parent, edit.spec.build(), unit)
         except MixedContent as exc:

@@ -61,7 +61,7 @@ class Plan:
 def plan(traits: TraitSet, tree) -> Plan:
     root = tree.getroot()
     os_type = root.find("os/type")
-    facts = traits.facts()
+    facts = traits.facts
     if os_type is None:
         input_machine, input_arch = None, None
     else:

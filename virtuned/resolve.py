@@ -29,15 +29,19 @@ class ResolvedTrait:
         return self.definition.key(self.kwargs)
 
 
+def _collect_facts(trait_set: TraitSet) -> dict:
+    out: dict = {}
+    for trait in trait_set.traits:
+        out.update(trait.definition.facts(trait.kwargs))
+    return out
+
+
 @attrs.frozen
 class TraitSet:
     traits: tuple[ResolvedTrait, ...]
-
-    def facts(self) -> dict:
-        out: dict = {}
-        for trait in self.traits:
-            out.update(trait.definition.facts(trait.kwargs))
-        return out
+    # The platform facts the traits fix, e.g. {"machine": "q35"}; computed once.
+    facts: dict = attrs.field(init=False, eq=False, repr=False,
+                              default=attrs.Factory(_collect_facts, takes_self=True))
 
 
 def resolve(profiles: list[ast.Profile]) -> TraitSet:
