@@ -52,11 +52,20 @@ def parse(data: bytes | str, filename: str):
     if size > MAX_BYTES:
         raise error(Span(filename, 1, 1),
                     f"domain XML is {size} bytes; the limit is {MAX_BYTES}")
-    text = data if isinstance(data, str) else _decode(data, filename)
-    _refuse_doctype(text, filename)
+    if isinstance(data, bytes) and _plain_utf8(data):
+        # The common case, UTF-8 with no byte-order mark or other declared encoding:
+        # libxml2 reads the bytes as they are (and checks them as UTF-8 itself).
+        _refuse_doctype(data, filename)
+        document = data
+    else:
+        text = data if isinstance(data, str) else _decode(data, filename)
+        _refuse_doctype(text, filename)
+        document = text.lstrip("\ufeff").encode("utf-8")
     try:
-        root = etree.fromstring(text.lstrip("\ufeff").encode("utf-8"), _parser())
+        root = etree.fromstring(document, _parser())
     except etree.XMLSyntaxError as exc:
+        if document is data:
+            _decode(data, filename)  # invalid UTF-8: name the offending byte
         raise _syntax_error(exc, filename) from None
     tree = etree.ElementTree(root)
     if root.tag != "domain":
@@ -95,11 +104,27 @@ def _decode(raw: bytes, filename: str) -> str:
 # Everything that may come before the root element: a declaration, comments, PIs,
 # whitespace. A DOCTYPE can only be there, and an entity can only be declared in one.
 _PROLOG = re.compile(r"(?:\ufeff|\s+|<\?.*?\?>|<!--.*?-->)*", re.S)
+_PROLOG_BYTES = re.compile(rb"(?:\s+|<\?.*?\?>|<!--.*?-->)*", re.S)
+_UTF8_DECLARATION = re.compile(rb"""<\?xml[^>]*?encoding\s*=\s*["']utf-?8["']""", re.I)
 
 
-def _refuse_doctype(text: str, filename: str) -> None:
-    end = _PROLOG.match(text).end()
-    if text.startswith("<!DOCTYPE", end) or text.startswith("<!ENTITY", end):
+def _plain_utf8(raw: bytes) -> bool:
+    """UTF-8 with no byte-order mark, declared as such or not declared at all."""
+    if raw[:1] in (b"\xef", b"\xff", b"\xfe", b"\x00") or raw[:2] == b"<\x00":
+        return False
+    head = raw.lstrip()[:200]
+    return not head.startswith(b"<?xml") or b"encoding" not in head.split(b"?>", 1)[0] \
+        or _UTF8_DECLARATION.match(head) is not None
+
+
+def _refuse_doctype(text: str | bytes, filename: str) -> None:
+    is_bytes = isinstance(text, bytes)
+    end = (_PROLOG_BYTES if is_bytes else _PROLOG).match(text).end()
+    marks = (b"<!DOCTYPE", b"<!ENTITY") if is_bytes else ("<!DOCTYPE", "<!ENTITY")
+    if text.startswith(marks, end):
+        if is_bytes:
+            text = text[:end].decode("utf-8", "replace")
+            end = len(text)
         raise error(_text_span(text, end, filename),
                     "DTDs and entity declarations are not allowed in domain XML",
                     hint="libvirt domain XML never needs a DOCTYPE; remove it")
@@ -231,24 +256,21 @@ def insert_child(parent, child, unit: str = "  ") -> None:
     the child; unknown and foreign-namespace siblings count as coming last. New
     elements usually belong near the end, so the scan runs backwards.
     """
-    ranks = _RANKS.get(parent.tag)
-    index = len(parent)
-    if ranks is not None and child.tag in ranks:
-        rank = ranks[child.tag]
-        for sibling in reversed(parent):
-            tag = sibling.tag
-            if isinstance(tag, str) and ranks.get(tag, len(ranks)) <= rank:
-                index = parent.index(sibling) + 1
-                break
-        else:
-            index = 0
+    earlier = _AT_OR_BEFORE.get(parent.tag, {}).get(child.tag)
+    if earlier is None:
+        index = len(parent)
+    else:
+        # lxml filters by tag in C, from the end: the last sibling at or before us.
+        last = next(parent.iterchildren(*earlier, reversed=True), None)
+        index = 0 if last is None else parent.index(last) + 1
     # Inserting right after that sibling keeps a comment that introduces the next
     # sibling next to it.
     _insert_indented(parent, index, child, unit)
 
 
-_RANKS = {parent: {tag: i for i, tag in enumerate(order)}
-          for parent, order in CHILD_ORDER.items()}
+# parent tag → child tag → the tags libvirt's order puts at or before that child.
+_AT_OR_BEFORE = {parent: {tag: order[: i + 1] for i, tag in enumerate(order)}
+                 for parent, order in CHILD_ORDER.items()}
 
 
 class MixedContent(Exception):

@@ -142,27 +142,39 @@ def apply(tree, edits, filename: str) -> None:
 
 
 def _check_values(edits, filename: str) -> list:
+    """The value edits that change something, once each; conflicts raise."""
     chosen: dict[tuple, Any] = {}
     for edit in edits:
         if isinstance(edit, Add):
             continue
         key = (id(edit.element), edit.name if isinstance(edit, SetAttr) else None)
-        current = (edit.element.get(edit.name) if isinstance(edit, SetAttr)
-                   else (edit.element.text or "").strip() or None)
-        what = f"{edit.path}/@{edit.name}" if isinstance(edit, SetAttr) else edit.path
-        expected = getattr(edit, "replaces", None)
-        if current is not None and current != edit.value and current != expected:
+        current = _current(edit)
+        if current is not None and current != edit.value and current != getattr(
+                edit, "replaces", None):
+            what = _location(edit)
             raise conflict(edit.origin, f"{what} = '{edit.value}'",
                            element_span(edit.element, filename),
                            f"the input states {what} = '{current}'",
                            hint="a trait never overrides what the input states: change "
                                 "the input, or drop the trait")
         other = chosen.get(key)
-        if other is not None and other.value != edit.value:
+        if other is None:
+            chosen[key] = edit
+        elif other.value != edit.value:
+            what = _location(edit)
             raise conflict(edit.origin, f"{what} = '{edit.value}'", other.origin.span,
                            f"'{other.origin.label}' sets {what} = '{other.value}'")
-        chosen.setdefault(key, edit)
-    return list(chosen.values())
+    return [edit for edit in chosen.values() if _current(edit) != edit.value]
+
+
+def _current(edit) -> str | None:
+    if isinstance(edit, SetAttr):
+        return edit.element.get(edit.name)
+    return (edit.element.text or "").strip() or None
+
+
+def _location(edit) -> str:
+    return f"{edit.path}/@{edit.name}" if isinstance(edit, SetAttr) else edit.path
 
 
 def _dedupe_additions(adds: list[Add]) -> list[Add]:
