@@ -6,64 +6,81 @@ import functools
 
 import attrs
 
-from virtuned.diagnostics import Sources
+from virtuned.diagnostics import Diagnostic, Sources
+from virtuned.profiles import ProfileFile
 
-
-@attrs.frozen
-class TraitSource:
-    """Trait text and the name diagnostics use for it (a path, or ``<trait 1>``)."""
-
-    name: str
-    text: str
+# Inline trait text or a profile's text, with the name diagnostics use for it
+# (a path, or ``<trait 1>``): ``TraitSource("<trait 1>", "video qxl")``.
+TraitSource = ProfileFile
 
 
 @attrs.frozen
 class CompileResult:
     xml: str
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[Diagnostic, ...] = ()
 
 
-def compile(domain_xml: str | bytes | None = None, *, sources=(), name: str | None = None,
+def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), sources=(),
+            settings=(), profile_path=(), name: str | None = None,
             domain_name: str = "<domain>", diagnostics_sources: Sources | None = None
             ) -> CompileResult:
     """Compile traits onto a domain.
 
     Args:
         domain_xml: the input domain (complete, partial) or None for an empty one.
-        sources: TraitSource values (profile files, inline trait text).
+        profiles: profile names (found on the search path) or paths of ``.vt`` files.
+        traits: inline trait texts, named ``<trait 1>``, ``<trait 2>``... in messages.
+        sources: TraitSource values, for texts that have a name but no file.
+        settings: ``(NAME or PROFILE.NAME, VALUE)`` pairs, as ``--set`` gives them.
+        profile_path: more profile directories, highest priority last.
         name: the domain name to use when the input has none (default ``vm``).
         domain_name: how diagnostics name the input domain (its path, or ``<stdin>``).
         diagnostics_sources: collects the texts so the caller can render context.
 
     Returns:
-        CompileResult with the complete domain XML.
+        CompileResult with the complete domain XML and the warnings (dropped
+        preferences).
 
     Raises:
         VirtunedError: with diagnostics and the exit code (2 invalid, 3 conflict).
     """
     from virtuned import domain, emit, merge, plan
 
-    sources_seen = diagnostics_sources or Sources()
-    for source in sources:
-        sources_seen.add(source.name, source.text)
-    traits = _resolve(tuple(sources))
+    seen = diagnostics_sources or Sources()
+    roots = load_roots(profiles, traits, sources, profile_path)
+    for root in roots:
+        seen.add(root.source, root.text)
     if domain_xml is None:
         tree, original = domain.empty_domain(), None
     else:
         original = domain_xml  # a str is taken as already decoded, whatever it declares
-        sources_seen.add(domain_name, original)
+        seen.add(domain_name, original)
         tree = domain.parse(original, domain_name)
-    the_plan = plan.plan(traits, tree)
+    trait_set = _resolve(roots, tuple(sorted(dict(settings).items())), tuple(profile_path),
+                         plan.stated_platform(tree.getroot()))
+    the_plan = plan.plan(trait_set, tree)
     edits = emit.emit(the_plan, tree, domain_name, name=name)
     merge.apply(tree, edits, domain_name)
-    return CompileResult(domain.serialize(tree, original))
+    return CompileResult(domain.serialize(tree, original), trait_set.warnings)
+
+
+def load_roots(profiles=(), traits=(), sources=(), profile_path=()) -> tuple[ProfileFile, ...]:
+    """The profiles a request names: files by path, names from the search path,
+    inline texts; in canonical order, so the order given never matters."""
+    from virtuned import profiles as library
+
+    roots = [library.load_reference(reference, profile_path) for reference in profiles]
+    roots += [ProfileFile(f"<trait {i}>", text) for i, text in enumerate(traits, 1)]
+    roots += list(sources)
+    return tuple(sorted(roots, key=lambda r: (r.source, r.text)))
 
 
 @functools.lru_cache(maxsize=256)
-def _resolve(sources: tuple[TraitSource, ...]):
-    """Parse and resolve trait texts; a long-lived process (the server, a management
-    app) sees the same profiles again and again, so the result is cached by content."""
-    from virtuned.resolve import resolve
-    from virtuned.syntax.parser import parse
+def _resolve(roots, settings, profile_path, stated):
+    """Resolve a request; a long-lived process (the server, a management app) sees
+    the same profiles again and again, so the result is cached by content."""
+    from virtuned.plan import condition_facts
+    from virtuned.resolve import Request, resolve
 
-    return resolve([parse(source.text, source.name) for source in sources])
+    request = Request(roots, settings, profile_path)
+    return resolve(request, lambda decided: condition_facts(stated, decided))

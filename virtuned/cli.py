@@ -44,13 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     compile_ = commands.add_parser("compile", help="compile traits onto a domain XML")
-    compile_.add_argument("domain", nargs="?", metavar="DOMAIN.xml",
-                          help="input domain XML, or - for stdin (default: an empty domain)")
-    compile_.add_argument("-p", "--profile", action="append", default=[], metavar="FILE.vt",
-                          help="a file of traits (repeatable)")
-    compile_.add_argument("-t", "--trait", action="append", default=[], metavar="TEXT",
-                          help="trait text, e.g. -t 'video qxl' (repeatable)")
-    compile_.add_argument("--name", help="domain name when the input has none (default: vm)")
+    add_request_arguments(compile_)
     compile_.add_argument("-o", "--output", metavar="OUT.xml",
                           help="write the domain here instead of stdout")
     compile_.set_defaults(run=_compile)
@@ -59,6 +53,46 @@ def _parser() -> argparse.ArgumentParser:
     traits.add_argument("--json", action="store_true", help="machine-readable output")
     traits.set_defaults(run=_traits)
     return parser
+
+
+def add_request_arguments(parser: argparse.ArgumentParser) -> None:
+    """The inputs every operation on a request shares (compile, explain, ...)."""
+    parser.add_argument("domain", nargs="?", metavar="DOMAIN.xml",
+                        help="input domain XML, or - for stdin (default: an empty domain)")
+    parser.add_argument("-p", "--profile", action="append", default=[],
+                        metavar="PROFILE", help="a profile name from the search path, or "
+                        "a .vt file (repeatable)")
+    parser.add_argument("-t", "--trait", action="append", default=[], metavar="TEXT",
+                        help="trait text, e.g. -t 'video qxl' (repeatable)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        dest="settings", type=_setting,
+                        help="set a profile param: NAME=VALUE or PROFILE.NAME=VALUE")
+    parser.add_argument("--profile-path", action="append", default=[], metavar="DIR",
+                        help="another profile directory, searched before the others")
+    parser.add_argument("--name", help="domain name when the input has none (default: vm)")
+
+
+def _setting(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def request_kwargs(args, sources) -> dict:
+    """The API's keyword arguments for the request the command line describes."""
+    domain = _read(args.domain) if args.domain else None
+    return dict(domain_xml=domain, profiles=tuple(args.profile), traits=tuple(args.trait),
+                settings=tuple(args.settings), profile_path=tuple(args.profile_path),
+                name=args.name, diagnostics_sources=sources,
+                domain_name="<stdin>" if args.domain == "-" else args.domain or "<domain>")
+
+
+def print_warnings(warnings, sources) -> None:
+    from virtuned.diagnostics import render
+
+    for warning in warnings:
+        print(render(warning, sources), file=sys.stderr)
 
 
 class _InputFileError(Exception):
@@ -77,29 +111,11 @@ def _read(path: str) -> bytes:
         raise _InputFileError(path, exc.strerror or str(exc)) from None
 
 
-def _trait_sources(args):
-    from virtuned.api import TraitSource
-
-    sources = []
-    for path in args.profile:
-        try:
-            text = _read(path).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise _InputFileError(path, f"not UTF-8 text ({exc.reason})") from None
-        sources.append(TraitSource(path, text))
-    sources += [TraitSource(f"<trait {i}>", text) for i, text in enumerate(args.trait, 1)]
-    return sources
-
-
 def _compile(args, sources) -> int:
     from virtuned.api import compile
 
-    domain = _read(args.domain) if args.domain else None
-    domain_name = "<stdin>" if args.domain == "-" else args.domain or "<domain>"
-    result = compile(domain, sources=_trait_sources(args), name=args.name,
-                     domain_name=domain_name, diagnostics_sources=sources)
-    for warning in result.warnings:
-        print(warning, file=sys.stderr)
+    result = compile(**request_kwargs(args, sources))
+    print_warnings(result.warnings, sources)
     if args.output:
         _write_atomically(args.output, result.xml)
     else:

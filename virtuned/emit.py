@@ -31,13 +31,25 @@ class Context:
         return self.plan.platform
 
 
-def emit(plan: Plan, tree, filename: str, *, name: str | None = None) -> list:
+def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
+         warnings: list | None = None) -> list:
+    """Every edit the plan asks for. A preference that cannot hold (its emitter
+    refuses it) is dropped with a warning appended to ``warnings``."""
+    from virtuned.diagnostics import Diagnostic, VirtunedError
+
     root = tree.getroot()
     edits = complete(root, plan, filename, name)
     devices = root.find("devices")
     for trait in plan.traits.traits:
         context = Context(root, devices, plan, filename, trait.origin)
-        edits += trait.definition.emit(context, **trait.kwargs)
+        try:
+            edits += trait.definition.emit(context, **trait.kwargs)
+        except VirtunedError as exc:
+            if not trait.soft or warnings is None:
+                raise
+            warnings.append(Diagnostic(
+                "warning", f"preference '{trait.origin.label}' dropped: it cannot hold: "
+                f"{exc.diagnostics[0].message}", trait.origin.span))
     return edits
 
 

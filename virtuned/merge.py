@@ -20,11 +20,29 @@ from virtuned.domain import MixedContent, element_span, indent_unit, insert_chil
 
 
 @attrs.frozen
+class Link:
+    """One step of an include chain: profile ``name`` included at ``span``."""
+
+    name: str
+    span: Span
+
+    def __str__(self) -> str:
+        return f"include {self.name} at {self.span}"
+
+
+@attrs.frozen
 class Origin:
     """What asked for an edit: a trait with its source location, or completion."""
 
     label: str  # the trait text, e.g. "video qxl", or "completion"
     span: Span | None = None
+    # How the trait got here: the includes that led to it, outermost first.
+    chain: tuple[Link, ...] = ()
+    strength: str = "require"  # or "prefer": dropped with a warning when it cannot hold
+
+    @property
+    def soft(self) -> bool:
+        return self.strength == "prefer"
 
 
 @attrs.frozen(cache_hash=True)
@@ -112,13 +130,28 @@ class Add:
 Edit = SetAttr | SetText | Add
 
 
-def apply(tree, edits, filename: str) -> None:
-    """Apply ``edits`` to ``tree`` in place, or raise a conflict without changing it."""
-    sets = _check_values(edits, filename)
-    adds = _dedupe_additions([e for e in edits if isinstance(e, Add)])
+@attrs.frozen
+class Change:
+    """One change made to the domain, for ``explain``: where, old → new, and why."""
+
+    path: str  # e.g. /domain/devices/video[2] or /domain/os/type/@machine
+    old: str | None
+    new: str
+    origin: Origin
+
+
+def apply(tree, edits, filename: str, warnings: list | None = None) -> list[Change]:
+    """Apply ``edits`` to ``tree`` in place, or raise a conflict without changing it.
+
+    A preference whose edits clash with the input or with another trait is dropped as
+    a whole (never half-applied), with a warning appended to ``warnings``.
+    """
+    sets, adds = _settle(list(edits), filename, warnings)
     root = tree.getroot()
     unit = indent_unit(root)
+    done: list[tuple] = []
     for edit in sets:
+        done.append((edit.element, edit, _current(edit)))
         if isinstance(edit, SetAttr):
             edit.element.set(edit.name, edit.value)
         else:
@@ -131,14 +164,55 @@ def apply(tree, edits, filename: str) -> None:
                 parent = parents[edit.parent] = _ensure(root, edit.parent, unit)
         else:
             parent = edit.parent
+        element = edit.spec.build()
         try:
-            insert_child(parent, edit.spec.build(), unit)
+            insert_child(parent, element, unit)
         except MixedContent as exc:
             raise error(element_span(exc.parent, filename),
                         f"'{edit.origin.label}' needs a <{exc.child_tag}> inside "
                         f"<{exc.parent.tag}>, which holds text instead",
                         hint=f"libvirt expects elements, not text, in <{exc.parent.tag}>"
                         ) from None
+        done.append((element, edit, None))
+    return [_change(tree, element, edit, old) for element, edit, old in done]
+
+
+def _change(tree, element, edit, old) -> Change:
+    path = tree.getpath(element)
+    if isinstance(edit, SetAttr):
+        return Change(f"{path}/@{edit.name}", old, edit.value, edit.origin)
+    if isinstance(edit, SetText):
+        return Change(f"{path}/text()", old, edit.value, edit.origin)
+    return Change(path, None, etree.tostring(element, encoding="unicode",
+                                             with_tail=False), edit.origin)
+
+
+class _Clash(Exception):
+    """Two edits (or an edit and the input) disagree; ``other`` is None for the input."""
+
+    def __init__(self, problem, origin: Origin, other: Origin | None):
+        super().__init__(str(problem))
+        self.problem, self.origin, self.other = problem, origin, other
+
+
+def _settle(edits, filename: str, warnings: list | None):
+    """The edits that can be applied together: required clashes raise, a clashing
+    preference is dropped with all of its edits and the rest is settled again."""
+    from virtuned.diagnostics import Diagnostic
+
+    while True:
+        try:
+            return (_check_values(edits, filename),
+                    _dedupe_additions([e for e in edits if isinstance(e, Add)]))
+        except _Clash as clash:
+            loser = next((o for o in (clash.origin, clash.other) if o is not None and o.soft),
+                         None)
+            if loser is None or warnings is None:
+                raise clash.problem from None
+            reason = clash.problem.diagnostics[0].message
+            warnings.append(Diagnostic("warning", f"preference '{loser.label}' dropped: "
+                                       f"{reason}", loser.span or Span("<input>", 1, 1)))
+            edits = [e for e in edits if e.origin is not loser]
 
 
 def _check_values(edits, filename: str) -> list:
@@ -152,18 +226,20 @@ def _check_values(edits, filename: str) -> list:
         if current is not None and current != edit.value and current != getattr(
                 edit, "replaces", None):
             what = _location(edit)
-            raise conflict(edit.origin, f"{what} = '{edit.value}'",
-                           element_span(edit.element, filename),
-                           f"the input states {what} = '{current}'",
-                           hint="a trait never overrides what the input states: change "
-                                "the input, or drop the trait")
+            raise _Clash(conflict(edit.origin, f"{what} = '{edit.value}'",
+                                  element_span(edit.element, filename),
+                                  f"the input states {what} = '{current}'",
+                                  hint="a trait never overrides what the input states: "
+                                       "change the input, or drop the trait"),
+                         edit.origin, None)
         other = chosen.get(key)
         if other is None:
             chosen[key] = edit
         elif other.value != edit.value:
             what = _location(edit)
-            raise conflict(edit.origin, f"{what} = '{edit.value}'", other.origin.span,
-                           f"'{other.origin.label}' sets {what} = '{other.value}'")
+            raise _Clash(conflict(edit.origin, f"{what} = '{edit.value}'", other.origin.span,
+                                  f"'{other.origin.label}' sets {what} = '{other.value}'"),
+                         edit.origin, other.origin)
     return [edit for edit in chosen.values() if _current(edit) != edit.value]
 
 
@@ -190,9 +266,10 @@ def _dedupe_additions(adds: list[Add]) -> list[Add]:
             by_identity[key] = add
             result.append(add)
         elif other.spec != add.spec:
-            raise conflict(add.origin, f"a <{add.spec.tag}> {add.identity}",
-                           other.origin.span,
-                           f"'{other.origin.label}' adds a different one")
+            raise _Clash(conflict(add.origin, f"a <{add.spec.tag}> {add.identity}",
+                                  other.origin.span,
+                                  f"'{other.origin.label}' adds a different one"),
+                         add.origin, other.origin)
     return result
 
 

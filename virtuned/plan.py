@@ -59,25 +59,47 @@ class Plan:
 
 
 def plan(traits: TraitSet, tree) -> Plan:
-    root = tree.getroot()
+    return Plan(traits, platform_of(stated_platform(tree.getroot()), traits.facts))
+
+
+@attrs.frozen
+class Stated:
+    """What the input domain says about its platform (None: it says nothing)."""
+
+    domain_type: str | None
+    machine: str | None
+    arch: str | None
+    has_os_type: bool
+
+
+def stated_platform(root) -> Stated:
     os_type = root.find("os/type")
-    facts = traits.facts
     if os_type is None:
-        input_machine, input_arch = None, None
-    else:
-        input_machine, input_arch = os_type.get("machine"), os_type.get("arch")
-    if facts.get("machine"):
-        machine, source = facts["machine"], "set by a trait"
-    elif input_machine:
-        machine, source = input_machine, "stated by the input"
-    elif os_type is not None:
+        return Stated(root.get("type"), None, None, False)
+    return Stated(root.get("type"), os_type.get("machine"), os_type.get("arch"), True)
+
+
+def platform_of(stated: Stated, decided) -> Platform:
+    """The platform: facts the traits decide (``machine``) over what the input states
+    over the defaults."""
+    if decided.get("machine"):
+        machine, source = decided["machine"], "set by a trait"
+    elif stated.machine:
+        machine, source = stated.machine, "stated by the input"
+    elif stated.has_os_type:
         machine, source = "pc", "QEMU's default: the input's <os><type> names no machine"
     else:
         machine, source = DEFAULT_MACHINE, "virtuned's default: the input has no <os>"
-    platform = Platform(
-        domain_type=root.get("type") or DEFAULT_DOMAIN_TYPE,
-        arch=input_arch or DEFAULT_ARCH,
+    return Platform(
+        domain_type=stated.domain_type or DEFAULT_DOMAIN_TYPE,
+        arch=stated.arch or DEFAULT_ARCH,
         machine=machine,
         machine_source=source,
     )
-    return Plan(traits, platform)
+
+
+def condition_facts(stated: Stated, decided) -> dict:
+    """What ``when`` blocks may test: the platform, plus any other decided facts."""
+    platform = platform_of(stated, decided)
+    return {**decided, "machine": platform.machine, "arch": platform.arch,
+            "type": platform.domain_type}

@@ -1,16 +1,38 @@
-"""Profiles (ASTs) → one TraitSet: every trait line matched against the registry,
-typed, deduplicated and checked for conflicts, in a canonical order that does not
-depend on the order the profiles were given in.
+"""Profiles → one TraitSet.
+
+Resolution walks the profiles given (``-p``, ``-t``) and everything they include,
+substitutes typed parameters, evaluates ``when`` blocks against facts, matches every
+trait line against the registry, and combines the result into a set:
+
+- an include is a union, never an override, so profiles commute;
+- two required traits that disagree are a conflict (exit 3) naming both places and
+  their include chains; a repeated identical trait is not;
+- a ``prefer`` fills only a slot no required trait decides, and is dropped with a
+  warning when a required one disagrees or two preferences disagree;
+- the result is in a canonical order, so the order of ``-p``/``-t`` never matters.
+
+Conditions read facts (the input domain, the command line, params) and never the
+output of other traits, except the traits that *decide* a fact (``machine``): those
+must stand outside every ``when`` block, so one pre-pass over the unconditional
+statements finds them and the main pass sees the same facts everywhere.
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Callable, Mapping
+
 import attrs
 
-from virtuned import registry
-from virtuned.diagnostics import (Diagnostic, ExitCode, Related, VirtunedError, error)
-from virtuned.merge import Origin
+from virtuned import profiles, registry, values
+from virtuned.diagnostics import (Diagnostic, ExitCode, Related, Span, VirtunedError,
+                                  error)
+from virtuned.merge import Link, Origin
 from virtuned.syntax import ast
+
+PARAM_TYPES = ("int", "size", "cpus", "word", "string", "bool")
+FACTS = ("machine", "arch", "type", "os")
+_TRUE, _FALSE = ("true", "yes", "on"), ("false", "no", "off")
 
 
 @attrs.frozen
@@ -28,6 +50,29 @@ class ResolvedTrait:
     def key(self) -> tuple:
         return self.definition.key(self.kwargs)
 
+    @property
+    def soft(self) -> bool:
+        return self.origin.soft
+
+
+@attrs.frozen
+class UsedProfile:
+    """A profile that contributed, for provenance and locks."""
+
+    name: str  # the header's name, or the source for a file of bare trait lines
+    version: str | None
+    sha256: str
+    source: str
+
+
+@attrs.frozen
+class Skipped:
+    """A ``when`` block whose condition did not hold, for ``explain``."""
+
+    span: Span
+    condition: str
+    chain: tuple[Link, ...]
+
 
 def _collect_facts(trait_set: TraitSet) -> dict:
     out: dict = {}
@@ -39,43 +84,359 @@ def _collect_facts(trait_set: TraitSet) -> dict:
 @attrs.frozen
 class TraitSet:
     traits: tuple[ResolvedTrait, ...]
+    profiles: tuple[UsedProfile, ...] = ()
+    warnings: tuple[Diagnostic, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
     # The platform facts the traits fix, e.g. {"machine": "q35"}; computed once.
     facts: dict = attrs.field(init=False, eq=False, repr=False,
                               default=attrs.Factory(_collect_facts, takes_self=True))
 
 
-def resolve(profiles: list[ast.Profile]) -> TraitSet:
-    """Match every trait line; report every unknown trait, then every conflict."""
-    definitions = registry.all_traits()
-    resolved: list[ResolvedTrait] = []
-    problems: list[Diagnostic] = []
-    for profile in profiles:
-        for statement in profile.statements:
-            try:
-                resolved += _statement(statement, definitions)
-            except VirtunedError as exc:
-                problems += exc.diagnostics
-    if problems:
-        raise VirtunedError(problems, ExitCode.INVALID_INPUT)
-    order = {d.phrase: i for i, d in enumerate(definitions)}
-    resolved.sort(key=lambda t: (order[t.phrase], _own_order(t), _sortable(t.args),
-                                 t.origin.span))
-    return TraitSet(_combine(resolved))
+@attrs.frozen
+class Request:
+    """What the caller asked for: root profiles and ``--set`` values (raw text)."""
+
+    roots: tuple[profiles.ProfileFile, ...]
+    settings: tuple[tuple[str, str], ...] = ()  # (NAME or PROFILE.NAME, VALUE)
+    profile_path: tuple[str, ...] = ()
 
 
-def _statement(statement: ast.Statement, definitions) -> list[ResolvedTrait]:
-    if isinstance(statement, ast.Header):
-        return []
-    if isinstance(statement, ast.TraitLine):
-        return [match_line(statement, definitions)]
-    keyword = {ast.Include: "include", ast.Param: "param", ast.When: "when",
-               ast.Prefer: "prefer"}[type(statement)]
-    raise error(statement.span, f"'{keyword}' statements are not supported by this "
-                f"version of virtuned yet",
-                hint="write the traits directly, one per line")
+FactsFor = Callable[[Mapping], Mapping]
 
 
-def match_line(line: ast.TraitLine, definitions) -> ResolvedTrait:
+def resolve(request: Request, facts_for: FactsFor = lambda decided: decided
+            ) -> TraitSet:
+    """Resolve a request. ``facts_for`` turns the facts the traits decide (``machine``)
+    into the full facts conditions may test (adding the input domain's)."""
+    library = profiles.Library(profiles.search_path(request.profile_path))
+    decided = _Walk(request, library, facts=None).run().facts_decided
+    walk = _Walk(request, library, facts=dict(facts_for(decided))).run()
+    return walk.result()
+
+
+# ---------------------------------------------------------------- the walk
+
+@attrs.frozen
+class _Instance:
+    """A profile with its parameter values: the unit that is evaluated."""
+
+    file: profiles.ProfileFile
+    tree: ast.Profile
+    params: Mapping[str, object]  # name → typed value (absent: not set)
+    declared: Mapping[str, ast.Param]
+    chain: tuple[Link, ...]  # how it was reached, outermost first
+    names: tuple[str, ...]  # the profile names on that chain, itself included
+
+    @property
+    def name(self) -> str:
+        header = self.tree.header
+        return header.name if header else self.file.source
+
+
+class _Walk:
+    """One pass over the profile graph. With ``facts=None`` it is the pre-pass: it
+    skips every ``when`` body and only collects the facts traits decide."""
+
+    def __init__(self, request: Request, library: profiles.Library, facts: dict | None):
+        self.request = request
+        self.library = library
+        self.facts = facts
+        self.definitions = registry.all_traits()
+        self.traits: list[ResolvedTrait] = []
+        self.problems: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []
+        self.skipped: list[Skipped] = []
+        self.used: dict[str, UsedProfile] = {}
+        self.instances: dict[str, tuple[_Instance, Span | None]] = {}
+        self.facts_decided: dict = {}
+        self.settings_used: set[str] = set()
+        self.exit_code = ExitCode.INVALID_INPUT
+
+    # -- entry points
+
+    def run(self) -> _Walk:
+        for file in self.request.roots:
+            self._guard(self._root, file)
+        if self.facts is not None:
+            self._check_settings()
+        if self.problems:
+            raise VirtunedError(self.problems, self.exit_code)
+        return self
+
+    def result(self) -> TraitSet:
+        order = {d.phrase: i for i, d in enumerate(self.definitions)}
+        self.traits.sort(key=lambda t: (order[t.phrase], _own_order(t), _sortable(t.args),
+                                        t.soft, t.origin.span))
+        kept, dropped = _combine(self.traits)
+        used = tuple(sorted(self.used.values(), key=lambda u: (u.name, u.version or "",
+                                                                u.sha256, u.source)))
+        skipped = tuple(sorted(self.skipped, key=lambda s: s.span))
+        return TraitSet(kept, used, tuple(self.warnings) + dropped, skipped)
+
+    def _guard(self, function, *args) -> None:
+        try:
+            function(*args)
+        except VirtunedError as exc:
+            self.problems += exc.diagnostics
+            self.exit_code = max(self.exit_code, exc.exit_code)
+
+    # -- profiles
+
+    def _root(self, file: profiles.ProfileFile) -> None:
+        from virtuned.syntax.parser import parse
+
+        tree = parse(file.text, file.source)
+        settings = self._settings_for(tree.header.name if tree.header else None, tree)
+        self._instantiate(file, tree, settings, chain=(), names=(), via=None,
+                          conditional=False)
+
+    def _instantiate(self, file, tree, assigned: dict, chain, names, via: Span | None,
+                     conditional: bool) -> None:
+        declared = self._declared_params(tree)
+        params = self._param_values(tree, declared, assigned)
+        instance = _Instance(file, tree, params, declared, chain, ())
+        instance = attrs.evolve(instance, names=names + (instance.name,))
+        previous = self.instances.get(instance.name)
+        if previous is not None:
+            if previous[0].file.source != file.source:
+                raise _chain_error(via or Span(file.source, 1, 1),
+                                   f"'{instance.name}' is needed as {file.source} here and "
+                                   f"as {previous[0].file.source} elsewhere: one version "
+                                   "per name", chain)
+            if previous[0].params != params:
+                raise _param_clash(instance.name, via, previous[1], params,
+                                   previous[0].params)
+            return  # already evaluated with the same values: a union is idempotent
+        self.instances[instance.name] = (instance, via)
+        self._record(file, tree)
+        self._block(instance, tree.statements, conditional)
+
+    def _record(self, file, tree) -> None:
+        header = tree.header
+        used = UsedProfile(header.name if header else file.source,
+                           header.version if header else None, file.sha256, file.source)
+        self.used[file.source] = used
+
+    def _declared_params(self, tree) -> dict[str, ast.Param]:
+        declared: dict[str, ast.Param] = {}
+        for statement in tree.statements:
+            if isinstance(statement, ast.Param):
+                if statement.name in declared:
+                    raise error(statement.span, f"param '{statement.name}' is declared twice",
+                                related=(Related(declared[statement.name].span,
+                                                 "first declared here"),))
+                if statement.type not in PARAM_TYPES:
+                    raise error(statement.span, f"param '{statement.name}': unknown type "
+                                f"'{statement.type}'", hint=_choices(statement.type, PARAM_TYPES))
+                declared[statement.name] = statement
+        return declared
+
+    def _param_values(self, tree, declared, assigned: dict) -> dict:
+        """Typed values: assigned (include ``with``, ``--set``), else the default."""
+        values_: dict = {}
+        for name, (item, span) in assigned.items():
+            if name not in declared:
+                profile = tree.header.name if tree.header else tree.source
+                raise error(span, f"'{profile}' has no param '{name}'",
+                            hint=_choices(name, tuple(declared)) or
+                            f"its params: {', '.join(declared) or 'none'}")
+            values_[name] = _typed(declared[name], item, span)
+        for name, param in declared.items():
+            if name in values_:
+                continue
+            if param.default is not None:
+                values_[name] = _typed(param, param.default, param.default.span)
+            elif not param.optional:
+                raise error(param.span, f"param '{name}' is required and was not set",
+                            hint=f"set it with 'include ... with {name} = VALUE' or "
+                                 f"--set {name}=VALUE")
+        return values_
+
+    def _settings_for(self, profile_name: str | None, tree) -> dict:
+        """``--set`` values that address this root profile: ``NAME=`` or ``PROFILE.NAME=``."""
+        declared = {s.name for s in tree.statements if isinstance(s, ast.Param)}
+        chosen = {}
+        for index, (target, text) in enumerate(self.request.settings):
+            owner, _, name = target.rpartition(".")
+            if (owner and owner == profile_name) or (not owner and name in declared):
+                span = Span(f"--set {target}={text}", 1, 1)
+                chosen[name] = (_setting_item(text, span), span)
+                self.settings_used.add(target)
+        return chosen
+
+    def _check_settings(self) -> None:
+        for target, text in self.request.settings:
+            if target not in self.settings_used:
+                owner = target.rpartition(".")[0]
+                self.problems.append(Diagnostic(
+                    "error", f"--set {target}: no profile given declares a param "
+                    f"'{target.rpartition('.')[2]}'" if not owner else
+                    f"--set {target}: no profile '{owner}' is used",
+                    Span(f"--set {target}={text}", 1, 1)))
+
+    # -- statements
+
+    def _block(self, instance: _Instance, statements, conditional: bool) -> None:
+        for statement in statements:
+            self._guard(self._statement, instance, statement, conditional)
+
+    def _statement(self, instance: _Instance, statement, conditional: bool) -> None:
+        if isinstance(statement, (ast.Header, ast.Param)):
+            if isinstance(statement, ast.Header) and statement is not instance.tree.header:
+                raise error(statement.span, "a profile has one header, at its top")
+            return
+        if isinstance(statement, ast.Include):
+            self._include(instance, statement, conditional)
+        elif isinstance(statement, ast.When):
+            if self.facts is None:
+                return  # pre-pass: only unconditional statements decide facts
+            if self._holds(instance, statement.condition):
+                self._block(instance, statement.body, conditional=True)
+            else:
+                from virtuned.syntax.format import format_condition
+
+                self.skipped.append(Skipped(statement.span,
+                                            format_condition(statement.condition),
+                                            instance.chain))
+        elif isinstance(statement, ast.TraitLine):
+            self._trait(instance, statement, statement, "require", conditional)
+        elif isinstance(statement, ast.Prefer):
+            self._trait(instance, statement.trait, statement, "prefer", conditional)
+
+    def _include(self, instance: _Instance, include: ast.Include, conditional: bool) -> None:
+        from virtuned.syntax.parser import parse
+
+        try:
+            wanted = profiles.parse_range(include.range) if include.range else \
+                profiles.ANY_VERSION
+        except ValueError as exc:
+            raise error(include.span, str(exc)) from None
+        chain = instance.chain + (Link(include.name, include.span),)
+        if include.name in instance.names:
+            raise _chain_error(include.span, f"include cycle: '{include.name}' includes "
+                               "itself through " + " → ".join(instance.names +
+                                                              (include.name,)), chain)
+        path = self.library.find(include.name, wanted)
+        if path is None:
+            versions = self.library.versions(include.name)
+            message = (f"no version of '{include.name}' matches {wanted} (found "
+                       f"{', '.join(versions)})" if versions else
+                       f"no profile '{include.name}' on the search path")
+            hint = None if versions else _choices(include.name, self.library.names())
+            raise _chain_error(include.span, message, chain, hint)
+        file = profiles.load_file(path)
+        assigned = {a.name: (self._substitute(instance, a.value), a.span)
+                    for a in include.assignments}
+        for target, text in self.request.settings:
+            owner, _, name = target.rpartition(".")
+            if owner == include.name:
+                span = Span(f"--set {target}={text}", 1, 1)
+                assigned[name] = (_setting_item(text, span), span)
+                self.settings_used.add(target)
+        self._instantiate(file, parse(file.text, file.source), assigned, chain,
+                          instance.names, include.span, conditional)
+
+    def _trait(self, instance, line: ast.TraitLine, statement, strength, conditional):
+        items = tuple(self._substitute(instance, item) for item in line.items)
+        resolved = match_line(ast.TraitLine(items, line.span), self.definitions,
+                              chain=instance.chain, strength=strength)
+        decided = resolved.definition.facts(resolved.kwargs)
+        if decided and conditional and self.facts is not None:
+            raise error(statement.span, f"'{resolved.origin.label}' decides the fact "
+                        f"{', '.join(decided)}, which 'when' conditions read: it cannot "
+                        "sit inside a 'when' block",
+                        hint="move it out of the block, or condition on a param instead")
+        if decided and self.facts is None:
+            self.facts_decided.update(decided)
+        if self.facts is not None:
+            self.traits.append(resolved)
+
+    def _substitute(self, instance: _Instance, item):
+        if not isinstance(item, ast.ParamRef):
+            return item
+        if item.name not in instance.declared:
+            raise error(item.span, f"unknown parameter ${item.name}",
+                        hint=_choices(item.name, tuple(instance.declared)) or
+                        "parameters are declared with 'param NAME: TYPE'")
+        if item.name not in instance.params:
+            raise error(item.span, f"${item.name} is not set",
+                        hint=f"give it a default, or guard the line with "
+                             f"'when {item.name} {{ ... }}'")
+        return _as_item(instance.declared[item.name], instance.params[item.name], item.span)
+
+    # -- conditions
+
+    def _holds(self, instance: _Instance, condition) -> bool:
+        if isinstance(condition, ast.Not):
+            return not self._holds(instance, condition.operand)
+        if isinstance(condition, ast.And):
+            return all([self._holds(instance, c) for c in condition.operands])
+        if isinstance(condition, ast.Or):
+            return any([self._holds(instance, c) for c in condition.operands])
+        return self._fact_test(instance, condition)
+
+    def _fact_test(self, instance: _Instance, test: ast.FactTest) -> bool:
+        items = tuple(self._substitute(instance, i) for i in test.items)
+        head = str(items[0])
+        if head in instance.declared and len(items) == 1:
+            value = instance.params.get(head)
+            return value is not None and value is not False
+        if head not in FACTS:
+            known = FACTS + tuple(instance.declared)
+            raise error(test.span, f"unknown fact '{head}' in condition",
+                        hint=_choices(head, known) or
+                        f"conditions test {', '.join(FACTS)} or a param of this profile")
+        words = [str(i) for i in items[1:]]
+        if head == "os" and words[:1] == ["family"]:
+            return _fact_equals(self.facts, "os family", words[1:], test)
+        return _fact_equals(self.facts, head, words, test)
+
+
+def _fact_equals(facts, fact: str, words: list[str], test: ast.FactTest) -> bool:
+    if len(words) != 1:
+        raise error(test.span, f"'{fact}' takes one value, as in 'when {fact} "
+                    f"{_EXAMPLES[fact]}'")
+    wanted = words[0]
+    _check_fact_value(fact, wanted, test.items[-1].span)
+    actual = facts.get(fact)
+    if actual is None:
+        return False
+    if fact == "machine":
+        from virtuned.plan import machine_family
+
+        return wanted == actual or wanted == machine_family(actual)
+    return wanted == actual
+
+
+_EXAMPLES = {"machine": "q35", "arch": "x86_64", "type": "kvm", "os": "win11",
+             "os family": "windows"}
+_KNOWN_VALUES = {
+    "arch": ("x86_64", "i686", "aarch64", "armv7l", "ppc64", "ppc64le", "s390x",
+             "riscv64", "loongarch64"),
+    "type": ("kvm", "qemu", "xen", "lxc", "hvf", "bhyve", "vmware", "hyperv", "vz",
+             "openvz", "test"),
+    "os family": ("linux", "windows", "bsd", "solaris", "darwin", "other"),
+}
+
+
+def _check_fact_value(fact: str, value: str, span: Span) -> None:
+    """A value that no domain can have makes a condition that can never hold."""
+    if fact == "machine":
+        if value in ("q35", "pc") or value.startswith(("pc-", "q35-")):
+            return
+        known: tuple[str, ...] = ("q35", "pc")
+    else:
+        known = _KNOWN_VALUES.get(fact, ())
+        if not known or value in known:
+            return
+    raise error(span, f"'{fact} {value}' can never hold",
+                hint=_choices(value, known) or f"known values: {', '.join(known)}")
+
+
+# ---------------------------------------------------------------- trait lines
+
+def match_line(line: ast.TraitLine, definitions, chain: tuple[Link, ...] = (),
+               strength: str = "require") -> ResolvedTrait:
     """The one trait a line names, with typed arguments; or an error that says why not."""
     items = line.items
     for item in items:
@@ -86,7 +447,7 @@ def match_line(line: ast.TraitLine, definitions) -> ResolvedTrait:
     for definition in definitions:
         result = registry.match(definition, items)
         if not isinstance(result, registry.Mismatch):
-            origin = Origin(line.words, line.span)
+            origin = Origin(line.words, line.span, chain, strength)
             return ResolvedTrait(definition, definition.phrase,
                                  tuple(sorted(result.items())), origin)
         if result.matched and (best is None or result.matched > best[1].matched):
@@ -95,37 +456,63 @@ def match_line(line: ast.TraitLine, definitions) -> ResolvedTrait:
         definition, mismatch = best
         span = items[mismatch.item_index].span if mismatch.item_index is not None \
             else line.span
-        return _raise(error(span, f"{definition.name}: {mismatch.message}",
-                            hint=f"usage: {registry.usage(definition)}"))
+        raise error(span, f"{definition.name}: {mismatch.message}",
+                    hint=f"usage: {registry.usage(definition)}")
     words = [str(i) for i in items]
     close = registry.suggest(words, definitions)
     hint = ("did you mean " + " or ".join(f"'{c}'" for c in close) + "?") if close else \
         "'virtuned traits' lists every trait"
-    return _raise(error(line.span, f"unknown trait '{line.words}'", hint=hint))
+    raise error(line.span, f"unknown trait '{line.words}'", hint=hint)
 
 
-def _raise(exc):
-    raise exc
-
-
-def _combine(traits: list[ResolvedTrait]) -> tuple[ResolvedTrait, ...]:
-    """Drop repeats of one trait; two different values for one slot is a conflict."""
-    by_key: dict[tuple, ResolvedTrait] = {}
+def _combine(traits: list[ResolvedTrait]) -> tuple[tuple[ResolvedTrait, ...],
+                                                   tuple[Diagnostic, ...]]:
+    """One trait per slot. Required traits must agree (else conflict); a preference
+    fills a slot only no required trait decides, and only if preferences agree."""
+    by_key: dict[tuple, list[ResolvedTrait]] = {}
+    for trait in traits:
+        by_key.setdefault(trait.key, []).append(trait)
     kept: list[ResolvedTrait] = []
     conflicts: list[Diagnostic] = []
-    for trait in traits:
-        other = by_key.get(trait.key)
-        if other is None:
-            by_key[trait.key] = trait
-            kept.append(trait)
-        elif other != trait:
-            conflicts.append(Diagnostic(
-                "error", f"'{trait.origin.label}' conflicts with '{other.origin.label}'",
-                trait.origin.span, (Related(other.origin.span, "the other one is here"),),
-                "keep one of the two"))
+    dropped: list[Diagnostic] = []
+    for group in by_key.values():
+        required = [t for t in group if not t.soft]
+        preferred = [t for t in group if t.soft]
+        if required:
+            first = required[0]
+            conflicts += [_conflict(t, first) for t in required[1:] if t != first]
+            kept.append(first)
+            dropped += [_dropped(t, f"'{first.origin.label}' is required") for t in preferred
+                        if _values(t) != _values(first)]
+        elif len({_values(t) for t in preferred}) == 1:
+            kept.append(preferred[0])
+        else:
+            others = ", ".join(sorted({f"'{t.origin.label}'" for t in preferred}))
+            dropped += [_dropped(t, f"the preferences {others} disagree, so none applies")
+                        for t in preferred]
     if conflicts:
         raise VirtunedError(conflicts, ExitCode.CONFLICT)
-    return tuple(kept)
+    order = {id(t): i for i, t in enumerate(traits)}
+    kept.sort(key=lambda t: order[id(t)])
+    return tuple(kept), tuple(dropped)
+
+
+def _values(trait: ResolvedTrait) -> tuple:
+    return (trait.phrase, trait.args)
+
+
+def _conflict(trait: ResolvedTrait, other: ResolvedTrait) -> Diagnostic:
+    related = (Related(other.origin.span, "the other one is here"),)
+    related += _chain_notes(other.origin.chain)
+    notes = _chain_notes(trait.origin.chain)
+    return Diagnostic("error", f"'{trait.origin.label}' conflicts with "
+                      f"'{other.origin.label}'", trait.origin.span, notes + related,
+                      "keep one of the two, or make the weaker one a 'prefer'")
+
+
+def _dropped(trait: ResolvedTrait, why: str) -> Diagnostic:
+    return Diagnostic("warning", f"preference '{trait.origin.label}' dropped: {why}",
+                      trait.origin.span)
 
 
 def _own_order(trait: ResolvedTrait) -> tuple:
@@ -142,3 +529,81 @@ def _sortable(args) -> tuple:
         return (type(value).__name__, value)
 
     return tuple((name, canon(value)) for name, value in args)
+
+
+# ---------------------------------------------------------------- params
+
+def _typed(param: ast.Param, item, span: Span):
+    """A param value from an item (literal, word, string), checked against its type."""
+    text = item.value if isinstance(item, ast.String) else str(item)
+    try:
+        if param.type == "int":
+            return values.parse_int(text)
+        if param.type == "size":
+            return values.parse_size(text)
+        if param.type == "cpus":
+            return values.parse_cpulist(text)
+        if param.type == "bool":
+            if text in _TRUE or text in _FALSE:
+                return text in _TRUE
+            raise ValueError(f"expected true or false, got {text!r}")
+        if param.type == "word":
+            if isinstance(item, ast.Word):
+                return text
+            raise ValueError(f"expected a word, got {text!r}")
+        return text  # string
+    except ValueError as exc:
+        raise error(span, f"param '{param.name}' ({param.type}): {exc}") from None
+
+
+def _as_item(param: ast.Param, value, span: Span):
+    """A typed value back as the item a trait line would have held."""
+    if param.type == "string":
+        return ast.String(value, span)
+    if param.type == "cpus":
+        return ast.Literal(values.format_cpulist(value), span)
+    if param.type == "bool":
+        return ast.Word("true" if value else "false", span)
+    if param.type == "word":
+        return ast.Word(value, span)
+    return ast.Literal(str(value), span)
+
+
+def _setting_item(text: str, span: Span):
+    """``--set`` text as an item: typed later by the param it lands on."""
+    if text[:1].isdigit():
+        return ast.Literal(text, span)
+    if text[:1].isalpha() or text[:1] == "_":
+        return ast.Word(text, span)
+    return ast.String(text, span)
+
+
+def _param_clash(key, span, other_span, params, other_params):
+    differing = sorted(n for n in set(params) | set(other_params)
+                       if params.get(n) != other_params.get(n))
+    shown = ", ".join(f"{n} = {params.get(n)!s} vs {other_params.get(n)!s}"
+                      for n in differing)
+    related = (Related(other_span, "included here with other values"),) if other_span else ()
+    return error(span or Span("<request>", 1, 1),
+                 f"'{key}' is used twice with different params ({shown})",
+                 related=related, exit_code=ExitCode.CONFLICT,
+                 hint="one profile has one set of params per compile")
+
+
+# ---------------------------------------------------------------- small helpers
+
+def _chain_notes(chain) -> tuple[Related, ...]:
+    return tuple(Related(link.span, f"'{link.name}' is included here")
+                 for link in reversed(chain))
+
+
+def _chain_error(span: Span, message: str, chain: tuple[str, ...], hint=None):
+    related = _chain_notes(chain[:-1])
+    return error(span, message, related=related, hint=hint)
+
+
+def _choices(word: str, known) -> str | None:
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
