@@ -44,7 +44,7 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
     Raises:
         VirtunedError: with diagnostics and the exit code (2 invalid, 3 conflict).
     """
-    from virtuned import domain, emit, merge, plan
+    from virtuned import __version__, domain, emit, merge, plan, provenance
 
     seen = diagnostics_sources or Sources()
     roots = load_roots(profiles, traits, sources, profile_path)
@@ -59,9 +59,11 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
     trait_set = _resolve(roots, tuple(sorted(dict(settings).items())), tuple(profile_path),
                          plan.stated_platform(tree.getroot()))
     the_plan = plan.plan(trait_set, tree)
-    edits = emit.emit(the_plan, tree, domain_name, name=name)
-    merge.apply(tree, edits, domain_name)
-    return CompileResult(domain.serialize(tree, original), trait_set.warnings)
+    warnings = list(trait_set.warnings)
+    edits = emit.emit(the_plan, tree, domain_name, name=name, warnings=warnings)
+    merge.apply(tree, edits, domain_name, warnings)
+    provenance.stamp(tree, trait_set.profiles, __version__)
+    return CompileResult(domain.serialize(tree, original), tuple(warnings))
 
 
 def load_roots(profiles=(), traits=(), sources=(), profile_path=()) -> tuple[ProfileFile, ...]:

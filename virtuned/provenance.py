@@ -1,0 +1,65 @@
+"""Provenance: which compiler and which profiles made a domain, in its ``<metadata>``.
+
+    <metadata>
+      <virtuned:provenance xmlns:virtuned="https://virtuned.dev/xmlns/provenance/1"
+                           compiler="0.1.0">
+        <virtuned:profile name="nfv" version="1.2.0" sha256="..." source="..."/>
+        <virtuned:traits source="&lt;trait 1&gt;" sha256="..."/>
+      </virtuned:provenance>
+    </metadata>
+
+Other applications' metadata is left exactly as it is. A provenance element already
+in the input is virtuned's own record of an earlier compile and is replaced, so
+compiling an output again with the same profiles gives the same bytes.
+"""
+
+from __future__ import annotations
+
+NAMESPACE = "https://virtuned.dev/xmlns/provenance/1"
+_TAG = f"{{{NAMESPACE}}}provenance"
+
+
+def stamp(tree, used_profiles, compiler_version: str) -> None:
+    """Record ``used_profiles`` (resolve.UsedProfile) in the domain, if there are any."""
+    from lxml import etree
+
+    from virtuned.domain import indent_unit, insert_child
+
+    if not used_profiles:
+        return  # no traits: the input comes back as it was
+    root = tree.getroot()
+    unit = indent_unit(root)
+    metadata = root.find("metadata")
+    if metadata is None:
+        metadata = etree.Element("metadata")
+        insert_child(root, metadata, unit)
+    for old in metadata.findall(_TAG):
+        _remove(old)
+    record = etree.Element(_TAG, {"compiler": compiler_version},
+                           nsmap={"virtuned": NAMESPACE})
+    for used in used_profiles:
+        if used.version is None:  # a file of bare trait lines, or -t text
+            etree.SubElement(record, f"{{{NAMESPACE}}}traits",
+                             {"source": used.source, "sha256": used.sha256})
+        else:
+            etree.SubElement(record, f"{{{NAMESPACE}}}profile",
+                             {"name": used.name, "version": used.version,
+                              "sha256": used.sha256, "source": used.source})
+    insert_child(metadata, record, unit)
+
+
+def _remove(element) -> None:
+    """Remove an element and its trailing whitespace, keeping any text around it."""
+    parent = element.getparent()
+    previous = element.getprevious()
+    tail = element.tail or ""
+    if tail.strip():
+        if previous is not None:
+            previous.tail = (previous.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+    elif previous is not None and element.getnext() is None:
+        previous.tail = tail  # keep the closing tag's indentation
+    elif previous is None and element.getnext() is None:
+        parent.text = tail
+    parent.remove(element)
