@@ -18,10 +18,12 @@ TraitSource = ProfileFile
 class CompileResult:
     xml: str
     warnings: tuple[Diagnostic, ...] = ()
+    lock: str | None = None  # the lock of this compile (JSON text), when asked for
 
 
 def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), sources=(),
-            settings=(), profile_path=(), name: str | None = None,
+            settings=(), profile_path=(), name: str | None = None, lock: str | None = None,
+            lock_name: str = "<lock>", write_lock: bool = False,
             domain_name: str = "<domain>", diagnostics_sources: Sources | None = None
             ) -> CompileResult:
     """Compile traits onto a domain.
@@ -34,6 +36,9 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
         settings: ``(NAME or PROFILE.NAME, VALUE)`` pairs, as ``--set`` gives them.
         profile_path: more profile directories, highest priority last.
         name: the domain name to use when the input has none (default ``vm``).
+        lock: a lock's JSON text: compile from it alone, reading no profile.
+        lock_name: how diagnostics name the lock (its path).
+        write_lock: also return the lock of this compile in ``CompileResult.lock``.
         domain_name: how diagnostics name the input domain (its path, or ``<stdin>``).
         diagnostics_sources: collects the texts so the caller can render context.
 
@@ -47,7 +52,8 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
     from virtuned import __version__, domain, emit, merge, plan, provenance
 
     seen = diagnostics_sources or Sources()
-    roots = load_roots(profiles, traits, sources, profile_path)
+    # A lock replays without reading any profile: they may have changed or be gone.
+    roots = load_roots(profiles, traits, sources, profile_path) if lock is None else ()
     for root in roots:
         seen.add(root.source, root.text)
     if domain_xml is None:
@@ -56,14 +62,37 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
         original = domain_xml  # a str is taken as already decoded, whatever it declares
         seen.add(domain_name, original)
         tree = domain.parse(original, domain_name)
-    trait_set = _resolve(roots, tuple(sorted(dict(settings).items())), tuple(profile_path),
-                         plan.stated_platform(tree.getroot()))
+    request = _request_record(profiles, traits, settings, domain_xml)
+    if lock is not None:
+        from virtuned import lock as locks
+
+        # Replaying needs no profile; any that are named must be the lock's own.
+        named = {k: v for k, v in request.items() if v and k != "input_sha256"}
+        trait_set = locks.load(lock, lock_name,
+                               request={**named, "input_sha256": request["input_sha256"]})
+    else:
+        trait_set = _resolve(roots, tuple(sorted(dict(settings).items())),
+                             tuple(profile_path), plan.stated_platform(tree.getroot()))
     the_plan = plan.plan(trait_set, tree)
     warnings = list(trait_set.warnings)
     edits = emit.emit(the_plan, tree, domain_name, name=name, warnings=warnings)
     merge.apply(tree, edits, domain_name, warnings)
     provenance.stamp(tree, trait_set.profiles, __version__)
-    return CompileResult(domain.serialize(tree, original), tuple(warnings))
+    written = None
+    if write_lock:
+        from virtuned import lock as locks
+
+        written = locks.dump(trait_set, request=request, compiler=__version__)
+    return CompileResult(domain.serialize(tree, original), tuple(warnings), written)
+
+
+def _request_record(profiles, traits, settings, domain_xml) -> dict:
+    """What a lock records of the request (sorted: the order given never matters)."""
+    from virtuned.lock import input_digest
+
+    return {"profiles": sorted(profiles), "traits": sorted(traits),
+            "settings": sorted([list(pair) for pair in settings]),
+            "input_sha256": input_digest(domain_xml)}
 
 
 def load_roots(profiles=(), traits=(), sources=(), profile_path=()) -> tuple[ProfileFile, ...]:

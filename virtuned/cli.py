@@ -47,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     add_request_arguments(compile_)
     compile_.add_argument("-o", "--output", metavar="OUT.xml",
                           help="write the domain here instead of stdout")
+    compile_.add_argument("--write-lock", metavar="LOCK.json",
+                          help="also write the resolved trait set, to replay it later")
+    compile_.add_argument("--lock", metavar="LOCK.json",
+                          help="compile from a lock alone, reading no profile")
     compile_.set_defaults(run=_compile)
 
     traits = commands.add_parser("traits", help="list the trait vocabulary")
@@ -114,8 +118,17 @@ def _read(path: str) -> bytes:
 def _compile(args, sources) -> int:
     from virtuned.api import compile
 
-    result = compile(**request_kwargs(args, sources))
+    lock = None
+    if args.lock:
+        try:
+            lock = _read(args.lock).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _InputFileError(args.lock, f"not UTF-8 text ({exc.reason})") from None
+    result = compile(**request_kwargs(args, sources), lock=lock,
+                     lock_name=args.lock or "<lock>", write_lock=bool(args.write_lock))
     print_warnings(result.warnings, sources)
+    if args.write_lock:
+        _write_atomically(args.write_lock, result.lock)
     if args.output:
         _write_atomically(args.output, result.xml)
     else:

@@ -14,6 +14,7 @@ Phrase syntax: plain words, ``{name:type}`` slots and ``[...]`` optional groups,
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -78,13 +79,18 @@ class TraitDef:
         return self.doc.strip().splitlines()[0] if self.doc.strip() else ""
 
 
-_REGISTRY: dict[str, TraitDef] = {}
+# phrase → {semantics version → definition}. Old versions stay registered so that a
+# lock written by an older virtuned replays with the behaviour it was written with.
+_REGISTRY: dict[str, dict[int, TraitDef]] = {}
 
 
 def trait(phrase: str, *, version: int, key: Callable[[dict], tuple] | None = None,
           facts: Callable[[dict], dict] | None = None,
           order: Callable[[dict], tuple] | None = None):
-    """Register the decorated emit function as the trait ``phrase``."""
+    """Register the decorated emit function as semantics ``version`` of ``phrase``.
+
+    Changing what a trait emits means registering a new version beside the old one.
+    """
     tokens = _compile_phrase(phrase)
 
     def register(emit):
@@ -94,18 +100,73 @@ def trait(phrase: str, *, version: int, key: Callable[[dict], tuple] | None = No
             facts=facts or (lambda args: {}), order=order)
         if not definition.doc.strip():
             raise TypeError(f"trait {phrase!r} has no documentation")
-        if phrase in _REGISTRY:
-            raise TypeError(f"trait {phrase!r} is registered twice")
-        _REGISTRY[phrase] = definition
+        versions = _REGISTRY.setdefault(phrase, {})
+        if version in versions:
+            raise TypeError(f"trait {phrase!r} version {version} is registered twice")
+        versions[version] = definition
+        all_traits.cache_clear()
         return emit
 
     return register
 
 
+def unregister(phrase: str, version: int) -> None:
+    """Remove one version (tests register throwaway traits and clean up after)."""
+    del _REGISTRY[phrase][version]
+    if not _REGISTRY[phrase]:
+        del _REGISTRY[phrase]
+    all_traits.cache_clear()
+
+
+@functools.lru_cache(maxsize=1)
 def all_traits() -> tuple[TraitDef, ...]:
+    """The current (newest) version of every trait, in registration order."""
     import virtuned.vocab  # noqa: F401  (registers the vocabulary)
 
-    return tuple(_REGISTRY.values())
+    return tuple(versions[max(versions)] for versions in _REGISTRY.values())
+
+
+def lookup(phrase: str, version: int) -> TraitDef | None:
+    import virtuned.vocab  # noqa: F401
+
+    return _REGISTRY.get(phrase, {}).get(version)
+
+
+def slot(definition: TraitDef, name: str) -> Slot:
+    """The slot called ``name`` in a definition's phrase."""
+    def walk(tokens):
+        for token in tokens:
+            if isinstance(token, Slot) and token.name == name:
+                return token
+            if isinstance(token, Optional):
+                found = walk(token.tokens)
+                if found:
+                    return found
+        return None
+
+    found = walk(definition.tokens)
+    if found is None:
+        raise KeyError(f"{definition.phrase!r} has no slot {name!r}")
+    return found
+
+
+def to_text(value) -> str:
+    """A typed argument as the text that would type back to it."""
+    if isinstance(value, frozenset):
+        return values.format_cpulist(value)
+    return str(value)
+
+
+def from_text(slot_: Slot, text: str):
+    """The inverse of ``to_text`` for one slot (used to read locks)."""
+    if slot_.type == "choice":
+        if text not in slot_.choices:
+            raise ValueError(f"expected {slot_.describe()}, got {text!r}")
+        return text
+    if slot_.type in ("word", "string"):
+        return text
+    return {"int": values.parse_int, "size": values.parse_size,
+            "cpus": values.parse_cpulist}[slot_.type](text)
 
 
 def _compile_phrase(phrase: str) -> tuple[Token, ...]:
