@@ -49,6 +49,53 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
     Raises:
         VirtunedError: with diagnostics and the exit code (2 invalid, 3 conflict).
     """
+    run = _run(domain_xml, profiles=profiles, traits=traits, sources=sources,
+               settings=settings, profile_path=profile_path, name=name, lock=lock,
+               lock_name=lock_name, domain_name=domain_name,
+               diagnostics_sources=diagnostics_sources)
+    written = None
+    if write_lock:
+        from virtuned import __version__
+        from virtuned import lock as locks
+
+        written = locks.dump(run.trait_set, request=run.request, compiler=__version__)
+    return CompileResult(run.xml, run.warnings, written)
+
+
+@attrs.frozen
+class ExplainResult:
+    """Every change a compile makes, and why; plus what was skipped or dropped."""
+
+    xml: str
+    input_xml: str | None
+    changes: tuple  # merge.Change, in the order they were made
+    skipped: tuple  # resolve.Skipped: when-blocks whose condition did not hold
+    warnings: tuple[Diagnostic, ...]  # dropped preferences
+
+
+def explain(domain_xml: str | bytes | None = None, **request) -> ExplainResult:
+    """Compile as ``compile`` does (same keyword arguments, but no ``write_lock``) and
+    return every change with the trait, source location and include chain behind it."""
+    run = _run(domain_xml, **request)
+    original = domain_xml.decode("utf-8", "replace") if isinstance(domain_xml, bytes) \
+        else domain_xml
+    return ExplainResult(run.xml, original, run.changes, run.trait_set.skipped,
+                         run.warnings)
+
+
+@attrs.frozen
+class _Run:
+    xml: str
+    trait_set: object
+    changes: tuple
+    warnings: tuple[Diagnostic, ...]
+    request: dict
+
+
+def _run(domain_xml, *, profiles=(), traits=(), sources=(), settings=(), profile_path=(),
+         name=None, lock=None, lock_name="<lock>", domain_name="<domain>",
+         diagnostics_sources=None) -> _Run:
+    """parse → resolve → plan → emit → merge, once, for compile and explain."""
     from virtuned import __version__, domain, emit, merge, plan, provenance
 
     seen = diagnostics_sources or Sources()
@@ -76,14 +123,10 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
     the_plan = plan.plan(trait_set, tree)
     warnings = list(trait_set.warnings)
     edits = emit.emit(the_plan, tree, domain_name, name=name, warnings=warnings)
-    merge.apply(tree, edits, domain_name, warnings)
-    provenance.stamp(tree, trait_set.profiles, __version__)
-    written = None
-    if write_lock:
-        from virtuned import lock as locks
-
-        written = locks.dump(trait_set, request=request, compiler=__version__)
-    return CompileResult(domain.serialize(tree, original), tuple(warnings), written)
+    changes = merge.apply(tree, edits, domain_name, warnings)
+    changes += provenance.stamp(tree, trait_set.profiles, __version__)
+    return _Run(domain.serialize(tree, original), trait_set, tuple(changes),
+                tuple(warnings), request)
 
 
 def _request_record(profiles, traits, settings, domain_xml) -> dict:

@@ -53,6 +53,15 @@ def _parser() -> argparse.ArgumentParser:
                           help="compile from a lock alone, reading no profile")
     compile_.set_defaults(run=_compile)
 
+    explain = commands.add_parser(
+        "explain", help="list every change a compile makes, and the trait behind it")
+    add_request_arguments(explain)
+    explain.add_argument("--lock", metavar="LOCK.json", help="explain a lock's replay")
+    explain.add_argument("--diff", action="store_true",
+                         help="a unified diff of input and output instead")
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
+    explain.set_defaults(run=_explain)
+
     traits = commands.add_parser("traits", help="list the trait vocabulary")
     traits.add_argument("--json", action="store_true", help="machine-readable output")
     traits.set_defaults(run=_traits)
@@ -134,6 +143,69 @@ def _compile(args, sources) -> int:
     else:
         sys.stdout.write(result.xml)
     return 0
+
+
+def _explain(args, sources) -> int:
+    from virtuned.api import explain
+
+    lock = _read(args.lock).decode("utf-8", "replace") if args.lock else None
+    result = explain(**request_kwargs(args, sources), lock=lock,
+                     lock_name=args.lock or "<lock>")
+    if args.diff:
+        import difflib
+
+        before = (result.input_xml or "").splitlines(keepends=True)
+        name = args.domain if args.domain not in (None, "-") else "<domain>"
+        sys.stdout.writelines(difflib.unified_diff(
+            before, result.xml.splitlines(keepends=True), f"a/{name}", f"b/{name}"))
+    elif args.json:
+        import json
+
+        print(json.dumps(explanation_json(result), indent=2))
+    else:
+        sys.stdout.write(explanation_text(result))
+    print_warnings(result.warnings, sources)
+    return 0
+
+
+def explanation_text(result) -> str:
+    """One line per change: ``PATH: OLD -> NEW  <- 'TRAIT' at FILE:L:C``, then the
+    include chain, then the when-blocks skipped."""
+    lines = []
+    for change in result.changes:
+        old = "(absent)" if change.old is None else repr(change.old)
+        new = change.new if change.old is None and change.new.startswith("<") \
+            else repr(change.new)
+        lines.append(f"{change.path}: {old} -> {new}")
+        lines.append("    " + _why(change.origin))
+        lines += [f"    through {link}" for link in reversed(change.origin.chain)]
+    for skipped in result.skipped:
+        lines.append(f"skipped: when {skipped.condition} at {skipped.span} "
+                     "(the condition does not hold)")
+    return "".join(line + "\n" for line in lines)
+
+
+def _why(origin) -> str:
+    if origin.span is None:
+        return f"<- {origin.label}"
+    strength = "prefer " if origin.soft else ""
+    return f"<- {strength}'{origin.label}' at {origin.span}"
+
+
+def explanation_json(result) -> dict:
+    def span(s):
+        return None if s is None else {"file": s.file, "line": s.line, "col": s.col}
+
+    return {
+        "changes": [{"path": c.path, "old": c.old, "new": c.new,
+                     "trait": c.origin.label, "strength": c.origin.strength,
+                     "at": span(c.origin.span),
+                     "chain": [{"include": link.name, "at": span(link.span)}
+                               for link in c.origin.chain]}
+                    for c in result.changes],
+        "skipped": [{"when": s.condition, "at": span(s.span)} for s in result.skipped],
+        "warnings": [{"message": w.message, "at": span(w.span)} for w in result.warnings],
+    }
 
 
 def _write_atomically(path: str, text: str) -> None:

@@ -10,6 +10,7 @@ leaves nothing half-written.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 import attrs
@@ -183,8 +184,8 @@ def _change(tree, element, edit, old) -> Change:
         return Change(f"{path}/@{edit.name}", old, edit.value, edit.origin)
     if isinstance(edit, SetText):
         return Change(f"{path}/text()", old, edit.value, edit.origin)
-    return Change(path, None, etree.tostring(element, encoding="unicode",
-                                             with_tail=False), edit.origin)
+    text = etree.tostring(element, encoding="unicode", with_tail=False)
+    return Change(path, None, re.sub(r">\s+<", "><", text), edit.origin)
 
 
 class _Clash(Exception):

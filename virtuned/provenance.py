@@ -19,14 +19,15 @@ NAMESPACE = "https://virtuned.dev/xmlns/provenance/1"
 _TAG = f"{{{NAMESPACE}}}provenance"
 
 
-def stamp(tree, used_profiles, compiler_version: str) -> None:
-    """Record ``used_profiles`` (resolve.UsedProfile) in the domain, if there are any."""
+def stamp(tree, used_profiles, compiler_version: str) -> list:
+    """Record ``used_profiles`` (resolve.UsedProfile) in the domain, if there are any;
+    returns the change made (a merge.Change), for ``explain``."""
     from lxml import etree
 
     from virtuned.domain import indent_unit, insert_child
 
     if not used_profiles:
-        return  # no traits: the input comes back as it was
+        return []  # no traits: the input comes back as it was
     root = tree.getroot()
     unit = indent_unit(root)
     metadata = root.find("metadata")
@@ -46,6 +47,11 @@ def stamp(tree, used_profiles, compiler_version: str) -> None:
                              {"name": used.name, "version": used.version,
                               "sha256": used.sha256, "source": used.source})
     insert_child(metadata, record, unit)
+    from virtuned.merge import Change, Origin
+
+    return [Change(tree.getpath(record), None, "virtuned provenance (compiler "
+                   f"{compiler_version}, {len(used_profiles)} profile(s))",
+                   Origin("provenance"))]
 
 
 def _remove(element) -> None:

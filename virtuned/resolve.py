@@ -338,7 +338,8 @@ class _Walk:
 
     def _trait(self, instance, line: ast.TraitLine, statement, strength, conditional):
         items = tuple(self._substitute(instance, item) for item in line.items)
-        resolved = match_line(ast.TraitLine(items, line.span), self.definitions,
+        # A preference is reported at its 'prefer', the start of its statement.
+        resolved = match_line(ast.TraitLine(items, statement.span), self.definitions,
                               chain=instance.chain, strength=strength)
         decided = resolved.definition.facts(resolved.kwargs)
         if decided and conditional and self.facts is not None:
