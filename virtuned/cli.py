@@ -62,6 +62,23 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--json", action="store_true", help="machine-readable output")
     explain.set_defaults(run=_explain)
 
+    check = commands.add_parser("check", help="check profiles for mistakes")
+    check.add_argument("files", nargs="+", metavar="FILE.vt")
+    check.add_argument("--profile-path", action="append", default=[], metavar="DIR",
+                       help="another profile directory, for includes")
+    check.set_defaults(run=_check)
+
+    fmt = commands.add_parser("fmt", help="rewrite profiles in the canonical layout")
+    fmt.add_argument("files", nargs="+", metavar="FILE.vt", help="files, or - for stdin")
+    fmt.add_argument("--check", action="store_true",
+                     help="change nothing; exit 1 if a file is not in canonical layout")
+    fmt.set_defaults(run=_fmt)
+
+    listing = commands.add_parser("profiles", help="list the profiles on the search path")
+    listing.add_argument("--profile-path", action="append", default=[], metavar="DIR")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(run=_profiles)
+
     traits = commands.add_parser("traits", help="list the trait vocabulary")
     traits.add_argument("--json", action="store_true", help="machine-readable output")
     traits.set_defaults(run=_traits)
@@ -206,6 +223,71 @@ def explanation_json(result) -> dict:
         "skipped": [{"when": s.condition, "at": span(s.span)} for s in result.skipped],
         "warnings": [{"message": w.message, "at": span(w.span)} for w in result.warnings],
     }
+
+
+def _check(args, sources) -> int:
+    from virtuned.diagnostics import ExitCode, VirtunedError, render
+    from virtuned.profiles import load_file
+    from virtuned.resolve import check
+
+    worst = 0
+    for path in args.files:
+        try:
+            file = load_file(path)
+            sources.add(file.source, file.text)
+            warnings = check((file,), tuple(args.profile_path))
+        except VirtunedError as exc:
+            for diagnostic in exc.diagnostics:
+                print(render(diagnostic, sources), file=sys.stderr)
+            worst = max(worst, int(exc.exit_code))
+            continue
+        for warning in warnings:
+            print(render(warning, sources), file=sys.stderr)
+    return worst or int(ExitCode.OK)
+
+
+def _fmt(args, sources) -> int:
+    from virtuned.syntax.format import format_profile
+    from virtuned.syntax.parser import parse
+
+    unformatted = []
+    for path in args.files:
+        text = _read(path).decode("utf-8")
+        sources.add("<stdin>" if path == "-" else path, text)
+        formatted = format_profile(parse(text, "<stdin>" if path == "-" else path))
+        if path == "-":
+            sys.stdout.write(formatted)
+        elif formatted != text:
+            unformatted.append(path)
+            if not args.check:
+                _write_atomically(path, formatted)
+    if args.check:
+        for path in unformatted:
+            print(f"{path}: not in canonical layout (virtuned fmt {path})", file=sys.stderr)
+        return 1 if unformatted else 0
+    return 0
+
+
+def _profiles(args, sources) -> int:
+    from virtuned.profiles import Library, load_file, search_path
+    from virtuned.syntax.parser import parse
+
+    library = Library(search_path(tuple(args.profile_path)))
+    rows = []
+    for name in library.names():
+        version, _, path = max(library.candidates(name))
+        header = parse(load_file(path).text, str(path)).header
+        rows.append({"name": name, "version": str(version), "summary": header.summary or "",
+                     "path": str(path)})
+    if args.json:
+        import json
+
+        print(json.dumps(rows, indent=2))
+    else:
+        width = max((len(r["name"]) for r in rows), default=0)
+        for row in rows:
+            print(f"{row['name']:<{width}}  {row['version']:<8}  {row['summary']}")
+    return 0
 
 
 def _write_atomically(path: str, text: str) -> None:

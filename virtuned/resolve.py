@@ -114,6 +114,22 @@ def resolve(request: Request, facts_for: FactsFor = lambda decided: decided
     return walk.result()
 
 
+def check(files: tuple[profiles.ProfileFile, ...], profile_path: tuple[str, ...] = ()
+          ) -> tuple[Diagnostic, ...]:
+    """Author-time checks of profiles, with no domain and no host: syntax, unknown
+    traits and facts, types and units, include problems, conditions that can never
+    hold, conflicts among unconditional traits, unused params, repeated traits and
+    preferences a required trait always overrides. Errors raise; warnings return."""
+    library = profiles.Library(profiles.search_path(profile_path))
+    request = Request(files, (), profile_path)
+    from virtuned.plan import Stated, condition_facts
+
+    facts = condition_facts(Stated(None, None, None, False), {})
+    walk = _Walk(request, library, facts=facts, checking=True).run()
+    result = walk.result()
+    return tuple(walk.unused_params()) + result.warnings
+
+
 # ---------------------------------------------------------------- the walk
 
 @attrs.frozen
@@ -137,8 +153,14 @@ class _Walk:
     """One pass over the profile graph. With ``facts=None`` it is the pre-pass: it
     skips every ``when`` body and only collects the facts traits decide."""
 
-    def __init__(self, request: Request, library: profiles.Library, facts: dict | None):
+    def __init__(self, request: Request, library: profiles.Library, facts: dict | None,
+                 checking: bool = False):
         self.request = request
+        # ``virtuned check``: every when-body is visited whatever its condition, unset
+        # params are allowed, and only unconditional traits are combined.
+        self.checking = checking
+        self.referenced: set[tuple[str, str]] = set()  # (profile, param) used
+        self.seen_lines: dict[tuple, Span] = {}
         self.library = library
         self.facts = facts
         self.definitions = registry.all_traits()
@@ -235,6 +257,8 @@ class _Walk:
         """Typed values: assigned (include ``with``, ``--set``), else the default."""
         values_: dict = {}
         for name, (item, span) in assigned.items():
+            if isinstance(item, ast.ParamRef):
+                continue  # checking: the includer's own param has no value yet
             if name not in declared:
                 profile = tree.header.name if tree.header else tree.source
                 raise error(span, f"'{profile}' has no param '{name}'",
@@ -246,7 +270,7 @@ class _Walk:
                 continue
             if param.default is not None:
                 values_[name] = _typed(param, param.default, param.default.span)
-            elif not param.optional:
+            elif not param.optional and not self.checking:
                 raise error(param.span, f"param '{name}' is required and was not set",
                             hint=f"set it with 'include ... with {name} = VALUE' or "
                                  f"--set {name}=VALUE")
@@ -290,7 +314,7 @@ class _Walk:
         elif isinstance(statement, ast.When):
             if self.facts is None:
                 return  # pre-pass: only unconditional statements decide facts
-            if self._holds(instance, statement.condition):
+            if self._holds(instance, statement.condition) or self.checking:
                 self._block(instance, statement.body, conditional=True)
             else:
                 from virtuned.syntax.format import format_condition
@@ -325,7 +349,8 @@ class _Walk:
             hint = None if versions else _choices(include.name, self.library.names())
             raise _chain_error(include.span, message, chain, hint)
         file = profiles.load_file(path)
-        assigned = {a.name: (self._substitute(instance, a.value), a.span)
+        assigned = {a.name: (self._substitute(instance, a.value, allow_unset=self.checking),
+                             a.span)
                     for a in include.assignments}
         for target, text in self.request.settings:
             owner, _, name = target.rpartition(".")
@@ -337,10 +362,18 @@ class _Walk:
                           instance.names, include.span, conditional)
 
     def _trait(self, instance, line: ast.TraitLine, statement, strength, conditional):
+        if self.checking and any(isinstance(i, ast.ParamRef) and i.name in instance.declared
+                                 and i.name not in instance.params for i in line.items):
+            self._check_unset_line(instance, line)
+            return
         items = tuple(self._substitute(instance, item) for item in line.items)
         # A preference is reported at its 'prefer', the start of its statement.
         resolved = match_line(ast.TraitLine(items, statement.span), self.definitions,
                               chain=instance.chain, strength=strength)
+        if self.checking:
+            self._note_repeat(instance, resolved)
+            if conditional:
+                return  # validated; only unconditional traits can be seen to conflict
         decided = resolved.definition.facts(resolved.kwargs)
         if decided and conditional and self.facts is not None:
             raise error(statement.span, f"'{resolved.origin.label}' decides the fact "
@@ -352,14 +385,56 @@ class _Walk:
         if self.facts is not None:
             self.traits.append(resolved)
 
-    def _substitute(self, instance: _Instance, item):
+    def _check_unset_line(self, instance: _Instance, line: ast.TraitLine) -> None:
+        """A line using a param that has no value here: check only that it names a
+        trait (its values are typed when an includer sets the param)."""
+        for item in line.items:
+            if isinstance(item, ast.ParamRef):
+                self._substitute(instance, item, allow_unset=True)
+        words = []
+        for item in line.items:
+            if not isinstance(item, ast.Word):
+                break
+            words.append(item.text)
+        names = {d.name for d in self.definitions}
+        if not any(" ".join(words[:len(n.split())]) == n for n in names):
+            close = registry.suggest([str(i) for i in line.items], self.definitions)
+            raise error(line.span, f"unknown trait '{line.words}'",
+                        hint=("did you mean " + " or ".join(f"'{c}'" for c in close) + "?")
+                        if close else "'virtuned traits' lists every trait")
+
+    def _note_repeat(self, instance: _Instance, resolved: ResolvedTrait) -> None:
+        key = (instance.name, resolved.phrase, resolved.args, resolved.soft)
+        first = self.seen_lines.get(key)
+        if first is None:
+            self.seen_lines[key] = resolved.origin.span
+        else:
+            self.warnings.append(Diagnostic(
+                "warning", f"'{resolved.origin.label}' repeats a trait of this profile; "
+                "it changes nothing", resolved.origin.span,
+                (Related(first, "first here"),)))
+
+    def unused_params(self) -> list[Diagnostic]:
+        """Params of the checked profiles that nothing reads."""
+        found = []
+        for instance, _ in self.instances.values():
+            for name, param in instance.declared.items():
+                if (instance.name, name) not in self.referenced:
+                    found.append(Diagnostic("warning", f"param '{name}' is never used",
+                                            param.span))
+        return found
+
+    def _substitute(self, instance: _Instance, item, allow_unset: bool = False):
         if not isinstance(item, ast.ParamRef):
             return item
+        self.referenced.add((instance.name, item.name))
         if item.name not in instance.declared:
             raise error(item.span, f"unknown parameter ${item.name}",
                         hint=_choices(item.name, tuple(instance.declared)) or
                         "parameters are declared with 'param NAME: TYPE'")
         if item.name not in instance.params:
+            if allow_unset:
+                return item
             raise error(item.span, f"${item.name} is not set",
                         hint=f"give it a default, or guard the line with "
                              f"'when {item.name} {{ ... }}'")
@@ -377,9 +452,13 @@ class _Walk:
         return self._fact_test(instance, condition)
 
     def _fact_test(self, instance: _Instance, test: ast.FactTest) -> bool:
-        items = tuple(self._substitute(instance, i) for i in test.items)
+        items = tuple(self._substitute(instance, i, allow_unset=self.checking)
+                      for i in test.items)
+        if any(isinstance(i, ast.ParamRef) for i in items):
+            return False  # checking, and the value comes from an includer
         head = str(items[0])
         if head in instance.declared and len(items) == 1:
+            self.referenced.add((instance.name, head))
             value = instance.params.get(head)
             return value is not None and value is not False
         if head not in FACTS:

@@ -146,11 +146,22 @@ Statement = Header | Include | Param | TraitLine | Prefer | When
 
 
 @attrs.frozen
+class Comment:
+    """``# text`` at a line and column (``text`` starts with the ``#``)."""
+
+    line: int
+    col: int
+    text: str
+
+
+@attrs.frozen
 class Profile:
     """One parsed file (or one inline ``-t`` text)."""
 
     source: str = attrs.field(eq=False)
     statements: tuple[Statement, ...]
+    # Comments are layout, like spans: kept for the formatter, not part of equality.
+    comments: tuple[Comment, ...] = attrs.field(eq=False, default=(), repr=False)
 
     @property
     def header(self) -> Header | None:

@@ -1,4 +1,11 @@
-"""AST → canonical text (``virtuned fmt``). Idempotent; keeps the AST equal."""
+"""AST → canonical text (``virtuned fmt``). Idempotent; keeps the AST equal.
+
+Canonical layout: one statement a line, four spaces per block level, single spaces
+between items, ``when ... {`` blocks over several lines, at most one blank line
+between statements (kept where the author left one). Comments stay where they were:
+a comment on its own line stays before the statement that follows it, at that
+statement's indentation; a comment after a statement stays at the end of its line.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +15,76 @@ _INDENT = "    "
 
 
 def format_profile(profile: ast.Profile) -> str:
-    return "".join(_statement(s, 0) for s in profile.statements)
+    writer = _Writer(list(profile.comments))
+    writer.block(profile.statements, 0)
+    writer.comments_before(None, 0)
+    return "".join(line + "\n" for line in writer.lines).lstrip("\n")
 
 
-def _statement(stmt: ast.Statement, depth: int) -> str:
-    pad = _INDENT * depth
-    if isinstance(stmt, ast.When):
-        body = "".join(_statement(s, depth + 1) for s in stmt.body)
-        return f"{pad}when {format_condition(stmt.condition)} {{\n{body}{pad}}}\n"
-    return f"{pad}{_line(stmt)}\n"
+class _Writer:
+    def __init__(self, comments: list[ast.Comment]):
+        self.comments = comments  # in source order; consumed as they are written
+        self.lines: list[str] = []
+        self.last_line = 0  # the source line of what was written last
+
+    def block(self, statements, depth: int) -> None:
+        for statement in statements:
+            self.statement(statement, depth)
+
+    def statement(self, stmt: ast.Statement, depth: int) -> None:
+        pad = _INDENT * depth
+        self.comments_before(stmt.span.line if stmt.span else None, depth)
+        self.blank_line_before(stmt)
+        if isinstance(stmt, ast.When):
+            head_line = stmt.span.line if stmt.span else None
+            self.lines.append(f"{pad}when {format_condition(stmt.condition)} {{"
+                              + self.trailing(head_line, stop_col=None, body=stmt.body))
+            self.last_line = head_line or self.last_line
+            self.block(stmt.body, depth + 1)
+            close = _closing_line(stmt)
+            self.comments_before(close, depth + 1)
+            self.lines.append(f"{pad}}}" + self.trailing(close))
+            self.last_line = close or self.last_line
+            return
+        end = _end_line(stmt)
+        self.lines.append(pad + _line(stmt) + self.trailing(end))
+        self.last_line = end or self.last_line
+
+    def comments_before(self, line: int | None, depth: int) -> None:
+        """Own-line comments above ``line`` (None: all that are left)."""
+        while self.comments and (line is None or self.comments[0].line < line):
+            comment = self.comments.pop(0)
+            if self.last_line and comment.line > self.last_line + 1:
+                self.lines.append("")
+            self.lines.append(_INDENT * depth + comment.text)
+            self.last_line = comment.line
+
+    def trailing(self, line: int | None, stop_col=None, body=()) -> str:
+        """A comment at the end of ``line``, if the source had one there."""
+        if line is None or not self.comments or self.comments[0].line != line:
+            return ""
+        # On a one-line 'when x { trait }', the comment belongs to the last body line.
+        if body and body[-1].span and body[-1].span.line == line:
+            return ""
+        return "  " + self.comments.pop(0).text
+
+    def blank_line_before(self, stmt) -> None:
+        if stmt.span and self.last_line and stmt.span.line > self.last_line + 1 \
+                and self.lines and self.lines[-1] != "" and not self.lines[-1].endswith("{"):
+            self.lines.append("")
+
+
+def _end_line(stmt) -> int | None:
+    return stmt.span.end_line if stmt.span else None
+
+
+def _closing_line(stmt: ast.When) -> int | None:
+    """The line of a block's '}' (lark's span runs on to the newline after it)."""
+    if not stmt.span or stmt.span.end_line is None:
+        return None
+    if stmt.span.end_col == 1 and stmt.span.end_line > stmt.span.line:
+        return stmt.span.end_line - 1
+    return stmt.span.end_line
 
 
 def _line(stmt: ast.Statement) -> str:

@@ -50,7 +50,23 @@ def parse(text: str, filename: str) -> ast.Profile:
         tree = _parser().parse(text if text.endswith("\n") else text + "\n")
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text, filename) from None
-    return ast.Profile(source=filename, statements=_Builder(filename).statements(tree.children))
+    return ast.Profile(source=filename, statements=_Builder(filename).statements(tree.children),
+                       comments=_comments(text))
+
+
+def _comments(text: str) -> tuple[ast.Comment, ...]:
+    """Every ``#`` comment (a '#' inside a string is not one)."""
+    import re
+
+    found = []
+    for number, row in enumerate(text.split("\n"), start=1):
+        if "#" not in row:
+            continue
+        for match in re.finditer(r'"([^"\\\n]|\\.)*"|#[^\n]*', row):
+            if match.group().startswith("#"):
+                found.append(ast.Comment(number, match.start() + 1,
+                                         match.group().rstrip("\r \t")))
+    return tuple(found)
 
 
 def _syntax_error(exc, text: str, filename: str):
