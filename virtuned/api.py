@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import functools
+import os
+import threading
 
 import attrs
 
@@ -149,12 +150,47 @@ def load_roots(profiles=(), traits=(), sources=(), profile_path=()) -> tuple[Pro
     return tuple(sorted(roots, key=lambda r: (r.source, r.text)))
 
 
-@functools.lru_cache(maxsize=256)
+_CACHE: dict[tuple, tuple] = {}
+_CACHE_SIZE = 256
+_CACHE_LOCK = threading.Lock()
+
+
 def _resolve(roots, settings, profile_path, stated):
     """Resolve a request; a long-lived process (the server, a management app) sees
-    the same profiles again and again, so the result is cached by content."""
+    the same profiles again and again, so the result is cached by content: the texts
+    named in the request are part of the key, and the files they include are
+    checked (size and mtime), with the directories they were found in, before a
+    cached result is used."""
     from virtuned.plan import condition_facts
     from virtuned.resolve import Request, resolve
 
+    key = (roots, settings, profile_path, stated)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+    if hit is not None and _unchanged(hit[1]):
+        return hit[0]
     request = Request(roots, settings, profile_path)
-    return resolve(request, lambda decided: condition_facts(stated, decided))
+    result = resolve(request, lambda decided: condition_facts(stated, decided))
+    root_sources = {r.source for r in roots}
+    included = tuple(p.source for p in result.profiles if p.source not in root_sources)
+    if included:  # a new version added to a directory could change what is picked
+        from virtuned.profiles import search_path
+
+        included += tuple(str(d) for d in search_path(profile_path))
+    with _CACHE_LOCK:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))  # the oldest entry
+        _CACHE[key] = (result, tuple((path, _stat(path)) for path in included))
+    return result
+
+
+def _stat(path: str):
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size)
+
+
+def _unchanged(dependencies) -> bool:
+    return all(_stat(path) == stamp for path, stamp in dependencies)

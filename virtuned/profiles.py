@@ -149,10 +149,15 @@ class Library:
     directories: tuple[Path, ...]
 
     def candidates(self, name: str) -> tuple[tuple[Version, int, Path], ...]:
-        return _scan(self.directories).get(name, ())
+        return self._scanned().get(name, ())
 
     def names(self) -> tuple[str, ...]:
-        return tuple(sorted(_scan(self.directories)))
+        return tuple(sorted(self._scanned()))
+
+    def _scanned(self) -> dict:
+        # A directory's mtime changes when a profile is added, removed or renamed, so
+        # a long-running process sees new profiles without rescanning every time.
+        return _scan(self.directories, tuple(_mtime(d) for d in self.directories))
 
     def find(self, name: str, wanted: Range) -> Path | None:
         """The file of the highest version in range; ties go to the later directory."""
@@ -163,8 +168,15 @@ class Library:
         return sorted({str(v) for v, _, _ in self.candidates(name)})
 
 
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 @functools.lru_cache(maxsize=8)
-def _scan(directories: tuple[Path, ...]) -> dict[str, tuple]:
+def _scan(directories: tuple[Path, ...], stamp: tuple) -> dict[str, tuple]:
     found: dict[str, list] = {}
     for priority, directory in enumerate(directories):
         if not directory.is_dir():
