@@ -59,7 +59,7 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
         from virtuned import __version__
         from virtuned import lock as locks
 
-        written = locks.dump(run.trait_set, request=run.request, compiler=__version__)
+        written = locks.dump(run.trait_set, request=run.request(), compiler=__version__)
     return CompileResult(run.xml, run.warnings, written)
 
 
@@ -80,7 +80,7 @@ def explain(domain_xml: str | bytes | None = None, **request) -> ExplainResult:
     run = _run(domain_xml, **request)
     original = domain_xml.decode("utf-8", "replace") if isinstance(domain_xml, bytes) \
         else domain_xml
-    return ExplainResult(run.xml, original, run.changes, run.trait_set.skipped,
+    return ExplainResult(run.xml, original, run.changes(), run.trait_set.skipped,
                          run.warnings)
 
 
@@ -88,9 +88,9 @@ def explain(domain_xml: str | bytes | None = None, **request) -> ExplainResult:
 class _Run:
     xml: str
     trait_set: object
-    changes: tuple
+    changes: object  # () -> tuple of merge.Change, computed only for explain
     warnings: tuple[Diagnostic, ...]
-    request: dict
+    request: object  # () -> the request as a lock records it
 
 
 def _run(domain_xml, *, profiles=(), traits=(), sources=(), settings=(), profile_path=(),
@@ -110,23 +110,27 @@ def _run(domain_xml, *, profiles=(), traits=(), sources=(), settings=(), profile
         original = domain_xml  # a str is taken as already decoded, whatever it declares
         seen.add(domain_name, original)
         tree = domain.parse(original, domain_name)
-    request = _request_record(profiles, traits, settings, domain_xml)
+    def request():
+        return _request_record(profiles, traits, settings, domain_xml)
+
     if lock is not None:
         from virtuned import lock as locks
 
         # Replaying needs no profile; any that are named must be the lock's own.
-        named = {k: v for k, v in request.items() if v and k != "input_sha256"}
+        recorded = request()
+        named = {k: v for k, v in recorded.items() if v and k != "input_sha256"}
         trait_set = locks.load(lock, lock_name,
-                               request={**named, "input_sha256": request["input_sha256"]})
+                               request={**named, "input_sha256": recorded["input_sha256"]})
     else:
         trait_set = _resolve(roots, tuple(sorted(dict(settings).items())),
                              tuple(profile_path), plan.stated_platform(tree.getroot()))
     the_plan = plan.plan(trait_set, tree)
     warnings = list(trait_set.warnings)
     edits = emit.emit(the_plan, tree, domain_name, name=name, warnings=warnings)
-    changes = merge.apply(tree, edits, domain_name, warnings)
-    changes += provenance.stamp(tree, trait_set.profiles, __version__)
-    return _Run(domain.serialize(tree, original), trait_set, tuple(changes),
+    done = merge.apply(tree, edits, domain_name, warnings)
+    stamped = provenance.stamp(tree, trait_set.profiles, __version__)
+    return _Run(domain.serialize(tree, original), trait_set,
+                lambda: tuple(merge.describe(tree, done)) + tuple(stamped),
                 tuple(warnings), request)
 
 

@@ -141,7 +141,7 @@ class Change:
     origin: Origin
 
 
-def apply(tree, edits, filename: str, warnings: list | None = None) -> list[Change]:
+def apply(tree, edits, filename: str, warnings: list | None = None) -> list[tuple]:
     """Apply ``edits`` to ``tree`` in place, or raise a conflict without changing it.
 
     A preference whose edits clash with the input or with another trait is dropped as
@@ -175,6 +175,12 @@ def apply(tree, edits, filename: str, warnings: list | None = None) -> list[Chan
                         hint=f"libvirt expects elements, not text, in <{exc.parent.tag}>"
                         ) from None
         done.append((element, edit, None))
+    return done
+
+
+def describe(tree, done) -> list[Change]:
+    """The Changes of ``apply``'s result, for ``explain`` (paths are computed only
+    when asked for: a plain compile does not need them)."""
     return [_change(tree, element, edit, old) for element, edit, old in done]
 
 
