@@ -130,7 +130,7 @@ def _run(domain_xml, *, profiles=(), traits=(), sources=(), settings=(), profile
     done = merge.apply(tree, edits, domain_name, warnings)
     stamped = provenance.stamp(tree, trait_set.profiles, __version__)
     return _Run(domain.serialize(tree, original), trait_set,
-                lambda: tuple(merge.describe(tree, done)) + tuple(stamped),
+                lambda: tuple(merge.describe(tree, done)) + tuple(stamped()),
                 tuple(warnings), request)
 
 

@@ -15,27 +15,50 @@ compiling an output again with the same profiles gives the same bytes.
 
 from __future__ import annotations
 
+import functools
+
 NAMESPACE = "https://virtuned.dev/xmlns/provenance/1"
 _TAG = f"{{{NAMESPACE}}}provenance"
 
 
-def stamp(tree, used_profiles, compiler_version: str) -> list:
-    """Record ``used_profiles`` (resolve.UsedProfile) in the domain, if there are any;
-    returns the change made (a merge.Change), for ``explain``."""
+def stamp(tree, used_profiles, compiler_version: str):
+    """Record ``used_profiles`` (resolve.UsedProfile) in the domain, if there are any.
+
+    Returns a function giving the change made (merge.Change), for ``explain``.
+    """
     from lxml import etree
 
     from virtuned.domain import indent_unit, insert_child
 
     if not used_profiles:
-        return []  # no traits: the input comes back as it was
+        return lambda: []  # no traits: the input comes back as it was
     root = tree.getroot()
     unit = indent_unit(root)
     metadata = root.find("metadata")
     if metadata is None:
         metadata = etree.Element("metadata")
         insert_child(root, metadata, unit)
-    for old in metadata.findall(_TAG):
+    for old in list(metadata.iterchildren(_TAG)):
         _remove(old)
+    record = etree.fromstring(_record(tuple(used_profiles), compiler_version))
+    insert_child(metadata, record, unit)
+
+    def change():
+        from virtuned.merge import Change, Origin
+
+        return [Change(tree.getpath(record), None, "virtuned provenance (compiler "
+                       f"{compiler_version}, {len(used_profiles)} profile(s))",
+                       Origin("provenance"))]
+
+    return change
+
+
+@functools.lru_cache(maxsize=256)
+def _record(used_profiles, compiler_version: str) -> bytes:
+    """The provenance element, serialized (the same profiles recur from compile to
+    compile, so it is built once)."""
+    from lxml import etree
+
     record = etree.Element(_TAG, {"compiler": compiler_version},
                            nsmap={"virtuned": NAMESPACE})
     for used in used_profiles:
@@ -46,12 +69,7 @@ def stamp(tree, used_profiles, compiler_version: str) -> list:
             etree.SubElement(record, f"{{{NAMESPACE}}}profile",
                              {"name": used.name, "version": used.version,
                               "sha256": used.sha256, "source": used.source})
-    insert_child(metadata, record, unit)
-    from virtuned.merge import Change, Origin
-
-    return [Change(tree.getpath(record), None, "virtuned provenance (compiler "
-                   f"{compiler_version}, {len(used_profiles)} profile(s))",
-                   Origin("provenance"))]
+    return etree.tostring(record)
 
 
 def _remove(element) -> None:
