@@ -84,6 +84,8 @@ class Sources:
     def line(self, span: Span) -> str | None:
         text = self._texts.get(span.file)
         if text is None:
+            text = self._texts[span.file] = _read_quietly(span.file)
+        if text is None:
             return None
         if isinstance(text, bytes):
             text = text.decode("utf-8", "replace")
@@ -94,6 +96,18 @@ class Sources:
         # printed as they are they would move the caret off its column.
         line = lines[span.line - 1].rstrip("\r")
         return line.splitlines()[0] if line else line
+
+
+def _read_quietly(path: str) -> str | None:
+    """A file a diagnostic points into that the caller never saw (an included
+    profile): read it for its context line, or show no context."""
+    if path.startswith(("<", "--")):
+        return None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except OSError:
+        return None
 
 
 def render(diagnostic: Diagnostic, sources: Sources | None = None) -> str:

@@ -658,10 +658,18 @@ def _setting_item(text: str, span: Span):
     return ast.String(text, span)
 
 
+def _shown(value) -> str:
+    if value is None:
+        return "(unset)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return registry.to_text(value)
+
+
 def _param_clash(key, span, other_span, params, other_params):
     differing = sorted(n for n in set(params) | set(other_params)
                        if params.get(n) != other_params.get(n))
-    shown = ", ".join(f"{n} = {params.get(n)!s} vs {other_params.get(n)!s}"
+    shown = ", ".join(f"{n} = {_shown(params.get(n))} vs {_shown(other_params.get(n))}"
                       for n in differing)
     related = (Related(other_span, "included here with other values"),) if other_span else ()
     return error(span or Span("<request>", 1, 1),
