@@ -168,7 +168,10 @@ def _resolve(roots, settings, profile_path, stated):
     from virtuned.plan import condition_facts
     from virtuned.resolve import Request, resolve
 
-    key = (roots, settings, profile_path, stated)
+    from virtuned.registry import all_traits, generation
+
+    all_traits()  # registers the vocabulary, so the generation below is current
+    key = (roots, settings, profile_path, stated, generation())
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
     if hit is not None and _unchanged(hit[1]):

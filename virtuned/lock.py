@@ -50,22 +50,30 @@ def load(text: str, source: str, *, request: dict) -> TraitSet:
     if not isinstance(document, dict) or document.get("virtuned_lock") != FORMAT:
         raise error(Span(source, 1, 1), f"not a virtuned lock of format {FORMAT}")
     try:
-        _check_request(document["request"], request, source)
+        _check_request(document["request"], request, text, source)
         profiles = tuple(UsedProfile(p["name"], p["version"], p["sha256"], p["source"])
                          for p in document["profiles"])
-        traits = tuple(_read_trait(t, source) for t in document["traits"])
+        traits = tuple(_read_trait(t, Span(source, _line_of(
+            text, f'"label": {json.dumps(t["label"])}'), 7)) for t in document["traits"])
     except (KeyError, TypeError) as exc:
         raise error(Span(source, 1, 1), f"malformed lock: missing or wrong field {exc}") \
             from None
     return TraitSet(traits, profiles)
 
 
-def _check_request(recorded: dict, given: dict, source: str) -> None:
+def _line_of(text: str, needle: str, after: str = "") -> int:
+    """The line of a lock field, so an error points at it (1 if not found)."""
+    index = text.find(needle, max(text.find(after), 0) if after else 0)
+    return text.count("\n", 0, index) + 1 if index >= 0 else 1
+
+
+def _check_request(recorded: dict, given: dict, text: str, source: str) -> None:
     for field, what in (("profiles", "profiles"), ("traits", "inline traits"),
                         ("settings", "--set values"),
                         ("input_sha256", "input domain (sha256)")):
         if field in given and given[field] is not None and given[field] != recorded[field]:
-            raise error(Span(source, 1, 1), f"this lock was written for other {what}: "
+            span = Span(source, _line_of(text, f'"{field}"', after='"request"'), 5)
+            raise error(span, f"this lock was written for other {what}: "
                         f"{recorded[field]!r}, not {given[field]!r}",
                         hint="write a new lock with --write-lock for this request")
 
@@ -88,12 +96,12 @@ def _trait(trait: ResolvedTrait) -> dict:
     }
 
 
-def _read_trait(data: dict, source: str) -> ResolvedTrait:
+def _read_trait(data: dict, span: Span) -> ResolvedTrait:
     definition = registry.lookup(data["phrase"], data["version"])
     if definition is None:
         newest = next((d.version for d in registry.all_traits()
                        if d.phrase == data["phrase"]), None)
-        raise error(Span(source, 1, 1), f"the lock needs trait '{data['phrase']}' "
+        raise error(span, f"the lock needs trait '{data['phrase']}' "
                     f"version {data['version']}, which this virtuned does not have" +
                     (f" (it has version {newest})" if newest else ""),
                     hint="replay with the virtuned that wrote the lock, or write a new one")
@@ -101,7 +109,7 @@ def _read_trait(data: dict, source: str) -> ResolvedTrait:
         args = tuple(sorted((name, registry.from_text(registry.slot(definition, name), text))
                             for name, text in data["args"].items()))
     except (KeyError, ValueError) as exc:
-        raise error(Span(source, 1, 1), f"lock trait '{data['label']}': {exc}") from None
+        raise error(span, f"lock trait '{data['label']}': {exc}") from None
     origin = Origin(data["label"], _read_span(data["at"]),
                     tuple(Link(link["include"], _read_span(link["at"]))
                           for link in data["chain"]), data["strength"])

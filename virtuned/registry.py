@@ -104,7 +104,7 @@ def trait(phrase: str, *, version: int, key: Callable[[dict], tuple] | None = No
         if version in versions:
             raise TypeError(f"trait {phrase!r} version {version} is registered twice")
         versions[version] = definition
-        all_traits.cache_clear()
+        _changed()
         return emit
 
     return register
@@ -115,7 +115,20 @@ def unregister(phrase: str, version: int) -> None:
     del _REGISTRY[phrase][version]
     if not _REGISTRY[phrase]:
         del _REGISTRY[phrase]
+    _changed()
+
+
+_GENERATION = [0]
+
+
+def _changed() -> None:
+    _GENERATION[0] += 1
     all_traits.cache_clear()
+
+
+def generation() -> int:
+    """Changes whenever the vocabulary does, so caches of resolved traits can tell."""
+    return _GENERATION[0]
 
 
 @functools.lru_cache(maxsize=1)
