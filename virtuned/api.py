@@ -7,8 +7,13 @@ import threading
 
 import attrs
 
+# Everything below runs on every compile: imported once here, not per call.
+from virtuned import __version__, domain, emit, merge, plan, provenance
 from virtuned.diagnostics import Diagnostic, Sources
+from virtuned.plan import condition_facts
 from virtuned.profiles import ProfileFile
+from virtuned.registry import all_traits, generation
+from virtuned.resolve import Request, resolve
 
 # Inline trait text or a profile's text, with the name diagnostics use for it
 # (a path, or ``<trait 1>``): ``TraitSource("<trait 1>", "video qxl")``.
@@ -56,7 +61,6 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
                diagnostics_sources=diagnostics_sources)
     written = None
     if write_lock:
-        from virtuned import __version__
         from virtuned import lock as locks
 
         written = locks.dump(run.trait_set, request=run.request(), compiler=__version__)
@@ -97,8 +101,6 @@ def _run(domain_xml, *, profiles=(), traits=(), sources=(), settings=(), profile
          name=None, lock=None, lock_name="<lock>", domain_name="<domain>",
          diagnostics_sources=None) -> _Run:
     """parse → resolve → plan → emit → merge, once, for compile and explain."""
-    from virtuned import __version__, domain, emit, merge, plan, provenance
-
     seen = diagnostics_sources or Sources()
     # A lock replays without reading any profile: they may have changed or be gone.
     roots = load_roots(profiles, traits, sources, profile_path) if lock is None else ()
@@ -110,6 +112,8 @@ def _run(domain_xml, *, profiles=(), traits=(), sources=(), settings=(), profile
         original = domain_xml  # a str is taken as already decoded, whatever it declares
         seen.add(domain_name, original)
         tree = domain.parse(original, domain_name)
+    stated = plan.stated_platform(tree.getroot())
+
     def request():
         return _request_record(profiles, traits, settings, domain_xml)
 
@@ -123,8 +127,8 @@ def _run(domain_xml, *, profiles=(), traits=(), sources=(), settings=(), profile
                                request={**named, "input_sha256": recorded["input_sha256"]})
     else:
         trait_set = _resolve(roots, tuple(sorted(dict(settings).items())),
-                             tuple(profile_path), plan.stated_platform(tree.getroot()))
-    the_plan = plan.plan(trait_set, tree)
+                             tuple(profile_path), stated)
+    the_plan = plan.plan(trait_set, tree, stated)
     warnings = list(trait_set.warnings)
     edits = emit.emit(the_plan, tree, domain_name, name=name, warnings=warnings)
     done = merge.apply(tree, edits, domain_name, warnings)
@@ -165,11 +169,6 @@ def _resolve(roots, settings, profile_path, stated):
     named in the request are part of the key, and the files they include are
     checked (size and mtime), with the directories they were found in, before a
     cached result is used."""
-    from virtuned.plan import condition_facts
-    from virtuned.resolve import Request, resolve
-
-    from virtuned.registry import all_traits, generation
-
     all_traits()  # registers the vocabulary, so the generation below is current
     key = (roots, settings, profile_path, stated, generation())
     with _CACHE_LOCK:

@@ -103,8 +103,8 @@ def _decode(raw: bytes, filename: str) -> str:
 
 # Everything that may come before the root element: a declaration, comments, PIs,
 # whitespace. A DOCTYPE can only be there, and an entity can only be declared in one.
-_PROLOG = re.compile(r"(?:\ufeff|\s+|<\?.*?\?>|<!--.*?-->)*", re.S)
-_PROLOG_BYTES = re.compile(rb"(?:\s+|<\?.*?\?>|<!--.*?-->)*", re.S)
+_SPACE = re.compile(r"[\ufeff\s]*")
+_SPACE_BYTES = re.compile(rb"\s*")
 _UTF8_DECLARATION = re.compile(rb"""<\?xml[^>]*?encoding\s*=\s*["']utf-?8["']""", re.I)
 
 
@@ -118,16 +118,37 @@ def _plain_utf8(raw: bytes) -> bool:
 
 
 def _refuse_doctype(text: str | bytes, filename: str) -> None:
-    is_bytes = isinstance(text, bytes)
-    end = (_PROLOG_BYTES if is_bytes else _PROLOG).match(text).end()
-    marks = (b"<!DOCTYPE", b"<!ENTITY") if is_bytes else ("<!DOCTYPE", "<!ENTITY")
+    end = _prolog_end(text)
+    marks = (b"<!DOCTYPE", b"<!ENTITY") if isinstance(text, bytes) else ("<!DOCTYPE",
+                                                                         "<!ENTITY")
     if text.startswith(marks, end):
-        if is_bytes:
+        if isinstance(text, bytes):
             text = text[:end].decode("utf-8", "replace")
             end = len(text)
         raise error(_text_span(text, end, filename),
                     "DTDs and entity declarations are not allowed in domain XML",
                     hint="libvirt domain XML never needs a DOCTYPE; remove it")
+
+
+def _prolog_end(text: str | bytes) -> int:
+    """Where the prolog ends: after the declaration, comments, PIs and whitespace
+    that may come before the root element (a DOCTYPE can only stand there)."""
+    is_bytes = isinstance(text, bytes)
+    pi, comment = (b"<?", b"<!--") if is_bytes else ("<?", "<!--")
+    pi_end, comment_end = (b"?>", b"-->") if is_bytes else ("?>", "-->")
+    space = _SPACE_BYTES if is_bytes else _SPACE
+    position = 0
+    while True:
+        position = space.match(text, position).end()
+        if text.startswith(pi, position):
+            found, width = text.find(pi_end, position), 2
+        elif text.startswith(comment, position):
+            found, width = text.find(comment_end, position + 4), 3
+        else:
+            return position
+        if found < 0:
+            return position  # unterminated: libxml2 reports it
+        position = found + width
 
 
 def _syntax_error(exc, filename: str):

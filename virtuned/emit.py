@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import attrs
 
-from virtuned.merge import Add, Origin, SetAttr, el
+from virtuned.diagnostics import Diagnostic, VirtunedError
+from virtuned.domain import element_span
+from virtuned.merge import Add, Origin, SetAttr, conflict, el
 from virtuned.plan import Plan
 
 DEFAULT_NAME = "vm"
@@ -35,8 +37,6 @@ def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
          warnings: list | None = None) -> list:
     """Every edit the plan asks for. A preference that cannot hold (its emitter
     refuses it) is dropped with a warning appended to ``warnings``."""
-    from virtuned.diagnostics import Diagnostic, VirtunedError
-
     root = tree.getroot()
     edits = complete(root, plan, filename, name)
     devices = root.find("devices")
@@ -55,9 +55,6 @@ def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
 
 def complete(root, plan: Plan, filename: str, name: str | None) -> list:
     """Only what libvirt needs and the input lacks; never a change to what it states."""
-    from virtuned.domain import element_span
-    from virtuned.merge import conflict
-
     platform = plan.platform
     edits: list = []
     if root.get("type") is None:

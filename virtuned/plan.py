@@ -58,8 +58,9 @@ class Plan:
     platform: Platform
 
 
-def plan(traits: TraitSet, tree) -> Plan:
-    return Plan(traits, platform_of(stated_platform(tree.getroot()), traits.facts))
+def plan(traits: TraitSet, tree, stated: Stated | None = None) -> Plan:
+    stated = stated or stated_platform(tree.getroot())
+    return Plan(traits, platform_of(stated, traits.facts))
 
 
 @attrs.frozen
