@@ -3,8 +3,8 @@
 - ``input.xml`` (optional: no file means an empty domain),
 - ``traits.vt`` (the traits, passed with ``-p``; optional),
 - ``args`` (optional: more command-line arguments, one per line),
-- ``expected.xml`` (the exact output) or ``expected.err`` (first line ``exit N``,
-  then the exact stderr).
+- ``expected.xml`` (the exact output) and/or ``expected.err`` (first line ``exit N``,
+  then the exact stderr: an error, or the warnings beside an ``expected.xml``).
 
 Each case runs the real CLI in-process with the case folder as working directory,
 so paths in diagnostics are the short relative names above.

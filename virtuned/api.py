@@ -11,7 +11,7 @@ import attrs
 from virtuned import __version__, domain, emit, merge, plan, provenance
 from virtuned.diagnostics import Diagnostic, Sources
 from virtuned.plan import condition_facts
-from virtuned.profiles import ProfileFile
+from virtuned.profiles import ProfileFile, real_path
 from virtuned.registry import all_traits, generation
 from virtuned.resolve import Request, resolve
 
@@ -178,7 +178,8 @@ def _resolve(roots, settings, profile_path, stated):
     request = Request(roots, settings, profile_path)
     result = resolve(request, lambda decided: condition_facts(stated, decided))
     root_sources = {r.source for r in roots}
-    included = tuple(p.source for p in result.profiles if p.source not in root_sources)
+    included = tuple(str(real_path(p.source) or p.source) for p in result.profiles
+                     if p.source not in root_sources)
     if included:  # a new version added to a directory could change what is picked
         from virtuned.profiles import search_path
 

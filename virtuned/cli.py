@@ -269,7 +269,7 @@ def _fmt(args, sources) -> int:
 
 
 def _profiles(args, sources) -> int:
-    from virtuned.profiles import Library, load_file, search_path
+    from virtuned.profiles import Library, load_file, search_path, shown_name
     from virtuned.syntax.parser import parse
 
     library = Library(search_path(tuple(args.profile_path)))
@@ -278,7 +278,7 @@ def _profiles(args, sources) -> int:
         version, _, path = max(library.candidates(name))
         header = parse(load_file(path).text, str(path)).header
         rows.append({"name": name, "version": str(version), "summary": header.summary or "",
-                     "path": str(path)})
+                     "path": shown_name(path)})
     if args.json:
         import json
 

@@ -28,6 +28,7 @@ IDENTITY: dict[str, tuple[str, ...]] = {
     "tpm": ("@model",),
     "watchdog": ("@model",),
     "memballoon": (),  # at most one
+    "panic": ("@model",),
     "console": ("target/@type", "target/@port"),
     "serial": ("target/@port",),
     "filesystem": ("target/@dir",),

@@ -103,8 +103,10 @@ def _read_quietly(path: str) -> str | None:
     profile): read it for its context line, or show no context."""
     if path.startswith(("<", "--")):
         return None
+    from virtuned.profiles import real_path
+
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
+        with open(real_path(path) or path, encoding="utf-8", errors="replace") as handle:
             return handle.read()
     except OSError:
         return None

@@ -203,6 +203,30 @@ def read_header(text: str) -> tuple[str, Version] | None:
         return None
 
 
+# Names shown for library files → their real paths, so diagnostics can show a line
+# of a file whose shown name is not a path from the current directory.
+_SHOWN: dict[str, Path] = {}
+
+
+def shown_name(path: Path) -> str:
+    """How messages and provenance name a library file: ``traits/NAME.vt`` for the
+    shipped library (wherever virtuned is installed), else the path as found."""
+    shipped = data.directory("traits")
+    if path.parent.resolve() == shipped.resolve():
+        return f"traits/{path.name}"
+    return str(path)
+
+
+def real_path(shown: str) -> Path | None:
+    return _SHOWN.get(shown)
+
+
+def load_library_file(path: Path) -> ProfileFile:
+    shown = shown_name(path)
+    _SHOWN[shown] = path
+    return load_file(path, shown)
+
+
 def load_file(path: str | Path, shown_as: str | None = None) -> ProfileFile:
     """Read a profile file; its header (if any) is filled in by the resolver."""
     try:
@@ -235,4 +259,4 @@ def load_reference(reference: str, profile_path: tuple[str, ...] = ()) -> Profil
                     f"-p {reference}: no profile '{reference}' on the search path",
                     hint=f"did you mean '{close[0]}'?" if close else
                     "'virtuned profiles' lists them; a file needs a path like ./x.vt")
-    return load_file(path)
+    return load_library_file(path)

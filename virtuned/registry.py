@@ -82,6 +82,7 @@ class TraitDef:
 # phrase → {semantics version → definition}. Old versions stay registered so that a
 # lock written by an older virtuned replays with the behaviour it was written with.
 _REGISTRY: dict[str, dict[int, TraitDef]] = {}
+VALUE_TYPES = ("int", "size", "cpus", "word", "string")
 
 
 def trait(phrase: str, *, version: int, key: Callable[[dict], tuple] | None = None,
@@ -193,7 +194,8 @@ def _compile_phrase(phrase: str) -> tuple[Token, ...]:
             stack[-1].append(group)
         elif piece.startswith("{"):
             name, _, type_ = piece[1:-1].partition(":")
-            choices = tuple(type_.split("|")) if "|" in type_ else ()
+            # Anything but a value type is a choice of words, even of one ("virtio").
+            choices = () if type_ in VALUE_TYPES else tuple(type_.split("|"))
             stack[-1].append(Slot(name, "choice" if choices else type_, choices))
         else:
             stack[-1].append(piece)

@@ -348,7 +348,7 @@ class _Walk:
                        f"no profile '{include.name}' on the search path")
             hint = None if versions else _choices(include.name, self.library.names())
             raise _chain_error(include.span, message, chain, hint)
-        file = profiles.load_file(path)
+        file = profiles.load_library_file(path)
         assigned = {a.name: (self._substitute(instance, a.value, allow_unset=self.checking),
                              a.span)
                     for a in include.assignments}

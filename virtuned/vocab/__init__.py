@@ -4,4 +4,5 @@ Importing this package registers every trait, in the order listed here, which is
 the canonical order in which traits are applied and listed.
 """
 
-from virtuned.vocab import machine, video, disk, agent  # noqa: F401
+from virtuned.vocab import (  # noqa: F401
+    machine, video, disk, agent, platform, memballoon, rng, usb, console, display, network)

@@ -1,0 +1,51 @@
+"""``graphics spice|vnc|none`` and ``sound MODEL``."""
+
+from __future__ import annotations
+
+from virtuned import devices
+from virtuned.diagnostics import ExitCode, error
+from virtuned.merge import el
+from virtuned.registry import trait
+
+SPICE_CHANNEL = "com.redhat.spice.0"
+
+
+@trait("graphics {type:spice|vnc|none}", version=1)
+def graphics(ctx, type):
+    """The graphical console: spice, vnc, or none (headless).
+
+    spice also gets the spicevmc channel (clipboard, resolution follow-up) and its
+    virtio-serial controller. A display of this kind already in the input is kept as
+    it is; one of another kind stays, and this one is added beside it (as 'video'
+    does). With 'none', any display in the input is a conflict.
+    """
+    present = ctx.devices.findall("graphics") if ctx.devices is not None else []
+    if type == "none":
+        if present:
+            raise error(ctx.origin.span, f"graphics none: the input has a "
+                        f"<graphics type='{present[0].get('type')}'> display",
+                        exit_code=ExitCode.CONFLICT,
+                        hint="remove it from the input, or drop 'graphics none'")
+        return []
+    edits = []
+    if not devices.find(ctx.devices, "graphics", type=type):
+        edits.append(devices.add_device(el("graphics", type_=type, autoport="yes"),
+                                        ctx.origin))
+    if type == "spice" and not devices.find(ctx.devices, "channel", name=SPICE_CHANNEL):
+        edits.append(devices.add_device(
+            el("channel", el("target", type_="virtio", name=SPICE_CHANNEL), type_="spicevmc"),
+            ctx.origin))
+        if not devices.controller_indexes(ctx.devices, "virtio-serial", ctx.filename):
+            edits.append(devices.controller("virtio-serial", 0, ctx.origin))
+    return edits
+
+
+@trait("sound {model:ich9|ich7|ich6|ac97|es1370|sb16|usb}", version=1)
+def sound(ctx, model):
+    """A sound card of this model (ich9 for q35 guests, ich6 or ac97 for older ones).
+
+    Added unless the input has a sound card of this model.
+    """
+    if devices.find(ctx.devices, "sound", model=model):
+        return []
+    return [devices.add_device(el("sound", model=model), ctx.origin)]

@@ -1,0 +1,21 @@
+"""``rng virtio``: entropy for the guest from the host."""
+
+from __future__ import annotations
+
+from virtuned import devices
+from virtuned.merge import el
+from virtuned.registry import trait
+
+
+@trait("rng {model:virtio}", version=1)
+def rng(ctx, model):
+    """A virtio RNG fed from the host's /dev/urandom.
+
+    Adds ``<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>``
+    unless the input has a virtio RNG already (whatever its backend).
+    """
+    if devices.find(ctx.devices, "rng", model=model):
+        return []
+    return [devices.add_device(
+        el("rng", el("backend", text="/dev/urandom", model="random"), model=model),
+        ctx.origin)]

@@ -1,0 +1,49 @@
+"""``usb controller MODEL`` and ``usb tablet``."""
+
+from __future__ import annotations
+
+from virtuned import devices
+from virtuned.diagnostics import error
+from virtuned.merge import SetAttr, el
+from virtuned.registry import trait
+
+DEFAULT_MODEL = "qemu-xhci"
+
+
+def usb_controller_edits(ctx, model: str) -> list:
+    """The USB controller, index 0, of ``model``: added, or filled in on the input's."""
+    existing = devices.controller_indexes(ctx.devices, "usb", ctx.filename).get(0)
+    if existing is None:
+        return [devices.controller("usb", 0, ctx.origin, model=model, ports="15")]
+    return [SetAttr(existing, "/domain/devices/controller[@type='usb']", "model", model,
+                    ctx.origin)]
+
+
+@trait("usb controller {model:qemu-xhci|nec-xhci|ich9-ehci1|piix3-uhci}", version=1)
+def usb_controller(ctx, model):
+    """The USB controller model (qemu-xhci: USB 3, 15 ports, fine on pc and q35).
+
+    An input USB controller with no model gets this one; one of another model is a
+    conflict.
+    """
+    return usb_controller_edits(ctx, model)
+
+
+@trait("usb tablet", version=1)
+def usb_tablet(ctx):
+    """A USB tablet, so the pointer follows the host's cursor in a graphical console.
+
+    Adds ``<input type='tablet' bus='usb'/>`` and, when the domain has no USB
+    controller, a qemu-xhci one (the same one 'usb controller qemu-xhci' adds).
+    """
+    controllers = devices.controller_indexes(ctx.devices, "usb", ctx.filename)
+    if any(c.get("model") == "none" for c in controllers.values()):
+        raise error(ctx.origin.span, "usb tablet: the input has USB turned off "
+                    "(<controller type='usb' model='none'/>)")
+    edits = []
+    if not devices.find(ctx.devices, "input", type="tablet", bus="usb"):
+        edits.append(devices.add_device(el("input", type_="tablet", bus="usb"), ctx.origin))
+    if not controllers and not any(t.phrase.startswith("usb controller")
+                                   for t in ctx.plan.traits.traits):
+        edits += usb_controller_edits(ctx, DEFAULT_MODEL)
+    return edits
