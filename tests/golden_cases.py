@@ -12,9 +12,6 @@ so paths in diagnostics are the short relative names above.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
 from pathlib import Path
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -29,7 +26,7 @@ def case_id(case: Path) -> str:
 
 
 def run_case(case: Path) -> tuple[int, str, str]:
-    from virtuned.cli import main
+    from tests.cli_run import run
 
     argv = ["compile"]
     if (case / "input.xml").exists():
@@ -38,12 +35,4 @@ def run_case(case: Path) -> tuple[int, str, str]:
         argv += ["-p", "traits.vt"]
     if (case / "args").exists():
         argv += [a for a in (case / "args").read_text().splitlines() if a]
-    out, err = io.StringIO(), io.StringIO()
-    cwd = os.getcwd()
-    os.chdir(case)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(argv)
-    finally:
-        os.chdir(cwd)
-    return code, out.getvalue(), err.getvalue()
+    return run(argv, cwd=case)
