@@ -17,6 +17,7 @@ APT_PACKAGES=(
     python3-libvirt             # libvirt for Debian's /usr/bin/python3
     ovmf                        # UEFI firmware descriptors for firmware='efi'
     swtpm                       # emulated TPM
+    swtpm-tools                 # swtpm_setup: libvirt probes TPM 2.0 support with it
 )
 PYTHON=${PYTHON:-python3}
 export DEBIAN_FRONTEND=noninteractive PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1

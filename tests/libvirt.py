@@ -38,7 +38,7 @@ CHECKER = Path(__file__).with_name("libvirt_checker.py")
 #: The python that can import the libvirt module (package python3-libvirt).
 SYSTEM_PYTHON = os.environ.get("VIRTUNED_LIBVIRT_PYTHON", "/usr/bin/python3")
 APT_PACKAGES = ("libvirt0 libvirt-clients libvirt-daemon-driver-qemu qemu-system-x86 "
-                "libxml2-utils python3-libvirt ovmf swtpm")
+                "libxml2-utils python3-libvirt ovmf swtpm swtpm-tools")
 
 
 @dataclass(frozen=True)

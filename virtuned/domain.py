@@ -39,8 +39,12 @@ CHILD_ORDER = {
 }
 
 
-def parse(data: bytes | str, filename: str):
+def parse(data: bytes | str, filename: str, *, root_tag: str = "domain",
+          kind: str = "domain XML"):
     """Parse domain XML into an lxml ElementTree, or raise VirtunedError (exit 2).
+
+    Other libvirt documents (``virsh domcapabilities``, ``virsh capabilities``) get
+    the same hardening with their own ``root_tag``; ``kind`` names them in messages.
 
     The text is decoded here first (byte-order mark, else the XML declaration, else
     UTF-8), so the DOCTYPE check sees UTF-16 input too, a ``str`` is never re-decoded
@@ -51,27 +55,27 @@ def parse(data: bytes | str, filename: str):
     size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
     if size > MAX_BYTES:
         raise error(Span(filename, 1, 1),
-                    f"domain XML is {size} bytes; the limit is {MAX_BYTES}")
+                    f"{kind} is {size} bytes; the limit is {MAX_BYTES}")
     if isinstance(data, bytes) and _plain_utf8(data):
         # The common case, UTF-8 with no byte-order mark or other declared encoding:
         # libxml2 reads the bytes as they are (and checks them as UTF-8 itself).
-        _refuse_doctype(data, filename)
+        _refuse_doctype(data, filename, kind)
         document = data
     else:
         text = data if isinstance(data, str) else _decode(data, filename)
-        _refuse_doctype(text, filename)
+        _refuse_doctype(text, filename, kind)
         document = text.lstrip("\ufeff").encode("utf-8")
     try:
         root = etree.fromstring(document, _parser())
     except etree.XMLSyntaxError as exc:
         if document is data:
             _decode(data, filename)  # invalid UTF-8: name the offending byte
-        raise _syntax_error(exc, filename) from None
+        raise _syntax_error(exc, filename, kind) from None
     tree = etree.ElementTree(root)
-    if root.tag != "domain":
+    if root.tag != root_tag:
         raise error(_element_span(root, filename),
-                    f"expected a <domain> root element, got <{root.tag}>")
-    _check_depth(root, filename)
+                    f"expected a <{root_tag}> root element, got <{root.tag}>")
+    _check_depth(root, filename, kind)
     return tree
 
 
@@ -117,7 +121,7 @@ def _plain_utf8(raw: bytes) -> bool:
         or _UTF8_DECLARATION.match(head) is not None
 
 
-def _refuse_doctype(text: str | bytes, filename: str) -> None:
+def _refuse_doctype(text: str | bytes, filename: str, kind: str) -> None:
     end = _prolog_end(text)
     marks = (b"<!DOCTYPE", b"<!ENTITY") if isinstance(text, bytes) else ("<!DOCTYPE",
                                                                          "<!ENTITY")
@@ -126,8 +130,8 @@ def _refuse_doctype(text: str | bytes, filename: str) -> None:
             text = text[:end].decode("utf-8", "replace")
             end = len(text)
         raise error(_text_span(text, end, filename),
-                    "DTDs and entity declarations are not allowed in domain XML",
-                    hint="libvirt domain XML never needs a DOCTYPE; remove it")
+                    f"DTDs and entity declarations are not allowed in {kind}",
+                    hint=f"libvirt {kind} never needs a DOCTYPE; remove it")
 
 
 def _prolog_end(text: str | bytes) -> int:
@@ -151,13 +155,13 @@ def _prolog_end(text: str | bytes) -> int:
         position = found + width
 
 
-def _syntax_error(exc, filename: str):
+def _syntax_error(exc, filename: str, kind: str):
     line, col = exc.position if exc.position else (1, 1)
     message = re.sub(r", line \d+, column \d+$", "", exc.msg or "malformed XML")
     if message.startswith("Excessive depth in document"):
         # libxml2's own limit (256) comes first for absurd nesting; say ours.
         return error(Span(filename, max(line, 1), max(col, 1)),
-                     f"domain XML nests deeper than {MAX_DEPTH} levels")
+                     f"{kind} nests deeper than {MAX_DEPTH} levels")
     return error(Span(filename, max(line, 1), max(col, 1)), f"malformed XML: {message}")
 
 
@@ -251,11 +255,11 @@ def _text_span(text: str, offset: int, filename: str) -> Span:
     return Span(filename, line, offset - (text.rfind("\n", 0, offset) + 1) + 1)
 
 
-def _check_depth(root, filename: str) -> None:
+def _check_depth(root, filename: str, kind: str) -> None:
     too_deep = _too_deep()(root)
     if too_deep:
         raise error(_element_span(too_deep[0], filename),
-                    f"domain XML nests deeper than {MAX_DEPTH} levels")
+                    f"{kind} nests deeper than {MAX_DEPTH} levels")
 
 
 @functools.lru_cache(maxsize=None)

@@ -128,7 +128,19 @@ class Add:
     identity: tuple | None = None
 
 
-Edit = SetAttr | SetText | Add
+@attrs.frozen
+class Ensure:
+    """The element at ``path`` (from the root) has attribute ``name`` = ``value``;
+    the element, absent from the input, is created. (For an element the input has,
+    emitters use SetAttr, which checks what the input states.)"""
+
+    path: str
+    name: str
+    value: str
+    origin: Origin = attrs.field(eq=False)
+
+
+Edit = SetAttr | SetText | Add | Ensure
 
 
 @attrs.frozen
@@ -148,6 +160,8 @@ def apply(tree, edits, filename: str, warnings: list | None = None) -> list[tupl
     a whole (never half-applied), with a warning appended to ``warnings``.
     """
     sets, adds = _settle(list(edits), filename, warnings)
+    ensures = [edit for edit in sets if isinstance(edit, Ensure)]
+    sets = [edit for edit in sets if not isinstance(edit, Ensure)]
     root = tree.getroot()
     unit = indent_unit(root)
     done: list[tuple] = []
@@ -175,6 +189,12 @@ def apply(tree, edits, filename: str, warnings: list | None = None) -> list[tupl
                         hint=f"libvirt expects elements, not text, in <{exc.parent.tag}>"
                         ) from None
         done.append((element, edit, None))
+    for edit in ensures:
+        element = parents.get(edit.path)
+        if element is None:
+            element = parents[edit.path] = _ensure(root, edit.path, unit)
+        element.set(edit.name, edit.value)
+        done.append((element, edit, None))
     return done
 
 
@@ -186,7 +206,7 @@ def describe(tree, done) -> list[Change]:
 
 def _change(tree, element, edit, old) -> Change:
     path = tree.getpath(element)
-    if isinstance(edit, SetAttr):
+    if isinstance(edit, (SetAttr, Ensure)):
         return Change(f"{path}/@{edit.name}", old, edit.value, edit.origin)
     if isinstance(edit, SetText):
         return Change(f"{path}/text()", old, edit.value, edit.origin)
@@ -228,7 +248,8 @@ def _check_values(edits, filename: str) -> list:
     for edit in edits:
         if isinstance(edit, Add):
             continue
-        key = (id(edit.element), edit.name if isinstance(edit, SetAttr) else None)
+        key = (("path", edit.path, edit.name) if isinstance(edit, Ensure) else
+               (id(edit.element), edit.name if isinstance(edit, SetAttr) else None))
         current = _current(edit)
         if current is not None and current != edit.value and current != getattr(
                 edit, "replaces", None):
@@ -251,13 +272,17 @@ def _check_values(edits, filename: str) -> list:
 
 
 def _current(edit) -> str | None:
+    if isinstance(edit, Ensure):
+        return None  # the element is not in the input
     if isinstance(edit, SetAttr):
         return edit.element.get(edit.name)
     return (edit.element.text or "").strip() or None
 
 
 def _location(edit) -> str:
-    return f"{edit.path}/@{edit.name}" if isinstance(edit, SetAttr) else edit.path
+    if isinstance(edit, (SetAttr, Ensure)):
+        return f"{edit.path}/@{edit.name}"
+    return edit.path
 
 
 def _dedupe_additions(adds: list[Add]) -> list[Add]:

@@ -5,4 +5,5 @@ the canonical order in which traits are applied and listed.
 """
 
 from virtuned.vocab import (  # noqa: F401
-    machine, video, disk, agent, platform, memballoon, rng, usb, console, display, network)
+    machine, video, disk, agent, platform, memballoon, rng, usb, console, display, network,
+    firmware, tpm, hyperv)

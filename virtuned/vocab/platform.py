@@ -44,7 +44,30 @@ def clock(ctx, offset):
 
     Sets ``<clock offset=...>``; an input that states another offset is a conflict.
     """
+    return clock_edits(ctx)
+
+
+clock_phrase = "clock {offset:utc|localtime}"
+
+
+def clock_edits(ctx) -> list:
+    """The clock every clock-related trait of this compile asks for together (the
+    offset, and the Hyper-V timer), so each of them emits the same thing."""
+    offset, hyperv = "utc", False
+    for resolved in ctx.plan.traits.traits:
+        if resolved.phrase == clock_phrase:
+            offset = resolved.kwargs["offset"]
+        elif resolved.phrase == "hyperv enlightenments":
+            hyperv = True
     existing = ctx.root.find("clock")
+    timer = el("timer", name="hypervclock", present="yes")
     if existing is None:
-        return [Add("", el("clock", offset=offset), ctx.origin, identity=("clock",))]
-    return [SetAttr(existing, "/domain/clock", "offset", offset, ctx.origin)]
+        children = (timer,) if hyperv else ()
+        return [Add("", el("clock", *children, offset=offset), ctx.origin,
+                    identity=("clock",))]
+    edits = []
+    if ctx.origin.label.startswith("clock"):
+        edits.append(SetAttr(existing, "/domain/clock", "offset", offset, ctx.origin))
+    if hyperv and existing.find("timer[@name='hypervclock']") is None:
+        edits.append(Add(existing, timer, ctx.origin, identity=("hypervclock",)))
+    return edits

@@ -1,0 +1,84 @@
+"""``firmware bios|uefi [secure-boot]``: the guest firmware, chosen by libvirt.
+
+libvirt (≥ 5.2) picks the firmware binaries itself from the descriptors that OVMF and
+SeaBIOS install (``/usr/share/qemu/firmware/*.json``), at start, so a domain names
+what it needs (``<os firmware='efi'>`` and features), never a path.
+"""
+
+from __future__ import annotations
+
+from virtuned.diagnostics import error
+from virtuned.merge import Add, Ensure, SetAttr, el
+from virtuned.registry import trait
+from virtuned.vocab.platform import feature_on
+
+
+# 'firmware uefi' and 'firmware uefi secure-boot' go together (the second refines the
+# first: a Windows profile and a secure profile can be combined); bios and uefi are
+# told apart by the bios emitter, which refuses any uefi trait beside it.
+@trait("firmware {kind:bios|uefi} [{secure:secure-boot}]", version=1,
+       key=lambda args: ("firmware", args["kind"], args.get("secure") or ""))
+def firmware(ctx, kind, secure=None):
+    """The guest firmware: bios (SeaBIOS) or uefi (OVMF); uefi secure-boot adds Secure
+    Boot with Microsoft's keys enrolled, and SMM, which it needs (q35 only).
+
+    uefi sets ``<os firmware='efi'>`` (and ACPI, which UEFI needs); bios writes
+    nothing, as SeaBIOS is QEMU's default. An input that states the other firmware
+    is a conflict.
+    """
+    if secure and kind != "uefi":
+        raise error(ctx.origin.span, "firmware bios secure-boot: Secure Boot needs UEFI",
+                    hint="write 'firmware uefi secure-boot'")
+    if secure and not ctx.platform.has_pcie:
+        raise error(ctx.origin.span, f"firmware uefi secure-boot: "
+                    f"{ctx.platform.describe_machine()} has no SMM for Secure Boot",
+                    hint="Secure Boot needs 'machine q35'")
+    os_element = ctx.root.find("os")
+    if kind == "bios":
+        uefi = next((t for t in ctx.plan.traits.traits
+                     if t.phrase == firmware_phrase and t.kwargs["kind"] == "uefi"), None)
+        if uefi is not None:
+            from virtuned.diagnostics import ExitCode, Related
+
+            raise error(ctx.origin.span, f"'{ctx.origin.label}' conflicts with "
+                        f"'{uefi.origin.label}'", exit_code=ExitCode.CONFLICT,
+                        related=(Related(uefi.origin.span, "the other one is here"),),
+                        hint="keep one of the two, or make the weaker one a 'prefer'")
+        return _bios(ctx, os_element)
+    edits = [SetAttr(os_element, "/domain/os", "firmware", "efi", ctx.origin)
+             if os_element is not None else Ensure("os", "firmware", "efi", ctx.origin)]
+    features = ctx.root.find("features")
+    if features is None or features.find("acpi") is None:
+        # libvirt: "UEFI requires ACPI on this architecture".
+        edits.append(Add("features", el("acpi"), ctx.origin, identity=("acpi",)))
+    if secure:
+        keys = el("firmware", el("feature", enabled="yes", name="enrolled-keys"),
+                  el("feature", enabled="yes", name="secure-boot"))
+        edits.append(Add("os", keys, ctx.origin, identity=("os firmware",)))
+        edits += feature_on(ctx, "smm")
+    return edits
+
+
+firmware_phrase = "firmware {kind:bios|uefi} [{secure:secure-boot}]"
+
+
+def _bios(ctx, os_element) -> list:
+    """BIOS is QEMU's own default on x86, so nothing is written; writing
+    firmware='bios' would make libvirt look for a SeaBIOS descriptor, which Debian's
+    seabios does not ship, and the domain would not start. An input that asks for
+    UEFI is a conflict."""
+    stated = os_element.get("firmware") if os_element is not None else None
+    loader = os_element.find("loader") if os_element is not None else None
+    if stated == "efi" or (loader is not None and loader.get("type") == "pflash"):
+        return [SetAttr(os_element, "/domain/os", "firmware", "bios", ctx.origin)] \
+            if stated else _conflict_with_loader(ctx, loader)
+    return []
+
+
+def _conflict_with_loader(ctx, loader):
+    from virtuned.diagnostics import ExitCode, Related
+    from virtuned.domain import element_span
+
+    raise error(ctx.origin.span, "firmware bios: the input loads UEFI firmware from "
+                "flash", exit_code=ExitCode.CONFLICT,
+                related=(Related(element_span(loader, ctx.filename), "the loader"),))

@@ -1,0 +1,20 @@
+"""``tpm``: a TPM 2.0 emulated by swtpm."""
+
+from __future__ import annotations
+
+from virtuned import devices
+from virtuned.merge import el
+from virtuned.registry import trait
+
+
+@trait("tpm", version=1)
+def tpm(ctx):
+    """A TPM 2.0, emulated by swtpm: tpm-crb on q35, tpm-tis otherwise.
+
+    Added unless the input has a TPM already (of any model), which is kept as it is.
+    """
+    if ctx.devices is not None and ctx.devices.find("tpm") is not None:
+        return []
+    model = "tpm-crb" if ctx.platform.has_pcie else "tpm-tis"
+    return [devices.add_device(
+        el("tpm", el("backend", type_="emulator", version="2.0"), model=model), ctx.origin)]
