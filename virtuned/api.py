@@ -30,7 +30,8 @@ class CompileResult:
 def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), sources=(),
             settings=(), profile_path=(), name: str | None = None, lock: str | None = None,
             lock_name: str = "<lock>", write_lock: bool = False,
-            domain_name: str = "<domain>", diagnostics_sources: Sources | None = None
+            domain_name: str = "<domain>", diagnostics_sources: Sources | None = None,
+            domcaps: str | bytes | None = None, domcaps_name: str = "<domcaps>"
             ) -> CompileResult:
     """Compile traits onto a domain.
 
@@ -47,6 +48,9 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
         write_lock: also return the lock of this compile in ``CompileResult.lock``.
         domain_name: how diagnostics name the input domain (its path, or ``<stdin>``).
         diagnostics_sources: collects the texts so the caller can render context.
+        domcaps: ``virsh domcapabilities`` XML of the host's hypervisor for this
+            machine: traits refuse what it does not offer. None: nothing is checked.
+        domcaps_name: how diagnostics name the domain capabilities (their path).
 
     Returns:
         CompileResult with the complete domain XML and the warnings (dropped
@@ -58,7 +62,8 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
     run = _run(domain_xml, profiles=profiles, traits=traits, sources=sources,
                settings=settings, profile_path=profile_path, name=name, lock=lock,
                lock_name=lock_name, domain_name=domain_name,
-               diagnostics_sources=diagnostics_sources)
+               diagnostics_sources=diagnostics_sources, domcaps=domcaps,
+               domcaps_name=domcaps_name)
     written = None
     if write_lock:
         from virtuned import lock as locks
@@ -99,7 +104,7 @@ class _Run:
 
 def _run(domain_xml, *, profiles=(), traits=(), sources=(), settings=(), profile_path=(),
          name=None, lock=None, lock_name="<lock>", domain_name="<domain>",
-         diagnostics_sources=None) -> _Run:
+         diagnostics_sources=None, domcaps=None, domcaps_name="<domcaps>") -> _Run:
     """parse → resolve → plan → emit → merge, once, for compile and explain."""
     seen = diagnostics_sources or Sources()
     # A lock replays without reading any profile: they may have changed or be gone.
@@ -128,7 +133,13 @@ def _run(domain_xml, *, profiles=(), traits=(), sources=(), settings=(), profile
     else:
         trait_set = _resolve(roots, tuple(sorted(dict(settings).items())),
                              tuple(profile_path), stated)
-    the_plan = plan.plan(trait_set, tree, stated)
+    capabilities = None
+    if domcaps is not None:
+        from virtuned import domcaps as domain_capabilities
+
+        seen.add(domcaps_name, domcaps)
+        capabilities = domain_capabilities.parse(domcaps, domcaps_name)
+    the_plan = plan.plan(trait_set, tree, stated, domcaps=capabilities)
     warnings = list(trait_set.warnings)
     edits = emit.emit(the_plan, tree, domain_name, name=name, warnings=warnings)
     done = merge.apply(tree, edits, domain_name, warnings)

@@ -100,6 +100,10 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile-path", action="append", default=[], metavar="DIR",
                         help="another profile directory, searched before the others")
     parser.add_argument("--name", help="domain name when the input has none (default: vm)")
+    parser.add_argument("--domcaps", metavar="DOMCAPS.xml",
+                        help="the host hypervisor's 'virsh domcapabilities' for this "
+                        "machine: traits refuse what it does not offer (without it "
+                        "nothing is checked)")
 
 
 def _setting(text: str) -> tuple[str, str]:
@@ -115,7 +119,9 @@ def request_kwargs(args, sources) -> dict:
     return dict(domain_xml=domain, profiles=tuple(args.profile), traits=tuple(args.trait),
                 settings=tuple(args.settings), profile_path=tuple(args.profile_path),
                 name=args.name, diagnostics_sources=sources,
-                domain_name="<stdin>" if args.domain == "-" else args.domain or "<domain>")
+                domain_name="<stdin>" if args.domain == "-" else args.domain or "<domain>",
+                domcaps=_read(args.domcaps) if args.domcaps else None,
+                domcaps_name=args.domcaps or "<domcaps>")
 
 
 def print_warnings(warnings, sources) -> None:

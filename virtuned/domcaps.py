@@ -172,15 +172,19 @@ def _line_of_tag(caps: DomainCaps, tag: str) -> int:
 
 # ---------------------------------------------------------------- checks for traits
 
-def offer(ctx, path: str, enum: str, value: str, what: str, hint: str | None = None
-          ) -> None:
+def offer(ctx, path: str, enum: str, value: str, what: str, hint: str | None = None, *,
+          if_listed: bool = False) -> None:
     """Refuse the trait being emitted unless the domain capabilities (when given)
     list ``value`` in the ``enum`` of ``path``: ``offer(ctx, "devices/tpm", "model",
-    "tpm-crb", "TPM model")``."""
+    "tpm-crb", "TPM model")``. With ``if_listed``, capabilities that do not list
+    ``path`` or that ``enum`` at all (libvirt reports it only in newer versions) are
+    not checked."""
     caps = ctx.plan.domcaps
-    if caps is None:
+    if caps is None or (if_listed and caps.area(path) is None):
         return
     found = supported(ctx, path, what, hint)
+    if if_listed and enum not in dict(found.enums):
+        return
     offered = found.enum(enum)
     if value not in offered:
         listed = ", ".join(offered) if offered else "nothing"

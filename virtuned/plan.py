@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import attrs
 
+from virtuned.domcaps import DomainCaps, check_platform
 from virtuned.resolve import TraitSet
 
 DEFAULT_ARCH = "x86_64"
@@ -56,11 +57,17 @@ class Platform:
 class Plan:
     traits: TraitSet
     platform: Platform
+    # What the host's hypervisor offers (``--domcaps``); None: nothing is checked.
+    domcaps: DomainCaps | None = None
 
 
-def plan(traits: TraitSet, tree, stated: Stated | None = None) -> Plan:
+def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
+         domcaps: DomainCaps | None = None) -> Plan:
     stated = stated or stated_platform(tree.getroot())
-    return Plan(traits, platform_of(stated, traits.facts))
+    platform = platform_of(stated, traits.facts)
+    if domcaps is not None:
+        check_platform(domcaps, platform)
+    return Plan(traits, platform, domcaps)
 
 
 @attrs.frozen

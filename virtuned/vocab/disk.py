@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from virtuned import devices
+from virtuned import devices, domcaps
 from virtuned.diagnostics import ExitCode, error
 from virtuned.domain import int_attr
 from virtuned.merge import Add, SetAttr, el
@@ -49,6 +49,7 @@ def disk_bus(ctx, bus):
                     f"has no {bus.upper()} bus",
                     hint=f"{bus.upper()} needs 'machine " + "' or 'machine ".join(spec.machines)
                     + "'")
+    domcaps.offer(ctx, "devices/disk", "bus", bus, "disk bus")
     all_disks = ctx.devices.findall("disk") if ctx.devices is not None else []
     disks = [d for d in all_disks if d.get("device", "disk") == "disk"]
     edits, renamed = _retarget(ctx, disks, all_disks, bus, spec)

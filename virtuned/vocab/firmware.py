@@ -7,6 +7,7 @@ what it needs (``<os firmware='efi'>`` and features), never a path.
 
 from __future__ import annotations
 
+from virtuned import domcaps
 from virtuned.diagnostics import error
 from virtuned.merge import Add, Ensure, SetAttr, el
 from virtuned.registry import trait
@@ -45,6 +46,10 @@ def firmware(ctx, kind, secure=None):
                         related=(Related(uefi.origin.span, "the other one is here"),),
                         hint="keep one of the two, or make the weaker one a 'prefer'")
         return _bios(ctx, os_element)
+    domcaps.offer(ctx, "os", "firmware", "efi", "firmware",
+                  hint="UEFI firmware for QEMU comes from OVMF (Debian: the ovmf package)")
+    if secure:
+        domcaps.offer(ctx, "os/loader", "secure", "yes", "Secure Boot loader")
     edits = [SetAttr(os_element, "/domain/os", "firmware", "efi", ctx.origin)
              if os_element is not None else Ensure("os", "firmware", "efi", ctx.origin)]
     features = ctx.root.find("features")

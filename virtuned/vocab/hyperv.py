@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from virtuned import domcaps
 from virtuned.merge import Add, el
 from virtuned.registry import trait
 from virtuned.vocab.platform import clock_edits
@@ -21,9 +22,29 @@ def hyperv(ctx):
     timers and interrupts...) and the Hyper-V reference clock: Windows runs markedly
     better with them. An input that already has a <hyperv> element keeps it as is.
     """
+    _check_offered(ctx)
     features = ctx.root.find("features")
     edits = []
     if features is None or features.find("hyperv") is None:
         edits.append(Add("features", el("hyperv", *ENLIGHTENMENTS, mode="custom"),
                          ctx.origin, identity=("hyperv",)))
     return edits + clock_edits(ctx)
+
+
+def _check_offered(ctx) -> None:
+    """Hyper-V must be supported. libvirt 9.0 lists in its 'features' enum only the
+    enlightenments that take a value (spinlocks, vendor_id) plus those the host CPU
+    model turns on by itself, so a list without any on/off enlightenment says
+    nothing about them; a list that has some (newer libvirt) must have them all."""
+    found = domcaps.supported(ctx, "features/hyperv", "Hyper-V enlightenments")
+    if found is None:
+        return
+    listed = found.enum("features")
+    switches = [e.tag for e in ENLIGHTENMENTS if e.tag != "spinlocks"]
+    if "features" in dict(found.enums) and any(name in listed for name in switches):
+        for element in ENLIGHTENMENTS:
+            domcaps.offer(ctx, "features/hyperv", "features", element.tag,
+                          "Hyper-V enlightenment")
+    else:
+        domcaps.offer(ctx, "features/hyperv", "features", "spinlocks",
+                      "Hyper-V enlightenment", if_listed=True)

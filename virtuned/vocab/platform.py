@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from virtuned import devices
+from virtuned import devices, domcaps
 from virtuned.merge import Add, SetAttr, el
 from virtuned.registry import trait
 
@@ -23,6 +23,7 @@ def vmcoreinfo(ctx):
     Writes ``<features><vmcoreinfo state='on'/></features>``; an input that turns it
     off is a conflict.
     """
+    domcaps.supported(ctx, "features/vmcoreinfo", "vmcoreinfo")
     return feature_on(ctx, "vmcoreinfo")
 
 

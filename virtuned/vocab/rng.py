@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from virtuned import devices
+from virtuned import devices, domcaps
 from virtuned.merge import el
 from virtuned.registry import trait
 
@@ -14,6 +14,8 @@ def rng(ctx, model):
     Adds ``<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>``
     unless the input has a virtio RNG already (whatever its backend).
     """
+    domcaps.offer(ctx, "devices/rng", "model", model, "RNG model")
+    domcaps.offer(ctx, "devices/rng", "backendModel", "random", "RNG backend")
     if devices.find(ctx.devices, "rng", model=model):
         return []
     return [devices.add_device(

@@ -1,0 +1,71 @@
+"""``disk cache MODE`` and ``disk io MODE``: how QEMU does I/O for every disk.
+
+Both land on the same ``<driver>`` element, so they decide it together: each emits
+the driver every disk needs for all of them, and merge counts it once.
+"""
+
+from __future__ import annotations
+
+from virtuned.diagnostics import ExitCode, Related, error
+from virtuned.merge import Add, SetAttr, el
+from virtuned.registry import trait
+
+CACHE = "disk cache {mode:none|writeback|writethrough|directsync|unsafe}"
+IO = "disk io {mode:native|threads|io_uring}"
+# QEMU's native AIO needs O_DIRECT, which only these cache modes use.
+DIRECT_CACHES = ("none", "directsync")
+
+
+@trait(CACHE, version=1)
+def disk_cache(ctx, mode):
+    """The host page cache mode of every disk (not cdroms): none (O_DIRECT, the usual
+    choice for shared storage and migration), writeback, writethrough, directsync or
+    unsafe. A disk whose input states another mode is a conflict.
+    """
+    return _driver_edits(ctx)
+
+
+@trait(IO, version=1)
+def disk_io(ctx, mode):
+    """The I/O backend of every disk (not cdroms): native (Linux AIO), threads or
+    io_uring. native needs O_DIRECT: with no 'disk cache' trait, disks get
+    cache='none' as well; with another cache mode it is a conflict.
+    """
+    return _driver_edits(ctx)
+
+
+def _wanted(ctx) -> dict:
+    traits = {t.phrase: t for t in ctx.plan.traits.traits if t.phrase in (CACHE, IO)}
+    cache, io = traits.get(CACHE), traits.get(IO)
+    wanted = {}
+    if cache is not None:
+        wanted["cache"] = cache.kwargs["mode"]
+    if io is not None:
+        wanted["io"] = io.kwargs["mode"]
+        if io.kwargs["mode"] == "native":
+            if cache is None:
+                wanted["cache"] = "none"
+            elif wanted["cache"] not in DIRECT_CACHES:
+                raise error(io.origin.span, f"disk io native needs cache none or "
+                            f"directsync, but '{cache.origin.label}' asks for "
+                            f"{wanted['cache']}", exit_code=ExitCode.CONFLICT,
+                            related=(Related(cache.origin.span, "the cache mode"),))
+    return wanted
+
+
+def _driver_edits(ctx) -> list:
+    wanted = _wanted(ctx)
+    edits = []
+    disks = ctx.devices.findall("disk") if ctx.devices is not None else []
+    for index, disk in enumerate(disks, start=1):
+        if disk.get("device", "disk") != "disk":
+            continue
+        driver = disk.find("driver")
+        if driver is None:
+            edits.append(Add(disk, el("driver", name="qemu", **wanted), ctx.origin,
+                             identity=("driver",)))
+            continue
+        path = f"/domain/devices/disk[{index}]/driver"
+        edits += [SetAttr(driver, path, name, value, ctx.origin)
+                  for name, value in wanted.items()]
+    return edits

@@ -1,0 +1,32 @@
+"""``iommu``: a virtual Intel IOMMU, for device assignment inside the guest (DPDK, vfio)."""
+
+from __future__ import annotations
+
+from virtuned.diagnostics import error
+from virtuned.merge import Add, SetAttr, el
+from virtuned.registry import trait
+
+
+@trait("iommu", version=1)
+def iommu(ctx):
+    """A virtual Intel IOMMU with interrupt remapping (q35 only), and the split I/O
+    APIC that interrupt remapping needs (``<features><ioapic driver='qemu'/>``).
+
+    An input that has an IOMMU keeps it as it is.
+    """
+    if not ctx.platform.has_pcie:
+        raise error(ctx.origin.span, f"iommu: {ctx.platform.describe_machine()} has no "
+                    "Intel IOMMU", hint="the virtual IOMMU needs 'machine q35'")
+    if ctx.devices is not None and ctx.devices.find("iommu") is not None:
+        return []
+    edits = [Add("devices", el("iommu", el("driver", intremap="on", caching_mode="on"),
+                               model="intel"), ctx.origin, identity=("iommu",))]
+    features = ctx.root.find("features")
+    ioapic = features.find("ioapic") if features is not None else None
+    if ioapic is None:
+        edits.append(Add("features", el("ioapic", driver="qemu"), ctx.origin,
+                         identity=("ioapic",)))
+    else:
+        edits.append(SetAttr(ioapic, "/domain/features/ioapic", "driver", "qemu",
+                             ctx.origin))
+    return edits
