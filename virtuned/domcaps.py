@@ -147,21 +147,21 @@ def check_platform(caps: DomainCaps, platform) -> None:
 
     if caps.machine and machine_family(caps.machine) != platform.family:
         raise _mismatch(caps, "machine", f"machine '{caps.machine}'",
-                        platform.describe_machine(),
+                        f"has {platform.describe_machine()}",
                         f"virsh domcapabilities --machine {platform.machine}")
     if caps.arch and caps.arch != platform.arch:
         raise _mismatch(caps, "arch", f"arch '{caps.arch}'",
-                        f"arch '{platform.arch}'",
+                        f"is for arch '{platform.arch}'",
                         f"virsh domcapabilities --arch {platform.arch}")
     if caps.domain_type and caps.domain_type != platform.domain_type:
         raise _mismatch(caps, "domain", f"domain type '{caps.domain_type}'",
-                        f"domain type '{platform.domain_type}'",
+                        f"is of type '{platform.domain_type}'",
                         f"virsh domcapabilities --virttype {platform.domain_type}")
 
 
 def _mismatch(caps: DomainCaps, tag: str, described: str, actual: str, command: str):
     return error(Span(caps.source, _line_of_tag(caps, tag), 1, anchor=f"<{tag}>"),
-                 f"the domain capabilities describe {described}, but the domain has "
+                 f"the domain capabilities describe {described}, but the domain "
                  f"{actual}", hint=f"pass the capabilities of this domain's platform: "
                  f"{command}")
 
