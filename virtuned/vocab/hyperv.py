@@ -14,6 +14,17 @@ ENLIGHTENMENTS = (
     el("runtime", state="on"), el("synic", state="on"), el("stimer", state="on"),
     el("reset", state="on"), el("frequencies", state="on"),
 )
+# QEMU emulates these only with KVM: under TCG (type 'qemu') the domain would not
+# start ("kernel doesn't allow setting HyperV VP_INDEX"); synic needs vpindex and
+# stimer needs synic, so the three go together.
+KVM_ONLY = ("vpindex", "synic", "stimer")
+
+
+def enlightenments(domain_type: str) -> tuple:
+    """The enlightenments a domain of this type can have."""
+    if domain_type == "kvm":
+        return ENLIGHTENMENTS
+    return tuple(e for e in ENLIGHTENMENTS if e.tag not in KVM_ONLY)
 
 
 @trait("hyperv enlightenments", version=1)
@@ -21,12 +32,15 @@ def hyperv(ctx):
     """Hyper-V enlightenments (relaxed timing, virtual APIC, spinlocks, synthetic
     timers and interrupts...) and the Hyper-V reference clock: Windows runs markedly
     better with them. An input that already has a <hyperv> element keeps it as is.
+    A TCG domain (type 'qemu') gets those QEMU emulates without KVM: no vpindex,
+    synic or stimer.
     """
     _check_offered(ctx)
     features = ctx.root.find("features")
     edits = []
     if features is None or features.find("hyperv") is None:
-        edits.append(Add("features", el("hyperv", *ENLIGHTENMENTS, mode="custom"),
+        edits.append(Add("features", el("hyperv", *enlightenments(ctx.platform.domain_type),
+                                        mode="custom"),
                          ctx.origin, identity=("hyperv",)))
     return edits + clock_edits(ctx)
 
@@ -40,9 +54,10 @@ def _check_offered(ctx) -> None:
     if found is None:
         return
     listed = found.enum("features")
+    wanted = enlightenments(ctx.platform.domain_type)
     switches = [e.tag for e in ENLIGHTENMENTS if e.tag != "spinlocks"]
     if "features" in dict(found.enums) and any(name in listed for name in switches):
-        for element in ENLIGHTENMENTS:
+        for element in wanted:
             domcaps.offer(ctx, "features/hyperv", "features", element.tag,
                           "Hyper-V enlightenment")
     else:

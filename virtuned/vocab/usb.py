@@ -14,7 +14,9 @@ def usb_controller_edits(ctx, model: str) -> list:
     """The USB controller, index 0, of ``model``: added, or filled in on the input's."""
     existing = devices.controller_indexes(ctx.devices, "usb", ctx.filename).get(0)
     if existing is None:
-        return [devices.controller("usb", 0, ctx.origin, model=model, ports="15")]
+        # Only the XHCI models have a port count; QEMU refuses it on the others.
+        ports = {"ports": "15"} if model.endswith("-xhci") else {}
+        return [devices.controller("usb", 0, ctx.origin, model=model, **ports)]
     return [SetAttr(existing, "/domain/devices/controller[@type='usb']", "model", model,
                     ctx.origin)]
 
