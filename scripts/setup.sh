@@ -18,6 +18,7 @@ APT_PACKAGES=(
     ovmf                        # UEFI firmware descriptors for firmware='efi'
     swtpm                       # emulated TPM
     swtpm-tools                 # swtpm_setup: libvirt probes TPM 2.0 support with it
+    osinfo-db                   # guest OS data for 'os ID' and 'recommended'
 )
 PYTHON=${PYTHON:-python3}
 export DEBIAN_FRONTEND=noninteractive PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1

@@ -77,7 +77,8 @@ class E:
 @functools.lru_cache(maxsize=1024)
 def _serialized(spec: E) -> bytes:
     def build(node: E, parent=None):
-        element = (etree.Element(node.tag, dict(node.attrib)) if parent is None
+        element = (etree.Element(node.tag, dict(node.attrib), nsmap=_nsmap(node.tag))
+                   if parent is None
                    else etree.SubElement(parent, node.tag, dict(node.attrib)))
         element.text = node.text
         for child in node.children:
@@ -85,6 +86,15 @@ def _serialized(spec: E) -> bytes:
         return element
 
     return etree.tostring(build(spec))
+
+
+# Prefixes for the namespaces traits write into <metadata>, as other tools write them.
+PREFIXES = {"http://libosinfo.org/xmlns/libvirt/domain/1.0": "libosinfo"}
+
+
+def _nsmap(tag: str) -> dict | None:
+    namespace = tag[1:].partition("}")[0] if tag.startswith("{") else None
+    return {PREFIXES[namespace]: namespace} if namespace in PREFIXES else None
 
 
 @functools.lru_cache(maxsize=4096)

@@ -33,6 +33,8 @@ class Slot:
     def describe(self) -> str:
         if self.choices:
             return "one of " + ", ".join(self.choices)
+        if self.type in _SLOT_TYPES:
+            return _SLOT_TYPES[self.type].description
         return {
             "int": "a whole number",
             "size": "a size like 1GiB",
@@ -63,6 +65,9 @@ class TraitDef:
     facts: Callable[[dict], dict]
     # Canonical order among traits of this phrase (default: by argument values).
     order: Callable[[dict], tuple] | None = None
+    # A trait that stands for other traits (``recommended``): (args, facts) → an
+    # Expansion, resolved as preferences of their own beside it.
+    expand: Callable[[dict, Any], Expansion] | None = None
 
     @property
     def name(self) -> str:
@@ -79,6 +84,32 @@ class TraitDef:
         return self.doc.strip().splitlines()[0] if self.doc.strip() else ""
 
 
+@attrs.frozen
+class Expansion:
+    """What an expanding trait stands for: trait-line texts, each with the reason
+    it is there (shown in its label), and warnings for the line itself."""
+
+    lines: tuple[tuple[str, str], ...] = ()  # (trait text, reason)
+    warnings: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class SlotType:
+    """A slot type a vocabulary module adds (``{id:osinfo}``): its parser raises
+    ValueError with the message the user sees."""
+
+    parse: Callable[[str], Any]
+    description: str
+
+
+_SLOT_TYPES: dict[str, SlotType] = {}
+
+
+def slot_type(name: str, parse: Callable[[str], Any], description: str) -> None:
+    """Register a slot type; phrases that use it must be registered after it."""
+    _SLOT_TYPES[name] = SlotType(parse, description)
+
+
 # phrase → {semantics version → definition}. Old versions stay registered so that a
 # lock written by an older virtuned replays with the behaviour it was written with.
 _REGISTRY: dict[str, dict[int, TraitDef]] = {}
@@ -87,7 +118,8 @@ VALUE_TYPES = ("int", "size", "cpus", "word", "string")
 
 def trait(phrase: str, *, version: int, key: Callable[[dict], tuple] | None = None,
           facts: Callable[[dict], dict] | None = None,
-          order: Callable[[dict], tuple] | None = None):
+          order: Callable[[dict], tuple] | None = None,
+          expand: Callable[[dict, Any], Expansion] | None = None):
     """Register the decorated emit function as semantics ``version`` of ``phrase``.
 
     Changing what a trait emits means registering a new version beside the old one.
@@ -98,7 +130,7 @@ def trait(phrase: str, *, version: int, key: Callable[[dict], tuple] | None = No
         definition = TraitDef(
             phrase=phrase, tokens=tokens, version=version, doc=emit.__doc__ or "",
             emit=emit, key=key or (lambda args, _p=phrase: (_p,)),
-            facts=facts or (lambda args: {}), order=order)
+            facts=facts or (lambda args: {}), order=order, expand=expand)
         if not definition.doc.strip():
             raise TypeError(f"trait {phrase!r} has no documentation")
         versions = _REGISTRY.setdefault(phrase, {})
@@ -179,6 +211,8 @@ def from_text(slot_: Slot, text: str):
         return text
     if slot_.type in ("word", "string"):
         return text
+    if slot_.type in _SLOT_TYPES:
+        return _SLOT_TYPES[slot_.type].parse(text)
     return {"int": values.parse_int, "size": values.parse_size,
             "cpus": values.parse_cpulist}[slot_.type](text)
 
@@ -195,7 +229,8 @@ def _compile_phrase(phrase: str) -> tuple[Token, ...]:
         elif piece.startswith("{"):
             name, _, type_ = piece[1:-1].partition(":")
             # Anything but a value type is a choice of words, even of one ("virtio").
-            choices = () if type_ in VALUE_TYPES else tuple(type_.split("|"))
+            choices = () if type_ in VALUE_TYPES or type_ in _SLOT_TYPES \
+                else tuple(type_.split("|"))
             stack[-1].append(Slot(name, "choice" if choices else type_, choices))
         else:
             stack[-1].append(piece)
@@ -285,6 +320,8 @@ def convert(slot: Slot, item) -> Any:
         return text
     if isinstance(item, ast.String):
         raise ValueError(f"expected {slot.describe()}, got a quoted string")
+    if slot.type in _SLOT_TYPES:
+        return _SLOT_TYPES[slot.type].parse(text)
     return {"int": values.parse_int, "size": values.parse_size,
             "cpus": values.parse_cpulist}[slot.type](text)
 

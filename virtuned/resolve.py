@@ -186,6 +186,8 @@ class _Walk:
         return self
 
     def result(self) -> TraitSet:
+        if not self.checking:
+            self.traits += self._expansions()
         order = {d.phrase: i for i, d in enumerate(self.definitions)}
         self.traits.sort(key=lambda t: (order[t.phrase], _own_order(t), _sortable(t.args),
                                         t.soft, t.origin.span))
@@ -194,6 +196,35 @@ class _Walk:
                                                                 u.sha256, u.source)))
         skipped = tuple(sorted(self.skipped, key=lambda s: s.span))
         return TraitSet(kept, used, tuple(self.warnings) + dropped, skipped)
+
+    def _expansions(self) -> list[ResolvedTrait]:
+        """The traits that expanding traits (``recommended``) stand for, as
+        preferences at their place. Each fills only what no trait of the request
+        names (by its leading words: 'video', 'disk bus'), so an explicit choice
+        replaces a recommendation instead of being added beside it."""
+        named = {t.definition.name for t in self.traits}
+        added: list[ResolvedTrait] = []
+        expanded: set[ResolvedTrait] = set()  # equal lines in two profiles: once
+        for trait in self.traits:
+            if trait.definition.expand is None or trait in expanded:
+                continue
+            expanded.add(trait)
+            expansion = trait.definition.expand(trait.kwargs, self.facts, trait.origin)
+            span = trait.origin.span
+            for text, reason in expansion.lines:
+                items = tuple(ast.Literal(word, span) if word[:1].isdigit()
+                              else ast.Word(word, span) for word in text.split())
+                line = match_line(ast.TraitLine(items, span), self.definitions,
+                                  trait.origin.chain, "prefer")
+                if line.definition.facts(line.kwargs):
+                    raise TypeError(f"{text!r}: facts are decided before expansion")
+                if line.definition.name in named:
+                    continue  # chosen explicitly
+                origin = attrs.evolve(line.origin, label=f"{line.origin.label} ({reason})")
+                added.append(attrs.evolve(line, origin=origin))
+            self.warnings += [Diagnostic("warning", message, span)
+                              for message in expansion.warnings]
+        return added
 
     def _guard(self, function, *args) -> None:
         try:

@@ -1,0 +1,122 @@
+"""``os ID`` and ``recommended``: the guest OS from osinfo-db, and what it recommends."""
+
+from __future__ import annotations
+
+from virtuned import osinfo, registry
+from virtuned.diagnostics import error
+from virtuned.merge import Add, E, SetAttr, el
+from virtuned.registry import Expansion, trait
+
+LIBOSINFO = "http://libosinfo.org/xmlns/libvirt/domain/1.0"
+
+
+def _known_os(text: str) -> str:
+    try:
+        osinfo.lookup(text)
+    except osinfo.UnknownOs as exc:
+        raise ValueError(str(exc)) from None
+    return text
+
+
+registry.slot_type("osinfo", _known_os, "an osinfo-db short id like win11 or fedora37")
+
+
+def _facts(args) -> dict:
+    return {"os": args["id"], "os family": osinfo.lookup(args["id"]).family}
+
+
+@trait("os {id:osinfo}", version=1, facts=_facts)
+def guest_os(ctx, id):
+    """The guest operating system, by its osinfo-db short id (win11, fedora37, rhel9.0).
+
+    Sets the facts 'os' and 'os family' (windows, linux, bsd, ...) that 'when'
+    conditions test, and records the OS in <metadata> the way virt-install does
+    (``<libosinfo:os id='http://microsoft.com/win/11'/>``), where virt-manager and
+    other tools look for it. What the OS recommends is applied only with
+    'recommended'. Input metadata naming another OS is a conflict.
+    """
+    uri = osinfo.lookup(id).id
+    record = ctx.root.find(f"metadata/{{{LIBOSINFO}}}libosinfo")
+    if record is None:
+        return [Add("metadata", E(f"{{{LIBOSINFO}}}libosinfo",
+                                  children=(E(f"{{{LIBOSINFO}}}os", (("id", uri),)),)),
+                    ctx.origin, identity=("libosinfo",))]
+    stated = record.find(f"{{{LIBOSINFO}}}os")
+    if stated is None:
+        return [Add(record, E(f"{{{LIBOSINFO}}}os", (("id", uri),)), ctx.origin)]
+    return [SetAttr(stated, "/domain/metadata/libosinfo:libosinfo/libosinfo:os", "id", uri,
+                    ctx.origin)]
+
+
+def recommendations(args, facts, origin) -> Expansion:
+    """The traits the guest OS recommends (virt-install's choices, from the same
+    osinfo-db data), for the machine type in effect."""
+    short_id = facts.get("os")
+    if short_id is None:
+        raise error(origin.span, "recommended: no guest OS is known",
+                    hint="name it with 'os ID', as in 'os win11' or 'os fedora37'")
+    info = osinfo.lookup(short_id)
+    from virtuned.plan import machine_family
+
+    q35 = machine_family(facts.get("machine") or "q35") == "q35"
+    lines = [(text, f"recommended for {short_id}: {why}")
+             for text, why in _choices(info, q35, facts.get("arch") or "x86_64")]
+    warnings = ()
+    if q35 and not info.supports("q35"):
+        warnings = (f"recommended: osinfo-db does not list the q35 chipset for "
+                    f"{info.name}; 'machine pc' may suit it better",)
+    return Expansion(tuple(lines), warnings)
+
+
+def _choices(info: osinfo.OsInfo, q35: bool, arch: str) -> list[tuple[str, str]]:
+    """(trait, why) for everything the OS decides: firmware, platform, drivers."""
+    choices = []
+    if info.requires_uefi(arch):
+        choices += [("firmware uefi", "it boots only with UEFI"),
+                    ("tpm", "UEFI guests get a TPM, as virt-install gives them")]
+    if info.family in ("windows", "solaris"):
+        choices.append(("clock localtime", "its clock keeps local time"))
+    if info.family == "windows":
+        choices.append(("hyperv enlightenments", "a Windows guest"))
+    choices += [_driver(info, "virtio-block", "disk bus virtio",
+                        "disk bus sata" if q35 else "disk bus ide"),
+                _driver(info, "virtio-net", "network model virtio", _legacy_nic(info, q35)),
+                _driver(info, "virtio-gpu", "video virtio", "video qxl"),
+                _driver(info, "qemu-xhci", "usb controller qemu-xhci",
+                        "usb controller ich9-ehci1")]
+    for kind, text in (("virtio-serial", "guest agent"), ("virtio-rng", "rng virtio"),
+                       ("virtio-balloon", "memory balloon on")):
+        if info.supports(kind):
+            choices.append((text, f"it has a {kind} driver"))
+    return choices
+
+
+def _driver(info: osinfo.OsInfo, kind: str, with_driver: str, without: str):
+    if info.supports(kind):
+        return with_driver, f"it has a {kind} driver"
+    return without, f"no {kind} driver"
+
+
+def _legacy_nic(info: osinfo.OsInfo, q35: bool) -> str:
+    """virt-install's NIC for an OS without virtio-net: e1000e on q35, else the
+    first emulated NIC the OS has a driver for, else e1000."""
+    if q35:
+        return "network model e1000e"
+    return next((f"network model {kind}" for kind in ("e1000", "rtl8139")
+                 if info.supports(kind)), "network model e1000")
+
+
+@trait("recommended", version=1, expand=recommendations)
+def recommended(ctx):
+    """What the guest OS ('os ID') recommends, from osinfo-db, as preferences: UEFI
+    and a TPM where the OS boots only with UEFI (win11), localtime and Hyper-V
+    enlightenments for Windows, and virtio disks, NIC, video, USB 3, guest agent,
+    RNG and balloon where the OS has the drivers (else SATA or IDE, e1000e or e1000,
+    qxl, USB 2).
+
+    Each recommendation fills only what no other trait of the request names (an
+    explicit 'video vga' replaces 'video qxl'), and yields to the input, with a
+    warning, like any preference. A q35 domain for an OS that osinfo-db does not
+    list with q35 gets a warning. Without 'os ID' it is an error.
+    """
+    return []  # its recommendations were resolved as traits of their own
