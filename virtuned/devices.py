@@ -41,8 +41,20 @@ def _split(path: str) -> tuple[str, str]:
     return element_path.rstrip("/"), attr
 
 
+def _lookups(paths: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+    """Key name → (element path, attribute). A key is the attribute's name; when two
+    paths end in the same name (rng: ``@model``, ``backend/@model``), the nested one
+    is named by its path too (``backend_model``), so neither hides the other."""
+    lookups: dict[str, tuple[str, str]] = {}
+    for path in paths:
+        element, attr = _split(path)
+        key = attr if attr not in lookups else f"{element.replace('/', '_')}_{attr}"
+        lookups[key] = (element, attr)
+    return lookups
+
+
 # The table, split once: tag → {key name: (element path, attribute)}.
-_LOOKUPS = {tag: {_split(p)[1]: _split(p) for p in paths} for tag, paths in IDENTITY.items()}
+_LOOKUPS = {tag: _lookups(paths) for tag, paths in IDENTITY.items()}
 
 
 def identity(device) -> tuple:
