@@ -57,10 +57,30 @@ def firmware(ctx, kind, secure=None):
         # libvirt: "UEFI requires ACPI on this architecture".
         edits.append(Add("features", el("acpi"), ctx.origin, identity=("acpi",)))
     if secure:
-        keys = el("firmware", el("feature", enabled="yes", name="enrolled-keys"),
-                  el("feature", enabled="yes", name="secure-boot"))
-        edits.append(Add("os", keys, ctx.origin, identity=("os firmware",)))
+        edits += _secure_boot_features(ctx, os_element)
         edits += feature_on(ctx, "smm")
+    return edits
+
+
+SECURE_BOOT = ("enrolled-keys", "secure-boot")
+
+
+def _secure_boot_features(ctx, os_element) -> list:
+    """``<os><firmware>`` with Secure Boot and Microsoft's keys enabled; features the
+    input already states are set (an input that disables one is a conflict)."""
+    stated = os_element.find("firmware") if os_element is not None else None
+    if stated is None:
+        keys = el("firmware", *(el("feature", enabled="yes", name=n) for n in SECURE_BOOT))
+        return [Add("os", keys, ctx.origin, identity=("os firmware",))]
+    edits = []
+    for name in SECURE_BOOT:
+        feature = stated.find(f"feature[@name='{name}']")
+        if feature is None:
+            edits.append(Add(stated, el("feature", enabled="yes", name=name), ctx.origin,
+                             identity=("feature", name)))
+        else:
+            edits.append(SetAttr(feature, f"/domain/os/firmware/feature[@name='{name}']",
+                                 "enabled", "yes", ctx.origin))
     return edits
 
 
