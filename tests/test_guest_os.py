@@ -97,6 +97,7 @@ def test_recommendations_in_explain_and_in_a_lock(tmp_path):
         ("disk bus virtio (recommended for fedora37: it has a virtio-block driver)",
          "prefer"),
         ("guest agent (recommended for fedora37: it has a virtio-serial driver)", "prefer"),
+        ("clock utc (recommended for fedora37: its clock keeps UTC)", "prefer"),
         ("memory balloon on (recommended for fedora37: it has a virtio-balloon driver)",
          "prefer"),
         ("rng virtio", "require"),

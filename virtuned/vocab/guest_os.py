@@ -76,6 +76,8 @@ def _choices(info: osinfo.OsInfo, q35: bool, arch: str) -> list[tuple[str, str]]
                     ("tpm", "UEFI guests get a TPM, as virt-install gives them")]
     if info.family in ("windows", "solaris"):
         choices.append(("clock localtime", "its clock keeps local time"))
+    else:
+        choices.append(("clock utc", "its clock keeps UTC"))
     if info.family == "windows":
         choices.append(("hyperv enlightenments", "a Windows guest"))
     choices += [_driver(info, "virtio-block", "disk bus virtio",
@@ -110,9 +112,9 @@ def _legacy_nic(info: osinfo.OsInfo, q35: bool) -> str:
 def recommended(ctx):
     """What the guest OS ('os ID') recommends, from osinfo-db, as preferences: UEFI
     and a TPM where the OS boots only with UEFI (win11), localtime and Hyper-V
-    enlightenments for Windows, and virtio disks, NIC, video, USB 3, guest agent,
-    RNG and balloon where the OS has the drivers (else SATA or IDE, e1000e or e1000,
-    qxl, USB 2).
+    enlightenments for Windows (UTC for the others), and virtio disks, NIC, video,
+    USB 3, guest agent, RNG and balloon where the OS has the drivers (else SATA or
+    IDE, e1000e or e1000, qxl, USB 2).
 
     Each recommendation fills only what no other trait of the request names (an
     explicit 'video vga' replaces 'video qxl'), and yields to the input, with a
