@@ -46,19 +46,27 @@ def firmware(ctx, kind, secure=None):
                         related=(Related(uefi.origin.span, "the other one is here"),),
                         hint="keep one of the two, or make the weaker one a 'prefer'")
         return _bios(ctx, os_element)
-    domcaps.offer(ctx, "os", "firmware", "efi", "firmware",
-                  hint="UEFI firmware for QEMU comes from OVMF (Debian: the ovmf package)")
     if secure:
         domcaps.offer(ctx, "os/loader", "secure", "yes", "Secure Boot loader")
+    edits = uefi_edits(ctx)
+    if secure:
+        edits += _secure_boot_features(ctx, os_element)
+        edits += feature_on(ctx, "smm")
+    return edits
+
+
+def uefi_edits(ctx) -> list:
+    """``<os firmware='efi'>`` and the ACPI that UEFI needs, for every trait that
+    needs UEFI (they emit the same edits, which merge counts once)."""
+    domcaps.offer(ctx, "os", "firmware", "efi", "firmware",
+                  hint="UEFI firmware for QEMU comes from OVMF (Debian: the ovmf package)")
+    os_element = ctx.root.find("os")
     edits = [SetAttr(os_element, "/domain/os", "firmware", "efi", ctx.origin)
              if os_element is not None else Ensure("os", "firmware", "efi", ctx.origin)]
     features = ctx.root.find("features")
     if features is None or features.find("acpi") is None:
         # libvirt: "UEFI requires ACPI on this architecture".
         edits.append(Add("features", el("acpi"), ctx.origin, identity=("acpi",)))
-    if secure:
-        edits += _secure_boot_features(ctx, os_element)
-        edits += feature_on(ctx, "smm")
     return edits
 
 
