@@ -29,7 +29,8 @@ SAMPLES = (
     "watchdog i6300esb action reset", "watchdog ib700 action poweroff", "iommu",
     "pcie root ports 4", "disk cache none", "disk cache writeback", "disk io native",
     "disk io io_uring", "network model virtio\nnetwork queues 2",
-    "network model virtio\nnetwork queues auto", "os win11\nrecommended",
+    "network model virtio\nnetwork queues auto",
+    "network model virtio\nnetwork ring size 512", "os win11\nrecommended",
     "os fedora37\nrecommended", "memory encryption",
 )
 
@@ -78,9 +79,9 @@ PAIR_RULES = {
 
 
 def _with_queues(pair):
-    """A NIC model other than virtio conflicts with the queue samples' virtio."""
+    """A NIC model other than virtio conflicts with the driver samples' virtio."""
     models = ("network model e1000e", "network model rtl8139")
-    queues = [s for s in pair if "network queues" in s]
+    queues = [s for s in pair if "network queues" in s or "network ring" in s]
     return queues and any(s in models for s in pair)
 
 
@@ -126,12 +127,12 @@ def test_every_trait_and_every_pair_on_pc_and_q35_passes_libvirt(tmp_path):
             elif code == 0:
                 outputs[label] = out
     assert not wrong, f"{len(wrong)} unexpected results:\n" + "\n".join(wrong[:20])
-    assert len(outputs) >= 2000  # of 2352: the rules above refuse few
+    assert len(outputs) >= 2000  # of 2450: the rules above refuse few
     sev = {label: out for label, out in outputs.items() if "memory encryption" in label}
     assert_libvirt_accepts({k: v for k, v in outputs.items() if k not in sev})
     verdicts = {(r.rng, r.qemu, r.qemu_error) for r in check_with_libvirt(sev).values()}
-    # alone and with 47 others, on q35, but for firmware bios and disk bus ide
-    assert len(sev) == 46 and verdicts in ({SEV_REFUSED}, {("PASS", "PASS", None)})
+    # alone and with 48 others, on q35, but for firmware bios and disk bus ide
+    assert len(sev) == 47 and verdicts in ({SEV_REFUSED}, {("PASS", "PASS", None)})
 
 
 def test_reapplying_a_trait_changes_nothing(tmp_path):
@@ -150,7 +151,7 @@ SMOKE = {
             "memory balloon on\nfree page reporting\nusb tablet\nserial console\n"
             "graphics spice\nvideo qxl\nsound ich9\nguest agent\niommu\n"
             "pcie root ports 4\nwatchdog i6300esb action reset\nnetwork model virtio\n"
-            "network queues 2\n"
+            "network queues 2\nnetwork ring size 1024\n"
             "clock localtime\nhyperv enlightenments"),
     "pc": ("firmware uefi\ntpm\nusb controller ich9-ehci1\nusb tablet\ngraphics vnc\n"
            "video vga\nsound ac97\nwatchdog ib700 action poweroff\nnetwork model e1000\n"

@@ -1,7 +1,9 @@
-"""``network model MODEL``: the NIC model of every interface."""
+"""``network model MODEL``, ``network queues N|auto``, ``network ring size N``: the
+NIC model and the virtio-net driver of every interface."""
 
 from __future__ import annotations
 
+from virtuned.diagnostics import error
 from virtuned.merge import Add, SetAttr, el
 from virtuned.registry import trait
 
@@ -20,21 +22,24 @@ def network_model(ctx, model):
         existing = interface.find("model")
         path = f"/domain/devices/interface[{index}]/model"
         if existing is None:
-            edits.append(Add(interface, el("model", type_=model), ctx.origin))
+            edits.append(Add(interface, el("model", type_=model), ctx.origin,
+                             identity=("model",)))
         else:
             edits.append(SetAttr(existing, path, "type", model, ctx.origin))
     return edits
 
 
-def _queues(ctx, count) -> list:
-    """``<driver queues=N>`` on every interface, which must be virtio."""
-    from virtuned.diagnostics import error
-    from virtuned.domain import int_attr
+# The kernel's tap device has at most 256 queues (MAX_TAP_QUEUES).
+MAX_QUEUES = 256
+# QEMU takes a virtio ring size that is a power of two from 256 to 1024.
+RING_SIZES = (256, 512, 1024)
 
-    if count == "auto":
-        vcpu = ctx.root.find("vcpu")
-        count = int((vcpu.text or "1").strip()) if vcpu is not None and \
-            (vcpu.text or "").strip().isdigit() else 1
+
+def _driver_edits(ctx) -> list:
+    """The ``<driver>`` of every interface as all driver traits of this compile ask
+    for it together (queues, ring sizes), so each of them emits the same edits and
+    merge counts them once. Every interface must be virtio."""
+    traits = [t for t in ctx.plan.traits.traits if t.phrase in DRIVER_PHRASES]
     planned = next((t.kwargs["model"] for t in ctx.plan.traits.traits
                     if t.phrase == network_model_phrase), None)
     edits = []
@@ -43,32 +48,73 @@ def _queues(ctx, count) -> list:
         model = interface.find("model")
         kind = model.get("type") if model is not None else planned
         if kind != "virtio":
-            raise error(ctx.origin.span, f"{ctx.origin.label}: multiqueue needs virtio "
-                        f"NICs, and interface {index} is {kind or 'of no stated model'}",
+            raise error(ctx.origin.span, f"{ctx.origin.label}: needs virtio NICs, and "
+                        f"interface {index} is {kind or 'of no stated model'}",
                         hint="add 'network model virtio'")
+        wanted = {}
+        for resolved in traits:
+            wanted.update(_attributes(ctx, resolved, interface))
         driver = interface.find("driver")
         if driver is None:
-            edits.append(Add(interface, el("driver", queues=str(count)), ctx.origin,
+            edits.append(Add(interface, el("driver", **wanted), ctx.origin,
                              identity=("driver",)))
-        else:
-            int_attr(driver, "queues", 0, ctx.filename)
-            edits.append(SetAttr(driver, f"/domain/devices/interface[{index}]/driver",
-                                 "queues", str(count), ctx.origin))
+            continue
+        path = f"/domain/devices/interface[{index}]/driver"
+        edits += [SetAttr(driver, path, name, value, ctx.origin)
+                  for name, value in wanted.items()]
     return edits
 
 
+def _attributes(ctx, resolved, interface) -> dict:
+    """The driver attributes one trait asks for on one interface."""
+    if resolved.phrase == RING:
+        size = resolved.kwargs["size"]
+        if size not in RING_SIZES:
+            raise error(resolved.origin.span, f"network ring size: {size} is not one of "
+                        f"{', '.join(map(str, RING_SIZES))} (QEMU's virtio ring sizes)")
+        # QEMU honours a transmit ring above 256 only for vhost-user backends.
+        if interface.get("type") == "vhostuser":
+            return {"rx_queue_size": str(size), "tx_queue_size": str(size)}
+        return {"rx_queue_size": str(size)}
+    count = resolved.kwargs["count"]
+    if count == "auto":
+        vcpu = ctx.root.find("vcpu")
+        text = (vcpu.text or "").strip() if vcpu is not None else ""
+        count = min(int(text), MAX_QUEUES) if text.isdigit() else 1
+    if not 1 <= count <= MAX_QUEUES:
+        raise error(resolved.origin.span, f"network queues: {count} queue pairs; a "
+                    f"virtio NIC has 1 to {MAX_QUEUES}")
+    return {"queues": str(count)}
+
+
 network_model_phrase = "network model {model:virtio|e1000e|e1000|rtl8139}"
+QUEUES = "network queues {count:int}"
+QUEUES_AUTO = "network queues {count:auto}"
+RING = "network ring size {size:int}"
+DRIVER_PHRASES = (QUEUES, QUEUES_AUTO, RING)
 
 
-@trait("network queues {count:int}", version=1, key=lambda args: ("network queues",))
+@trait(QUEUES, version=1, key=lambda args: ("network queues",))
 def network_queues(ctx, count):
-    """virtio-net multiqueue: this many queue pairs on every interface, so packet
-    processing spreads over vCPUs. Every interface must be virtio.
+    """virtio-net multiqueue: this many queue pairs (1 to 256) on every interface,
+    so packet processing spreads over vCPUs. Every interface must be virtio.
     """
-    return _queues(ctx, count)
+    return _driver_edits(ctx)
 
 
-@trait("network queues {count:auto}", version=1, key=lambda args: ("network queues",))
+@trait(QUEUES_AUTO, version=1, key=lambda args: ("network queues",))
 def network_queues_auto(ctx, count):
     """virtio-net multiqueue with one queue pair per vCPU (from ``<vcpu>``)."""
-    return _queues(ctx, count)
+    return _driver_edits(ctx)
+
+
+@trait(RING, version=1)
+def network_ring_size(ctx, size):
+    """The virtio ring size of every interface: 256, 512 or 1024 descriptors (more
+    absorb bursts of packets; QEMU's default is 256). Every interface must be virtio.
+
+    Sets ``rx_queue_size``, and ``tx_queue_size`` too on vhost-user interfaces (QEMU
+    honours a larger transmit ring only there). An input stating another size is a
+    conflict.
+    """
+    return _driver_edits(ctx)
