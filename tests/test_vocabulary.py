@@ -135,6 +135,60 @@ def test_every_trait_and_every_pair_on_pc_and_q35_passes_libvirt(tmp_path):
     assert len(sev) == 47 and verdicts in ({SEV_REFUSED}, {("PASS", "PASS", None)})
 
 
+# Values for slots that are not choices, by trait name.
+VALUES = {"pcie root ports": "4", "network queues": "2", "network ring size": "512",
+          "os": "fedora37"}
+# What a trait line needs beside it to be valid at all.
+NEEDS = {"network queues": "network model virtio", "network ring size":
+         "network model virtio", "recommended": "os fedora37"}
+
+
+def every_line(definition) -> list[str]:
+    """Every trait line a definition accepts: each choice, with and without each
+    optional group; other slots take VALUES."""
+    def expand(tokens) -> list[list[str]]:
+        lines: list[list[str]] = [[]]
+        for token in tokens:
+            if isinstance(token, str):
+                options = [[token]]
+            elif isinstance(token, registry.Slot):
+                options = [[value] for value in token.choices or
+                           (VALUES[definition.name],)]
+            else:
+                options = [[]] + expand(token.tokens)
+            lines = [line + option for line in lines for option in options]
+        return lines
+
+    return [" ".join(words) for words in expand(definition.tokens)]
+
+
+def test_every_value_of_every_trait_alone_passes_libvirt(tmp_path):
+    from tests.libvirt import check_with_libvirt
+    from tests.test_memory_encryption import SEV_REFUSED
+
+    outputs, refused = {}, []
+    for definition in registry.all_traits():
+        if definition.name == "machine":
+            continue
+        for line in every_line(definition):
+            for machine in MACHINES:
+                need = [NEEDS[definition.name]] if definition.name in NEEDS else []
+                code, out, err = compile_texts((line, *need), machine, tmp_path)
+                if code:
+                    refused.append(f"{line} @{machine}: exit {code}")
+                else:
+                    outputs[f"{line} @{machine}"] = out
+    assert refused == [
+        "disk bus ide @q35: exit 2", "firmware bios secure-boot @q35: exit 2",
+        "firmware bios secure-boot @pc: exit 2", "firmware uefi secure-boot @pc: exit 2",
+        "iommu @pc: exit 2", "pcie root ports 4 @pc: exit 2",
+        "memory encryption @pc: exit 2"]
+    verdicts = {name: (r.rng, r.qemu, r.qemu_error) if not r.ok else "ok"
+                for name, r in check_with_libvirt(outputs).items()}
+    assert {name: v for name, v in verdicts.items() if v != "ok"} in (
+        {"memory encryption @q35": SEV_REFUSED}, {})
+
+
 def test_reapplying_a_trait_changes_nothing(tmp_path):
     for text in SAMPLES:
         for machine in MACHINES:

@@ -6,6 +6,7 @@ from virtuned import devices, domcaps
 from virtuned.diagnostics import ExitCode, error
 from virtuned.merge import el
 from virtuned.registry import trait
+from virtuned.vocab.usb import controller_for_usb_device
 
 SPICE_CHANNEL = "com.redhat.spice.0"
 
@@ -41,12 +42,16 @@ def graphics(ctx, type):
     return edits
 
 
-@trait("sound {model:ich9|ich7|ich6|ac97|es1370|sb16|usb}", version=1)
+# Not ich7: libvirt 9.0 cannot place QEMU's ich7 sound device on pc or q35 ("Cannot
+# automatically add a new PCI bus for a device with connect flags 00").
+@trait("sound {model:ich9|ich6|ac97|es1370|sb16|usb}", version=1)
 def sound(ctx, model):
-    """A sound card of this model (ich9 for q35 guests, ich6 or ac97 for older ones).
+    """A sound card of this model (ich9 for q35 guests, ich6 or ac97 for older ones;
+    usb is a USB audio device, which brings a USB controller as 'usb tablet' does).
 
     Added unless the input has a sound card of this model.
     """
+    edits = controller_for_usb_device(ctx) if model == "usb" else []
     if devices.find(ctx.devices, "sound", model=model):
-        return []
-    return [devices.add_device(el("sound", model=model), ctx.origin)]
+        return edits
+    return edits + [devices.add_device(el("sound", model=model), ctx.origin)]

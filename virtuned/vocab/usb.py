@@ -38,14 +38,21 @@ def usb_tablet(ctx):
     Adds ``<input type='tablet' bus='usb'/>`` and, when the domain has no USB
     controller, a qemu-xhci one (the same one 'usb controller qemu-xhci' adds).
     """
-    controllers = devices.controller_indexes(ctx.devices, "usb", ctx.filename)
-    if any(c.get("model") == "none" for c in controllers.values()):
-        raise error(ctx.origin.span, "usb tablet: the input has USB turned off "
-                    "(<controller type='usb' model='none'/>)")
-    edits = []
+    edits = controller_for_usb_device(ctx)
     if not devices.find(ctx.devices, "input", type="tablet", bus="usb"):
         edits.append(devices.add_device(el("input", type_="tablet", bus="usb"), ctx.origin))
-    if not controllers and not any(t.phrase.startswith("usb controller")
-                                   for t in ctx.plan.traits.traits):
-        edits += usb_controller_edits(ctx, DEFAULT_MODEL)
     return edits
+
+
+def controller_for_usb_device(ctx) -> list:
+    """What a trait that adds a USB device needs: the qemu-xhci controller when the
+    domain has none and no 'usb controller' trait chooses one; an input that turns
+    USB off is an error."""
+    controllers = devices.controller_indexes(ctx.devices, "usb", ctx.filename)
+    if any(c.get("model") == "none" for c in controllers.values()):
+        raise error(ctx.origin.span, f"{ctx.origin.label}: the input has USB turned off "
+                    "(<controller type='usb' model='none'/>)")
+    if controllers or any(t.phrase.startswith("usb controller")
+                          for t in ctx.plan.traits.traits):
+        return []
+    return usb_controller_edits(ctx, DEFAULT_MODEL)
