@@ -31,8 +31,8 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
             settings=(), profile_path=(), name: str | None = None, lock: str | None = None,
             lock_name: str = "<lock>", write_lock: bool = False,
             domain_name: str = "<domain>", diagnostics_sources: Sources | None = None,
-            domcaps: str | bytes | None = None, domcaps_name: str = "<domcaps>"
-            ) -> CompileResult:
+            domcaps: str | bytes | None = None, domcaps_name: str = "<domcaps>",
+            device_nodes=()) -> CompileResult:
     """Compile traits onto a domain.
 
     Args:
@@ -51,6 +51,8 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
         domcaps: ``virsh domcapabilities`` XML of the host's hypervisor for this
             machine: traits refuse what it does not offer. None: nothing is checked.
         domcaps_name: how diagnostics name the domain capabilities (their path).
+        device_nodes: ``{host PCI address: host NUMA node}`` (or pairs), for
+            ``device numa affinity``; addresses as lspci writes them (0000:3b:00.0).
 
     Returns:
         CompileResult with the complete domain XML and the warnings (dropped
@@ -63,7 +65,7 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
                settings=settings, profile_path=profile_path, name=name, lock=lock,
                lock_name=lock_name, domain_name=domain_name,
                diagnostics_sources=diagnostics_sources, domcaps=domcaps,
-               domcaps_name=domcaps_name)
+               domcaps_name=domcaps_name, device_nodes=device_nodes)
     written = None
     if write_lock:
         from virtuned import lock as locks
@@ -104,7 +106,8 @@ class _Run:
 
 def _run(domain_xml, *, profiles=(), traits=(), sources=(), settings=(), profile_path=(),
          name=None, lock=None, lock_name="<lock>", domain_name="<domain>",
-         diagnostics_sources=None, domcaps=None, domcaps_name="<domcaps>") -> _Run:
+         diagnostics_sources=None, domcaps=None, domcaps_name="<domcaps>",
+         device_nodes=()) -> _Run:
     """parse → resolve → plan → emit → merge, once, for compile and explain."""
     seen = diagnostics_sources or Sources()
     # A lock replays without reading any profile: they may have changed or be gone.
@@ -139,7 +142,8 @@ def _run(domain_xml, *, profiles=(), traits=(), sources=(), settings=(), profile
 
         seen.add(domcaps_name, domcaps)
         capabilities = domain_capabilities.parse(domcaps, domcaps_name)
-    the_plan = plan.plan(trait_set, tree, stated, domcaps=capabilities)
+    the_plan = plan.plan(trait_set, tree, stated, domcaps=capabilities,
+                         device_nodes=_device_nodes(device_nodes))
     warnings = list(trait_set.warnings)
     edits = emit.emit(the_plan, tree, domain_name, name=name, warnings=warnings)
     done = merge.apply(tree, edits, domain_name, warnings)
@@ -147,6 +151,26 @@ def _run(domain_xml, *, profiles=(), traits=(), sources=(), settings=(), profile
     return _Run(domain.serialize(tree, original), trait_set,
                 lambda: tuple(merge.describe(tree, done)) + tuple(stamped()),
                 tuple(warnings), request)
+
+
+def _device_nodes(given) -> tuple[tuple[str, int], ...]:
+    """``{address: node}`` or pairs → normalized pairs; a bad address or node is an
+    input error naming the option that gave it."""
+    from virtuned.devices import pci_address
+    from virtuned.diagnostics import Span, error
+
+    pairs = given.items() if hasattr(given, "items") else given
+    nodes = {}
+    for address, node in pairs:
+        where = Span(f"--device-node {address}={node}", 1, 1)
+        try:
+            normalized = pci_address(str(address))
+        except ValueError as exc:
+            raise error(where, str(exc)) from None
+        if isinstance(node, bool) or not isinstance(node, int) or node < 0:
+            raise error(where, f"expected a host NUMA node (0, 1, ...), got {node!r}")
+        nodes[normalized] = node
+    return tuple(nodes.items())
 
 
 def _request_record(profiles, traits, settings, domain_xml) -> dict:

@@ -104,6 +104,19 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the host hypervisor's 'virsh domcapabilities' for this "
                         "machine: traits refuse what it does not offer (without it "
                         "nothing is checked)")
+    parser.add_argument("--device-node", action="append", default=[], type=_device_node,
+                        metavar="ADDRESS=NODE", dest="device_nodes",
+                        help="the host NUMA node of a host PCI device, e.g. "
+                        "0000:3b:00.0=1 (its /sys/bus/pci/devices/*/numa_node), for "
+                        "'device numa affinity' (repeatable)")
+
+
+def _device_node(text: str) -> tuple[str, int]:
+    address, equals, node = text.partition("=")
+    if not equals or not node.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected ADDRESS=NODE like 0000:3b:00.0=1, "
+                                         f"got {text!r}")
+    return address, int(node)
 
 
 def _setting(text: str) -> tuple[str, str]:
@@ -121,7 +134,8 @@ def request_kwargs(args, sources) -> dict:
                 name=args.name, diagnostics_sources=sources,
                 domain_name="<stdin>" if args.domain == "-" else args.domain or "<domain>",
                 domcaps=_read(args.domcaps) if args.domcaps else None,
-                domcaps_name=args.domcaps or "<domcaps>")
+                domcaps_name=args.domcaps or "<domcaps>",
+                device_nodes=tuple(args.device_nodes))
 
 
 def print_warnings(warnings, sources) -> None:

@@ -9,6 +9,7 @@ by these keys, never by their position in ``<devices>``.
 from __future__ import annotations
 
 import functools
+import re
 
 from virtuned.merge import Add, E, Origin, el
 
@@ -95,8 +96,51 @@ def add_device(spec: E, origin: Origin) -> Add:
     return Add("devices", spec, origin, spec_identity(spec))
 
 
-def controller(type_: str, index: int, origin: Origin, **attrib: str) -> Add:
-    return add_device(el("controller", type_=type_, index=str(index), **attrib), origin)
+def controller(type_: str, index: int, origin: Origin, *children: E, **attrib: str) -> Add:
+    return add_device(el("controller", *children, type_=type_, index=str(index), **attrib),
+                      origin)
+
+
+def free_pci_indexes(devices, filename: str):
+    """PCI controller indexes the input leaves free, lowest first (0 is the root
+    bus). Traits that add PCI controllers take them in canonical order (see
+    vocab/pcie.py), so two traits never pick the same index."""
+    from virtuned.domain import int_attr
+
+    used = set() if devices is None else {
+        int_attr(ctl, "index", -1, filename)
+        for ctl in devices.iterchildren("controller") if ctl.get("type") == "pci"}
+    index = 1
+    while True:
+        if index not in used:
+            yield index
+        index += 1
+
+
+def pci_address(text: str) -> str:
+    """A host PCI address as lspci and sysfs write it, ``[DDDD:]BB:SS.F`` in hex,
+    normalized to ``0000:3b:00.0``; ValueError if it is not one."""
+    match = re.fullmatch(r"(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})"
+                         r"\.([0-7])", text.strip())
+    if match is None:
+        raise ValueError(f"expected a PCI address like 0000:3b:00.0, got {text!r}")
+    domain, bus, slot, function = match.groups()
+    return f"{int(domain or '0', 16):04x}:{int(bus, 16):02x}:{int(slot, 16):02x}." \
+           f"{int(function, 16)}"
+
+
+def hostdev_address(hostdev) -> str | None:
+    """The host PCI address of a ``<hostdev type='pci'>``, normalized; None when it
+    names none or names it in a way libvirt would refuse."""
+    source = hostdev.find("source/address")
+    if hostdev.get("type") != "pci" or source is None:
+        return None
+    try:
+        parts = [int(source.get(name, "0"), 0) for name in ("domain", "bus", "slot",
+                                                              "function")]
+    except ValueError:
+        return None
+    return "{:04x}:{:02x}:{:02x}.{}".format(*parts)
 
 
 def controller_indexes(devices, type_: str, filename: str) -> dict[int, object]:

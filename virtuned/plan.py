@@ -59,15 +59,26 @@ class Plan:
     platform: Platform
     # What the host's hypervisor offers (``--domcaps``); None: nothing is checked.
     domcaps: DomainCaps | None = None
+    # Host NUMA node of host PCI devices (``--device-node``), by normalized address.
+    device_nodes: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def os(self) -> str | None:
+        """The guest OS's osinfo short id, when an ``os ID`` trait names it."""
+        return self.traits.facts.get("os")
+
+    @property
+    def os_family(self) -> str | None:
+        return self.traits.facts.get("os family")
 
 
 def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
-         domcaps: DomainCaps | None = None) -> Plan:
+         domcaps: DomainCaps | None = None, device_nodes=()) -> Plan:
     stated = stated or stated_platform(tree.getroot())
     platform = platform_of(stated, traits.facts)
     if domcaps is not None:
         check_platform(domcaps, platform)
-    return Plan(traits, platform, domcaps)
+    return Plan(traits, platform, domcaps, tuple(sorted(device_nodes)))
 
 
 @attrs.frozen
