@@ -143,6 +143,21 @@ def hostdev_address(hostdev) -> str | None:
     return "{:04x}:{:02x}:{:02x}.{}".format(*parts)
 
 
+def driver_edits(device, path: str, wanted: dict, origin: Origin, **when_added: str
+                 ) -> list:
+    """A device's ``<driver>`` with the ``wanted`` attributes: added (with the
+    ``when_added`` ones first) when the input has none, else each set on the input's
+    (where a different value is a conflict). ``path`` is the device's."""
+    from virtuned.merge import SetAttr
+
+    driver = device.find("driver")
+    if driver is None:
+        return [Add(device, el("driver", **when_added, **wanted), origin,
+                    identity=("driver",))]
+    return [SetAttr(driver, f"{path}/driver", name, value, origin)
+            for name, value in wanted.items()]
+
+
 def controller_indexes(devices, type_: str, filename: str) -> dict[int, object]:
     """Existing controllers of one type by index."""
     from virtuned.domain import int_attr

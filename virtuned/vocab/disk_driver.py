@@ -6,8 +6,8 @@ the driver every disk needs for all of them, and merge counts it once.
 
 from __future__ import annotations
 
+from virtuned import devices
 from virtuned.diagnostics import ExitCode, Related, error
-from virtuned.merge import Add, SetAttr, el
 from virtuned.registry import trait
 
 CACHE = "disk cache {mode:none|writeback|writethrough|directsync|unsafe}"
@@ -60,12 +60,6 @@ def _driver_edits(ctx) -> list:
     for index, disk in enumerate(disks, start=1):
         if disk.get("device", "disk") != "disk":
             continue
-        driver = disk.find("driver")
-        if driver is None:
-            edits.append(Add(disk, el("driver", name="qemu", **wanted), ctx.origin,
-                             identity=("driver",)))
-            continue
-        path = f"/domain/devices/disk[{index}]/driver"
-        edits += [SetAttr(driver, path, name, value, ctx.origin)
-                  for name, value in wanted.items()]
+        edits += devices.driver_edits(disk, f"/domain/devices/disk[{index}]", wanted,
+                                      ctx.origin, name="qemu")
     return edits

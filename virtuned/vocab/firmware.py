@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from virtuned import domcaps
 from virtuned.diagnostics import error
-from virtuned.merge import Add, Ensure, SetAttr, el
+from virtuned.merge import Add, Ensure, SetAttr, conflict, el
 from virtuned.registry import trait
 from virtuned.vocab.platform import feature_on
 
@@ -36,14 +36,7 @@ def firmware(ctx, kind, secure=None):
                     hint="Secure Boot needs 'machine q35'")
     os_element = ctx.root.find("os")
     if kind == "bios":
-        uefi = next((t for t in ctx.plan.traits.traits
-                     if t.phrase == firmware_phrase and t.kwargs["kind"] == "uefi"), None)
-        if uefi is not None:
-            from virtuned.diagnostics import ExitCode, Related
-
-            raise error(ctx.origin.span, f"'{ctx.origin.label}' conflicts with "
-                        f"'{uefi.origin.label}'", exit_code=ExitCode.CONFLICT,
-                        related=(Related(uefi.origin.span, "the other one is here"),),
+        refuse_firmware(ctx, "uefi", "BIOS",
                         hint="keep one of the two, or make the weaker one a 'prefer'")
         return _bios(ctx, os_element)
     if secure:
@@ -53,6 +46,16 @@ def firmware(ctx, kind, secure=None):
         edits += _secure_boot_features(ctx, os_element)
         edits += feature_on(ctx, "smm")
     return edits
+
+
+def refuse_firmware(ctx, kind: str, wanted: str, hint: str) -> None:
+    """A conflict when a 'firmware KIND' trait is asked for beside the trait being
+    emitted, which needs the ``wanted`` firmware."""
+    other = next((t for t in ctx.plan.traits.traits
+                  if t.phrase == firmware_phrase and t.kwargs["kind"] == kind), None)
+    if other is not None:
+        raise conflict(ctx.origin, wanted, other.origin.span,
+                       f"'{other.origin.label}' asks for {kind.upper()}", hint=hint)
 
 
 def uefi_edits(ctx) -> list:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from virtuned import osinfo, registry
 from virtuned.diagnostics import error
-from virtuned.merge import Add, E, SetAttr, el
+from virtuned.merge import Add, E, SetAttr
 from virtuned.registry import Expansion, trait
 
 LIBOSINFO = "http://libosinfo.org/xmlns/libvirt/domain/1.0"

@@ -7,7 +7,7 @@ from virtuned.diagnostics import ExitCode, Related, error
 from virtuned.domain import element_span
 from virtuned.merge import Add, el
 from virtuned.registry import trait
-from virtuned.vocab.firmware import firmware_phrase, uefi_edits
+from virtuned.vocab.firmware import refuse_firmware, uefi_edits
 
 # No debugging (bit 0) and no key sharing with other guests (bit 1). SEV-ES (bit 2)
 # is not asked for: it needs SEV-ES support in the guest kernel and in OVMF.
@@ -26,7 +26,8 @@ def memory_encryption(ctx):
     ``iommu='on'``: QEMU (>= 6.0) sets it for encrypted guests itself. An input
     that already has SEV launch security keeps it as it is.
     """
-    _refuse_bios(ctx)  # a conflict between traits first, as resolution reports them
+    # A conflict between traits first, as resolution reports them.
+    refuse_firmware(ctx, "bios", "UEFI", hint="drop 'firmware bios'")
     if not ctx.platform.has_pcie:
         raise error(ctx.origin.span, f"memory encryption: {ctx.platform.describe_machine()} "
                     "cannot have SEV: AMD SEV guests need q35 and UEFI",
@@ -57,12 +58,3 @@ def _parameters(ctx) -> tuple:
                  el("reducedPhysBits", text=str(sev.reduced_phys_bits)))
     return known + (el("policy", text=POLICY),)
 
-
-def _refuse_bios(ctx) -> None:
-    bios = next((t for t in ctx.plan.traits.traits
-                 if t.phrase == firmware_phrase and t.kwargs["kind"] == "bios"), None)
-    if bios is not None:
-        raise error(ctx.origin.span, f"memory encryption needs UEFI, but "
-                    f"'{bios.origin.label}' asks for BIOS", exit_code=ExitCode.CONFLICT,
-                    related=(Related(bios.origin.span, "the firmware is chosen here"),),
-                    hint="drop 'firmware bios'")

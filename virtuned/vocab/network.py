@@ -4,6 +4,7 @@ NIC model and the virtio-net driver of every interface."""
 from __future__ import annotations
 
 from virtuned.diagnostics import error
+from virtuned import devices
 from virtuned.merge import Add, SetAttr, el
 from virtuned.registry import trait
 
@@ -54,14 +55,8 @@ def _driver_edits(ctx) -> list:
         wanted = {}
         for resolved in traits:
             wanted.update(_attributes(ctx, resolved, interface))
-        driver = interface.find("driver")
-        if driver is None:
-            edits.append(Add(interface, el("driver", **wanted), ctx.origin,
-                             identity=("driver",)))
-            continue
-        path = f"/domain/devices/interface[{index}]/driver"
-        edits += [SetAttr(driver, path, name, value, ctx.origin)
-                  for name, value in wanted.items()]
+        edits += devices.driver_edits(interface, f"/domain/devices/interface[{index}]",
+                                      wanted, ctx.origin)
     return edits
 
 
