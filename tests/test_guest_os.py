@@ -120,4 +120,4 @@ def test_traits_lists_os_and_recommended():
              if line.startswith(("os ID ", "recommended "))]
     assert lines == [
         "The guest operating system, by its osinfo-db short id (win11, fedora37, rhel9.0).",
-        "What the guest OS ('os ID') recommends, from osinfo-db, as preferences: UEFI"]
+        "What the guest OS ('os ID') recommends, from osinfo-db, as preferences."]

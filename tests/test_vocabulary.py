@@ -112,6 +112,14 @@ def test_the_samples_use_every_trait():
     assert missing == ["machine"]  # the machine is the other axis of every test here
 
 
+def test_every_trait_has_a_one_line_summary():
+    """'virtuned traits' shows the first line of each trait's documentation."""
+    unfinished = [d.phrase for d in registry.all_traits()
+                  if not (d.doc.strip().split("\n\n")[0].endswith(".")
+                          and "\n" not in d.doc.strip().split("\n\n")[0])]
+    assert unfinished == []
+
+
 def test_every_trait_and_every_pair_on_pc_and_q35_passes_libvirt(tmp_path):
     from tests.libvirt import assert_libvirt_accepts, check_with_libvirt
     from tests.test_memory_encryption import SEV_REFUSED

@@ -18,7 +18,9 @@ DIRECT_CACHES = ("none", "directsync")
 
 @trait(CACHE, version=1)
 def disk_cache(ctx, mode):
-    """The host page cache mode of every disk (not cdroms): none (O_DIRECT, the usual
+    """The host page cache mode of every disk.
+
+    The host page cache mode of every disk (not cdroms): none (O_DIRECT, the usual
     choice for shared storage and migration), writeback, writethrough, directsync or
     unsafe. A disk whose input states another mode is a conflict.
     """
@@ -27,7 +29,9 @@ def disk_cache(ctx, mode):
 
 @trait(IO, version=1)
 def disk_io(ctx, mode):
-    """The I/O backend of every disk (not cdroms): native (Linux AIO), threads or
+    """The I/O backend of every disk: native, threads or io_uring.
+
+    The I/O backend of every disk (not cdroms): native (Linux AIO), threads or
     io_uring. native needs O_DIRECT: with no 'disk cache' trait, disks get
     cache='none' as well; with another cache mode it is a conflict.
     """

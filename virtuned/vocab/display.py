@@ -46,7 +46,9 @@ def graphics(ctx, type):
 # automatically add a new PCI bus for a device with connect flags 00").
 @trait("sound {model:ich9|ich6|ac97|es1370|sb16|usb}", version=1)
 def sound(ctx, model):
-    """A sound card of this model (ich9 for q35 guests, ich6 or ac97 for older ones;
+    """A sound card of this model.
+
+    A sound card of this model (ich9 for q35 guests, ich6 or ac97 for older ones;
     usb is a USB audio device, which brings a USB controller as 'usb tablet' does).
 
     Added unless the input has a sound card of this model.

@@ -20,7 +20,9 @@ from virtuned.vocab.platform import feature_on
 @trait("firmware {kind:bios|uefi} [{secure:secure-boot}]", version=1,
        key=lambda args: ("firmware", args["kind"], args.get("secure") or ""))
 def firmware(ctx, kind, secure=None):
-    """The guest firmware: bios (SeaBIOS) or uefi (OVMF); uefi secure-boot adds Secure
+    """The guest firmware: bios, uefi, or uefi with Secure Boot.
+
+    The guest firmware: bios (SeaBIOS) or uefi (OVMF); uefi secure-boot adds Secure
     Boot with Microsoft's keys enrolled, and SMM, which it needs (q35 only).
 
     uefi sets ``<os firmware='efi'>`` (and ACPI, which UEFI needs); bios writes

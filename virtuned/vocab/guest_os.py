@@ -110,7 +110,9 @@ def _legacy_nic(info: osinfo.OsInfo, q35: bool) -> str:
 
 @trait("recommended", version=1, expand=recommendations)
 def recommended(ctx):
-    """What the guest OS ('os ID') recommends, from osinfo-db, as preferences: UEFI
+    """What the guest OS ('os ID') recommends, from osinfo-db, as preferences.
+
+    What the guest OS ('os ID') recommends, from osinfo-db, as preferences: UEFI
     and a TPM where the OS boots only with UEFI (win11), localtime and Hyper-V
     enlightenments for Windows (UTC for the others), and virtio disks, NIC, video,
     USB 3, guest agent, RNG and balloon where the OS has the drivers (else SATA or

@@ -29,7 +29,9 @@ def enlightenments(domain_type: str) -> tuple:
 
 @trait("hyperv enlightenments", version=1)
 def hyperv(ctx):
-    """Hyper-V enlightenments (relaxed timing, virtual APIC, spinlocks, synthetic
+    """The Hyper-V enlightenments and clock that Windows runs much better with.
+
+    Hyper-V enlightenments (relaxed timing, virtual APIC, spinlocks, synthetic
     timers and interrupts...) and the Hyper-V reference clock: Windows runs markedly
     better with them. An input that already has a <hyperv> element keeps it as is.
     A TCG domain (type 'qemu') gets those QEMU emulates without KVM: no vpindex,

@@ -9,7 +9,9 @@ from virtuned.registry import trait
 
 @trait("iommu", version=1)
 def iommu(ctx):
-    """A virtual Intel IOMMU with interrupt remapping (q35 only), and the split I/O
+    """A virtual Intel IOMMU with interrupt remapping (q35 only).
+
+    A virtual Intel IOMMU with interrupt remapping (q35 only), and the split I/O
     APIC that interrupt remapping needs (``<features><ioapic driver='qemu'/>``).
 
     An input that has an IOMMU keeps it as it is.

@@ -16,7 +16,9 @@ POLICY = "0x0003"
 
 @trait("memory encryption", version=1)
 def memory_encryption(ctx):
-    """AMD SEV: the guest's memory is encrypted with a key the host cannot read
+    """AMD SEV: guest memory encrypted with a key the host cannot read.
+
+    AMD SEV: the guest's memory is encrypted with a key the host cannot read
     (q35 and UEFI only; UEFI is set as 'firmware uefi' sets it).
 
     Writes ``<launchSecurity type='sev'>`` with policy 0x0003 (no debugging, no key

@@ -11,7 +11,9 @@ from virtuned.registry import trait
 
 @trait("network model {model:virtio|e1000e|e1000|rtl8139}", version=1)
 def network_model(ctx, model):
-    """Every network interface gets this NIC model (virtio is paravirtual; e1000e and
+    """Every network interface gets this NIC model.
+
+    Every network interface gets this NIC model (virtio is paravirtual; e1000e and
     e1000 need no guest drivers on Windows; rtl8139 for very old guests).
 
     An interface with no model gets it; one whose input states another model is a
@@ -91,7 +93,9 @@ DRIVER_PHRASES = (QUEUES, QUEUES_AUTO, RING)
 
 @trait(QUEUES, version=1, key=lambda args: ("network queues",))
 def network_queues(ctx, count):
-    """virtio-net multiqueue: this many queue pairs (1 to 256) on every interface,
+    """virtio-net multiqueue: this many queue pairs on every interface.
+
+    virtio-net multiqueue: this many queue pairs (1 to 256) on every interface,
     so packet processing spreads over vCPUs. Every interface must be virtio.
     """
     return _driver_edits(ctx)
@@ -105,7 +109,9 @@ def network_queues_auto(ctx, count):
 
 @trait(RING, version=1)
 def network_ring_size(ctx, size):
-    """The virtio ring size of every interface: 256, 512 or 1024 descriptors (more
+    """The virtio ring size of every interface: 256, 512 or 1024.
+
+    The virtio ring size of every interface: 256, 512 or 1024 descriptors (more
     absorb bursts of packets; QEMU's default is 256). Every interface must be virtio.
 
     Sets ``rx_queue_size``, and ``tx_queue_size`` too on vhost-user interfaces (QEMU

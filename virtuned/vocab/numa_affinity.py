@@ -36,7 +36,9 @@ class Placement:
 
 @trait("device numa affinity", version=1)
 def device_numa_affinity(ctx):
-    """Each PCI host device whose host NUMA node is known (--device-node
+    """Host PCI devices beside the guest NUMA cell of their host node.
+
+    Each PCI host device whose host NUMA node is known (--device-node
     ADDRESS=NODE) goes behind a PCI expander bus bound to the guest NUMA cell whose
     memory is on that host node (``<numatune><memnode cellid nodeset>``): on q35 a
     pcie-expander-bus with one pcie-root-port per device, on pc a pci-expander-bus.

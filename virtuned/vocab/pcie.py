@@ -14,7 +14,9 @@ PHRASE = "pcie root ports {count:int}"
 
 @trait(PHRASE, version=1)
 def pcie_root_ports(ctx, count):
-    """At least this many pcie-root-port controllers (q35), so devices can be
+    """At least this many PCIe root ports, for hotplug (q35 only).
+
+    At least this many pcie-root-port controllers (q35), so devices can be
     hot-plugged later: on q35 every PCIe device needs a root port of its own, and
     libvirt adds only one spare.
 

@@ -14,7 +14,9 @@ from virtuned.registry import trait
 @trait("watchdog {model:i6300esb|ib700} action {action:reset|shutdown|poweroff|pause|"
        "none|dump|inject-nmi}", version=1, key=lambda args: ("watchdog",))
 def watchdog(ctx, model, action):
-    """A watchdog device (i6300esb: PCI; ib700: ISA) and what the host does when the
+    """A watchdog, and what the host does when the guest stops feeding it.
+
+    A watchdog device (i6300esb: PCI; ib700: ISA) and what the host does when the
     guest stops feeding it (reset, poweroff, pause, dump, inject-nmi...).
 
     An input watchdog of this model gets this action; one stating another action is
