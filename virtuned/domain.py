@@ -36,6 +36,12 @@ CHILD_ORDER = {
         "crypto"),
     "os": ("type", "firmware", "loader", "nvram", "kernel", "initrd", "cmdline", "dtb",
            "boot", "bootmenu", "smbios", "bios"),
+    # virDomainFeature's order, which virDomainDefFormatFeatures follows.
+    "features": (
+        "acpi", "apic", "pae", "hap", "viridian", "privnet", "hyperv", "kvm", "pvspinlock",
+        "capabilities", "pmu", "vmport", "gic", "smm", "ioapic", "hpt", "vmcoreinfo", "htm",
+        "nested-hv", "msrs", "ccf-assist", "xen", "cfpc", "sbbc", "ibs", "tcg",
+        "async-teardown"),
 }
 
 
