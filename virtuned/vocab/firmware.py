@@ -34,7 +34,8 @@ def firmware(ctx, kind, secure=None):
                     hint="write 'firmware uefi secure-boot'")
     if secure and not ctx.platform.has_pcie:
         raise error(ctx.origin.span, f"firmware uefi secure-boot: "
-                    f"{ctx.platform.describe_machine()} has no SMM for Secure Boot",
+                    f"{ctx.platform.describe_machine()} has no Secure Boot firmware: "
+                    "OVMF's Secure Boot builds are for q35 only",
                     hint="Secure Boot needs 'machine q35'")
     os_element = ctx.root.find("os")
     if kind == "bios":
