@@ -61,15 +61,9 @@ class Plan:
     domcaps: DomainCaps | None = None
     # Host NUMA node of host PCI devices (``--device-node``), by normalized address.
     device_nodes: tuple[tuple[str, int], ...] = ()
-
-    @property
-    def os(self) -> str | None:
-        """The guest OS's osinfo short id, when an ``os ID`` trait names it."""
-        return self.traits.facts.get("os")
-
-    @property
-    def os_family(self) -> str | None:
-        return self.traits.facts.get("os family")
+    # The guest OS (osinfo short id) and its family, from 'os ID' or the input.
+    os: str | None = None
+    os_family: str | None = None
 
 
 def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
@@ -78,7 +72,9 @@ def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
     platform = platform_of(stated, traits.facts)
     if domcaps is not None:
         check_platform(domcaps, platform)
-    return Plan(traits, platform, domcaps, tuple(sorted(device_nodes)))
+    guest = os_facts(stated, traits.facts)
+    return Plan(traits, platform, domcaps, tuple(sorted(device_nodes)),
+                guest.get("os"), guest.get("os family"))
 
 
 @attrs.frozen
@@ -89,13 +85,23 @@ class Stated:
     machine: str | None
     arch: str | None
     has_os_type: bool
+    # The osinfo URI of the guest OS in the input's libosinfo metadata, which
+    # virt-install and virt-manager write.
+    os_uri: str | None = None
+
+
+LIBOSINFO_OS = "metadata/{http://libosinfo.org/xmlns/libvirt/domain/1.0}libosinfo/" \
+               "{http://libosinfo.org/xmlns/libvirt/domain/1.0}os"
 
 
 def stated_platform(root) -> Stated:
+    stated_os = root.find(LIBOSINFO_OS)
+    os_uri = stated_os.get("id") if stated_os is not None else None
     os_type = root.find("os/type")
     if os_type is None:
-        return Stated(root.get("type"), None, None, False)
-    return Stated(root.get("type"), os_type.get("machine"), os_type.get("arch"), True)
+        return Stated(root.get("type"), None, None, False, os_uri)
+    return Stated(root.get("type"), os_type.get("machine"), os_type.get("arch"), True,
+                  os_uri)
 
 
 def platform_of(stated: Stated, decided) -> Platform:
@@ -118,7 +124,21 @@ def platform_of(stated: Stated, decided) -> Platform:
 
 
 def condition_facts(stated: Stated, decided) -> dict:
-    """What ``when`` blocks may test: the platform, plus any other decided facts."""
+    """What ``when`` blocks may test: the platform, the guest OS, plus any other
+    decided facts."""
     platform = platform_of(stated, decided)
-    return {**decided, "machine": platform.machine, "arch": platform.arch,
-            "type": platform.domain_type}
+    return {**decided, **os_facts(stated, decided), "machine": platform.machine,
+            "arch": platform.arch, "type": platform.domain_type}
+
+
+def os_facts(stated: Stated, decided) -> dict:
+    """The guest OS facts: an 'os ID' trait's, else the OS the input's metadata
+    names (when the local osinfo-db knows it), else none."""
+    if decided.get("os"):
+        return {"os": decided["os"], "os family": decided["os family"]}
+    if stated.os_uri is None:
+        return {}
+    from virtuned import osinfo
+
+    known = osinfo.by_id(stated.os_uri)
+    return {} if known is None else {"os": known.short_id, "os family": known.family}

@@ -54,7 +54,8 @@ def recommendations(args, facts, origin) -> Expansion:
     short_id = facts.get("os")
     if short_id is None:
         raise error(origin.span, "recommended: no guest OS is known",
-                    hint="name it with 'os ID', as in 'os win11' or 'os fedora37'")
+                    hint="name it with 'os ID', as in 'os win11' or 'os fedora37' (or "
+                    "in the input's libosinfo metadata, as virt-install does)")
     info = osinfo.lookup(short_id)
     from virtuned.plan import machine_family
 
@@ -121,6 +122,7 @@ def recommended(ctx):
     Each recommendation fills only what no other trait of the request names (an
     explicit 'video vga' replaces 'video qxl'), and yields to the input, with a
     warning, like any preference. A q35 domain for an OS that osinfo-db does not
-    list with q35 gets a warning. Without 'os ID' it is an error.
+    list with q35 gets a warning. The OS is the one 'os ID' names, else the one the
+    input's libosinfo metadata names; with neither it is an error.
     """
     return []  # its recommendations were resolved as traits of their own
