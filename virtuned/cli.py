@@ -82,7 +82,52 @@ def _parser() -> argparse.ArgumentParser:
     traits = commands.add_parser("traits", help="list the trait vocabulary")
     traits.add_argument("--json", action="store_true", help="machine-readable output")
     traits.set_defaults(run=_traits)
+
+    add_serve_command(commands)
     return parser
+
+
+def add_serve_command(commands) -> None:
+    """``virtuned serve``: the HTTP/JSON service (virtuned/server.py, docs/server.md)."""
+    serve = commands.add_parser("serve", help="run the HTTP/JSON service")
+    serve.add_argument("--host", default="127.0.0.1", metavar="ADDR",
+                       help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, metavar="N",
+                       help="port to listen on (default: 8080)")
+    serve.add_argument("--workers", type=_positive, default=1, metavar="N",
+                       help="worker processes (default: 1; about one per core)")
+    serve.add_argument("--profile-path", action="append", default=[], metavar="DIR",
+                       help="another profile directory, searched before the others")
+    serve.add_argument("--max-body-bytes", type=_positive, default=1024 * 1024,
+                       metavar="N", help="largest request body (default: 1 MiB)")
+    serve.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="time limit of one request (default: 10)")
+    serve.add_argument("--concurrency", type=_positive, default=2, metavar="N",
+                       help="operations running at once per worker (default: 2)")
+    serve.add_argument("--no-access-log", dest="access_log", action="store_false",
+                       help="no JSON line per request on stderr")
+    serve.set_defaults(run=_serve)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def _serve(args, sources) -> int:
+    # Imported here: the web stack costs start-up time every other command avoids.
+    from virtuned.server import Limits, serve
+
+    for directory in args.profile_path:
+        if not os.path.isdir(directory):
+            raise _InputFileError(directory, "not a directory (--profile-path)")
+    if not args.timeout > 0:
+        raise _InputFileError("--timeout", f"expected seconds > 0, got {args.timeout}")
+    limits = Limits(body_bytes=args.max_body_bytes, timeout=args.timeout,
+                    concurrency=args.concurrency)
+    return serve(args.host, args.port, args.workers, tuple(args.profile_path), limits,
+                 args.access_log)
 
 
 def add_request_arguments(parser: argparse.ArgumentParser) -> None:

@@ -114,11 +114,11 @@ def _read_quietly(path: str) -> str | None:
 
 def render(diagnostic: Diagnostic, sources: Sources | None = None) -> str:
     """``file:line:col: severity: message``, the source line with a caret, notes, hint."""
-    span = _locate(diagnostic.span, sources)
+    span = locate(diagnostic.span, sources)
     out = [f"{span}: {diagnostic.severity}: {diagnostic.message}"]
     out += _context(span, sources)
     for rel in diagnostic.related:
-        rel_span = _locate(rel.span, sources)
+        rel_span = locate(rel.span, sources)
         out.append(f"{rel_span}: note: {rel.message}")
         out += _context(rel_span, sources)
     if diagnostic.hint:
@@ -126,8 +126,9 @@ def render(diagnostic: Diagnostic, sources: Sources | None = None) -> str:
     return "\n".join(out)
 
 
-def _locate(span: Span, sources: Sources | None) -> Span:
-    """The span with its column found from its anchor, when the line is known."""
+def locate(span: Span, sources: Sources | None) -> Span:
+    """The span with its column found from its anchor, when the line is known (the
+    renderer and the HTTP service's JSON diagnostics both report that column)."""
     line = sources.line(span) if sources and span.anchor else None
     if line is None or span.anchor not in line:
         return span

@@ -1,0 +1,93 @@
+"""The real server for tests: ``python -m virtuned serve`` on a free loopback port,
+spoken to over HTTP; its JSON log lines are kept in a file to read back."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+START_SECONDS = 30
+
+
+class RunningServer:
+    def __init__(self, process: subprocess.Popen, url: str, log: Path):
+        self.process, self.url, self.log = process, url, log
+
+    def client(self, **options) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60, **options)
+
+    def log_lines(self) -> list[dict]:
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line]
+
+    def assert_serving(self) -> None:
+        """The server is alive and answers, whatever the last request did to it."""
+        assert self.process.poll() is None, self.log.read_text()[-3000:]
+        answer = httpx.get(f"{self.url}/healthz", timeout=10)
+        assert answer.status_code == 200
+        assert answer.json()["status"] == "ok"
+
+
+@contextlib.contextmanager
+def running_server(*options: str):
+    """A server started with ``options`` (``--timeout 0.02``...), stopped afterwards."""
+    with tempfile.TemporaryDirectory(prefix="virtuned-serve-test-") as scratch:
+        log = Path(scratch) / "server.log"
+        env = {**os.environ, "XDG_CONFIG_HOME": scratch, "PYTHONPATH": str(ROOT)}
+        for _ in range(3):  # another process may take the free port before we do
+            port = _free_port()
+            with open(log, "wb") as sink:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "virtuned", "serve", "--host", "127.0.0.1",
+                     "--port", str(port), *options],
+                    cwd=scratch, env=env, stdout=sink, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL)
+            server = RunningServer(process, f"http://127.0.0.1:{port}", log)
+            try:
+                if _wait_ready(server):
+                    yield server
+                    return
+            finally:
+                _stop(process)
+        raise RuntimeError(f"the server did not start:\n{log.read_text()[-3000:]}")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_ready(server: RunningServer) -> bool:
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            return False
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"the server did not answer within {START_SECONDS} s:\n"
+                       f"{server.log.read_text()[-3000:]}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

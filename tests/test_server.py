@@ -1,0 +1,504 @@
+"""The HTTP service's contract, against the real server (``virtuned serve``, uvicorn)
+on a loopback port: every answer checked to the byte where it is deterministic.
+
+Hostile input, limits and the schemathesis run are in tests/server/."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.server.harness import running_server
+from virtuned import __version__, api, registry
+from virtuned.cli import explanation_json
+from virtuned.profiles import Library, load_library_file, search_path
+
+ROOT = Path(__file__).resolve().parent.parent
+WEB_SERVER = (ROOT / "examples" / "domains" / "web-server.xml").read_text()
+JSON_BODY = {"content-type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def server():
+    with running_server() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with server.client() as client:
+        yield client
+
+
+def library_file(name):
+    return load_library_file(Library(search_path(())).find(name, _any()))
+
+
+def _any():
+    from virtuned.profiles import ANY_VERSION
+
+    return ANY_VERSION
+
+
+def problem(status, kind, title, detail, diagnostics, exit_code, request_id):
+    return {"type": f"urn:virtuned:problem:{kind}", "title": title, "status": status,
+            "detail": detail, "instance": f"urn:virtuned:request:{request_id}",
+            "request_id": request_id, "diagnostics": diagnostics, "exit_code": exit_code}
+
+
+def request_diagnostic(message, hint=None, line=1, col=1):
+    return {"severity": "error", "message": message, "file": "<request>", "line": line,
+            "col": col, "end_line": None, "end_col": None, "hint": hint, "related": []}
+
+
+def post(client, path, body, request_id="t-1", **headers):
+    return client.post(path, content=json.dumps(body).encode(), headers={
+        **JSON_BODY, "x-request-id": request_id, **headers})
+
+
+def assert_problem(answer, expected):
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json() == expected
+    assert answer.status_code == expected["status"]
+
+
+# ---------------------------------------------------------------- health, documents
+
+def test_healthz(client):
+    answer = client.get("/healthz")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.json() == {"status": "ok", "version": __version__}
+    assert re.fullmatch(r"[0-9a-f]{32}", answer.headers["x-request-id"])
+
+
+def test_a_sane_request_id_of_the_client_is_echoed_and_a_wild_one_replaced(client):
+    assert client.get("/healthz", headers={"x-request-id": "lb-7f3a:1"}) \
+        .headers["x-request-id"] == "lb-7f3a:1"
+    replaced = client.get("/healthz", headers={"x-request-id": "a b\tc"})
+    assert re.fullmatch(r"[0-9a-f]{32}", replaced.headers["x-request-id"])
+
+
+def test_the_openapi_document_served_is_the_shipped_file(client):
+    answer = client.get("/openapi.json")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.content == (ROOT / "virtuned" / "openapi.json").read_bytes()
+    document = answer.json()
+    assert document["openapi"] == "3.1.0"
+    assert document["info"]["version"] == __version__
+    assert sorted(document["paths"]) == [
+        "/healthz", "/metrics", "/openapi.json", "/v1/check", "/v1/compile",
+        "/v1/explain", "/v1/fit", "/v1/plan", "/v1/profiles", "/v1/traits"]
+
+
+def test_profiles_lists_the_library(client):
+    answer = client.get("/v1/profiles")
+    assert answer.status_code == 200
+    rows = {row["name"]: row for row in answer.json()}
+    assert sorted(rows) == ["base", "desktop", "secure", "server", "windows"]
+    server = library_file("server")
+    assert rows["server"] == {
+        "name": "server", "version": "1.0.0", "versions": ["1.0.0"],
+        "summary": "A headless server: paravirtual disks and NICs, guest agent",
+        "sha256": server.sha256}
+
+
+def test_traits_lists_the_vocabulary(client):
+    answer = client.get("/v1/traits")
+    assert answer.status_code == 200
+    assert answer.json() == [
+        {"name": d.name, "usage": registry.usage(d), "version": d.version,
+         "summary": d.summary, "doc": d.doc.strip()} for d in registry.all_traits()]
+
+
+# ---------------------------------------------------------------- compile
+
+def test_compile_answers_what_the_library_answers(client):
+    answer = post(client, "/v1/compile", {"domain": WEB_SERVER, "profiles": ["server"],
+                                          "traits": ["video qxl"]})
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/json"
+    expected = api.compile(WEB_SERVER, sources=[library_file("server")],
+                           traits=["video qxl"])
+    assert answer.json() == {"xml": expected.xml, "warnings": [{
+        "severity": "warning",
+        "message": "preference 'graphics none' dropped: it cannot hold: graphics none: "
+                   "the input has a <graphics type='vnc'> display",
+        "file": "traits/server.vt", "line": 5, "col": 1, "end_line": 5, "end_col": 21,
+        "hint": None, "related": []}]}
+    assert '<virtuned:profile name="server" version="1.0.0"' in answer.json()["xml"]
+
+
+def test_compile_of_nothing_is_the_empty_domain_completed(client):
+    answer = post(client, "/v1/compile", {})
+    assert answer.status_code == 200
+    assert answer.json() == {"xml": api.compile(None).xml, "warnings": []}
+
+
+def test_nulls_mean_not_given(client):
+    answer = post(client, "/v1/compile", {
+        "domain": None, "profiles": None, "traits": None, "params": None, "host": None,
+        "domcaps": None, "reserved_cpus": None, "allocated_cpus": None, "name": None,
+        "device_nodes": None})
+    assert answer.status_code == 200
+    assert answer.json() == {"xml": api.compile(None).xml, "warnings": []}
+
+
+def test_compile_answers_xml_when_asked(client):
+    answer = post(client, "/v1/compile", {"domain": WEB_SERVER, "profiles": ["server"]},
+                  accept="application/xml")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/xml; charset=utf-8"
+    assert answer.headers["virtuned-warnings"] == "1"
+    assert answer.text == api.compile(WEB_SERVER, sources=[library_file("server")]).xml
+
+
+@pytest.mark.parametrize("accept, xml", [
+    ("application/xml", True), ("text/xml", True),
+    ("application/xml, application/json;q=0.5", True),
+    ("application/xml;q=0.5, application/json", False),
+    ("application/xml, application/json", False),  # a tie: JSON, the default
+    ("application/xml, */*", True), ("*/*", False), ("application/json", False),
+    ("application/xml;q=0", False), ("application/xml;q=bogus", False),
+])
+def test_content_negotiation(client, accept, xml):
+    answer = post(client, "/v1/compile", {}, accept=accept)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == (
+        "application/xml; charset=utf-8" if xml else "application/json")
+
+
+def test_params_take_strings_numbers_and_booleans(client, tmp_path):
+    # The shipped profiles declare no params; a param nobody declares is the same
+    # error as the CLI's --set, which proves the value reached the resolver.
+    answer = post(client, "/v1/compile", {"profiles": ["server"], "params": {"queues": 4}})
+    assert_problem(answer, problem(
+        422, "invalid-input", "Invalid input",
+        "--set queues=4:1:1: error: --set queues: no profile given declares a param "
+        "'queues'",
+        [{"severity": "error", "message": "--set queues: no profile given declares a "
+          "param 'queues'", "file": "--set queues=4", "line": 1, "col": 1,
+          "end_line": None, "end_col": None, "hint": None, "related": []}], 2, "t-1"))
+
+
+def test_a_trait_error_is_422_with_the_cli_diagnostic(client):
+    answer = post(client, "/v1/compile", {"traits": ["video qxl", "video qxxl"]})
+    message = ("video: model: expected one of vga, cirrus, vmvga, qxl, virtio, bochs, "
+               "ramfb, none, got 'qxxl' (did you mean 'qxl'?)")
+    assert_problem(answer, problem(
+        422, "invalid-input", "Invalid input",
+        f"<trait 2>:1:7: error: {message}\n    video qxxl\n          ^^^^\n"
+        "hint: usage: video MODEL",
+        [{"severity": "error", "message": message, "file": "<trait 2>", "line": 1,
+          "col": 7, "end_line": 1, "end_col": 11, "hint": "usage: video MODEL",
+          "related": []}], 2, "t-1"))
+
+
+def test_a_conflict_is_409_exit_code_3_with_both_places(client):
+    answer = post(client, "/v1/compile", {"traits": ["machine pc", "machine q35"]})
+    body = answer.json()
+    assert answer.status_code == 409
+    assert body["type"] == "urn:virtuned:problem:conflict"
+    assert body["title"] == "Conflicting or infeasible request"
+    assert body["exit_code"] == 3
+    [diagnostic] = body["diagnostics"]
+    assert diagnostic["message"] == "'machine q35' conflicts with 'machine pc'"
+    assert (diagnostic["file"], diagnostic["line"], diagnostic["col"]) == ("<trait 2>", 1, 1)
+    assert [(r["file"], r["line"], r["col"]) for r in diagnostic["related"]] == [
+        ("<trait 1>", 1, 1)]
+    assert body["detail"].startswith(
+        "<trait 2>:1:1: error: 'machine q35' conflicts with 'machine pc'\n")
+
+
+def test_a_domain_error_points_into_the_domain(client):
+    answer = post(client, "/v1/compile", {"domain": "<domain>\n  <name>a</nam>\n</domain>"})
+    message = "malformed XML: Opening and ending tag mismatch: name line 2 and nam"
+    assert_problem(answer, problem(
+        422, "invalid-input", "Invalid input",
+        f"<domain>:2:16: error: {message}\n      <name>a</nam>\n                   ^",
+        [{"severity": "error", "message": message, "file": "<domain>", "line": 2,
+          "col": 16, "end_line": None, "end_col": None, "hint": None, "related": []}],
+        2, "t-1"))
+
+
+# ---------------------------------------------------------------- request validation
+
+@pytest.mark.parametrize("name", [
+    "../etc/passwd", "/etc/passwd", "server.vt", "a..b", "traits/server", "", " server",
+    "..", "C:\\x", "server\n"])
+def test_a_profile_that_is_not_a_plain_name_is_refused(client, name):
+    answer = post(client, "/v1/compile", {"profiles": [name]})
+    assert_problem(answer, problem(
+        422, "invalid-input", "Invalid input",
+        f"<request>:1:1: error: /profiles/0: {json.dumps(name)} is not a profile name\n"
+        "hint: profiles are names from the server's library (GET /v1/profiles), never "
+        "files or paths",
+        [request_diagnostic(f"/profiles/0: {json.dumps(name)} is not a profile name",
+                            "profiles are names from the server's library "
+                            "(GET /v1/profiles), never files or paths")], 2, "t-1"))
+
+
+def test_an_unknown_profile_gets_a_suggestion(client):
+    answer = post(client, "/v1/compile", {"profiles": ["server", "servr", "nothing"]})
+    assert_problem(answer, problem(
+        422, "invalid-input", "Invalid input",
+        "<request>:1:1: error: /profiles/1: no profile 'servr' in the server's library\n"
+        "hint: did you mean 'server'?\n"
+        "<request>:1:1: error: /profiles/2: no profile 'nothing' in the server's library\n"
+        "hint: GET /v1/profiles lists them",
+        [request_diagnostic("/profiles/1: no profile 'servr' in the server's library",
+                            "did you mean 'server'?"),
+         request_diagnostic("/profiles/2: no profile 'nothing' in the server's library",
+                            "GET /v1/profiles lists them")], 2, "t-1"))
+
+
+def test_every_field_problem_is_reported_at_once(client):
+    answer = post(client, "/v1/compile", {
+        "domian": "<domain/>", "profiles": "server", "traits": ["ok", 7],
+        "params": {"a": 1.5, "": "x"}, "device_nodes": {"0000:3b:00.0": -1},
+        "name": False})
+    assert_problem(answer, problem(
+        422, "invalid-input", "Invalid input", "\n".join([
+            "<request>:1:1: error: /domian: unknown field", "hint: did you mean 'domain'?",
+            "<request>:1:1: error: /profiles: expected an array, got a string",
+            "<request>:1:1: error: /traits/1: expected a string, got a number",
+            "<request>:1:1: error: /params/a: expected a string, integer or boolean, "
+            "got a number",
+            "<request>:1:1: error: /params/: a param name cannot be empty",
+            "<request>:1:1: error: /name: expected a string, got a boolean",
+            "<request>:1:1: error: /device_nodes/0000:3b:00.0: expected a host NUMA node "
+            "(0, 1, ...)"]),
+        [request_diagnostic("/domian: unknown field", "did you mean 'domain'?"),
+         request_diagnostic("/profiles: expected an array, got a string"),
+         request_diagnostic("/traits/1: expected a string, got a number"),
+         request_diagnostic("/params/a: expected a string, integer or boolean, got a "
+                            "number"),
+         request_diagnostic("/params/: a param name cannot be empty"),
+         request_diagnostic("/name: expected a string, got a boolean"),
+         request_diagnostic("/device_nodes/0000:3b:00.0: expected a host NUMA node "
+                            "(0, 1, ...)")], 2, "t-1"))
+
+
+@pytest.mark.parametrize("body, message", [
+    ([], "/: expected a JSON object, got an array"),
+    ("x", "/: expected a JSON object, got a string"),
+    (None, "/: expected a JSON object, got null"),
+])
+def test_the_body_must_be_an_object(client, body, message):
+    assert_problem(post(client, "/v1/compile", body), problem(
+        422, "invalid-input", "Invalid input", f"<request>:1:1: error: {message}",
+        [request_diagnostic(message)], 2, "t-1"))
+
+
+def test_malformed_json_is_400_at_its_line_and_column(client):
+    answer = client.post("/v1/compile", content=b'{"traits":\n  ["video qxl",]}',
+                         headers={**JSON_BODY, "x-request-id": "t-1"})
+    assert_problem(answer, problem(
+        400, "malformed-request", "The request body is not valid JSON",
+        "<request>:2:16: error: malformed JSON: Expecting value",
+        [request_diagnostic("malformed JSON: Expecting value", line=2, col=16)],
+        2, "t-1"))
+
+
+def test_an_empty_body_is_400(client):
+    answer = client.post("/v1/compile", content=b"", headers={**JSON_BODY,
+                                                                "x-request-id": "t-1"})
+    assert_problem(answer, problem(
+        400, "malformed-request", "The request body is not valid JSON",
+        "<request>:1:1: error: malformed JSON: Expecting value",
+        [request_diagnostic("malformed JSON: Expecting value")], 2, "t-1"))
+
+
+@pytest.mark.parametrize("content_type", [
+    None, "text/plain", "application/xml", "application/json; charset=latin-1",
+    "multipart/form-data; boundary=x"])
+def test_a_body_that_is_not_json_is_415(client, content_type):
+    headers = {"x-request-id": "t-1"}
+    if content_type:
+        headers["content-type"] = content_type
+    answer = client.post("/v1/compile", content=b"{}", headers=headers)
+    assert_problem(answer, {
+        "type": "urn:virtuned:problem:unsupported-media-type",
+        "title": "Unsupported media type", "status": 415,
+        "detail": "expected Content-Type: application/json (UTF-8), got "
+                  f"{content_type or 'none'}",
+        "instance": "urn:virtuned:request:t-1", "request_id": "t-1", "diagnostics": [],
+        "exit_code": 2})
+
+
+def test_json_with_a_charset_parameter_is_accepted(client):
+    answer = client.post("/v1/compile", content=b"{}",
+                         headers={"content-type": "application/json; charset=UTF-8"})
+    assert answer.status_code == 200
+
+
+def test_unknown_path_is_404_problem(client):
+    answer = client.get("/v2/compile", headers={"x-request-id": "t-1"})
+    assert_problem(answer, {
+        "type": "urn:virtuned:problem:not-found", "title": "No such resource",
+        "status": 404, "detail": "no resource at /v2/compile; the API is described at "
+        "/openapi.json", "instance": "urn:virtuned:request:t-1", "request_id": "t-1",
+        "diagnostics": [], "exit_code": 2})
+
+
+def test_wrong_method_is_405_problem_with_allow(client):
+    answer = client.get("/v1/compile", headers={"x-request-id": "t-1"})
+    assert answer.headers["allow"] == "POST"
+    assert_problem(answer, {
+        "type": "urn:virtuned:problem:method-not-allowed", "title": "Method not allowed",
+        "status": 405, "detail": "GET is not allowed on /v1/compile",
+        "instance": "urn:virtuned:request:t-1", "request_id": "t-1", "diagnostics": [],
+        "exit_code": 2})
+
+
+# ---------------------------------------------------------------- explain, check
+
+def test_explain_answers_what_the_library_answers(client):
+    answer = post(client, "/v1/explain", {"domain": WEB_SERVER, "profiles": ["server"]})
+    assert answer.status_code == 200
+    expected = api.explain(WEB_SERVER, sources=[library_file("server")])
+    body = answer.json()
+    assert body["xml"] == expected.xml
+    assert body["changes"] == explanation_json(expected)["changes"]
+    assert body["skipped"] == []
+    assert [w["message"] for w in body["warnings"]] == [w.message for w in expected.warnings]
+    assert body["changes"][0] == {
+        "path": "/domain/devices/disk[1]/target/@bus", "old": None, "new": "virtio",
+        "trait": "disk bus virtio", "strength": "prefer",
+        "at": {"file": "traits/server.vt", "line": 3, "col": 1}, "chain": []}
+
+
+def test_check_lists_warnings(client):
+    answer = post(client, "/v1/check", {"text": "profile mine 1.0.0\nvideo qxl\nvideo qxl\n"})
+    assert answer.status_code == 200
+    assert answer.json() == {"warnings": [{
+        "severity": "warning",
+        "message": "'video qxl' repeats a trait of this profile; it changes nothing",
+        "file": "<profile>", "line": 3, "col": 1, "end_line": 3, "end_col": 10,
+        "hint": None, "related": [{"message": "first here", "file": "<profile>",
+                                   "line": 2, "col": 1}]}]}
+
+
+def test_check_of_a_broken_profile_is_422(client):
+    answer = post(client, "/v1/check", {"text": "profile mine 1.0.0\nvidoe qxl\n"})
+    body = answer.json()
+    assert answer.status_code == 422
+    assert body["exit_code"] == 2
+    [diagnostic] = body["diagnostics"]
+    assert (diagnostic["file"], diagnostic["line"], diagnostic["col"]) == ("<profile>", 2, 1)
+    assert "vidoe" in diagnostic["message"]
+    assert body["detail"].startswith(f"<profile>:2:1: error: {diagnostic['message']}\n"
+                                     "    vidoe qxl\n    ^")
+
+
+def test_check_requires_its_text(client):
+    assert_problem(post(client, "/v1/check", {}), problem(
+        422, "invalid-input", "Invalid input",
+        "<request>:1:1: error: /text: this field is required",
+        [request_diagnostic("/text: this field is required")], 2, "t-1"))
+
+
+# ---------------------------------------------------------------- plan, fit, host
+# Being built in virtuned/api.py (issue 3). Until they land the service answers 501
+# and says so; once they land, these tests compare with the library instead.
+
+def _available(name):
+    return inspect.isfunction(getattr(api, name, None))
+
+
+@pytest.mark.parametrize("operation", ["plan", "fit"])
+def test_plan_and_fit(client, operation):
+    body = {"traits": ["video qxl"]}
+    if operation == "fit":
+        body["hosts"] = ["<capabilities/>"]
+    answer = post(client, f"/v1/{operation}", body)
+    if not _available(operation):
+        assert_problem(answer, {
+            "type": "urn:virtuned:problem:not-implemented",
+            "title": "Not implemented in this version", "status": 501,
+            "detail": f"'{operation}' is not available in this version of virtuned yet",
+            "instance": "urn:virtuned:request:t-1", "request_id": "t-1",
+            "diagnostics": [], "exit_code": 1})
+    else:
+        assert answer.status_code in (200, 409, 422), answer.text
+        assert answer.headers["content-type"] in ("application/json",
+                                                  "application/problem+json")
+
+
+@pytest.mark.parametrize("field, value", [
+    ("host", "<capabilities/>"), ("reserved_cpus", "0-1"), ("allocated_cpus", "2-5")])
+def test_host_fields_of_compile(client, field, value):
+    answer = post(client, "/v1/compile", {field: value})
+    if field not in inspect.signature(api.compile).parameters:
+        assert_problem(answer, problem(
+            501, "not-implemented", "Not implemented in this version",
+            f"<request>:1:1: error: /{field}: this version of virtuned cannot use "
+            f"'{field}' yet in compile",
+            [request_diagnostic(f"/{field}: this version of virtuned cannot use "
+                                f"'{field}' yet in compile")], 1, "t-1"))
+    else:
+        assert answer.status_code in (200, 409, 422), answer.text
+
+
+def test_fit_requires_hosts(client):
+    assert_problem(post(client, "/v1/fit", {"traits": ["video qxl"]}), problem(
+        422, "invalid-input", "Invalid input",
+        "<request>:1:1: error: /hosts: this field is required",
+        [request_diagnostic("/hosts: this field is required")], 2, "t-1"))
+
+
+# ---------------------------------------------------------------- observability
+
+def _samples(client) -> dict[str, float]:
+    answer = client.get("/metrics")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain; version=")
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in answer.text.splitlines() if line and not line.startswith("#")}
+
+
+def test_metrics_count_requests_latencies_and_errors(client):
+    before = _samples(client)
+    for _ in range(3):
+        assert post(client, "/v1/compile", {"traits": ["video qxl"]}).status_code == 200
+    assert post(client, "/v1/compile", {"traits": ["video qxxl"]}).status_code == 422
+    after = _samples(client)
+
+    def grew(name):
+        return after[name] - before.get(name, 0.0)
+
+    ok = 'virtuned_http_requests_total{method="POST",route="/v1/compile",status="200"}'
+    bad = 'virtuned_http_requests_total{method="POST",route="/v1/compile",status="422"}'
+    assert (grew(ok), grew(bad)) == (3, 1)
+    assert grew('virtuned_http_request_duration_seconds_count{route="/v1/compile"}') == 4
+    assert grew('virtuned_http_request_duration_seconds_bucket{le="+Inf",'
+                'route="/v1/compile"}') == 4
+    assert grew('virtuned_http_errors_total{route="/v1/compile",type="invalid-input"}') == 1
+    assert not any(name.endswith("_created") or "_created{" in name for name in after)
+
+
+def test_random_paths_do_not_grow_the_metrics(client):
+    for n in range(5):
+        client.get(f"/probe-{n}")
+    names = _samples(client)
+    assert not any("probe-" in name for name in names)
+    assert names['virtuned_http_requests_total{method="GET",route="other",status="404"}'] >= 5
+
+
+def test_one_json_access_log_line_per_request(server, client):
+    post(client, "/v1/compile", {"traits": ["video qxl"]}, request_id="log-line-1")
+    client.get("/healthz")  # the line above is written before this answer is sent
+    [line] = [line for line in server.log_lines() if line.get("request_id") == "log-line-1"]
+    assert set(line) == {"ts", "level", "logger", "message", "method", "path", "status",
+                         "duration_ms", "request_id", "client"}
+    assert (line["level"], line["logger"], line["message"]) == (
+        "info", "virtuned.access", "POST /v1/compile 200")
+    assert (line["method"], line["path"], line["status"], line["client"]) == (
+        "POST", "/v1/compile", 200, "127.0.0.1")
+    assert isinstance(line["duration_ms"], float) and line["duration_ms"] > 0
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["ts"])

@@ -1,0 +1,167 @@
+"""What the HTTP service tells its operators: JSON log lines and Prometheus metrics.
+
+Every request gets an id (the client's ``X-Request-ID`` when it is a sane token, else
+a new one), echoed in the response's ``X-Request-ID``, in problem bodies and in its
+one access-log line, so a client's report can be matched to the server's log.
+
+Metrics are prometheus_client's. With several worker processes (``serve --workers``)
+each process writes its samples to files in ``PROMETHEUS_MULTIPROC_DIR`` and
+``/metrics`` adds them up, so whichever worker answers a scrape reports the whole
+server, not itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+import uuid
+from datetime import datetime, timezone
+
+ACCESS = logging.getLogger("virtuned.access")
+
+# The routes a metric label may name; anything else is "other", so that clients
+# probing random paths cannot grow the metrics without bound.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                   2.5, 5.0, 10.0, 30.0)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and the record's
+    ``fields`` (the access log's method, path, status...)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc)
+            .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", None) or {})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def log_config(access_log: bool = True) -> dict:
+    """logging's dictConfig for uvicorn and virtuned: everything as JSON on stderr;
+    uvicorn's own access log is replaced by virtuned's richer one."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "virtuned.observe.JsonFormatter"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
+                                "stream": "ext://sys.stderr"}},
+        "loggers": {
+            "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+            "virtuned": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "virtuned.access": {"level": "INFO" if access_log else "WARNING"},
+        },
+    }
+
+
+class Metrics:
+    """Request counts by route, method and status; latency by route; errors by
+    problem type."""
+
+    def __init__(self) -> None:
+        from prometheus_client import (CollectorRegistry, Counter, Histogram,
+                                       disable_created_metrics)
+
+        disable_created_metrics()  # *_created series: noise that doubles every scrape
+        # In multiprocess mode samples live in files, not in a registry of ours.
+        self._multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self._registry = None if self._multiprocess else CollectorRegistry()
+        self._requests = Counter("virtuned_http_requests", "HTTP requests answered",
+                                 ["route", "method", "status"], registry=self._registry)
+        self._latency = Histogram("virtuned_http_request_duration_seconds",
+                                  "Time from request to the end of the response",
+                                  ["route"], buckets=LATENCY_BUCKETS,
+                                  registry=self._registry)
+        self._errors = Counter("virtuned_http_errors", "Problem responses, by problem type",
+                               ["route", "type"], registry=self._registry)
+        self._children: dict[tuple, tuple] = {}  # labels() is slow; reuse its children
+
+    def observe(self, route: str, method: str, status: int, seconds: float,
+                problem: str | None) -> None:
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self._requests.labels(route, method, str(status)),
+                self._latency.labels(route))
+        children[0].inc()
+        children[1].observe(seconds)
+        if problem is not None:
+            self._errors.labels(route, problem).inc()
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text format, and its content type."""
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+        registry = self._registry
+        if registry is None:
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class Observed:
+    """ASGI middleware: request id, one access-log line and the metrics of every
+    HTTP request, whatever the application inside answered."""
+
+    def __init__(self, app, metrics: Metrics, routes: frozenset[str]):
+        self.app, self.metrics, self.routes = app, metrics, routes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        request_id = _request_id(scope)
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status = 500  # if the application fails before it answers
+        header = (b"x-request-id", request_id.encode("ascii"))
+
+        async def send_with_id(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self._record(scope, status, time.perf_counter() - start, request_id,
+                         state.get("problem"))
+
+    def _record(self, scope, status, seconds, request_id, problem) -> None:
+        path = scope["path"]
+        method = scope["method"] if scope["method"] in _METHODS else "other"
+        self.metrics.observe(path if path in self.routes else "other", method, status,
+                             seconds, problem)
+        if ACCESS.isEnabledFor(logging.INFO):
+            client = scope.get("client")
+            ACCESS.info("%s %s %d", scope["method"], path, status, extra={"fields": {
+                "method": scope["method"], "path": path, "status": status,
+                "duration_ms": round(seconds * 1000, 3), "request_id": request_id,
+                "client": client[0] if client else None}})
+
+
+def _request_id(scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            if _REQUEST_ID.fullmatch(text):
+                return text
+            break
+    return uuid.uuid4().hex
