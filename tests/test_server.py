@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server.harness import running_server
+from tests.server.harness import problem, request_diagnostic, running_server
 from virtuned import __version__, api, registry
 from virtuned.cli import explanation_json
 from virtuned.profiles import Library, load_library_file, search_path
@@ -42,17 +42,6 @@ def _any():
     from virtuned.profiles import ANY_VERSION
 
     return ANY_VERSION
-
-
-def problem(status, kind, title, detail, diagnostics, exit_code, request_id):
-    return {"type": f"urn:virtuned:problem:{kind}", "title": title, "status": status,
-            "detail": detail, "instance": f"urn:virtuned:request:{request_id}",
-            "request_id": request_id, "diagnostics": diagnostics, "exit_code": exit_code}
-
-
-def request_diagnostic(message, hint=None, line=1, col=1):
-    return {"severity": "error", "message": message, "file": "<request>", "line": line,
-            "col": col, "end_line": None, "end_col": None, "hint": hint, "related": []}
 
 
 def post(client, path, body, request_id="t-1", **headers):
@@ -495,7 +484,7 @@ def test_one_json_access_log_line_per_request(server, client):
     client.get("/healthz")  # the line above is written before this answer is sent
     [line] = [line for line in server.log_lines() if line.get("request_id") == "log-line-1"]
     assert set(line) == {"ts", "level", "logger", "message", "method", "path", "status",
-                         "duration_ms", "request_id", "client"}
+                         "duration_ms", "request_id", "client", "pid"}
     assert (line["level"], line["logger"], line["message"]) == (
         "info", "virtuned.access", "POST /v1/compile 200")
     assert (line["method"], line["path"], line["status"], line["client"]) == (

@@ -129,20 +129,31 @@ class Observed:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = 500  # if the application fails before it answers
+        recorded = False
         header = (b"x-request-id", request_id.encode("ascii"))
+
+        def record() -> None:
+            nonlocal recorded
+            if not recorded:
+                recorded = True
+                self._record(scope, status, time.perf_counter() - start, request_id,
+                             state.get("problem"))
 
         async def send_with_id(message):
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), header]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Recorded before the last byte leaves: once a client has its answer,
+                # the request is in the log and the metrics, whichever worker it asks.
+                record()
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            self._record(scope, status, time.perf_counter() - start, request_id,
-                         state.get("problem"))
+            record()
 
     def _record(self, scope, status, seconds, request_id, problem) -> None:
         path = scope["path"]
@@ -154,7 +165,7 @@ class Observed:
             ACCESS.info("%s %s %d", scope["method"], path, status, extra={"fields": {
                 "method": scope["method"], "path": path, "status": status,
                 "duration_ms": round(seconds * 1000, 3), "request_id": request_id,
-                "client": client[0] if client else None}})
+                "client": client[0] if client else None, "pid": os.getpid()}})
 
 
 def _request_id(scope) -> str:

@@ -20,6 +20,19 @@ ROOT = Path(__file__).resolve().parents[2]
 START_SECONDS = 30
 
 
+def problem(status, kind, title, detail, diagnostics, exit_code, request_id) -> dict:
+    """The problem document the server answers, written out in full."""
+    return {"type": f"urn:virtuned:problem:{kind}", "title": title, "status": status,
+            "detail": detail, "instance": f"urn:virtuned:request:{request_id}",
+            "request_id": request_id, "diagnostics": diagnostics, "exit_code": exit_code}
+
+
+def request_diagnostic(message, hint=None, line=1, col=1) -> dict:
+    """A diagnostic about the request body itself (file "<request>")."""
+    return {"severity": "error", "message": message, "file": "<request>", "line": line,
+            "col": col, "end_line": None, "end_col": None, "hint": hint, "related": []}
+
+
 class RunningServer:
     def __init__(self, process: subprocess.Popen, url: str, log: Path):
         self.process, self.url, self.log = process, url, log

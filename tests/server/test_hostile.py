@@ -8,6 +8,8 @@ import socket
 
 import pytest
 
+from tests.server.harness import problem, request_diagnostic
+
 JSON_BODY = {"content-type": "application/json", "x-request-id": "h-1"}
 PASSWD_LINE = "root:x:0:0"
 
@@ -76,11 +78,9 @@ def test_xinclude_is_kept_as_data_never_followed(client):
 def test_a_50_mb_body_is_refused_by_its_length(client):
     answer = post(client, b'{"traits": ["' + b"a" * (50 * 1024 * 1024) + b'"]}')
     assert answer.status_code == 413
-    assert answer.json() == {
-        "type": "urn:virtuned:problem:too-large", "title": "Request body too large",
-        "status": 413, "detail": "the body is 52428816 bytes; the limit is 1048576",
-        "instance": "urn:virtuned:request:h-1", "request_id": "h-1", "diagnostics": [],
-        "exit_code": 2}
+    assert answer.json() == problem(413, "too-large", "Request body too large",
+                                    "the body is 52428816 bytes; the limit is 1048576",
+                                    [], 2, "h-1")
 
 
 def test_a_50_mb_chunked_body_is_refused_as_it_arrives(client):
@@ -98,11 +98,9 @@ def test_a_50_mb_chunked_body_is_refused_as_it_arrives(client):
 def test_10000_deep_json_is_400(client):
     answer = post(client, b"[" * 10_000 + b"]" * 10_000)
     assert answer.status_code == 400
-    assert answer.json() == {
-        "type": "urn:virtuned:problem:malformed-request",
-        "title": "The request body is not valid JSON", "status": 400,
-        "detail": "the JSON nests too deeply", "instance": "urn:virtuned:request:h-1",
-        "request_id": "h-1", "diagnostics": [], "exit_code": 2}
+    assert answer.json() == problem(400, "malformed-request",
+                                    "The request body is not valid JSON",
+                                    "the JSON nests too deeply", [], 2, "h-1")
 
 
 def test_10000_deep_json_inside_a_field_is_422(client):
@@ -129,14 +127,10 @@ def test_invalid_utf8_is_400_at_the_byte(client, body, line, col, byte, offset):
     answer = post(client, body)
     message = f"the body is not UTF-8: byte 0x{byte:02x} at offset {offset}"
     assert answer.status_code == 400
-    assert answer.json() == {
-        "type": "urn:virtuned:problem:malformed-request",
-        "title": "The request body is not valid JSON", "status": 400,
-        "detail": f"<request>:{line}:{col}: error: {message}",
-        "instance": "urn:virtuned:request:h-1", "request_id": "h-1",
-        "diagnostics": [{"severity": "error", "message": message, "file": "<request>",
-                         "line": line, "col": col, "end_line": None, "end_col": None,
-                         "hint": None, "related": []}], "exit_code": 2}
+    assert answer.json() == problem(
+        400, "malformed-request", "The request body is not valid JSON",
+        f"<request>:{line}:{col}: error: {message}",
+        [request_diagnostic(message, line=line, col=col)], 2, "h-1")
 
 
 def test_invalid_utf8_inside_the_domain_xml_cannot_reach_it(client):
