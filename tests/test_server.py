@@ -162,17 +162,31 @@ def test_content_negotiation(client, accept, xml):
         "application/xml; charset=utf-8" if xml else "application/json")
 
 
-def test_params_take_strings_numbers_and_booleans(client, tmp_path):
+@pytest.mark.parametrize("value, text", [(4, "4"), (4.0, "4"), (-1e3, "-1000"),
+                                         (True, "true"), ("a b", "a b")])
+def test_params_take_strings_integers_and_booleans(client, value, text):
     # The shipped profiles declare no params; a param nobody declares is the same
-    # error as the CLI's --set, which proves the value reached the resolver.
-    answer = post(client, "/v1/compile", {"profiles": ["server"], "params": {"queues": 4}})
+    # error as the CLI's --set, which proves the value reached the resolver as the
+    # CLI's text. 4.0 is an integer: JSON has one kind of number.
+    answer = post(client, "/v1/compile", {"profiles": ["server"], "params": {"queues": value}})
     assert_problem(answer, problem(
         422, "invalid-input", "Invalid input",
-        "--set queues=4:1:1: error: --set queues: no profile given declares a param "
+        f"--set queues={text}:1:1: error: --set queues: no profile given declares a param "
         "'queues'",
         [{"severity": "error", "message": "--set queues: no profile given declares a "
-          "param 'queues'", "file": "--set queues=4", "line": 1, "col": 1,
+          "param 'queues'", "file": f"--set queues={text}", "line": 1, "col": 1,
           "end_line": None, "end_col": None, "hint": None, "related": []}], 2, "t-1"))
+
+
+def test_device_nodes_reach_the_compiler_and_may_be_whole_floats(client):
+    domain = (ROOT / "tests/golden/numa/two-cells-q35/input.xml").read_text()
+    nodes = {"0000:3b:00.0": 1, "3b:00.1": 1, "86:00.0": 0}
+    expected = api.compile(domain, traits=["device numa affinity"], device_nodes=nodes).xml
+    for written in (nodes, {address: float(node) for address, node in nodes.items()}):
+        answer = post(client, "/v1/compile", {"domain": domain, "device_nodes": written,
+                                              "traits": ["device numa affinity"]})
+        assert answer.status_code == 200
+        assert answer.json() == {"xml": expected, "warnings": []}
 
 
 def test_a_trait_error_is_422_with_the_cli_diagnostic(client):

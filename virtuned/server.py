@@ -260,21 +260,34 @@ def _param_name(key, limits: Limits) -> str:
     return name
 
 
+def _integer(value) -> int | None:
+    """A JSON integer, or None. JSON has one kind of number: ``4.0`` is the integer 4
+    (as JSON Schema, and so the OpenAPI document, counts it)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
 def _param_value(value, limits: Limits) -> str:
     """A param's value as ``--set NAME=VALUE`` gives it: text, whatever its JSON type."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
+    if _integer(value) is not None:
+        return str(_integer(value))
     if isinstance(value, str):
         return _text(value, limits)
     raise _Invalid(f"expected a string, integer or boolean, got {_json_type(value)}")
 
 
 def _node(value, limits: Limits) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 16:
+    node = _integer(value)
+    if node is None or not 0 <= node < 1 << 16:
         raise _Invalid("expected a host NUMA node (0, 1, ...)")
-    return value
+    return node
 
 
 def _bounded_text(value, limits: Limits) -> str:
