@@ -32,7 +32,9 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
             lock_name: str = "<lock>", write_lock: bool = False,
             domain_name: str = "<domain>", diagnostics_sources: Sources | None = None,
             domcaps: str | bytes | None = None, domcaps_name: str = "<domcaps>",
-            device_nodes=()) -> CompileResult:
+            device_nodes=(), host: str | bytes | None = None, host_name: str = "<host>",
+            reserved_cpus: str | None = None,
+            allocated_cpus: str | None = None) -> CompileResult:
     """Compile traits onto a domain.
 
     Args:
@@ -53,6 +55,13 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
         domcaps_name: how diagnostics name the domain capabilities (their path).
         device_nodes: ``{host PCI address: host NUMA node}`` (or pairs), for
             ``device numa affinity``; addresses as lspci writes them (0000:3b:00.0).
+        host: ``virsh capabilities`` XML of the host: placement traits pin vCPUs and
+            bind memory on it. None: nothing host-specific is written (phase one).
+        host_name: how diagnostics name the host capabilities (their path).
+        reserved_cpus: host CPUs the guest must never use, in libvirt's syntax
+            (``0-1``); needs ``host``.
+        allocated_cpus: the host CPUs a node agent granted this guest; pinning stays
+            inside them; needs ``host``.
 
     Returns:
         CompileResult with the complete domain XML and the warnings (dropped
@@ -65,7 +74,9 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
                settings=settings, profile_path=profile_path, name=name, lock=lock,
                lock_name=lock_name, domain_name=domain_name,
                diagnostics_sources=diagnostics_sources, domcaps=domcaps,
-               domcaps_name=domcaps_name, device_nodes=device_nodes)
+               domcaps_name=domcaps_name, device_nodes=device_nodes, host=host,
+               host_name=host_name, reserved_cpus=reserved_cpus,
+               allocated_cpus=allocated_cpus)
     written = None
     if write_lock:
         from virtuned import lock as locks
@@ -107,7 +118,8 @@ class _Run:
 def _run(domain_xml, *, profiles=(), traits=(), sources=(), settings=(), profile_path=(),
          name=None, lock=None, lock_name="<lock>", domain_name="<domain>",
          diagnostics_sources=None, domcaps=None, domcaps_name="<domcaps>",
-         device_nodes=()) -> _Run:
+         device_nodes=(), host=None, host_name="<host>", reserved_cpus=None,
+         allocated_cpus=None) -> _Run:
     """parse → resolve → plan → emit → merge, once, for compile and explain."""
     seen = diagnostics_sources or Sources()
     # A lock replays without reading any profile: they may have changed or be gone.
@@ -142,15 +154,47 @@ def _run(domain_xml, *, profiles=(), traits=(), sources=(), settings=(), profile
 
         seen.add(domcaps_name, domcaps)
         capabilities = domain_capabilities.parse(domcaps, domcaps_name)
+    facts = host_facts(host, host_name, reserved_cpus, allocated_cpus, seen)
     the_plan = plan.plan(trait_set, tree, stated, domcaps=capabilities,
-                         device_nodes=_device_nodes(device_nodes))
-    warnings = list(trait_set.warnings)
+                         device_nodes=_device_nodes(device_nodes), host=facts,
+                         filename=domain_name)
+    warnings = list(trait_set.warnings) + phase_one_warnings(the_plan)
     edits = emit.emit(the_plan, tree, domain_name, name=name, warnings=warnings)
     done = merge.apply(tree, edits, domain_name, warnings)
     stamped = provenance.stamp(tree, trait_set.profiles, __version__)
     return _Run(domain.serialize(tree, original), trait_set,
                 lambda: tuple(merge.describe(tree, done)) + tuple(stamped()),
                 tuple(warnings), request)
+
+
+def host_facts(host, host_name, reserved_cpus, allocated_cpus, seen: Sources):
+    """``--host`` with ``--reserved-cpus`` and ``--allocated-cpus`` applied, or None."""
+    from virtuned.diagnostics import Span, error
+
+    if host is None:
+        for option, given in (("--reserved-cpus", reserved_cpus),
+                              ("--allocated-cpus", allocated_cpus)):
+            if given is not None:
+                raise error(Span(f"{option} {given}", 1, 1), f"{option} needs the host "
+                            "it applies to", hint="give the host's 'virsh capabilities' "
+                            "with --host")
+        return None
+    from virtuned import host as hosts
+
+    seen.add(host_name, host)
+    return hosts.facts(hosts.parse(host, host_name), reserved_cpus, allocated_cpus)
+
+
+def phase_one_warnings(the_plan) -> list[Diagnostic]:
+    """A guest that wants placing, compiled with no host: say that nothing
+    host-specific was written, once, at the trait that asked."""
+    if the_plan.host is not None or not the_plan.requirements.placed:
+        return []
+    asker = the_plan.asker(*plan.PLACING)
+    return [Diagnostic("warning", f"'{asker.origin.label}': no --host given, so no host "
+                       "CPUs or NUMA nodes were chosen and nothing host-specific was "
+                       "written; 'virtuned plan' reports what a host must offer",
+                       asker.origin.span)]
 
 
 def _device_nodes(given) -> tuple[tuple[str, int], ...]:

@@ -149,6 +149,15 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the host hypervisor's 'virsh domcapabilities' for this "
                         "machine: traits refuse what it does not offer (without it "
                         "nothing is checked)")
+    parser.add_argument("--host", metavar="CAPS.xml", dest="host_caps",
+                        help="the host's 'virsh capabilities': placement traits pin vCPUs "
+                        "and bind memory on it (without it nothing host-specific is "
+                        "written)")
+    parser.add_argument("--reserved-cpus", metavar="LIST",
+                        help="host CPUs the guest must never use, e.g. 0-1 (needs --host)")
+    parser.add_argument("--allocated-cpus", metavar="LIST",
+                        help="the host CPUs a node agent granted this guest: pin only "
+                        "inside them (needs --host)")
     parser.add_argument("--device-node", action="append", default=[], type=_device_node,
                         metavar="ADDRESS=NODE", dest="device_nodes",
                         help="the host NUMA node of a host PCI device, e.g. "
@@ -180,7 +189,10 @@ def request_kwargs(args, sources) -> dict:
                 domain_name="<stdin>" if args.domain == "-" else args.domain or "<domain>",
                 domcaps=_read(args.domcaps) if args.domcaps else None,
                 domcaps_name=args.domcaps or "<domcaps>",
-                device_nodes=tuple(args.device_nodes))
+                device_nodes=tuple(args.device_nodes),
+                host=_read(args.host_caps) if args.host_caps else None,
+                host_name=args.host_caps or "<host>", reserved_cpus=args.reserved_cpus,
+                allocated_cpus=args.allocated_cpus)
 
 
 def print_warnings(warnings, sources) -> None:

@@ -42,6 +42,17 @@ CHILD_ORDER = {
         "capabilities", "pmu", "vmport", "gic", "smm", "ioapic", "hpt", "vmcoreinfo", "htm",
         "nested-hv", "msrs", "ccf-assist", "xen", "cfpc", "sbbc", "ibs", "tcg",
         "async-teardown"),
+    # virDomainCputuneDefFormat, virDomainNumatuneFormatXML, virCPUDefFormatBuf,
+    # virDomainMemoryBackingFormat: where placement traits add their children.
+    "cputune": (
+        "shares", "period", "quota", "global_period", "global_quota", "emulator_period",
+        "emulator_quota", "iothread_period", "iothread_quota", "vcpupin", "emulatorpin",
+        "iothreadpin", "vcpusched", "iothreadsched", "emulatorsched", "cachetune",
+        "memorytune"),
+    "numatune": ("memory", "memnode"),
+    "cpu": ("model", "vendor", "topology", "cache", "maxphysaddr", "feature", "numa"),
+    "memoryBacking": ("hugepages", "nosharepages", "locked", "source", "access",
+                      "allocation", "discard"),
 }
 
 
@@ -284,24 +295,58 @@ def insert_child(parent, child, unit: str = "  ") -> None:
     (``unit`` is the document's indent step, from ``indent_unit``).
 
     The place is right after the last sibling that libvirt's order puts at or before
-    the child; unknown and foreign-namespace siblings count as coming last. New
-    elements usually belong near the end, so the scan runs backwards.
+    the child; unknown and foreign-namespace siblings count as coming last.
     """
-    earlier = _AT_OR_BEFORE.get(parent.tag, {}).get(child.tag)
-    if earlier is None:
-        index = len(parent)
-    else:
-        # lxml filters by tag in C, from the end: the last sibling at or before us.
-        last = next(parent.iterchildren(*earlier, reversed=True), None)
-        index = 0 if last is None else parent.index(last) + 1
-    # Inserting right after that sibling keeps a comment that introduces the next
-    # sibling next to it.
-    _insert_indented(parent, index, child, unit)
+    Inserter(unit).insert(parent, child)
 
 
-# parent tag → child tag → the tags libvirt's order puts at or before that child.
-_AT_OR_BEFORE = {parent: {tag: order[: i + 1] for i, tag in enumerate(order)}
-                 for parent, order in CHILD_ORDER.items()}
+class Inserter:
+    """``insert_child`` for many children of one document: each parent's depth and
+    the libvirt rank of each of its children are read once, and kept up to date as
+    children are added. While an Inserter is in use, only it may add or remove
+    children of the parents it has seen."""
+
+    def __init__(self, unit: str = "  "):
+        self.unit = unit  # the document's indent step, from ``indent_unit``
+        self._depths: dict = {}  # parent element → its depth
+        self._ranks: dict = {}  # parent element → each child's rank (None: unranked)
+
+    def depth(self, parent) -> int:
+        depth = self._depths.get(parent)
+        if depth is None:
+            depth = self._depths[parent] = _depth(parent)
+        return depth
+
+    def insert(self, parent, child, *, indented: bool = False) -> None:
+        """Insert ``child`` as ``insert_child`` does. ``indented``: the inside of
+        ``child`` is already indented for its level (one deeper than ``parent``)."""
+        order = _RANKS.get(parent.tag)
+        rank = None if order is None else order.get(child.tag)
+        ranks = None
+        if rank is None:
+            index = len(parent)
+        else:
+            ranks = self._ranks.get(parent)
+            if ranks is None:
+                ranks = self._ranks[parent] = [order.get(c.tag) for c in parent]
+            # From the end: new elements usually belong near it. Inserting right
+            # after that sibling keeps a comment that introduces the next sibling
+            # next to it.
+            index = len(ranks)
+            while index:
+                before = ranks[index - 1]
+                if before is not None and before <= rank:
+                    break
+                index -= 1
+        _insert_indented(parent, index, child, self.unit, self.depth(parent), indented)
+        ranks = self._ranks.get(parent) if ranks is None else ranks
+        if ranks is not None:
+            ranks.insert(index, rank)
+
+
+# parent tag → child tag → its place in libvirt's order.
+_RANKS = {parent: {tag: i for i, tag in enumerate(order)}
+          for parent, order in CHILD_ORDER.items()}
 
 
 class MixedContent(Exception):
@@ -312,11 +357,12 @@ class MixedContent(Exception):
         self.parent, self.child_tag = parent, child_tag
 
 
-def _insert_indented(parent, index: int, child, unit: str) -> None:
-    level = _depth(parent)
+def _insert_indented(parent, index: int, child, unit: str, level: int,
+                     indented: bool = False) -> None:
     inner = "\n" + unit * (level + 1)
     outer = "\n" + unit * level
-    _indent_subtree(child, unit, level + 1)
+    if not indented:
+        indent_subtree(child, unit, level + 1)
     if len(parent) == 0:
         if parent.text and parent.text.strip():
             raise MixedContent(parent, child.tag)
@@ -365,11 +411,12 @@ def _depth(element) -> int:
     return depth
 
 
-def _indent_subtree(element, unit: str, level: int) -> None:
+def indent_subtree(element, unit: str, level: int) -> None:
+    """Indent the inside of ``element``, which stands at depth ``level``."""
     if len(element) == 0:
         return
     element.text = "\n" + unit * (level + 1)
     for child in element:
-        _indent_subtree(child, unit, level + 1)
+        indent_subtree(child, unit, level + 1)
         child.tail = "\n" + unit * (level + 1)
     element[-1].tail = "\n" + unit * level

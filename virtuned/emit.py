@@ -14,7 +14,6 @@ from virtuned.merge import Add, Origin, SetAttr, conflict, el
 from virtuned.plan import Plan
 
 DEFAULT_NAME = "vm"
-DEFAULT_MEMORY_KIB = 1024 * 1024
 COMPLETION = Origin("completion")
 
 
@@ -68,11 +67,16 @@ def complete(root, plan: Plan, filename: str, name: str | None) -> list:
                        f"the input names the domain '{(existing_name.text or '').strip()}'",
                        hint="--name only names a domain whose input has no <name>; "
                             "drop --name or change the input")
-    if root.find("memory") is None and root.find("cpu/numa/cell") is None:
-        edits.append(Add("", el("memory", text=str(DEFAULT_MEMORY_KIB), unit="KiB"),
+    wanted = plan.requirements
+    no_memory = root.find("memory") is None and root.find("cpu/numa/cell") is None
+    if no_memory:
+        edits.append(Add("", el("memory", text=str(wanted.memory_kib), unit="KiB"),
                          COMPLETION))
-        if root.find("vcpu") is None:
-            edits.append(Add("", el("vcpu", text="1"), COMPLETION))
+    # libvirt's default is one vCPU; a <vcpu> is written when the memory is, when
+    # the traits ask for more, or when placement needs one to pin.
+    if root.find("vcpu") is None and (no_memory or wanted.vcpus != 1
+                                      or plan.placement is not None):
+        edits.append(Add("", el("vcpu", text=str(wanted.vcpus)), COMPLETION))
     if root.find("os/type") is None and platform.domain_type in ("kvm", "qemu"):
         edits.append(Add("os", el("type", text="hvm", arch=platform.arch,
                                   machine=platform.machine), COMPLETION))

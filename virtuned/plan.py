@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import attrs
 
+from virtuned.values import format_kib
+
+from virtuned.diagnostics import ExitCode, Span, error
 from virtuned.domcaps import DomainCaps, check_platform
+from virtuned.placement import GuestCell, Infeasible, Placement, Requirements, place
 from virtuned.resolve import TraitSet
 
 DEFAULT_ARCH = "x86_64"
 DEFAULT_MACHINE = "q35"
 DEFAULT_DOMAIN_TYPE = "kvm"
+DEFAULT_MEMORY_KIB = 1024 * 1024
 
 
 def machine_family(machine: str) -> str:
@@ -64,17 +69,192 @@ class Plan:
     # The guest OS (osinfo short id) and its family, from 'os ID' or the input.
     os: str | None = None
     os_family: str | None = None
+    # What the guest needs of any host, and where it goes on this one (None: no
+    # --host, or nothing to place).
+    requirements: Requirements | None = None
+    placement: Placement | None = None
+    host: object = None  # host.HostFacts, when --host is given
+    # Requirements field → the trait that asked for it, for diagnostics.
+    asked_by: tuple[tuple[str, object], ...] = ()
+
+    def asker(self, *fields: str):
+        """The trait behind the first of ``fields`` that a trait asked for."""
+        asked = dict(self.asked_by)
+        return next((asked[f] for f in fields if f in asked), None)
 
 
 def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
-         domcaps: DomainCaps | None = None, device_nodes=()) -> Plan:
-    stated = stated or stated_platform(tree.getroot())
+         domcaps: DomainCaps | None = None, device_nodes=(), host=None,
+         filename: str = "<domain>") -> Plan:
+    root = tree.getroot()
+    stated = stated or stated_platform(root)
     platform = platform_of(stated, traits.facts)
     if domcaps is not None:
         check_platform(domcaps, platform)
     guest = os_facts(stated, traits.facts)
+    needs, asked_by = _needs(traits)
+    wanted = requirements(needs, asked_by, root, filename)
+    placement = None
+    if host is not None and wanted.placed:
+        try:
+            placement = place(wanted, host)
+        except Infeasible as exc:
+            asker = asked_by[next(f for f in PLACING if f in asked_by)]
+            raise error(asker.origin.span, f"infeasible placement on {host.host.source}: "
+                        f"{exc}", exit_code=ExitCode.CONFLICT) from None
     return Plan(traits, platform, domcaps, tuple(sorted(device_nodes)),
-                guest.get("os"), guest.get("os family"))
+                guest.get("os"), guest.get("os family"), wanted, placement, host,
+                tuple(asked_by.items()))
+
+
+# The requirement fields that make a guest placed, the one named in errors first.
+PLACING = ("cpus", "host_node", "guest_cells", "emulator", "page_kib")
+
+
+def _needs(traits: TraitSet) -> tuple[dict, dict]:
+    """What the traits ask of the planner (their ``needs``), and who asked."""
+    needs, asked_by = {}, {}
+    for resolved in traits.traits:
+        if resolved.definition.needs is None:
+            continue
+        for field, value in resolved.definition.needs(resolved.kwargs).items():
+            needs[field] = value
+            asked_by.setdefault(field, resolved)
+    return needs, asked_by
+
+
+def requirements(needs: dict, asked_by: dict, root, filename: str) -> Requirements:
+    """The guest's needs: vCPUs and memory from the input (else the traits, else
+    the defaults), split into guest cells, with the CPU policy the traits ask."""
+    if not needs:  # nothing to plan: the input is not even read (any libvirt accepts)
+        return Requirements(vcpus=1, memory_kib=DEFAULT_MEMORY_KIB, cells=())
+    topology = needs.get("topology")
+    vcpus = (_input_vcpus(root, filename) or needs.get("vcpus")
+             or (topology[0] * topology[1] * topology[2] if topology else None) or 1)
+    memory = _input_memory(root, filename) or needs.get("memory_kib") or DEFAULT_MEMORY_KIB
+    threads = needs.get("threads", "prefer")
+    per_core = topology[2] if topology else 2
+    if threads == "require" and per_core < 2:
+        raise _refused(asked_by["threads"], "needs 2 or more threads per core, and "
+                       f"'{asked_by['topology'].origin.label}' gives the guest 1",
+                       ExitCode.CONFLICT)
+    if "realtime" in needs and needs.get("cpus") != "dedicated":
+        raise _refused(asked_by["realtime"], "needs 'dedicated cpus': real-time vCPUs "
+                       "must not share their host CPUs", hint="add 'dedicated cpus'")
+    page = needs.get("page_kib")
+    if page and memory % page:
+        raise _refused(asked_by["page_kib"], f"the guest's memory ({format_kib(memory)}) "
+                       f"is not a whole number of {format_kib(page)} pages",
+                       ExitCode.CONFLICT)
+    count = needs.get("guest_cells")
+    granule = per_core if threads == "require" and needs.get("cpus") == "dedicated" else 1
+    if count:
+        cells = _split_cells(count, vcpus, memory, granule, page or 1024,
+                             asked_by["guest_cells"])
+    else:
+        cells = _input_cells(root, filename) or (GuestCell(0, tuple(range(vcpus)), memory),)
+        for cell in cells:
+            if len(cell.vcpus) % granule:
+                raise _refused(asked_by["threads"], f"guest cell {cell.id} has "
+                               f"{len(cell.vcpus)} vCPUs, not a multiple of the "
+                               f"{per_core} threads per core", ExitCode.CONFLICT)
+    return Requirements(
+        vcpus=vcpus, memory_kib=memory, cells=cells,
+        guest_numa=bool(count) or root.find("cpu/numa/cell") is not None, split=bool(count),
+        cpus=needs.get("cpus"), threads=threads, threads_per_core=per_core,
+        emulator=needs.get("emulator"), iothreads=needs.get("iothreads", 0),
+        page_kib=page, host_node=needs.get("host_node"))
+
+
+def _split_cells(count: int, vcpus: int, memory: int, cpu_granule: int,
+                 memory_granule: int, asker) -> tuple[GuestCell, ...]:
+    """``count`` guest cells, vCPUs and memory split as evenly as whole granules
+    allow (threads of one core, hugepages or MiB), the first cells taking the rest."""
+    cpu_parts = _split(vcpus, count, cpu_granule)
+    memory_parts = _split(memory, count, memory_granule)
+    if cpu_parts is None:
+        unit = f"groups of {cpu_granule} threads" if cpu_granule > 1 else "vCPUs"
+        raise _refused(asker, f"needs {count} {unit} or more; the guest has {vcpus} "
+                       "vCPUs", ExitCode.CONFLICT)
+    if memory_parts is None:
+        raise _refused(asker, f"cannot split {format_kib(memory)} of memory into "
+                       f"{count} cells of whole {format_kib(memory_granule)}",
+                       ExitCode.CONFLICT)
+    cells, first = [], 0
+    for index, (cpus, kib) in enumerate(zip(cpu_parts, memory_parts)):
+        cells.append(GuestCell(index, tuple(range(first, first + cpus)), kib))
+        first += cpus
+    return tuple(cells)
+
+
+def _split(total: int, parts: int, granule: int) -> list[int] | None:
+    units, rest = divmod(total, granule)
+    if rest or units < parts:
+        return None
+    base, extra = divmod(units, parts)
+    return [(base + (i < extra)) * granule for i in range(parts)]
+
+
+def _refused(asker, problem: str, exit_code=ExitCode.INVALID_INPUT, hint=None):
+    return error(asker.origin.span or Span("<request>", 1, 1),
+                 f"'{asker.origin.label}' {problem}", exit_code=exit_code, hint=hint)
+
+
+def _input_vcpus(root, filename: str) -> int | None:
+    from virtuned.domain import element_span
+
+    vcpu = root.find("vcpu")
+    if vcpu is None:
+        return None
+    text = (vcpu.text or "").strip()
+    if not text.isdigit() or int(text) < 1:
+        raise error(element_span(vcpu, filename), f"invalid <vcpu> count '{text}'")
+    return int(text)
+
+
+def _input_memory(root, filename: str) -> int | None:
+    memory = root.find("memory")
+    return None if memory is None else _kib(memory, memory.get("unit"), filename)
+
+
+def _kib(element, unit: str | None, filename: str, text: str | None = None) -> int:
+    from virtuned.domain import element_span
+
+    text = (element.text if text is None else text or "").strip()
+    factor = _unit_bytes(unit or "KiB")
+    if not text.isdigit() or factor is None:
+        raise error(element_span(element, filename),
+                    f"invalid <{element.tag}> size '{text}' unit '{unit or 'KiB'}'")
+    return int(text) * factor // 1024
+
+
+def _unit_bytes(unit: str) -> int | None:
+    """libvirt's size units (virScaleInteger): case-insensitive; b/bytes, then
+    k/m/g/t/p/e alone or with 'iB' for powers of 1024, with 'B' for powers of 1000."""
+    unit = unit.lower()
+    if unit in ("b", "byte", "bytes"):
+        return 1
+    power = "kmgtpe".find(unit[:1]) + 1 if unit else 0
+    if not power or unit[1:] not in ("", "ib", "b"):
+        return None
+    return (1000 if unit[1:] == "b" else 1024) ** power
+
+
+def _input_cells(root, filename: str) -> tuple[GuestCell, ...] | None:
+    """The guest cells the input defines (``<cpu><numa>``), placed as they are."""
+    from virtuned.domain import element_span, int_attr
+    from virtuned.values import parse_cpulist
+
+    cells = []
+    for cell in root.iterfind("cpu/numa/cell"):
+        try:  # a cell without CPUs is memory only (libvirt allows it)
+            cpus = parse_cpulist(cell.get("cpus")) if cell.get("cpus") else frozenset()
+        except ValueError as exc:
+            raise error(element_span(cell, filename), f"invalid guest cell: {exc}") from None
+        cells.append(GuestCell(int_attr(cell, "id", len(cells), filename),
+                               tuple(sorted(cpus)),
+                               _kib(cell, cell.get("unit"), filename, cell.get("memory"))))
+    return tuple(cells) or None
 
 
 @attrs.frozen

@@ -68,6 +68,9 @@ class TraitDef:
     # A trait that stands for other traits (``recommended``): (args, facts) → an
     # Expansion, resolved as preferences of their own beside it.
     expand: Callable[[dict, Any], Expansion] | None = None
+    # The planner contribution: args → fields of placement.Requirements it sets
+    # ({"cpus": "dedicated"}), so the planner knows the trait without naming it.
+    needs: Callable[[dict], dict] | None = None
 
     @property
     def name(self) -> str:
@@ -119,7 +122,8 @@ VALUE_TYPES = ("int", "size", "cpus", "word", "string")
 def trait(phrase: str, *, version: int, key: Callable[[dict], tuple] | None = None,
           facts: Callable[[dict], dict] | None = None,
           order: Callable[[dict], tuple] | None = None,
-          expand: Callable[[dict, Any], Expansion] | None = None):
+          expand: Callable[[dict, Any], Expansion] | None = None,
+          needs: Callable[[dict], dict] | None = None):
     """Register the decorated emit function as semantics ``version`` of ``phrase``.
 
     Changing what a trait emits means registering a new version beside the old one.
@@ -130,7 +134,7 @@ def trait(phrase: str, *, version: int, key: Callable[[dict], tuple] | None = No
         definition = TraitDef(
             phrase=phrase, tokens=tokens, version=version, doc=emit.__doc__ or "",
             emit=emit, key=key or (lambda args, _p=phrase: (_p,)),
-            facts=facts or (lambda args: {}), order=order, expand=expand)
+            facts=facts or (lambda args: {}), order=order, expand=expand, needs=needs)
         if not definition.doc.strip():
             raise TypeError(f"trait {phrase!r} has no documentation")
         versions = _REGISTRY.setdefault(phrase, {})

@@ -85,3 +85,11 @@ def format_cpulist(cpus) -> str:
         parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
         i = j + 1
     return ",".join(parts)
+
+
+def format_kib(kib: int) -> str:
+    """A size in KiB in the largest unit that writes it whole: 2048 → ``2MiB``."""
+    for unit, factor in (("TiB", 2**30), ("GiB", 2**20), ("MiB", 2**10)):
+        if kib and kib % factor == 0:
+            return f"{kib // factor}{unit}"
+    return f"{kib}KiB"

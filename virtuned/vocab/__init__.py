@@ -7,4 +7,4 @@ the canonical order in which traits are applied and listed.
 from virtuned.vocab import (  # noqa: F401
     machine, video, disk, agent, platform, memballoon, rng, usb, console, display, network,
     firmware, tpm, hyperv, watchdog, iommu, pcie, disk_driver, guest_os, memory_encryption,
-    numa_affinity)
+    cpus, numa, memory, numa_affinity)

@@ -1,0 +1,186 @@
+"""The host a guest is placed on: ``virsh capabilities`` XML, read into facts.
+
+Only ``<host><topology><cells>`` matters to placement: each NUMA cell's memory and
+hugepage pools, its CPUs with their socket, die, core and sibling threads. The
+document gets the same hardening as domain XML. CPUs the guest may use are the
+host's, minus ``--reserved-cpus`` (kept for the host OS), and only those in
+``--allocated-cpus`` (what a node agent granted this guest) when that is given.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from virtuned.diagnostics import Span, error
+from virtuned.values import format_cpulist, parse_cpulist
+
+KIND = "host capabilities XML"
+
+
+@attrs.frozen
+class HostCpu:
+    id: int
+    socket: int
+    die: int
+    core: int
+    siblings: frozenset[int]  # the hardware threads of its core, itself included
+
+    @property
+    def core_key(self) -> tuple[int, int, int]:
+        return (self.socket, self.die, self.core)
+
+
+@attrs.frozen
+class HostCell:
+    id: int
+    memory_kib: int
+    pages: tuple[tuple[int, int], ...]  # (page size in KiB, pages in the pool)
+    cpus: tuple[HostCpu, ...]  # by id
+    distances: tuple[tuple[int, int], ...] = ()  # (other cell, distance)
+
+    def pool(self, page_kib: int) -> int:
+        return dict(self.pages).get(page_kib, 0)
+
+
+@attrs.frozen
+class Host:
+    source: str  # how diagnostics name the document (its path)
+    cells: tuple[HostCell, ...]  # by id
+
+    @property
+    def cpu_ids(self) -> frozenset[int]:
+        return frozenset(cpu.id for cell in self.cells for cpu in cell.cpus)
+
+    def cell(self, node: int) -> HostCell | None:
+        return next((c for c in self.cells if c.id == node), None)
+
+
+@attrs.frozen
+class HostFacts:
+    """The host and the constraints a compile places on it."""
+
+    host: Host
+    reserved: frozenset[int] = frozenset()
+    allocated: frozenset[int] | None = None  # None: every CPU not reserved
+
+    def usable(self, cell: HostCell) -> frozenset[int]:
+        """The CPUs of a cell this guest may use."""
+        cpus = frozenset(cpu.id for cpu in cell.cpus) - self.reserved
+        return cpus if self.allocated is None else cpus & self.allocated
+
+    def describe_limits(self) -> str:
+        """"after reserved 0-1" / "inside allocated 4-11" for messages."""
+        parts = []
+        if self.reserved:
+            parts.append(f"reserved {format_cpulist(self.reserved)}")
+        if self.allocated is not None:
+            parts.append(f"inside allocated {format_cpulist(self.allocated)}")
+        return (" after " + " and ".join(parts)) if parts else ""
+
+
+def parse(data: str | bytes, source: str) -> Host:
+    """``virsh capabilities`` → Host; errors name the file, line and column."""
+    from virtuned import domain
+
+    root = domain.parse(data, source, root_tag="capabilities", kind=KIND).getroot()
+    cells = root.findall("host/topology/cells/cell")
+    if not cells:
+        raise error(Span(source, root.sourceline or 1, 1),
+                    "the host capabilities describe no NUMA cells "
+                    "(<host><topology><cells>)",
+                    hint="give the output of 'virsh capabilities' of the host itself")
+    parsed = sorted((_cell(cell, source) for cell in cells), key=lambda c: c.id)
+    _check_unique([c.id for c in parsed], "cell id", source, root)
+    _check_unique([cpu.id for c in parsed for cpu in c.cpus], "CPU id", source, root)
+    return Host(source, tuple(parsed))
+
+
+def _cell(cell, source: str) -> HostCell:
+    memory = cell.find("memory")
+    pages = tuple(sorted((_int(p, "size", source), _int_text(p, source))
+                         for p in cell.iterfind("pages")))
+    cpus = tuple(sorted((_cpu(cpu, source) for cpu in cell.iterfind("cpus/cpu")),
+                        key=lambda c: c.id))
+    distances = tuple((_int(s, "id", source), _int(s, "value", source))
+                      for s in cell.iterfind("distances/sibling"))
+    return HostCell(_int(cell, "id", source),
+                    _kib(memory, source) if memory is not None else 0,
+                    pages, cpus, distances)
+
+
+def _cpu(cpu, source: str) -> HostCpu:
+    ident = _int(cpu, "id", source)
+    siblings = cpu.get("siblings")
+    try:
+        threads = parse_cpulist(siblings) if siblings else frozenset((ident,))
+    except ValueError as exc:
+        raise _bad(cpu, source, f"siblings: {exc}") from None
+    # A CPU without core_id (old libvirt) is its own core.
+    core = _int(cpu, "core_id", source) if cpu.get("core_id") is not None else -1 - ident
+    return HostCpu(ident, _int(cpu, "socket_id", source, 0), _int(cpu, "die_id", source, 0),
+                   core, threads | {ident})
+
+
+def _kib(element, source: str) -> int:
+    unit = element.get("unit", "KiB")
+    factor = {"KiB": 1, "MiB": 1024, "GiB": 1024 ** 2}.get(unit)
+    if factor is None:
+        raise _bad(element, source, f"unit '{unit}' (expected KiB, MiB or GiB)")
+    return _int_text(element, source) * factor
+
+
+def _int(element, name: str, source: str, default: int | None = None) -> int:
+    value = element.get(name)
+    if value is None and default is not None:
+        return default
+    if value is None or not value.isdigit():
+        raise _bad(element, source, f"{name}='{value}' (expected a whole number)"
+                   if value is not None else f"no {name}")
+    return int(value)
+
+
+def _int_text(element, source: str) -> int:
+    text = (element.text or "").strip()
+    if not text.isdigit():
+        raise _bad(element, source, f"'{text}' (expected a whole number)")
+    return int(text)
+
+
+def _bad(element, source: str, what: str):
+    from virtuned.domain import element_span
+
+    return error(element_span(element, source), f"invalid <{element.tag}> in the host "
+                 f"capabilities: {what}")
+
+
+def _check_unique(values, what: str, source: str, root) -> None:
+    seen = set()
+    for value in values:
+        if value in seen:
+            raise error(Span(source, root.sourceline or 1, 1),
+                        f"the host capabilities list {what} {value} twice")
+        seen.add(value)
+
+
+def facts(host: Host, reserved: str | None, allocated: str | None) -> HostFacts:
+    """The host with ``--reserved-cpus`` and ``--allocated-cpus`` applied; CPUs the
+    host does not have are an error (the list was meant for another host)."""
+    return HostFacts(host, _cpus(reserved, "--reserved-cpus", host) or frozenset(),
+                     _cpus(allocated, "--allocated-cpus", host))
+
+
+def _cpus(text: str | None, option: str, host: Host) -> frozenset[int] | None:
+    if text is None:
+        return None
+    where = Span(f"{option} {text}", 1, 1)
+    if not text.strip():
+        return frozenset()
+    try:
+        cpus = parse_cpulist(text.strip())
+    except ValueError as exc:
+        raise error(where, str(exc)) from None
+    unknown = cpus - host.cpu_ids
+    if unknown:
+        raise error(where, f"{option}: CPU {format_cpulist(unknown)} is not on the host "
+                    f"({host.source} has CPUs {format_cpulist(host.cpu_ids)})")
+    return cpus

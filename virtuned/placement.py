@@ -1,0 +1,408 @@
+"""Requirements + host → Placement: the host node of each guest cell, and the host
+CPUs its vCPUs, the emulator and the I/O threads run on.
+
+The search is complete and fast. Guest cells with equal demands are
+interchangeable, so it walks the host nodes once, deciding how many cells *of each
+kind* each node takes (memoized on the node and the counts still to place), instead
+of trying permutations of nodes as OpenStack Nova's fitting does. It finds a
+placement whenever one exists, and always the same one: lower nodes take the bigger
+cells first, the emulator sits with the first cell that has room for it, CPUs are
+taken in (socket, die, core, thread) order.
+
+The rules a placement keeps, which the property tests check:
+- guest cells go on distinct host nodes, unless fewer nodes can be used than there
+  are cells (then nodes hold several cells, as evenly as they can);
+- no reserved CPU, none outside the allocated set;
+- dedicated: one host CPU per vCPU, never shared; ``isolate``: one whole core per
+  vCPU (every thread of the core usable, the other threads left unused); ``require``:
+  vCPUs in groups of the threads per core, each group on one core's threads;
+- an isolated emulator has one more CPU of its own (a whole core under isolate);
+- a node's memory (or its pool of the guest's hugepage size) holds its cells.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import attrs
+
+from virtuned.host import HostCell, HostFacts
+from virtuned.values import format_cpulist, format_kib
+
+
+@attrs.frozen
+class GuestCell:
+    id: int
+    vcpus: tuple[int, ...]
+    memory_kib: int
+
+
+@attrs.frozen
+class Requirements:
+    """What the guest needs, whatever host it lands on (``virtuned plan``)."""
+
+    vcpus: int
+    memory_kib: int
+    cells: tuple[GuestCell, ...]  # one implicit cell unless 'guest numa nodes N'
+    guest_numa: bool = False  # the cells are the guest's own (<cpu><numa>)
+    split: bool = False  # ... made by 'guest numa nodes N' (else the input's)
+    cpus: str | None = None  # "dedicated", "shared" or None (nothing asked)
+    threads: str = "prefer"  # dedicated only: prefer | isolate | require
+    threads_per_core: int = 2  # require: the guest topology's threads
+    emulator: str | None = None  # "isolated", "shared" or None
+    iothreads: int = 0
+    page_kib: int | None = None  # hugepage size
+    host_node: int | None = None  # 'place on host node N'
+
+    @property
+    def dedicated(self) -> bool:
+        return self.cpus == "dedicated"
+
+    @property
+    def placed(self) -> bool:
+        """Whether host CPUs or nodes are chosen at all (else the XML is the same on
+        every host)."""
+        return (self.cpus is not None or self.host_node is not None or self.split
+                or self.emulator == "isolated")
+
+    @property
+    def bound(self) -> bool:
+        """Whether cells are bound to host nodes: shared CPUs float over the whole
+        host unless a node or guest cells are asked for."""
+        return self.dedicated or self.host_node is not None or self.split
+
+    def pages(self, cell: GuestCell) -> int:
+        return cell.memory_kib // self.page_kib if self.page_kib else 0
+
+    def unit(self) -> str:
+        """What a dedicated vCPU consumes, for messages."""
+        return {"isolate": "whole free cores", "require":
+                f"free cores of {self.threads_per_core} threads"}.get(self.threads,
+                                                                     "free CPUs")
+
+
+@attrs.frozen
+class CellPlacement:
+    cell: int
+    node: int | None  # None: not bound to a node (shared CPUs over the whole host)
+    pins: tuple[tuple[int, frozenset[int]], ...]  # (vCPU, the host CPUs it may use)
+
+
+@attrs.frozen
+class Placement:
+    cells: tuple[CellPlacement, ...]
+    emulator: frozenset[int]
+    iothreads: frozenset[int]
+
+    @property
+    def nodes(self) -> frozenset[int]:
+        return frozenset(c.node for c in self.cells if c.node is not None)
+
+    @property
+    def vcpu_pins(self) -> tuple[tuple[int, frozenset[int]], ...]:
+        return tuple(sorted(pin for cell in self.cells for pin in cell.pins))
+
+    @property
+    def cpuset(self) -> frozenset[int]:
+        """Every host CPU the guest runs anything on."""
+        return frozenset().union(*(cpus for _, cpus in self.vcpu_pins), self.emulator,
+                                 self.iothreads)
+
+
+class Infeasible(Exception):
+    """No placement exists; ``reasons`` name the binding constraint per host node."""
+
+    def __init__(self, reasons: tuple[str, ...]):
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
+# ---------------------------------------------------------------- host nodes
+
+@attrs.frozen
+class Node:
+    """What one host node offers this guest."""
+
+    cell: HostCell
+    usable: tuple[int, ...]  # in (socket, die, core, id) order
+    whole_cores: tuple[tuple[int, ...], ...]  # cores with every thread usable
+    memory_kib: int
+    pool: int  # free pages of the guest's hugepage size
+
+    @property
+    def id(self) -> int:
+        return self.cell.id
+
+    def cores_of(self, threads: int) -> tuple[tuple[int, ...], ...]:
+        return tuple(core for core in self.whole_cores if len(core) == threads)
+
+
+def _node(cell: HostCell, facts: HostFacts, page_kib: int | None) -> Node:
+    usable = facts.usable(cell)
+    ordered = sorted((cpu for cpu in cell.cpus if cpu.id in usable),
+                     key=lambda cpu: (cpu.core_key, cpu.id))
+    cores: dict[tuple, list[int]] = {}
+    for cpu in ordered:
+        cores.setdefault(cpu.core_key, []).append(cpu.id)
+    by_id = {cpu.id: cpu for cpu in cell.cpus}
+    whole = tuple(tuple(ids) for ids in cores.values()
+                  if by_id[ids[0]].siblings <= usable)
+    return Node(cell, tuple(cpu.id for cpu in ordered), whole, cell.memory_kib,
+                cell.pool(page_kib) if page_kib else 0)
+
+
+# ---------------------------------------------------------------- demands
+
+@attrs.frozen(order=True)
+class Demand:
+    """What one guest cell takes from a node: CPU units (CPUs, whole cores or cores
+    of N threads, per the policy), memory, hugepages."""
+
+    units: int
+    memory_kib: int
+    pages: int
+
+
+def _demand(req: Requirements, cell: GuestCell) -> Demand:
+    count = len(cell.vcpus)
+    if not req.dedicated:
+        units = 0
+    elif req.threads == "require":
+        units = count // req.threads_per_core
+    else:
+        units = count
+    return Demand(units, cell.memory_kib, req.pages(cell))
+
+
+def _shortfall(req: Requirements, node: Node, demands, emulator: bool,
+               facts: HostFacts, who: str = "the guest cells need") -> str | None:
+    """Why ``node`` cannot hold cells of these demands (and the emulator), naming
+    the first constraint that binds (``who`` needs what); None when it can."""
+    units = sum(d.units for d in demands)
+    if req.dedicated:
+        if req.threads == "isolate":
+            have, need = len(node.whole_cores), units + emulator
+        elif req.threads == "require":
+            have, need = len(node.cores_of(req.threads_per_core)), units
+        else:
+            have, need = len(node.usable), units + emulator
+        if have < need or (req.threads == "require" and emulator and
+                           len(node.usable) - units * req.threads_per_core < 1):
+            extra = " and 1 for the emulator" if emulator else ""
+            return (f"{have} {req.unit()}{facts.describe_limits()}, "
+                    f"{who} {units}{extra}")
+    elif len(node.usable) < 1 + emulator:
+        return (f"{len(node.usable)} free CPUs{facts.describe_limits()}, "
+                f"{who} 1" + (" and 1 for the emulator" if emulator else ""))
+    if req.page_kib:
+        pages = sum(d.pages for d in demands)
+        if node.pool < pages:
+            return (f"{node.pool} free {format_kib(req.page_kib)} hugepages, "
+                    f"{who} {pages}")
+    else:
+        memory = sum(d.memory_kib for d in demands)
+        if node.memory_kib < memory:
+            return (f"{format_kib(node.memory_kib)} of memory, {who} "
+                    f"{format_kib(memory)}")
+    return None
+
+
+# ---------------------------------------------------------------- the search
+
+def place(req: Requirements, facts: HostFacts) -> Placement:
+    """The placement of ``req`` on the host, or Infeasible."""
+    host = facts.host
+    if req.host_node is not None and host.cell(req.host_node) is None:
+        raise Infeasible((f"the host has no node {req.host_node} (its nodes: "
+                          f"{format_cpulist(c.id for c in host.cells)})",))
+    cells = [host.cell(req.host_node)] if req.host_node is not None else list(host.cells)
+    nodes = [_node(cell, facts, req.page_kib) for cell in cells]
+    if req.page_kib and not any(c.pool(req.page_kib) or
+                                any(size == req.page_kib for size, _ in c.pages)
+                                for c in host.cells):
+        raise Infeasible((f"the host has no {format_kib(req.page_kib)} hugepages "
+                          f"(its page sizes: {_page_sizes(host)})",))
+    if not req.bound:
+        return _unbound(req, facts, nodes)
+    counts = _assign(req, nodes, facts)
+    return _allocate(req, nodes, counts)
+
+
+def _page_sizes(host) -> str:
+    sizes = sorted({size for cell in host.cells for size, _ in cell.pages})
+    return ", ".join(format_kib(size) for size in sizes) or "none listed"
+
+
+def _kinds(req: Requirements) -> tuple[tuple[Demand, tuple[int, ...]], ...]:
+    """Cells grouped by demand, biggest first: (demand, cell ids)."""
+    groups: dict[Demand, list[int]] = {}
+    for cell in req.cells:
+        groups.setdefault(_demand(req, cell), []).append(cell.id)
+    return tuple(sorted(((d, tuple(ids)) for d, ids in groups.items()), reverse=True))
+
+
+def _assign(req: Requirements, nodes: list[Node], facts: HostFacts):
+    """How many cells of each kind each node takes, and where the emulator goes:
+    ``[(counts, emulator?) per node]``; Infeasible when nothing fits."""
+    kinds = _kinds(req)
+    demands = [d for d, _ in kinds]
+    distinct = len(nodes) >= len(req.cells)
+    emulator = req.emulator == "isolated"
+
+    @functools.lru_cache(maxsize=None)
+    def fits(index: int, take: tuple[int, ...], with_emulator: bool) -> bool:
+        taken = [d for d, n in zip(demands, take) for _ in range(n)]
+        return _shortfall(req, nodes[index], taken, with_emulator, facts) is None
+
+    @functools.lru_cache(maxsize=None)
+    def search(index: int, remaining: tuple[int, ...], emulator_left: bool):
+        if not any(remaining):
+            return () if not emulator_left else None
+        if index == len(nodes):
+            return None
+        for take in _choices(remaining, distinct, len(nodes) - index):
+            for here in ((True, False) if emulator_left and any(take) else (False,)):
+                if not any(take) or fits(index, take, here):
+                    rest = search(index + 1, tuple(r - t for r, t in zip(remaining, take)),
+                                  emulator_left and not here)
+                    if rest is not None:
+                        return ((take, here),) + rest
+        return None
+
+    found = search(0, tuple(len(ids) for _, ids in kinds), emulator)
+    if found is None:
+        raise Infeasible(_reasons(req, nodes, kinds, distinct, facts))
+    per_node = list(found) + [(tuple(0 for _ in kinds), False)] * (len(nodes) - len(found))
+    return kinds, per_node
+
+
+def _choices(remaining: tuple[int, ...], distinct: bool, nodes_left: int):
+    """What one node may take, best first: on distinct nodes one cell (the biggest
+    kind first) or none; else near an even share of what is left, more first."""
+    if distinct:
+        for k, count in enumerate(remaining):
+            if count:
+                yield tuple(int(i == k) for i in range(len(remaining)))
+        yield tuple(0 for _ in remaining)
+        return
+    even = -(-sum(remaining) // nodes_left)
+    options = itertools.product(*(range(count, -1, -1) for count in remaining))
+    yield from sorted(options, key=lambda take: (abs(sum(take) - even), -sum(take),
+                                                 tuple(-t for t in take)))
+
+
+def _reasons(req, nodes, kinds, distinct, facts) -> tuple[str, ...]:
+    """The binding constraint of each node: against the smallest cell if even that
+    does not fit, else against the biggest; nodes that hold a cell say so."""
+    smallest, biggest = kinds[-1], kinds[0]
+    emulator = req.emulator == "isolated"
+    reasons = []
+    for node in nodes:
+        reason = None
+        for demand, ids in (smallest, biggest):
+            who = f"guest cell {ids[0]} needs"
+            reason = _shortfall(req, node, [demand], False, facts, who) or (
+                _shortfall(req, node, [demand], True, facts, who) if emulator else None)
+            if reason:
+                break
+        reasons.append(f"host node {node.id}: " + (reason or "can hold one guest cell"))
+    if distinct and len(req.cells) > 1:
+        reasons.append(f"the guest's {len(req.cells)} cells need distinct host nodes")
+    return tuple(reasons)
+
+
+# ---------------------------------------------------------------- CPUs
+
+def _allocate(req: Requirements, nodes: list[Node], assignment) -> Placement:
+    kinds, per_node = assignment
+    queues = [list(ids) for _, ids in kinds]
+    cells = {cell.id: cell for cell in req.cells}
+    placed, emulator = [], frozenset()
+    for node, (take, with_emulator) in zip(nodes, per_node):
+        ids = sorted(queue.pop(0) for queue, count in zip(queues, take)
+                     for _ in range(count))
+        taker = _Taker(req, node)
+        for cell_id in ids:
+            placed.append(CellPlacement(cell_id, node.id, taker.vcpus(cells[cell_id])))
+        if with_emulator:
+            emulator = taker.emulator()
+            placed = [_without(p, emulator) if p.node == node.id else p for p in placed]
+    placed.sort(key=lambda p: p.cell)
+    return _finish(req, tuple(placed), emulator)
+
+
+def _without(cell: CellPlacement, emulator: frozenset[int]) -> CellPlacement:
+    """Floating vCPUs keep off the isolated emulator's CPU."""
+    return attrs.evolve(cell, pins=tuple((v, cpus - emulator if len(cpus) > 1 else cpus)
+                                         for v, cpus in cell.pins))
+
+
+def _finish(req: Requirements, cells: tuple[CellPlacement, ...],
+            emulator: frozenset[int]) -> Placement:
+    vcpu_cpus = frozenset().union(*(cpus for cell in cells for _, cpus in cell.pins))
+    if not emulator:  # shared (or unsaid): where the vCPUs run
+        emulator = vcpu_cpus
+    iothreads = emulator if req.iothreads else frozenset()
+    return Placement(cells, emulator, iothreads)
+
+
+class _Taker:
+    """Hands out a node's CPUs in order, as the policy consumes them."""
+
+    def __init__(self, req: Requirements, node: Node):
+        self.req, self.node = req, node
+        self.used: set[int] = set()
+        self.cores = list(node.cores_of(req.threads_per_core) if req.threads == "require"
+                          else node.whole_cores)
+
+    def vcpus(self, cell: GuestCell) -> tuple[tuple[int, frozenset[int]], ...]:
+        if not self.req.dedicated:
+            return tuple((v, frozenset(self.node.usable)) for v in cell.vcpus)
+        if self.req.threads == "prefer":
+            cpus = self._free()[:len(cell.vcpus)]
+        elif self.req.threads == "isolate":
+            cpus = [self._core()[0] for _ in cell.vcpus]
+        else:
+            per = self.req.threads_per_core
+            cpus = [cpu for _ in range(len(cell.vcpus) // per) for cpu in self._core()]
+        self.used.update(cpus)
+        return tuple((v, frozenset((cpu,))) for v, cpu in zip(cell.vcpus, cpus))
+
+    def emulator(self) -> frozenset[int]:
+        if self.req.dedicated and self.req.threads == "isolate":
+            cpu = self._core()[0]
+        else:  # keep whole cores whole: a CPU of a partly usable core first
+            whole = {cpu for core in self.node.whole_cores for cpu in core}
+            cpu = min(self._free(), key=lambda c: (c in whole, self.node.usable.index(c)))
+        self.used.add(cpu)
+        return frozenset((cpu,))
+
+    def _free(self) -> list[int]:
+        return [cpu for cpu in self.node.usable if cpu not in self.used]
+
+    def _core(self) -> tuple[int, ...]:
+        core = self.cores.pop(0)
+        self.used.update(core)
+        return core
+
+
+def _unbound(req: Requirements, facts: HostFacts, nodes: list[Node]) -> Placement:
+    """Shared CPUs with no node asked for: float over every usable CPU of the host."""
+    usable = [cpu for node in nodes for cpu in node.usable]
+    emulator_left = req.emulator == "isolated"
+    if len(usable) < 1 + emulator_left:
+        raise Infeasible((f"the host has {len(usable)} free CPUs"
+                          f"{facts.describe_limits()}, the guest needs "
+                          f"{1 + emulator_left}",))
+    if req.page_kib:
+        pool = sum(node.pool for node in nodes)
+        pages = sum(req.pages(cell) for cell in req.cells)
+        if pool < pages:
+            raise Infeasible((f"the host has {pool} free {format_kib(req.page_kib)} "
+                              f"hugepages, the guest needs {pages}",))
+    emulator = frozenset((usable[0],)) if emulator_left else frozenset()
+    floating = frozenset(usable) - emulator
+    cells = tuple(CellPlacement(cell.id, None, tuple((v, floating) for v in cell.vcpus))
+                  for cell in req.cells)
+    return _finish(req, cells, emulator)

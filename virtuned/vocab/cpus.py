@@ -1,0 +1,160 @@
+"""Guest CPUs and the host CPUs they run on: dedicated or shared host CPUs, the
+emulator and I/O threads, real-time scheduling, the guest CPU's topology and mode.
+
+Each trait says what it needs of the planner (``needs``); the placement on the host
+(``--host``) is decided once for all of them (virtuned/placement.py) and written by
+vocab/pinning.py. Without ``--host`` only what holds on every host is written.
+"""
+
+from __future__ import annotations
+
+from virtuned.domain import element_span
+from virtuned.merge import SetText, conflict, el
+from virtuned.registry import trait
+from virtuned.values import format_cpulist
+from virtuned.vocab import pinning
+
+_CPUS_KEY = {"key": lambda args: ("host cpus",)}
+
+
+@trait("dedicated cpus [threads {threads:prefer|isolate|require}]", version=1,
+       needs=lambda args: {"cpus": "dedicated", "threads": args.get("threads") or "prefer"},
+       **_CPUS_KEY)
+def dedicated_cpus(ctx, threads=None):
+    """One host CPU of its own for each vCPU, never shared with another vCPU.
+
+    With --host, each vCPU is pinned (<cputune><vcpupin>) to a host CPU that is not
+    reserved (--reserved-cpus) and inside --allocated-cpus, all on one host node
+    unless the guest has NUMA cells ('guest numa nodes N'), and the guest's memory
+    is bound to that node (<numatune>). threads prefer (the default): sibling
+    threads are used side by side; isolate: each vCPU has a whole core, its sibling
+    threads stay unused; require: vCPUs in pairs (or the host's threads per core) on
+    sibling threads, with a guest CPU topology that says so. Without --host nothing
+    host-specific is written ('virtuned plan' reports what a host must offer).
+    """
+    return pinning.edits(ctx) + _require_topology(ctx, threads)
+
+
+def _require_topology(ctx, threads) -> list:
+    """threads require: the guest sees its vCPU pairs as sibling threads (unless
+    'cpu topology' says how, which the planner made agree)."""
+    if threads != "require" or ctx.plan.asker("topology") is not None:
+        return []
+    wanted = ctx.plan.requirements
+    per_core = wanted.threads_per_core
+    sockets = len(wanted.cells) if wanted.vcpus % (len(wanted.cells) * per_core) == 0 \
+        else 1
+    return _topology(ctx, sockets, wanted.vcpus // (sockets * per_core), per_core)
+
+
+@trait("shared cpus", version=1, needs=lambda args: {"cpus": "shared"}, **_CPUS_KEY)
+def shared_cpus(ctx):
+    """vCPUs float over the host CPUs the guest may use, shared with other guests.
+
+    With --host: the host's CPUs that are not reserved (--reserved-cpus) and inside
+    --allocated-cpus, of the node or nodes the guest is placed on ('place on host
+    node N', 'guest numa nodes N'), or of the whole host when none is asked for
+    (<vcpu cpuset>, <cputune>).
+    """
+    return pinning.edits(ctx)
+
+
+@trait("emulator threads {policy:isolated|shared}", version=1,
+       needs=lambda args: {"emulator": args["policy"]})
+def emulator_threads(ctx, policy):
+    """Where QEMU's own threads run: isolated on one more host CPU of their own
+    (a whole core under 'threads isolate'), or shared with the vCPUs' host CPUs.
+
+    Written as <cputune><emulatorpin> when --host is given.
+    """
+    return pinning.edits(ctx)
+
+
+@trait("iothreads {count:int}", version=1, needs=lambda args: {"iothreads": args["count"]})
+def iothreads(ctx, count):
+    """I/O threads for disks (<iothreads>), pinned with the emulator when placed.
+
+    With --host they run on the emulator's host CPUs (<cputune><iothreadpin>): its
+    isolated CPU under 'emulator threads isolated', else the vCPUs' CPUs.
+    """
+    if count < 1:
+        from virtuned.diagnostics import error
+
+        raise error(ctx.origin.span, f"'{ctx.origin.label}': expected 1 or more I/O "
+                    "threads", hint="drop the trait for none")
+    edit = pinning.child(ctx, "", el("iothreads", text=str(count)))
+    return ([edit] if edit else []) + pinning.edits(ctx)
+
+
+@trait("realtime", version=1, needs=lambda args: {"realtime": True})
+def realtime(ctx):
+    """Real-time scheduling (SCHED_FIFO) of the dedicated vCPUs.
+
+    <cputune><vcpusched scheduler='fifo' priority='1'> for every vCPU; needs
+    'dedicated cpus' (a real-time vCPU must not share its host CPU). Pair it with
+    'locked memory' so the guest's memory is never swapped.
+    """
+    vcpus = format_cpulist(range(ctx.plan.requirements.vcpus))
+    edit = pinning.child(ctx, "cputune", el("vcpusched", vcpus=vcpus, scheduler="fifo",
+                                            priority="1"), "vcpus")
+    return [edit] if edit else []
+
+
+@trait("cpu topology sockets {sockets:int} cores {cores:int} threads {threads:int}",
+       version=1, needs=lambda args: {"topology": (args["sockets"], args["cores"],
+                                                   args["threads"])})
+def cpu_topology(ctx, sockets, cores, threads):
+    """The guest CPU topology (<cpu><topology>); its product is the vCPU count.
+
+    A domain without <vcpu> gets sockets × cores × threads vCPUs; one whose <vcpu>
+    differs is a conflict.
+    """
+    if min(sockets, cores, threads) < 1:
+        from virtuned.diagnostics import error
+
+        raise error(ctx.origin.span, f"'{ctx.origin.label}': sockets, cores and threads "
+                    "must be 1 or more")
+    vcpus = ctx.plan.requirements.vcpus
+    if sockets * cores * threads != vcpus:
+        element = ctx.root.find("vcpu")
+        raise conflict(ctx.origin, f"{sockets * cores * threads} vCPUs",
+                       element_span(element, ctx.filename) if element is not None else None,
+                       f"the guest has {vcpus}", hint="make <vcpu> the product of "
+                       "sockets, cores and threads")
+    return _topology(ctx, sockets, cores, threads)
+
+
+def _topology(ctx, sockets: int, cores: int, threads: int) -> list:
+    edit = pinning.child(ctx, "cpu", el("topology", sockets=str(sockets), dies="1",
+                                        cores=str(cores), threads=str(threads)))
+    return [edit] if edit else []
+
+
+@trait("cpu mode {mode:host-passthrough|host-model|maximum}", version=1)
+def cpu_mode(ctx, mode):
+    """The guest CPU model: the host's own (host-passthrough: fastest, no migration
+    to other CPUs), the closest named model (host-model), or all QEMU can (maximum).
+    """
+    return _cpu_attribute(ctx, "mode", mode)
+
+
+def _cpu_attribute(ctx, name: str, value: str) -> list:
+    from virtuned.merge import Ensure, SetAttr
+
+    cpu = ctx.root.find("cpu")
+    if cpu is None:
+        return [Ensure("cpu", name, value, ctx.origin)]
+    return [SetAttr(cpu, "/domain/cpu", name, value, ctx.origin)]
+
+
+@trait("vcpus {count:int}", version=1, needs=lambda args: {"vcpus": args["count"]})
+def vcpus(ctx, count):
+    """The number of vCPUs (<vcpu>); an input that states another is a conflict."""
+    element = ctx.root.find("vcpu")
+    if count < 1:
+        from virtuned.diagnostics import error
+
+        raise error(ctx.origin.span, f"'{ctx.origin.label}': expected 1 or more vCPUs")
+    if element is not None and (element.text or "").strip() != str(count):
+        return [SetText(element, "/domain/vcpu", str(count), ctx.origin)]
+    return []

@@ -1,0 +1,54 @@
+"""Guest memory: its size, hugepages, and keeping it in RAM."""
+
+from __future__ import annotations
+
+from virtuned.domain import element_span
+from virtuned.merge import conflict, el
+from virtuned.registry import trait
+from virtuned.values import format_kib
+from virtuned.vocab import pinning
+
+
+@trait("hugepages {size:size}", version=1,
+       needs=lambda args: {"page_kib": args["size"].kib})
+def hugepages(ctx, size):
+    """Back the guest's memory with hugepages of one size (2MiB, 1GiB, ...).
+
+    <memoryBacking><hugepages><page size>. The memory must be a whole number of
+    pages; with --host the pages must be free in the pools of the host nodes the
+    guest is placed on (those of the whole host when it is not placed), else the
+    placement is infeasible (exit 3).
+    """
+    kib = size.kib
+    if kib < 4 or kib & (kib - 1):
+        from virtuned.diagnostics import error
+
+        raise error(ctx.origin.span, f"'{ctx.origin.label}': {size} is not a page size",
+                    hint="page sizes are powers of two: 2MiB and 1GiB on x86_64")
+    edit = pinning.child(ctx, "memoryBacking", el(
+        "hugepages", el("page", size=str(kib), unit="KiB")))
+    return ([edit] if edit else []) + pinning.edits(ctx)
+
+
+@trait("locked memory", version=1)
+def locked_memory(ctx):
+    """The guest's memory stays in host RAM, never swapped (<memoryBacking><locked>).
+
+    For real-time and packet-processing guests. (libvirt then needs a hard memory
+    limit or lets QEMU lock everything: size the host accordingly.)
+    """
+    edit = pinning.child(ctx, "memoryBacking", el("locked"))
+    return [edit] if edit else []
+
+
+@trait("memory {size:size}", version=1,
+       needs=lambda args: {"memory_kib": args["size"].kib})
+def memory(ctx, size):
+    """The guest's memory (<memory>); an input that states another is a conflict."""
+    wanted = ctx.plan.requirements.memory_kib
+    if size.kib != wanted or size.bytes % 1024:
+        element = ctx.root.find("memory")
+        raise conflict(ctx.origin, f"{size} of memory",
+                       element_span(element, ctx.filename) if element is not None else None,
+                       f"the guest has {format_kib(wanted)}")
+    return []

@@ -1,0 +1,46 @@
+"""Host and guest NUMA: which host node the guest lives on, and the guest's own cells.
+
+Like the CPU traits, these say what they need of the planner; the placement is
+decided once for all (virtuned/placement.py) and written by vocab/pinning.py.
+"""
+
+from __future__ import annotations
+
+from virtuned.merge import el
+from virtuned.registry import trait
+from virtuned.values import format_cpulist
+from virtuned.vocab import pinning
+
+
+@trait("place on host node {node:int}", version=1,
+       needs=lambda args: {"host_node": args["node"]})
+def place_on_host_node(ctx, node):
+    """vCPUs, emulator threads and memory on one host NUMA node.
+
+    With --host: memory strictly on host node N (<numatune>), the vCPUs and the
+    emulator on the node's CPUs that are not reserved and inside --allocated-cpus
+    (<vcpu cpuset>, <cputune>). A node the host does not have, or one too small, is
+    an infeasible placement (exit 3). Without --host nothing is written.
+    """
+    return pinning.edits(ctx)
+
+
+@trait("guest numa nodes {count:int}", version=1,
+       needs=lambda args: {"guest_cells": args["count"]})
+def guest_numa_nodes(ctx, count):
+    """The guest sees N NUMA cells: vCPUs and memory split evenly (<cpu><numa>).
+
+    With --host each guest cell is mapped to a host node of its own (several share
+    a node only when the host has fewer usable nodes than cells): its memory bound
+    there (<numatune><memnode>), its vCPUs on that node's CPUs. The cells' sizes
+    follow the memory's granule: whole MiB, or whole hugepages with 'hugepages'.
+    """
+    if count < 1:
+        from virtuned.diagnostics import error
+
+        raise error(ctx.origin.span, f"'{ctx.origin.label}': expected 1 or more cells")
+    cells = [pinning.child(ctx, "cpu/numa", el(
+        "cell", id=str(cell.id), cpus=format_cpulist(cell.vcpus),
+        memory=str(cell.memory_kib), unit="KiB"), "id")
+        for cell in ctx.plan.requirements.cells]
+    return [edit for edit in cells if edit] + pinning.edits(ctx)

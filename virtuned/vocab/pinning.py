@@ -1,0 +1,105 @@
+"""The XML of a placement, shared by every trait that places the guest.
+
+Placement is decided once, for all traits together (virtuned/placement.py); its XML
+touches ``<vcpu cpuset>``, ``<cputune>`` (vcpupin, emulatorpin, iothreadpin) and
+``<numatune>``. Every placing trait returns all of it: the edits are equal, so merge
+keeps one of each, and the places can never disagree with each other.
+"""
+
+from __future__ import annotations
+
+from virtuned.domain import element_span
+from virtuned.merge import Add, E, Ensure, SetAttr, conflict, el
+from virtuned.values import format_cpulist, parse_cpulist
+
+# Attributes whose values are CPU or node lists: "0-2" equals "0,1,2".
+_LISTS = frozenset(("cpuset", "nodeset", "cpus", "vcpus"))
+
+
+def edits(ctx) -> list:
+    """The whole placement's XML (nothing without --host: phase one)."""
+    placement = ctx.plan.placement
+    if placement is None:
+        return []
+    wanted = ctx.plan.requirements
+    result = vcpu_attributes(ctx, placement="static",
+                             cpuset=format_cpulist(placement.cpuset))
+    pins = placement.vcpu_pins
+    if len({cpus for _, cpus in pins}) > 1:  # else <vcpu cpuset> says it all
+        result += [child(ctx, "cputune", el("vcpupin", vcpu=str(v),
+                                            cpuset=format_cpulist(cpus)), "vcpu")
+                   for v, cpus in pins]
+    result.append(child(ctx, "cputune", el("emulatorpin",
+                                           cpuset=format_cpulist(placement.emulator))))
+    result += [child(ctx, "cputune", el("iothreadpin", iothread=str(i),
+                                        cpuset=format_cpulist(placement.iothreads)),
+                     "iothread")
+               for i in range(1, wanted.iothreads + 1)]
+    if placement.nodes:
+        result.append(child(ctx, "numatune", el("memory", mode="strict",
+                                                nodeset=format_cpulist(placement.nodes))))
+    if wanted.guest_numa and placement.nodes:
+        result += [child(ctx, "numatune", el("memnode", cellid=str(cell.cell),
+                                             mode="strict", nodeset=str(cell.node)),
+                         "cellid")
+                   for cell in placement.cells]
+    return [edit for edit in result if edit is not None]
+
+
+def vcpu_attributes(ctx, **wanted: str) -> list:
+    """Attributes of ``<vcpu>``: set on the input's, else on the one completion
+    adds (completion always adds one when the guest is placed)."""
+    vcpu = ctx.root.find("vcpu")
+    if vcpu is None:
+        return [Ensure("vcpu", name, value, ctx.origin) for name, value in wanted.items()]
+    return [SetAttr(vcpu, "/domain/vcpu", name, value, ctx.origin)
+            for name, value in wanted.items()]
+
+
+def child(ctx, parent: str, spec: E, key: str | None = None) -> Add | None:
+    """Add ``spec`` under the element at path ``parent``; at most one per ``key``
+    value (one per tag when None). One the input has already must be equal (then
+    nothing changes): a different one is a conflict, never overridden."""
+    existing = ctx.root.find(parent) if parent else ctx.root
+    if existing is not None:
+        for element in existing.iterchildren(spec.tag):
+            if key is None or element.get(key) == spec.get(key):
+                if _same(element, spec):
+                    return None
+                where = f"/domain/{parent}/{spec.tag}".replace("//", "/")
+                raise conflict(ctx.origin, f"{where} {_show(spec)}",
+                               element_span(element, ctx.filename),
+                               f"the input has {_show_element(element)}",
+                               hint="a trait never overrides what the input states: "
+                                    "change the input, or drop the trait")
+    return Add(parent, spec, ctx.origin, identity=(spec.tag, spec.get(key) if key else None))
+
+
+def _same(element, spec: E) -> bool:
+    if (element.text or "").strip() != (spec.text or "") or \
+            {k for k in element.attrib} != {k for k, _ in spec.attrib}:
+        return False
+    if any(not _same_value(k, element.get(k), v) for k, v in spec.attrib):
+        return False
+    children = list(element)
+    return len(children) == len(spec.children) and all(
+        _same(c, s) for c, s in zip(children, spec.children))
+
+
+def _same_value(name: str, have: str, want: str) -> bool:
+    if name in _LISTS:
+        try:
+            return parse_cpulist(have) == parse_cpulist(want)
+        except ValueError:
+            return False
+    return have == want
+
+
+def _show(spec: E) -> str:
+    attributes = " ".join(f"{k}='{v}'" for k, v in spec.attrib)
+    return f"<{spec.tag} {attributes}>" if attributes else f"<{spec.tag}>"
+
+
+def _show_element(element) -> str:
+    attributes = " ".join(f"{k}='{v}'" for k, v in element.attrib.items())
+    return f"<{element.tag} {attributes}>" if attributes else f"<{element.tag}>"
