@@ -1,0 +1,203 @@
+"""Benchmark: the HTTP service under load, on loopback, with a typical compile request.
+
+    python bench/bench_server.py [--seconds 60] [--workers 2] [--clients 4]
+
+Starts the real server (``virtuned serve``: uvicorn, its worker processes, the JSON
+access log on), then keeps it busy for ``--seconds`` with one compile request: the
+2.4 KB example domain and the 4 traits of examples/profiles/server.vt, sent inline (the
+request bench/bench_compile.py times in-process). Each of ``--clients`` processes
+holds one keep-alive connection and sends the next request as soon as the answer is
+in: raw sockets and a prepared request, so that the load generator costs a fraction
+of what the server does. Prints requests/s, latency percentiles and errors (any
+answer but 200 with the expected XML, or a broken connection). Target on a 2-core
+machine: >= 1,000 compiles/s, p99 < 25 ms, no errors.
+
+Numbers, not assertions: the test suite never times anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOMAIN = ROOT / "examples" / "domains" / "web-server.xml"
+PROFILE = ROOT / "examples" / "profiles" / "server.vt"
+HOST = "127.0.0.1"
+
+
+def request_bytes(port: int) -> bytes:
+    body = json.dumps({"domain": DOMAIN.read_text(), "traits": [PROFILE.read_text()]})
+    body = body.encode()
+    return (f"POST /v1/compile HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode() + body
+
+
+def read_response(sock: socket.socket, pending: bytearray) -> tuple[int, bytes]:
+    """One response from a keep-alive connection: status and body (by Content-Length;
+    the server never answers chunked here). ``pending`` holds bytes read past it."""
+    while (end := pending.find(b"\r\n\r\n")) < 0:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        pending += chunk
+    head = bytes(pending[:end]).split(b"\r\n")
+    status = int(head[0].split(b" ", 2)[1])
+    length = next(int(line.split(b":", 1)[1]) for line in head[1:]
+                  if line[:15].lower() == b"content-length:")
+    start = end + 4
+    while len(pending) < start + length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        pending += chunk
+    body = bytes(pending[start:start + length])
+    del pending[:start + length]
+    return status, body
+
+
+def client(port: int, request: bytes, expected: bytes, start_at: float, measure_from: float,
+           stop_at: float, results) -> None:
+    """One connection, one request at a time, from ``start_at`` to ``stop_at``; the
+    latencies of requests sent after ``measure_from`` (the warm-up is not counted)."""
+    latencies, errors, first_error = [], 0, None
+    sock, pending = None, bytearray()
+    while time.time() < start_at:
+        time.sleep(0.001)
+    cpu = time.process_time()
+    while (now := time.time()) < stop_at:
+        began = time.perf_counter()
+        try:
+            if sock is None:
+                sock = socket.create_connection((HOST, port))
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                pending.clear()
+            sock.sendall(request)
+            status, body = read_response(sock, pending)
+            ok = status == 200 and body == expected
+            if not ok and first_error is None:
+                first_error = f"{status}: {body[:300]!r}"
+        except OSError as exc:
+            ok = False
+            first_error = first_error or repr(exc)
+            if sock is not None:
+                sock.close()
+            sock = None
+        if now >= measure_from:
+            latencies.append(time.perf_counter() - began)
+            errors += not ok
+    if sock is not None:
+        sock.close()
+    results.put((latencies, errors, first_error, time.process_time() - cpu))
+
+
+def start_server(port: int, workers: int, log: Path, access_log: bool) -> subprocess.Popen:
+    command = [sys.executable, "-m", "virtuned", "serve", "--host", HOST, "--port",
+               str(port), "--workers", str(workers)]
+    if not access_log:
+        command.append("--no-access-log")
+    with open(log, "wb") as sink:
+        server = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL,
+                                  env={**os.environ, "PYTHONPATH": str(ROOT)})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"the server stopped:\n{log.read_text()[-3000:]}")
+        try:
+            with socket.create_connection((HOST, port), timeout=1) as sock:
+                sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+                if read_response(sock, bytearray())[0] == 200:
+                    return server
+        except OSError:
+            time.sleep(0.05)
+    server.terminate()
+    sys.exit("the server did not answer within 60 s")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0,
+                        help="how long to measure (default: 60)")
+    parser.add_argument("--warmup", type=float, default=2.0,
+                        help="seconds of load before measuring (default: 2)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="server worker processes (default: 2, one per core here)")
+    parser.add_argument("--clients", type=int, default=4,
+                        help="client processes, one connection each (default: 4)")
+    parser.add_argument("--no-access-log", dest="access_log", action="store_false",
+                        help="run the server without its access log")
+    args = parser.parse_args()
+
+    sys.path.insert(0, str(ROOT))
+    import virtuned
+
+    expected = json.dumps({"xml": virtuned.compile(DOMAIN.read_text(),
+                                                   traits=[PROFILE.read_text()]).xml,
+                           "warnings": []}, ensure_ascii=False, separators=(",", ":"))
+    port = free_port()
+    request = request_bytes(port)
+    with tempfile.TemporaryDirectory(prefix="virtuned-bench-") as scratch:
+        log = Path(scratch) / "server.log"
+        server = start_server(port, args.workers, log, args.access_log)
+        try:
+            start_at = time.time() + 0.5
+            measure_from = start_at + args.warmup
+            stop_at = measure_from + args.seconds
+            results = multiprocessing.Queue()
+            clients = [multiprocessing.Process(target=client, args=(
+                port, request, expected.encode(), start_at, measure_from, stop_at, results))
+                for _ in range(args.clients)]
+            for process in clients:
+                process.start()
+            outcomes = [results.get() for _ in clients]
+            for process in clients:
+                process.join()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        log_lines = sum(1 for _ in log.open("rb"))
+
+    latencies = sorted(t for outcome in outcomes for t in outcome[0])
+    errors = sum(outcome[1] for outcome in outcomes)
+    first_errors = [outcome[2] for outcome in outcomes if outcome[2]]
+    client_cpu = sum(outcome[3] for outcome in outcomes) / (args.warmup + args.seconds)
+    print(f"request: POST /v1/compile, {DOMAIN.relative_to(ROOT)} + the 4 traits of "
+          f"{PROFILE.relative_to(ROOT)} ({len(request)} bytes), answer {len(expected)} bytes")
+    print(f"server: {args.workers} worker(s), access log {'on' if args.access_log else 'off'}"
+          f" ({log_lines} log lines); load: {args.clients} keep-alive connection(s), "
+          f"{os.cpu_count()} CPUs; the clients used {client_cpu:.2f} CPUs")
+    print(f"measured: {len(latencies)} requests in {args.seconds:g} s "
+          f"(after {args.warmup:g} s of warm-up)")
+    print(f"throughput: {len(latencies) / args.seconds:8.0f} requests/s   (target >= 1000)")
+    if latencies:
+        print(f"latency:    p50 {percentile(latencies, 0.50) * 1e3:6.2f} ms   "
+              f"p90 {percentile(latencies, 0.90) * 1e3:6.2f} ms   "
+              f"p99 {percentile(latencies, 0.99) * 1e3:6.2f} ms   (target < 25)   "
+              f"max {latencies[-1] * 1e3:6.2f} ms   "
+              f"mean {statistics.fmean(latencies) * 1e3:6.2f} ms")
+    print(f"errors:     {errors}" + (f"   first: {first_errors[0]}" if first_errors else ""))
+
+
+if __name__ == "__main__":
+    main()
