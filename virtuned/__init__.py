@@ -4,11 +4,13 @@ The public API is lazy so that ``import virtuned`` (and the CLI) start fast.
 """
 
 __version__ = "0.1.0"
-__all__ = ["compile", "TraitSource", "CompileResult", "VirtunedError"]
+__all__ = ["compile", "plan", "fit", "TraitSource", "CompileResult", "PlanResult", "Fit",
+           "VirtunedError"]
 
 
 def __getattr__(name):
-    if name in ("compile", "TraitSource", "CompileResult"):
+    if name in ("compile", "plan", "fit", "TraitSource", "CompileResult", "PlanResult",
+                "Fit"):
         from virtuned import api
 
         return getattr(api, name)

@@ -8,7 +8,8 @@ import threading
 import attrs
 
 # Everything below runs on every compile: imported once here, not per call.
-from virtuned import __version__, domain, emit, merge, plan, provenance
+from virtuned import __version__, domain, emit, merge, provenance
+from virtuned import plan as planning
 from virtuned.diagnostics import Diagnostic, Sources
 from virtuned.plan import condition_facts
 from virtuned.profiles import ProfileFile, real_path
@@ -115,12 +116,47 @@ class _Run:
     request: object  # () -> the request as a lock records it
 
 
-def _run(domain_xml, *, profiles=(), traits=(), sources=(), settings=(), profile_path=(),
-         name=None, lock=None, lock_name="<lock>", domain_name="<domain>",
-         diagnostics_sources=None, domcaps=None, domcaps_name="<domcaps>",
-         device_nodes=(), host=None, host_name="<host>", reserved_cpus=None,
-         allocated_cpus=None) -> _Run:
+def _run(domain_xml, *, name=None, host=None, host_name="<host>", reserved_cpus=None,
+         allocated_cpus=None, **request) -> _Run:
     """parse → resolve → plan → emit → merge, once, for compile and explain."""
+    prepared = _prepare(domain_xml, **request)
+    tree, trait_set, domain_name = prepared.tree, prepared.trait_set, prepared.domain_name
+    facts = host_facts(host, host_name, reserved_cpus, allocated_cpus, prepared.seen)
+    the_plan = prepared.plan(facts)
+    warnings = list(trait_set.warnings) + phase_one_warnings(the_plan)
+    edits = emit.emit(the_plan, tree, domain_name, name=name, warnings=warnings)
+    done = merge.apply(tree, edits, domain_name, warnings)
+    stamped = provenance.stamp(tree, trait_set.profiles, __version__)
+    return _Run(domain.serialize(tree, prepared.original), trait_set,
+                lambda: tuple(merge.describe(tree, done)) + tuple(stamped()),
+                tuple(warnings), prepared.request)
+
+
+@attrs.frozen
+class _Prepared:
+    """A request parsed and resolved, ready to be planned on any host."""
+
+    tree: object
+    original: object
+    trait_set: object
+    stated: object
+    domcaps: object
+    device_nodes: tuple
+    seen: Sources
+    domain_name: str
+    request: object  # () -> the request as a lock records it
+
+    def plan(self, facts):
+        return planning.plan(self.trait_set, self.tree, self.stated, domcaps=self.domcaps,
+                         device_nodes=self.device_nodes, host=facts,
+                         filename=self.domain_name)
+
+
+def _prepare(domain_xml, *, profiles=(), traits=(), sources=(), settings=(),
+             profile_path=(), lock=None, lock_name="<lock>", domain_name="<domain>",
+             diagnostics_sources=None, domcaps=None, domcaps_name="<domcaps>",
+             device_nodes=()) -> _Prepared:
+    """parse and resolve: what every operation on a request starts with."""
     seen = diagnostics_sources or Sources()
     # A lock replays without reading any profile: they may have changed or be gone.
     roots = load_roots(profiles, traits, sources, profile_path) if lock is None else ()
@@ -132,7 +168,7 @@ def _run(domain_xml, *, profiles=(), traits=(), sources=(), settings=(), profile
         original = domain_xml  # a str is taken as already decoded, whatever it declares
         seen.add(domain_name, original)
         tree = domain.parse(original, domain_name)
-    stated = plan.stated_platform(tree.getroot())
+    stated = planning.stated_platform(tree.getroot())
 
     def request():
         return _request_record(profiles, traits, settings, domain_xml)
@@ -154,17 +190,89 @@ def _run(domain_xml, *, profiles=(), traits=(), sources=(), settings=(), profile
 
         seen.add(domcaps_name, domcaps)
         capabilities = domain_capabilities.parse(domcaps, domcaps_name)
-    facts = host_facts(host, host_name, reserved_cpus, allocated_cpus, seen)
-    the_plan = plan.plan(trait_set, tree, stated, domcaps=capabilities,
-                         device_nodes=_device_nodes(device_nodes), host=facts,
-                         filename=domain_name)
-    warnings = list(trait_set.warnings) + phase_one_warnings(the_plan)
-    edits = emit.emit(the_plan, tree, domain_name, name=name, warnings=warnings)
-    done = merge.apply(tree, edits, domain_name, warnings)
-    stamped = provenance.stamp(tree, trait_set.profiles, __version__)
-    return _Run(domain.serialize(tree, original), trait_set,
-                lambda: tuple(merge.describe(tree, done)) + tuple(stamped()),
-                tuple(warnings), request)
+    return _Prepared(tree, original, trait_set, stated, capabilities,
+                     _device_nodes(device_nodes), seen, domain_name, request)
+
+
+@attrs.frozen
+class PlanResult:
+    """What the guest needs of a host (``requirements``) and, with a host, where it
+    goes there (``placement``), as JSON values (virtuned/plan.schema.json)."""
+
+    requirements: dict
+    placement: dict | None
+    warnings: tuple[Diagnostic, ...] = ()
+
+    def json(self) -> dict:
+        return {"requirements": self.requirements, "placement": self.placement}
+
+
+def plan(domain_xml: str | bytes | None = None, *, host: str | bytes | None = None,
+         host_name: str = "<host>", reserved_cpus: str | None = None,
+         allocated_cpus: str | None = None, **request) -> PlanResult:
+    """What a compile of this request needs of a host, without compiling: the
+    scheduler's phase one. Takes ``compile``'s keyword arguments; with ``host`` the
+    answer includes the placement there (or raises: exit 3 when it is infeasible)."""
+    from virtuned import report
+
+    request.pop("name", None)
+    prepared = _prepare(domain_xml, **request)
+    facts = host_facts(host, host_name, reserved_cpus, allocated_cpus, prepared.seen)
+    the_plan = prepared.plan(facts)
+    return PlanResult(_requirements_json(the_plan), report.placement_json(the_plan.placement),
+                      tuple(prepared.trait_set.warnings))
+
+
+def _requirements_json(the_plan) -> dict:
+    from virtuned import report
+
+    return report.requirements_json(the_plan.requirements,
+                                    realtime=the_plan.asker("realtime") is not None)
+
+
+@attrs.frozen
+class Fit:
+    """Whether the guest fits one host, why not, and where it would go."""
+
+    host: str  # the host's name (its path)
+    fits: bool
+    reason: str | None
+    placement: dict | None
+
+    def json(self) -> dict:
+        return {"host": self.host, "fits": self.fits, "reason": self.reason,
+                "placement": self.placement}
+
+
+def fit(domain_xml: str | bytes | None = None, *, hosts=(), host_names=(),
+        reserved_cpus: str | None = None, allocated_cpus: str | None = None,
+        progress=None, **request) -> tuple[Fit, ...]:
+    """Which of ``hosts`` (``virsh capabilities`` XML texts, named by
+    ``host_names``, default ``<hosts/0>``...) the guest fits on, in the order given.
+    The request is resolved once; every host is planned on its own. ``progress``
+    (optional) is called with the number of hosts done after each one."""
+    from virtuned import report
+    from virtuned.diagnostics import ExitCode, VirtunedError
+
+    request.pop("name", None)
+    prepared = _prepare(domain_xml, **request)
+    prepared.plan(None)  # what holds on no host is refused once, not once per host
+    names = list(host_names) or [f"<hosts/{i}>" for i in range(len(hosts))]
+    answers = []
+    for done, (text, host_name) in enumerate(zip(hosts, names), 1):
+        facts = host_facts(text, host_name, reserved_cpus, allocated_cpus, prepared.seen)
+        try:
+            placed = prepared.plan(facts).placement
+            answers.append(Fit(host_name, True, None, report.placement_json(placed)))
+        except VirtunedError as exc:
+            if exc.exit_code != ExitCode.CONFLICT:
+                raise
+            reason = exc.diagnostics[0].message.removeprefix(
+                f"infeasible placement on {host_name}: ")
+            answers.append(Fit(host_name, False, reason, None))
+        if progress is not None:
+            progress(done)
+    return tuple(answers)
 
 
 def host_facts(host, host_name, reserved_cpus, allocated_cpus, seen: Sources):
@@ -190,7 +298,7 @@ def phase_one_warnings(the_plan) -> list[Diagnostic]:
     host-specific was written, once, at the trait that asked."""
     if the_plan.host is not None or not the_plan.requirements.placed:
         return []
-    asker = the_plan.asker(*plan.PLACING)
+    asker = the_plan.asker(*planning.PLACING)
     return [Diagnostic("warning", f"'{asker.origin.label}': no --host given, so no host "
                        "CPUs or NUMA nodes were chosen and nothing host-specific was "
                        "written; 'virtuned plan' reports what a host must offer",

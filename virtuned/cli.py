@@ -62,6 +62,17 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--json", action="store_true", help="machine-readable output")
     explain.set_defaults(run=_explain)
 
+    plan = commands.add_parser(
+        "plan", help="what the guest needs of a host, as JSON (with --host: where it goes)")
+    add_request_arguments(plan)
+    plan.set_defaults(run=_plan)
+
+    fit = commands.add_parser("fit", help="which hosts the guest fits on, as JSON")
+    add_request_arguments(fit)
+    fit.add_argument("--hosts", nargs="+", required=True, metavar="CAPS.xml",
+                     help="each host's 'virsh capabilities', answered in this order")
+    fit.set_defaults(run=_fit)
+
     check = commands.add_parser("check", help="check profiles for mistakes")
     check.add_argument("files", nargs="+", metavar="FILE.vt")
     check.add_argument("--profile-path", action="append", default=[], metavar="DIR",
@@ -237,6 +248,56 @@ def _compile(args, sources) -> int:
     else:
         sys.stdout.write(result.xml)
     return 0
+
+
+def _plan(args, sources) -> int:
+    import json
+
+    from virtuned.api import plan
+
+    result = plan(**request_kwargs(args, sources))
+    print_warnings(result.warnings, sources)
+    print(json.dumps(result.json(), indent=2))
+    return 0
+
+
+def _fit(args, sources) -> int:
+    """One JSON object per host, in the order given; a progress bar on stderr when
+    it is a terminal. Exit 0 whether or not a host fits: the answer says which."""
+    import json
+
+    from virtuned.api import fit
+
+    if args.host_caps:
+        raise _InputFileError("--host", "fit takes its hosts with --hosts")
+    request = request_kwargs(args, sources)
+    del request["host"], request["host_name"]
+    texts = [_read(path) for path in args.hosts]
+    bar = _ProgressBar(len(texts)) if sys.stderr.isatty() else None
+    answers = fit(**request, hosts=texts, host_names=args.hosts,
+                  progress=bar.update if bar else None)
+    if bar:
+        bar.close()
+    print(json.dumps([answer.json() for answer in answers], indent=2))
+    return 0
+
+
+class _ProgressBar:
+    """``fit  [#######.......]  12/40 hosts`` on one terminal line."""
+
+    WIDTH = 30
+
+    def __init__(self, total: int):
+        self.total = total
+
+    def update(self, done: int) -> None:
+        filled = self.WIDTH * done // max(self.total, 1)
+        sys.stderr.write(f"\rfit  [{'#' * filled}{'.' * (self.WIDTH - filled)}]  "
+                         f"{done}/{self.total} hosts")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
 
 
 def _explain(args, sources) -> int:

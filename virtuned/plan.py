@@ -126,8 +126,12 @@ def _needs(traits: TraitSet) -> tuple[dict, dict]:
 def requirements(needs: dict, asked_by: dict, root, filename: str) -> Requirements:
     """The guest's needs: vCPUs and memory from the input (else the traits, else
     the defaults), split into guest cells, with the CPU policy the traits ask."""
-    if not needs:  # nothing to plan: the input is not even read (any libvirt accepts)
-        return Requirements(vcpus=1, memory_kib=DEFAULT_MEMORY_KIB, cells=())
+    if not needs:  # nothing to place: read what can be read, refuse nothing
+        vcpus, memory = _lenient(_input_vcpus, root, filename), _lenient(
+            _input_memory, root, filename)
+        return Requirements(vcpus=vcpus or 1, memory_kib=memory or DEFAULT_MEMORY_KIB,
+                            cells=(GuestCell(0, tuple(range(vcpus or 1)),
+                                             memory or DEFAULT_MEMORY_KIB),))
     topology = needs.get("topology")
     vcpus = (_input_vcpus(root, filename) or needs.get("vcpus")
              or (topology[0] * topology[1] * topology[2] if topology else None) or 1)
@@ -164,6 +168,17 @@ def requirements(needs: dict, asked_by: dict, root, filename: str) -> Requiremen
         cpus=needs.get("cpus"), threads=threads, threads_per_core=per_core,
         emulator=needs.get("emulator"), iothreads=needs.get("iothreads", 0),
         page_kib=page, host_node=needs.get("host_node"))
+
+
+def _lenient(read, root, filename: str):
+    """What ``read`` finds, or None where the input says something this planner
+    does not understand (libvirt may: a domain no trait places must pass as it is)."""
+    from virtuned.diagnostics import VirtunedError
+
+    try:
+        return read(root, filename)
+    except VirtunedError:
+        return None
 
 
 def _split_cells(count: int, vcpus: int, memory: int, cpu_granule: int,

@@ -1,0 +1,59 @@
+"""The answers of ``plan`` and ``fit`` as JSON values, for schedulers.
+
+Their shape is a contract: ``virtuned/plan.schema.json`` (JSON Schema 2020-12) is
+shipped beside this module and describes both; the tests validate every answer
+against it. CPU and node lists use libvirt's syntax (``0-3,8``).
+"""
+
+from __future__ import annotations
+
+from virtuned.values import format_cpulist
+
+SCHEMA = "plan.schema.json"
+
+
+def requirements_json(req, realtime: bool = False) -> dict:
+    """What the guest needs of any host."""
+    dedicated = req.vcpus if req.dedicated else 0
+    isolated_emulator = int(req.emulator == "isolated")
+    return {
+        "vcpus": req.vcpus,
+        "memory_kib": req.memory_kib,
+        "cpus": {
+            "policy": req.cpus,
+            "threads": req.threads if req.dedicated else None,
+            "threads_per_core": req.threads_per_core
+            if req.dedicated and req.threads == "require" else None,
+            "dedicated": dedicated + isolated_emulator,
+            "shared": req.vcpus if not req.dedicated else 0,
+            "realtime": realtime,
+        },
+        "emulator": {"policy": req.emulator, "dedicated_cpus": isolated_emulator},
+        "iothreads": req.iothreads,
+        "hugepages": None if not req.page_kib else {
+            "page_kib": req.page_kib, "pages": req.memory_kib // req.page_kib},
+        "host_node": req.host_node,
+        "guest_numa": req.guest_numa,
+        "cells": [{"id": cell.id, "vcpus": format_cpulist(cell.vcpus),
+                   "cpus": len(cell.vcpus),
+                   "dedicated_cpus": len(cell.vcpus) if req.dedicated else 0,
+                   "memory_kib": cell.memory_kib,
+                   "hugepages": req.pages(cell)}
+                  for cell in req.cells],
+        "needs_host": req.placed,
+    }
+
+
+def placement_json(placement) -> dict | None:
+    """Where the guest goes on one host."""
+    if placement is None:
+        return None
+    return {
+        "nodes": format_cpulist(placement.nodes),
+        "cpuset": format_cpulist(placement.cpuset),
+        "cells": [{"cell": cell.cell, "host_node": cell.node,
+                   "vcpus": {str(vcpu): format_cpulist(cpus) for vcpu, cpus in cell.pins}}
+                  for cell in placement.cells],
+        "emulator": format_cpulist(placement.emulator),
+        "iothreads": format_cpulist(placement.iothreads) or None,
+    }
