@@ -9,6 +9,8 @@ host's, minus ``--reserved-cpus`` (kept for the host OS), and only those in
 
 from __future__ import annotations
 
+import re
+
 import attrs
 
 from virtuned.diagnostics import Span, error
@@ -33,13 +35,36 @@ class HostCpu:
 @attrs.frozen
 class HostCell:
     id: int
-    memory_kib: int
+    memory_kib: int | None  # None: the host does not say (old libvirt, Xen)
     pages: tuple[tuple[int, int], ...]  # (page size in KiB, pages in the pool)
     cpus: tuple[HostCpu, ...]  # by id
     distances: tuple[tuple[int, int], ...] = ()  # (other cell, distance)
 
     def pool(self, page_kib: int) -> int:
         return dict(self.pages).get(page_kib, 0)
+
+    def cores(self) -> tuple[tuple[int, ...], ...]:
+        """The cell's cores as the CPU ids of their threads, in (socket, die, core,
+        id) order. Threads are of one core when ``siblings`` links them, whatever
+        their core_id says (some hosts number the threads of one core apart), and
+        siblings another cell lists are not part of this cell's cores."""
+        ids = {cpu.id for cpu in self.cpus}
+        parent = {ident: ident for ident in ids}
+
+        def root(ident: int) -> int:
+            while parent[ident] != ident:
+                parent[ident] = parent[parent[ident]]
+                ident = parent[ident]
+            return ident
+
+        for cpu in self.cpus:
+            for sibling in cpu.siblings & ids:
+                parent[root(sibling)] = root(cpu.id)
+        groups: dict[int, list[HostCpu]] = {}
+        for cpu in sorted(self.cpus, key=lambda cpu: (cpu.core_key, cpu.id)):
+            groups.setdefault(root(cpu.id), []).append(cpu)
+        return tuple(tuple(cpu.id for cpu in group) for group in
+                     sorted(groups.values(), key=lambda g: (g[0].core_key, g[0].id)))
 
 
 @attrs.frozen
@@ -72,10 +97,10 @@ class HostFacts:
         """"after reserved 0-1" / "inside allocated 4-11" for messages."""
         parts = []
         if self.reserved:
-            parts.append(f"reserved {format_cpulist(self.reserved)}")
+            parts.append(f"after reserved {format_cpulist(self.reserved)}")
         if self.allocated is not None:
             parts.append(f"inside allocated {format_cpulist(self.allocated)}")
-        return (" after " + " and ".join(parts)) if parts else ""
+        return f" {' and '.join(parts)}" if parts else ""
 
 
 def parse(data: str | bytes, source: str) -> Host:
@@ -97,15 +122,15 @@ def parse(data: str | bytes, source: str) -> Host:
 
 def _cell(cell, source: str) -> HostCell:
     memory = cell.find("memory")
-    pages = tuple(sorted((_int(p, "size", source), _int_text(p, source))
-                         for p in cell.iterfind("pages")))
+    pages = tuple(sorted((_kib(p, p.get("unit"), _int(p, "size", source), source),
+                          _int_text(p, source)) for p in cell.iterfind("pages")))
     cpus = tuple(sorted((_cpu(cpu, source) for cpu in cell.iterfind("cpus/cpu")),
                         key=lambda c: c.id))
     distances = tuple((_int(s, "id", source), _int(s, "value", source))
                       for s in cell.iterfind("distances/sibling"))
     return HostCell(_int(cell, "id", source),
-                    _kib(memory, source) if memory is not None else 0,
-                    pages, cpus, distances)
+                    _kib(memory, memory.get("unit"), _int_text(memory, source), source)
+                    if memory is not None else None, pages, cpus, distances)
 
 
 def _cpu(cpu, source: str) -> HostCpu:
@@ -115,25 +140,28 @@ def _cpu(cpu, source: str) -> HostCpu:
         threads = parse_cpulist(siblings) if siblings else frozenset((ident,))
     except ValueError as exc:
         raise _bad(cpu, source, f"siblings: {exc}") from None
-    # A CPU without core_id (old libvirt) is its own core.
-    core = _int(cpu, "core_id", source) if cpu.get("core_id") is not None else -1 - ident
+    # A CPU without core_id (old libvirt) is its own core, in the order of the ids.
+    core = _int(cpu, "core_id", source) if cpu.get("core_id") is not None else ident
     return HostCpu(ident, _int(cpu, "socket_id", source, 0), _int(cpu, "die_id", source, 0),
                    core, threads | {ident})
 
 
-def _kib(element, source: str) -> int:
-    unit = element.get("unit", "KiB")
-    factor = {"KiB": 1, "MiB": 1024, "GiB": 1024 ** 2}.get(unit)
+def _kib(element, unit: str | None, value: int, source: str) -> int:
+    """``value`` in ``unit`` (libvirt writes KiB; MiB and GiB are read too) → KiB."""
+    factor = {"KiB": 1, "MiB": 1024, "GiB": 1024 ** 2}.get(unit or "KiB")
     if factor is None:
         raise _bad(element, source, f"unit '{unit}' (expected KiB, MiB or GiB)")
-    return _int_text(element, source) * factor
+    return value * factor
+
+
+_WHOLE = re.compile("[0-9]+")  # ASCII digits only: str.isdigit() takes '²' too
 
 
 def _int(element, name: str, source: str, default: int | None = None) -> int:
     value = element.get(name)
     if value is None and default is not None:
         return default
-    if value is None or not value.isdigit():
+    if value is None or not _WHOLE.fullmatch(value):
         raise _bad(element, source, f"{name}='{value}' (expected a whole number)"
                    if value is not None else f"no {name}")
     return int(value)
@@ -141,7 +169,7 @@ def _int(element, name: str, source: str, default: int | None = None) -> int:
 
 def _int_text(element, source: str) -> int:
     text = (element.text or "").strip()
-    if not text.isdigit():
+    if not _WHOLE.fullmatch(text):
         raise _bad(element, source, f"'{text}' (expected a whole number)")
     return int(text)
 
@@ -178,9 +206,12 @@ def _cpus(text: str | None, option: str, host: Host) -> frozenset[int] | None:
     try:
         cpus = parse_cpulist(text.strip())
     except ValueError as exc:
-        raise error(where, str(exc)) from None
-    unknown = cpus - host.cpu_ids
+        raise error(where, f"{option}: {exc}") from None
+    known = host.cpu_ids
+    unknown = cpus - known
     if unknown:
-        raise error(where, f"{option}: CPU {format_cpulist(unknown)} is not on the host "
-                    f"({host.source} has CPUs {format_cpulist(host.cpu_ids)})")
+        which = (f"CPUs {format_cpulist(unknown)} are" if len(unknown) > 1
+                 else f"CPU {format_cpulist(unknown)} is")
+        raise error(where, f"{option}: {which} not on the host "
+                    f"({host.source} has CPUs {format_cpulist(known)})")
     return cpus

@@ -13,11 +13,17 @@ The rules a placement keeps, which the property tests check:
 - guest cells go on distinct host nodes, unless fewer nodes can be used than there
   are cells (then nodes hold several cells, as evenly as they can);
 - no reserved CPU, none outside the allocated set;
+- a core is the threads ``siblings`` links (whatever their core_id says);
 - dedicated: one host CPU per vCPU, never shared; ``isolate``: one whole core per
   vCPU (every thread of the core usable, the other threads left unused); ``require``:
-  vCPUs in groups of the threads per core, each group on one core's threads;
-- an isolated emulator has one more CPU of its own (a whole core under isolate);
-- a node's memory (or its pool of the guest's hugepage size) holds its cells.
+  vCPUs in groups of the threads per core (in vCPU order, a last short group
+  allowed), each group on the threads of one whole core of exactly that many;
+- shared: the vCPUs of a cell float over every usable CPU of its node, so a node
+  with a cell that has vCPUs needs one usable CPU;
+- an isolated emulator has one more CPU of its own (a whole core under isolate), on
+  the node of one of the guest's cells (unbound shared guests: anywhere);
+- a node's memory (or its pool of the guest's hugepage size) holds its cells;
+  memory the host does not state is not checked.
 """
 
 from __future__ import annotations
@@ -127,7 +133,7 @@ class Node:
     cell: HostCell
     usable: tuple[int, ...]  # in (socket, die, core, id) order
     whole_cores: tuple[tuple[int, ...], ...]  # cores with every thread usable
-    memory_kib: int
+    memory_kib: int | None  # None: the host does not say (not checked)
     pool: int  # free pages of the guest's hugepage size
 
     @property
@@ -140,16 +146,10 @@ class Node:
 
 def _node(cell: HostCell, facts: HostFacts, page_kib: int | None) -> Node:
     usable = facts.usable(cell)
-    ordered = sorted((cpu for cpu in cell.cpus if cpu.id in usable),
-                     key=lambda cpu: (cpu.core_key, cpu.id))
-    cores: dict[tuple, list[int]] = {}
-    for cpu in ordered:
-        cores.setdefault(cpu.core_key, []).append(cpu.id)
-    by_id = {cpu.id: cpu for cpu in cell.cpus}
-    whole = tuple(tuple(ids) for ids in cores.values()
-                  if by_id[ids[0]].siblings <= usable)
-    return Node(cell, tuple(cpu.id for cpu in ordered), whole, cell.memory_kib,
-                cell.pool(page_kib) if page_kib else 0)
+    cores = cell.cores()
+    whole = tuple(core for core in cores if usable.issuperset(core))
+    return Node(cell, tuple(cpu for core in cores for cpu in core if cpu in usable),
+                whole, cell.memory_kib, cell.pool(page_kib) if page_kib else 0)
 
 
 # ---------------------------------------------------------------- demands
@@ -157,7 +157,8 @@ def _node(cell: HostCell, facts: HostFacts, page_kib: int | None) -> Node:
 @attrs.frozen(order=True)
 class Demand:
     """What one guest cell takes from a node: CPU units (CPUs, whole cores or cores
-    of N threads, per the policy), memory, hugepages."""
+    of N threads, per the policy; shared: 1 when it has vCPUs, which float over the
+    node's CPUs), memory, hugepages."""
 
     units: int
     memory_kib: int
@@ -167,9 +168,9 @@ class Demand:
 def _demand(req: Requirements, cell: GuestCell) -> Demand:
     count = len(cell.vcpus)
     if not req.dedicated:
-        units = 0
-    elif req.threads == "require":
-        units = count // req.threads_per_core
+        units = min(count, 1)
+    elif req.threads == "require":  # a last group short of a core takes a whole one
+        units = -(-count // req.threads_per_core)
     else:
         units = count
     return Demand(units, cell.memory_kib, req.pages(cell))
@@ -192,9 +193,9 @@ def _shortfall(req: Requirements, node: Node, demands, emulator: bool,
             extra = " and 1 for the emulator" if emulator else ""
             return (f"{have} {req.unit()}{facts.describe_limits()}, "
                     f"{who} {units}{extra}")
-    elif len(node.usable) < 1 + emulator:
+    elif len(node.usable) < min(units, 1) + emulator:
         return (f"{len(node.usable)} free CPUs{facts.describe_limits()}, "
-                f"{who} 1" + (" and 1 for the emulator" if emulator else ""))
+                f"{who} {min(units, 1)}" + (" and 1 for the emulator" if emulator else ""))
     if req.page_kib:
         pages = sum(d.pages for d in demands)
         if node.pool < pages:
@@ -202,7 +203,7 @@ def _shortfall(req: Requirements, node: Node, demands, emulator: bool,
                     f"{who} {pages}")
     else:
         memory = sum(d.memory_kib for d in demands)
-        if node.memory_kib < memory:
+        if node.memory_kib is not None and node.memory_kib < memory:
             return (f"{format_kib(node.memory_kib)} of memory, {who} "
                     f"{format_kib(memory)}")
     return None
@@ -293,23 +294,35 @@ def _choices(remaining: tuple[int, ...], distinct: bool, nodes_left: int):
 
 
 def _reasons(req, nodes, kinds, distinct, facts) -> tuple[str, ...]:
-    """The binding constraint of each node: against the smallest cell if even that
-    does not fit, else against the biggest; nodes that hold a cell say so."""
-    smallest, biggest = kinds[-1], kinds[0]
-    emulator = req.emulator == "isolated"
+    """The binding constraint of each node. On distinct nodes: against the smallest
+    cell if even that does not fit, else against the biggest; nodes that hold a cell
+    say so. Nodes shared by cells: against the fewest smallest cells it cannot hold
+    (the emulator with them)."""
+    if not kinds:
+        return ("the guest has no cells to place the emulator with",)
+    cells = [(demand, ident) for demand, ids in reversed(kinds) for ident in ids]
     reasons = []
     for node in nodes:
-        reason = None
-        for demand, ids in (smallest, biggest):
-            who = f"guest cell {ids[0]} needs"
-            reason = _shortfall(req, node, [demand], False, facts, who) or (
-                _shortfall(req, node, [demand], True, facts, who) if emulator else None)
-            if reason:
-                break
+        trials = ([[(kinds[-1][0], kinds[-1][1][0])], [(kinds[0][0], kinds[0][1][0])]]
+                  if distinct else
+                  [cells[:count] for count in range(1, len(cells) + 1)])
+        reason = next(filter(None, (_shortfall_of(req, node, trial, facts)
+                                    for trial in trials)), None)
         reasons.append(f"host node {node.id}: " + (reason or "can hold one guest cell"))
     if distinct and len(req.cells) > 1:
         reasons.append(f"the guest's {len(req.cells)} cells need distinct host nodes")
     return tuple(reasons)
+
+
+def _shortfall_of(req, node, cells, facts) -> str | None:
+    """Why ``node`` cannot hold these (demand, cell id) alone, or with the emulator."""
+    ids = sorted(ident for _, ident in cells)
+    who = (f"guest cell {ids[0]} needs" if len(ids) == 1 else
+           f"guest cells {format_cpulist(ids)} need")
+    demands = [demand for demand, _ in cells]
+    return _shortfall(req, node, demands, False, facts, who) or (
+        _shortfall(req, node, demands, True, facts, who)
+        if req.emulator == "isolated" else None)
 
 
 # ---------------------------------------------------------------- CPUs
@@ -364,8 +377,8 @@ class _Taker:
         elif self.req.threads == "isolate":
             cpus = [self._core()[0] for _ in cell.vcpus]
         else:
-            per = self.req.threads_per_core
-            cpus = [cpu for _ in range(len(cell.vcpus) // per) for cpu in self._core()]
+            groups = -(-len(cell.vcpus) // self.req.threads_per_core)
+            cpus = [cpu for _ in range(groups) for cpu in self._core()][:len(cell.vcpus)]
         self.used.update(cpus)
         return tuple((v, frozenset((cpu,))) for v, cpu in zip(cell.vcpus, cpus))
 
@@ -374,7 +387,8 @@ class _Taker:
             cpu = self._core()[0]
         else:  # keep whole cores whole: a CPU of a partly usable core first
             whole = {cpu for core in self.node.whole_cores for cpu in core}
-            cpu = min(self._free(), key=lambda c: (c in whole, self.node.usable.index(c)))
+            cpu = next((c for c in self._free() if c not in whole), None)
+            cpu = self._free()[0] if cpu is None else cpu
         self.used.add(cpu)
         return frozenset((cpu,))
 
