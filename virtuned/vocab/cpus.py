@@ -42,8 +42,10 @@ def _require_topology(ctx, threads) -> list:
         return []
     wanted = ctx.plan.requirements
     per_core = wanted.threads_per_core
-    sockets = len(wanted.cells) if wanted.vcpus % (len(wanted.cells) * per_core) == 0 \
-        else 1
+    # A socket per guest cell when the cells are equal; else one socket (a socket
+    # split over two cells is what QEMU warns about).
+    equal = len({len(cell.vcpus) for cell in wanted.cells}) == 1
+    sockets = len(wanted.cells) if equal else 1
     return _topology(ctx, sockets, wanted.vcpus // (sockets * per_core), per_core)
 
 

@@ -50,5 +50,7 @@ def memory(ctx, size):
         element = ctx.root.find("memory")
         raise conflict(ctx.origin, f"{size} of memory",
                        element_span(element, ctx.filename) if element is not None else None,
-                       f"the guest has {format_kib(wanted)}")
+                       f"the guest has {format_kib(wanted)}",
+                       hint="a trait never overrides what the input states: change "
+                            "the input, or drop the trait")
     return []

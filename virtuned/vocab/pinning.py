@@ -22,13 +22,16 @@ def edits(ctx) -> list:
     if placement is None:
         return []
     wanted = ctx.plan.requirements
-    result = vcpu_attributes(ctx, placement="static",
-                             cpuset=format_cpulist(placement.cpuset))
     pins = placement.vcpu_pins
-    if len({cpus for _, cpus in pins}) > 1:  # else <vcpu cpuset> says it all
-        result += [child(ctx, "cputune", el("vcpupin", vcpu=str(v),
-                                            cpuset=format_cpulist(cpus)), "vcpu")
-                   for v, cpus in pins]
+    # <vcpu cpuset> is where vCPUs without a <vcpupin> run: the vCPUs' CPUs only, never
+    # an isolated emulator's (which has its own <emulatorpin>).
+    result = vcpu_attributes(ctx, placement="static", cpuset=format_cpulist(
+        frozenset().union(*(cpus for _, cpus in pins))))
+    vcpupins = [child(ctx, "cputune", el("vcpupin", vcpu=str(v),
+                                         cpuset=format_cpulist(cpus)), "vcpu")
+                for v, cpus in pins]  # an input <vcpupin> elsewhere is a conflict...
+    if len({cpus for _, cpus in pins}) > 1:  # ... but <vcpu cpuset> may say it all
+        result += vcpupins
     result.append(child(ctx, "cputune", el("emulatorpin",
                                            cpuset=format_cpulist(placement.emulator))))
     result += [child(ctx, "cputune", el("iothreadpin", iothread=str(i),
@@ -48,22 +51,25 @@ def edits(ctx) -> list:
 
 def vcpu_attributes(ctx, **wanted: str) -> list:
     """Attributes of ``<vcpu>``: set on the input's, else on the one completion
-    adds (completion always adds one when the guest is placed)."""
+    adds (completion always adds one when the guest is placed). An input value
+    that means the same (``0,1,2`` for ``0-2``, no placement for static) stays."""
     vcpu = ctx.root.find("vcpu")
     if vcpu is None:
         return [Ensure("vcpu", name, value, ctx.origin) for name, value in wanted.items()]
     return [SetAttr(vcpu, "/domain/vcpu", name, value, ctx.origin)
-            for name, value in wanted.items()]
+            for name, value in wanted.items()
+            if vcpu.get(name) is None or not _same_value(name, vcpu.get(name), value)]
 
 
 def child(ctx, parent: str, spec: E, key: str | None = None) -> Add | None:
     """Add ``spec`` under the element at path ``parent``; at most one per ``key``
-    value (one per tag when None). One the input has already must be equal (then
-    nothing changes): a different one is a conflict, never overridden."""
+    value (one per tag when None; CPU lists match when they overlap). One the input
+    has already must mean the same (then nothing changes; it may say more, such as
+    a cell's memAccess): a different one is a conflict, never overridden."""
     existing = ctx.root.find(parent) if parent else ctx.root
     if existing is not None:
         for element in existing.iterchildren(spec.tag):
-            if key is None or element.get(key) == spec.get(key):
+            if key is None or _same_key(key, element.get(key), spec.get(key)):
                 if _same(element, spec):
                     return None
                 where = f"/domain/{parent}/{spec.tag}".replace("//", "/")
@@ -75,15 +81,50 @@ def child(ctx, parent: str, spec: E, key: str | None = None) -> Add | None:
     return Add(parent, spec, ctx.origin, identity=(spec.tag, spec.get(key) if key else None))
 
 
-def _same(element, spec: E) -> bool:
-    if (element.text or "").strip() != (spec.text or "") or \
-            {k for k in element.attrib} != {k for k, _ in spec.attrib}:
+def _same_key(name: str, have: str | None, want: str | None) -> bool:
+    if have is None or name not in _LISTS:
+        return have == want
+    try:
+        return bool(parse_cpulist(have) & parse_cpulist(want))
+    except ValueError:
         return False
-    if any(not _same_value(k, element.get(k), v) for k, v in spec.attrib):
+
+
+# Attribute defaults libvirt applies (absent means this), by element tag.
+_DEFAULTS = {"memory": {"mode": "strict"}, "memnode": {"mode": "strict"}}
+# Sizes written with a unit attribute beside them, by element tag.
+_SIZES = {"cell": "memory", "page": "size"}
+
+
+def _same(element, spec: E) -> bool:
+    """Whether the input's ``element`` says what ``spec`` says: each of the spec's
+    attributes (sizes in any unit, libvirt's defaults filled in), its text and
+    its children."""
+    have = _meaning(element.tag, dict(element.attrib))
+    want = _meaning(spec.tag, dict(spec.attrib))
+    if (element.text or "").strip() != (spec.text or "") or have is None:
+        return False
+    if any(name not in have or not _same_value(name, have[name], value)
+           for name, value in want.items()):
         return False
     children = list(element)
     return len(children) == len(spec.children) and all(
         _same(c, s) for c, s in zip(children, spec.children))
+
+
+def _meaning(tag: str, attributes: dict) -> dict | None:
+    """Attributes with libvirt's defaults, a size and its unit as one KiB count
+    (None: a size libvirt would refuse)."""
+    from virtuned.plan import _unit_bytes
+
+    meant = {**_DEFAULTS.get(tag, {}), **attributes}
+    size = _SIZES.get(tag)
+    if size in meant:
+        factor = _unit_bytes(meant.pop("unit", "KiB"))
+        if factor is None or not meant[size].isdigit():
+            return None
+        meant[size] = str(int(meant[size]) * factor // 1024)
+    return meant
 
 
 def _same_value(name: str, have: str, want: str) -> bool:
