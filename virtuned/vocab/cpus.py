@@ -64,10 +64,10 @@ def shared_cpus(ctx):
 @trait("emulator threads {policy:isolated|shared}", version=1,
        needs=lambda args: {"emulator": args["policy"]})
 def emulator_threads(ctx, policy):
-    """Where QEMU's own threads run: isolated on one more host CPU of their own
-    (a whole core under 'threads isolate'), or shared with the vCPUs' host CPUs.
+    """Where QEMU's own threads run: on a host CPU of their own, or the vCPUs'.
 
-    Written as <cputune><emulatorpin> when --host is given.
+    isolated: one more host CPU of their own (a whole core under 'threads
+    isolate'); shared: the vCPUs' host CPUs. Written as <cputune><emulatorpin> when --host is given.
     """
     return pinning.edits(ctx)
 
@@ -134,8 +134,11 @@ def _topology(ctx, sockets: int, cores: int, threads: int) -> list:
 
 @trait("cpu mode {mode:host-passthrough|host-model|maximum}", version=1)
 def cpu_mode(ctx, mode):
-    """The guest CPU model: the host's own (host-passthrough: fastest, no migration
-    to other CPUs), the closest named model (host-model), or all QEMU can (maximum).
+    """The guest CPU model (<cpu mode>): the host's own, the closest named, or all.
+
+    host-passthrough: the host's own CPU (fastest, no migration to other CPUs);
+    host-model: the closest named model with the host's features; maximum: all
+    that QEMU can offer.
     """
     return _cpu_attribute(ctx, "mode", mode)
 
