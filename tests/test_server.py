@@ -5,7 +5,6 @@ Hostile input, limits and the schemathesis run are in tests/server/."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 from pathlib import Path
@@ -407,45 +406,116 @@ def test_check_requires_its_text(client):
 
 
 # ---------------------------------------------------------------- plan, fit, host
-# Being built in virtuned/api.py (issue 3). Until they land the service answers 501
-# and says so; once they land, these tests compare with the library instead.
 
-def _available(name):
-    return inspect.isfunction(getattr(api, name, None))
-
-
-@pytest.mark.parametrize("operation", ["plan", "fit"])
-def test_plan_and_fit(client, operation):
-    body = {"traits": ["video qxl"]}
-    if operation == "fit":
-        body["hosts"] = ["<capabilities/>"]
-    answer = post(client, f"/v1/{operation}", body)
-    if not _available(operation):
-        assert_problem(answer, {
-            "type": "urn:virtuned:problem:not-implemented",
-            "title": "Not implemented in this version", "status": 501,
-            "detail": f"'{operation}' is not available in this version of virtuned yet",
-            "instance": "urn:virtuned:request:t-1", "request_id": "t-1",
-            "diagnostics": [], "exit_code": 1})
-    else:
-        assert answer.status_code in (200, 409, 422), answer.text
-        assert answer.headers["content-type"] in ("application/json",
-                                                  "application/problem+json")
+HOSTS = ROOT / "examples" / "hosts"
+SMT = (HOSTS / "two-node-smt.xml").read_text()  # 2 nodes x 4 cores x 2 threads
+TEST_DRIVER = (HOSTS / "test-driver.xml").read_text()  # 2 nodes x 8 CPUs, no 1 GiB pages
+NFV_DOMAIN = ("<domain type='kvm'><name>nfv</name><memory unit='GiB'>4</memory>"
+              "<vcpu>4</vcpu><os><type arch='x86_64' machine='q35'>hvm</type></os></domain>")
+NFV = ["dedicated cpus threads isolate", "emulator threads isolated", "hugepages 1GiB",
+       "guest numa nodes 2", "iothreads 1", "realtime"]
 
 
-@pytest.mark.parametrize("field, value", [
-    ("host", "<capabilities/>"), ("reserved_cpus", "0-1"), ("allocated_cpus", "2-5")])
-def test_host_fields_of_compile(client, field, value):
-    answer = post(client, "/v1/compile", {field: value})
-    if field not in inspect.signature(api.compile).parameters:
-        assert_problem(answer, problem(
-            501, "not-implemented", "Not implemented in this version",
-            f"<request>:1:1: error: /{field}: this version of virtuned cannot use "
-            f"'{field}' yet in compile",
-            [request_diagnostic(f"/{field}: this version of virtuned cannot use "
-                                f"'{field}' yet in compile")], 1, "t-1"))
-    else:
-        assert answer.status_code in (200, 409, 422), answer.text
+def test_plan_answers_what_virtuned_plan_prints(client):
+    answer = post(client, "/v1/plan", {"domain": NFV_DOMAIN, "traits": NFV})
+    assert answer.status_code == 200
+    expected = api.plan(NFV_DOMAIN, traits=NFV)
+    assert answer.json() == {**expected.json(), "warnings": []}
+    assert answer.json()["requirements"]["cpus"] == {
+        "policy": "dedicated", "threads": "isolate", "threads_per_core": None,
+        "dedicated": 5, "shared": 0, "realtime": True}
+    assert answer.json()["placement"] is None
+
+
+def test_plan_on_a_host_places_the_guest_there(client):
+    answer = post(client, "/v1/plan", {"domain": NFV_DOMAIN, "traits": NFV, "host": SMT,
+                                       "reserved_cpus": "0,8"})
+    assert answer.status_code == 200
+    assert answer.json()["placement"] == {
+        "nodes": "0-1", "cpuset": "1-5",
+        "cells": [{"cell": 0, "host_node": 0, "vcpus": {"0": "1", "1": "2"}},
+                  {"cell": 1, "host_node": 1, "vcpus": {"2": "4", "3": "5"}}],
+        "emulator": "3", "iothreads": "3"}
+    assert answer.json() == {**api.plan(NFV_DOMAIN, traits=NFV, host=SMT,
+                                        reserved_cpus="0,8").json(), "warnings": []}
+
+
+def test_plan_on_a_host_it_does_not_fit_is_409_with_the_reason(client):
+    answer = post(client, "/v1/plan", {
+        "domain": NFV_DOMAIN, "traits": ["dedicated cpus", "vcpus 4"], "host": SMT,
+        "reserved_cpus": "0-2,8-10,4-6,12-14"})
+    message = ("infeasible placement on <host>: host node 0: 2 free CPUs after reserved "
+               "0-2,4-6,8-10,12-14, guest cell 0 needs 4; host node 1: 2 free CPUs after "
+               "reserved 0-2,4-6,8-10,12-14, guest cell 0 needs 4")
+    assert_problem(answer, problem(
+        409, "conflict", "Conflicting or infeasible request",
+        f"<trait 1>:1:1: error: {message}\n    dedicated cpus\n    ^^^^^^^^^^^^^^",
+        [{"severity": "error", "message": message, "file": "<trait 1>", "line": 1,
+          "col": 1, "end_line": 1, "end_col": 15, "hint": None, "related": []}], 3, "t-1"))
+
+
+def test_fit_answers_each_host_in_the_order_given(client):
+    answer = post(client, "/v1/fit", {"domain": NFV_DOMAIN, "traits": NFV,
+                                      "reserved_cpus": "0-1", "hosts": [TEST_DRIVER, SMT]})
+    assert answer.status_code == 200
+    assert answer.json() == [
+        {"host": "<hosts/0>", "fits": False,
+         "reason": "host node 0: 0 free 1GiB hugepages, guest cell 0 needs 2; "
+                   "host node 1: 0 free 1GiB hugepages, guest cell 0 needs 2; "
+                   "the guest's 2 cells need distinct host nodes",
+         "placement": None},
+        {"host": "<hosts/1>", "fits": True, "reason": None,
+         "placement": {"nodes": "0-1", "cpuset": "2-6",
+                       "cells": [{"cell": 0, "host_node": 0, "vcpus": {"0": "2", "1": "3"}},
+                                 {"cell": 1, "host_node": 1, "vcpus": {"2": "4", "3": "5"}}],
+                       "emulator": "6", "iothreads": "6"}}]
+    assert answer.json() == [a.json() for a in api.fit(
+        NFV_DOMAIN, traits=NFV, reserved_cpus="0-1", hosts=[TEST_DRIVER, SMT])]
+
+
+def test_fit_refuses_a_broken_host_naming_it(client):
+    answer = post(client, "/v1/fit", {"traits": ["dedicated cpus"],
+                                      "hosts": [SMT, "<capabilities><host>\n"]})
+    assert answer.status_code == 422
+    [diagnostic] = answer.json()["diagnostics"]
+    assert (diagnostic["file"], diagnostic["line"], diagnostic["col"]) == ("<hosts/1>", 2, 1)
+
+
+def test_compile_on_a_host_pins_inside_the_allocated_cpus(client):
+    body = {"domain": NFV_DOMAIN, "traits": ["dedicated cpus"], "host": SMT,
+            "allocated_cpus": "5-7,13"}
+    answer = post(client, "/v1/compile", body)
+    assert answer.status_code == 200
+    expected = api.compile(NFV_DOMAIN, traits=["dedicated cpus"], host=SMT,
+                           allocated_cpus="5-7,13")
+    assert answer.json() == {"xml": expected.xml, "warnings": []}
+    assert '<vcpupin vcpu="0" cpuset="5"/>' in expected.xml
+
+
+def test_cpu_lists_need_a_host(client):
+    answer = post(client, "/v1/compile", {"traits": ["dedicated cpus"],
+                                          "reserved_cpus": "0-1"})
+    assert_problem(answer, problem(
+        422, "invalid-input", "Invalid input",
+        "--reserved-cpus 0-1:1:1: error: --reserved-cpus needs the host it applies to\n"
+        "hint: give the host's 'virsh capabilities' with --host",
+        [{"severity": "error", "message": "--reserved-cpus needs the host it applies to",
+          "file": "--reserved-cpus 0-1", "line": 1, "col": 1, "end_line": None,
+          "end_col": None, "hint": "give the host's 'virsh capabilities' with --host",
+          "related": []}], 2, "t-1"))
+
+
+def test_the_document_describes_plan_and_fit_as_the_shipped_schema_does(client):
+    """The OpenAPI document holds copies of virtuned/plan.schema.json's definitions
+    (schemathesis checks every answer against them); they must not drift apart."""
+    shipped = json.loads((ROOT / "virtuned" / "plan.schema.json").read_text())["$defs"]
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    as_components = json.loads(json.dumps(shipped).replace('"#/$defs/',
+                                                           '"#/components/schemas/'))
+    for name in ("CpuList", "Requirements", "Placement", "Fit"):
+        assert schemas[name] == as_components[name]
+    assert schemas["PlanResult"]["properties"]["placement"] == \
+        as_components["Plan"]["properties"]["placement"]
 
 
 def test_fit_requires_hosts(client):
@@ -453,6 +523,14 @@ def test_fit_requires_hosts(client):
         422, "invalid-input", "Invalid input",
         "<request>:1:1: error: /hosts: this field is required",
         [request_diagnostic("/hosts: this field is required")], 2, "t-1"))
+
+
+def test_fit_takes_hosts_not_host(client):
+    assert_problem(post(client, "/v1/fit", {"host": SMT, "hosts": [SMT]}), problem(
+        422, "invalid-input", "Invalid input",
+        "<request>:1:1: error: /host: unknown field\nhint: did you mean 'hosts'?",
+        [request_diagnostic("/host: unknown field", hint="did you mean 'hosts'?")], 2,
+        "t-1"))
 
 
 # ---------------------------------------------------------------- observability

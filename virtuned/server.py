@@ -306,7 +306,9 @@ _REQUEST_FIELDS = {  # the fields of compile, explain and plan; fit adds "hosts"
     "name": _optional(_bounded_text),
     "device_nodes": _map(_bounded_text, _node),
 }
-_FIT_FIELDS = {**_REQUEST_FIELDS, "hosts": _list(_xml, required=True)}
+# fit takes its hosts in "hosts", never "host" (as 'virtuned fit' takes --hosts)
+_FIT_FIELDS = {**{k: v for k, v in _REQUEST_FIELDS.items() if k != "host"},
+               "hosts": _list(_xml, required=True)}
 _CHECK_FIELDS = {"text": _bounded_text}
 _REQUIRED = {"hosts", "text"}
 
@@ -433,15 +435,16 @@ class Service:
         operation = _available("plan")
         sources = RequestSources()
         result = await self._run(operation, self._api_request(values, sources), sources)
-        return _json(_jsonable(result, sources))
+        return _json({**result.json(), "warnings": [diagnostic_json(w, sources)
+                                                    for w in result.warnings]})
 
     async def fit(self, request: Request) -> Response:
         values = await self._fields(request, _FIT_FIELDS)
         operation = _available("fit")
         sources = RequestSources()
         kwargs = {**self._api_request(values, sources), "hosts": values["hosts"]}
-        result = await self._run(operation, kwargs, sources)
-        return _json(_jsonable(result, sources))
+        answers = await self._run(operation, kwargs, sources)
+        return _json([answer.json() for answer in answers])  # as 'virtuned fit' prints
 
     async def check(self, request: Request) -> Response:
         from virtuned.resolve import check
@@ -501,15 +504,18 @@ class Service:
         return b"".join(chunks)
 
     def _api_request(self, values: dict, sources: Sources) -> dict:
-        """The API's keyword arguments for a request's fields."""
-        return {"domain_xml": values["domain"], "sources": self._library_profiles(
-                    values["profiles"]),
-                "traits": values["traits"], "settings": values["params"],
-                "profile_path": self.profile_path, "name": values["name"],
-                "domcaps": values["domcaps"], "device_nodes": values["device_nodes"],
-                "host": values["host"], "reserved_cpus": values["reserved_cpus"],
-                "allocated_cpus": values["allocated_cpus"],
-                "diagnostics_sources": sources}
+        """The API's keyword arguments for a request's fields (fit has no "host")."""
+        kwargs = {"domain_xml": values["domain"], "sources": self._library_profiles(
+                      values["profiles"]),
+                  "traits": values["traits"], "settings": values["params"],
+                  "profile_path": self.profile_path, "name": values["name"],
+                  "domcaps": values["domcaps"], "device_nodes": values["device_nodes"],
+                  "reserved_cpus": values["reserved_cpus"],
+                  "allocated_cpus": values["allocated_cpus"],
+                  "diagnostics_sources": sources}
+        if "host" in values:
+            kwargs["host"] = values["host"]
+        return kwargs
 
     def _library_profiles(self, names: tuple[str, ...]) -> tuple[ProfileFile, ...]:
         """The newest version of each named profile from the server's library."""
@@ -591,10 +597,11 @@ def _supported(operation, kwargs: dict) -> dict:
 @functools.lru_cache(maxsize=None)
 def _parameters(operation) -> frozenset[str]:
     parameters = inspect.signature(operation).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-        # explain(domain, **request) takes compile's keyword arguments (its docstring)
-        parameters = inspect.signature(api.compile).parameters
-    return frozenset(parameters)
+    named = {name for name, p in parameters.items() if p.kind is not p.VAR_KEYWORD}
+    if len(named) < len(parameters):
+        # explain, plan and fit take compile's keyword arguments too (their docstrings)
+        named |= set(inspect.signature(api.compile).parameters)
+    return frozenset(named)
 
 
 def _available(name: str):
@@ -642,25 +649,6 @@ def _prefers_xml(accept: str | None) -> bool:
 def _json(value) -> Response:
     return Response(json.dumps(value, ensure_ascii=False, separators=(",", ":"))
                     .encode("utf-8"), media_type=JSON)
-
-
-def _jsonable(value, sources: Sources):
-    """A result of the API as JSON: attrs classes as objects, diagnostics as the
-    service writes them everywhere."""
-    if isinstance(value, Diagnostic):
-        return diagnostic_json(value, sources)
-    if isinstance(value, Span):
-        return _place(value)
-    if attrs.has(type(value)):
-        return {f.name: _jsonable(getattr(value, f.name), sources)
-                for f in attrs.fields(type(value))}
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v, sources) for k, v in value.items()}
-    if isinstance(value, (list, tuple, frozenset, set)):
-        return [_jsonable(v, sources) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
 
 
 def _trait_listing() -> list[dict]:

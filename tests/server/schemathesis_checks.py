@@ -4,8 +4,8 @@
 Two built-ins are replaced by sharper versions here:
 
 - ``not_a_server_error`` fails on every 5xx, but 501 is the documented answer for an
-  operation or field this build of virtuned does not have yet (plan and fit are being
-  written). ``no_server_error`` allows a 501 only where ``virtuned.api`` really lacks
+  operation or field the library behind the server does not have (as plan and fit
+  were, before they landed). ``no_server_error`` allows a 501 only where ``virtuned.api`` really lacks
   what it names, found out independently of the server, with ``inspect``.
 - ``positive_data_acceptance`` wants 2xx for every request the schema calls valid;
   but trait text, domain XML and profile names are languages and a library that no

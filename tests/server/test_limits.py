@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 import uuid
 
 import httpx
 import pytest
-import uvicorn
 
-from tests.server.harness import problem, running_server
+from tests.server.harness import in_process_server, problem, running_server
 from virtuned import api
 from virtuned.server import create_app
 
@@ -153,18 +151,10 @@ def test_profiles_are_resolved_once_across_requests(monkeypatch):
     resolved = []
     real = api.resolve
     monkeypatch.setattr(api, "resolve", lambda *a, **k: resolved.append(1) or real(*a, **k))
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=0,
-                                           log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run)
-    thread.start()
-    try:
-        while not server.started:
-            assert thread.is_alive()
-            time.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
+    with in_process_server(create_app()) as url:
         body = {"profiles": ["server"], "traits": [f"# {uuid.uuid4()}\nvideo qxl"]}
         resolved.clear()  # the warm-up compile at start-up
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        with httpx.Client(base_url=url, timeout=60) as client:
             answers = [client.post("/v1/compile", json=body) for _ in range(3)]
             assert [a.status_code for a in answers] == [200, 200, 200]
             assert len({a.text for a in answers}) == 1
@@ -175,6 +165,3 @@ def test_profiles_are_resolved_once_across_requests(monkeypatch):
             body["traits"].append("guest agent")  # another trait set: resolved anew
             assert client.post("/v1/compile", json=body).status_code == 200
             assert len(resolved) == 2
-    finally:
-        server.should_exit = True
-        thread.join()
