@@ -17,7 +17,8 @@ import attrs
 from lxml import etree
 
 from virtuned.diagnostics import ExitCode, Related, Span, error
-from virtuned.domain import MixedContent, element_span, indent_unit, insert_child
+from virtuned.domain import (Inserter, MixedContent, copy_of, element_span, indent_subtree,
+                             indent_unit)
 
 
 @attrs.frozen
@@ -169,43 +170,69 @@ def apply(tree, edits, filename: str, warnings: list | None = None) -> list[tupl
     A preference whose edits clash with the input or with another trait is dropped as
     a whole (never half-applied), with a warning appended to ``warnings``.
     """
-    sets, adds = _settle(list(edits), filename, warnings)
-    ensures = [edit for edit in sets if isinstance(edit, Ensure)]
-    sets = [edit for edit in sets if not isinstance(edit, Ensure)]
+    sets, adds = _settle(edits, filename, warnings)
     root = tree.getroot()
-    unit = indent_unit(root)
+    inserter = Inserter(indent_unit(root))
     done: list[tuple] = []
-    for edit in sets:
-        done.append((edit.element, edit, _current(edit)))
-        if isinstance(edit, SetAttr):
+    ensures = []
+    for edit, current in sets:
+        kind = type(edit)
+        if kind is SetAttr:
             edit.element.set(edit.name, edit.value)
-        else:
+        elif kind is SetText:
             edit.element.text = edit.value
+        else:
+            ensures.append(edit)
+            continue
+        done.append((edit.element, edit, current))
     parents: dict[str, object] = {}
     for edit in adds:
-        if isinstance(edit.parent, str):
+        parent, spec, missing = edit.parent, edit.spec, ()
+        if type(parent) is str:
             parent = parents.get(edit.parent)
             if parent is None:
-                parent = parents[edit.parent] = _ensure(root, edit.parent, unit)
-        else:
-            parent = edit.parent
-        element = edit.spec.build()
+                parent, missing = _existing(root, edit.parent)
+                if missing and spec.tag[:1] == "{":  # its prefix is declared on it
+                    parent, missing = _ensure(root, edit.parent, inserter), ()
+                # The elements the path lacks are added with the spec, around it.
+                for step in reversed(missing):
+                    spec = _around(step, spec)
+        element = _instance(spec, inserter.unit, inserter.depth(parent) + 1)
         try:
-            insert_child(parent, element, unit)
+            inserter.insert(parent, element, indented=True)
         except MixedContent as exc:
             raise error(element_span(exc.parent, filename),
                         f"'{edit.origin.label}' needs a <{exc.child_tag}> inside "
                         f"<{exc.parent.tag}>, which holds text instead",
                         hint=f"libvirt expects elements, not text, in <{exc.parent.tag}>"
                         ) from None
+        for _ in missing:
+            parent, element = element, element[0]
+        if type(edit.parent) is str:
+            parents[edit.parent] = parent
         done.append((element, edit, None))
     for edit in ensures:
         element = parents.get(edit.path)
         if element is None:
-            element = parents[edit.path] = _ensure(root, edit.path, unit)
+            element = parents[edit.path] = _ensure(root, edit.path, inserter)
         element.set(edit.name, edit.value)
         done.append((element, edit, None))
     return done
+
+
+@functools.lru_cache(maxsize=1024)
+def _around(tag: str, spec: E) -> E:
+    return E(tag, (), (spec,))
+
+
+def _instance(spec: E, unit: str, level: int):
+    """A new element of ``spec``, indented inside for depth ``level``."""
+    def make():
+        element = spec.build()
+        indent_subtree(element, unit, level)
+        return element
+
+    return copy_of((spec, unit, level), make)
 
 
 def describe(tree, done) -> list[Change]:
@@ -235,13 +262,15 @@ class _Clash(Exception):
 def _settle(edits, filename: str, warnings: list | None):
     """The edits that can be applied together: required clashes raise, a clashing
     preference is dropped with all of its edits and the rest is settled again."""
-    from virtuned.diagnostics import Diagnostic
-
     while True:
+        values, adds = [], []
+        for edit in edits:
+            (adds if type(edit) is Add else values).append(edit)
         try:
-            return (_check_values(edits, filename),
-                    _dedupe_additions([e for e in edits if isinstance(e, Add)]))
+            return _check_values(values, filename), _dedupe_additions(adds)
         except _Clash as clash:
+            from virtuned.diagnostics import Diagnostic
+
             loser = next((o for o in (clash.origin, clash.other) if o is not None and o.soft),
                          None)
             if loser is None or warnings is None:
@@ -252,15 +281,18 @@ def _settle(edits, filename: str, warnings: list | None):
             edits = [e for e in edits if e.origin is not loser]
 
 
-def _check_values(edits, filename: str) -> list:
-    """The value edits that change something, once each; conflicts raise."""
-    chosen: dict[tuple, Any] = {}
+def _check_values(edits, filename: str) -> list[tuple]:
+    """The value edits that change something, once each, with the input's value
+    they replace; conflicts raise."""
+    chosen: dict[tuple, tuple] = {}
     for edit in edits:
-        if isinstance(edit, Add):
-            continue
-        key = (("path", edit.path, edit.name) if isinstance(edit, Ensure) else
-               (id(edit.element), edit.name if isinstance(edit, SetAttr) else None))
-        current = _current(edit)
+        kind = type(edit)
+        if kind is Ensure:
+            key, current = ("path", edit.path, edit.name), None  # not in the input
+        elif kind is SetAttr:
+            key, current = (id(edit.element), edit.name), edit.element.get(edit.name)
+        else:
+            key, current = (id(edit.element), None), _current(edit)
         if current is not None and current != edit.value and current != getattr(
                 edit, "replaces", None):
             what = _location(edit)
@@ -272,13 +304,14 @@ def _check_values(edits, filename: str) -> list:
                          edit.origin, None)
         other = chosen.get(key)
         if other is None:
-            chosen[key] = edit
-        elif other.value != edit.value:
+            chosen[key] = (edit, current)
+        elif other[0].value != edit.value:
+            other = other[0]
             what = _location(edit)
             raise _Clash(conflict(edit.origin, f"{what} = '{edit.value}'", other.origin.span,
                                   f"'{other.origin.label}' sets {what} = '{other.value}'"),
                          edit.origin, other.origin)
-    return [edit for edit in chosen.values() if _current(edit) != edit.value]
+    return [pair for pair in chosen.values() if pair[1] != pair[0].value]
 
 
 def _current(edit) -> str | None:
@@ -325,12 +358,24 @@ def conflict(origin: Origin, wants: str, other_span: Span | None, other: str, *,
     return error(span, message, related=related, exit_code=ExitCode.CONFLICT, hint=hint)
 
 
-def _ensure(root, path: str, unit: str):
+def _existing(root, path: str):
+    """The deepest element of ``path`` (from the root) that exists, and the steps
+    below it that do not."""
     node = root
-    for step in filter(None, path.split("/")):
-        found = node.find(step)
+    steps = [step for step in path.split("/") if step]
+    for i, step in enumerate(steps):
+        found = next(node.iterchildren(step), None)
         if found is None:
-            found = etree.Element(step)
-            insert_child(node, found, unit)
+            return node, tuple(steps[i:])
+        node = found
+    return node, ()
+
+
+def _ensure(root, path: str, inserter: Inserter):
+    """The element at ``path``, created (with any missing elements above it)."""
+    node, missing = _existing(root, path)
+    for step in missing:
+        found = etree.Element(step)
+        inserter.insert(node, found)
         node = found
     return node

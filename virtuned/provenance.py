@@ -26,22 +26,33 @@ def stamp(tree, used_profiles, compiler_version: str):
 
     Returns a function giving the change made (merge.Change), for ``explain``.
     """
-    from lxml import etree
-
-    from virtuned.domain import indent_unit, insert_child
+    from virtuned.domain import Inserter, copy_of, indent_subtree, indent_unit
 
     if not used_profiles:
         return lambda: []  # no traits: the input comes back as it was
     root = tree.getroot()
-    unit = indent_unit(root)
-    metadata = root.find("metadata")
+    inserter = Inserter(indent_unit(root))
+    metadata = next(root.iterchildren("metadata"), None)
     if metadata is None:
+        from lxml import etree
+
         metadata = etree.Element("metadata")
-        insert_child(root, metadata, unit)
+        inserter.insert(root, metadata)
     for old in list(metadata.iterchildren(_TAG)):
         _remove(old)
-    record = etree.fromstring(_record(tuple(used_profiles), compiler_version))
-    insert_child(metadata, record, unit)
+    used_profiles = tuple(used_profiles)
+    level = inserter.depth(metadata) + 1
+
+    def make():
+        # The same profiles recur from compile to compile: built once, then copied.
+        from lxml import etree
+
+        element = etree.fromstring(_record(used_profiles, compiler_version))
+        indent_subtree(element, inserter.unit, level)
+        return element
+
+    record = copy_of((_TAG, used_profiles, compiler_version, inserter.unit, level), make)
+    inserter.insert(metadata, record, indented=True)
 
     def change():
         from virtuned.merge import Change, Origin
@@ -55,8 +66,7 @@ def stamp(tree, used_profiles, compiler_version: str):
 
 @functools.lru_cache(maxsize=256)
 def _record(used_profiles, compiler_version: str) -> bytes:
-    """The provenance element, serialized (the same profiles recur from compile to
-    compile, so it is built once)."""
+    """The provenance element, serialized."""
     from lxml import etree
 
     record = etree.Element(_TAG, {"compiler": compiler_version},
