@@ -99,7 +99,8 @@ class HostFacts:
         if self.reserved:
             parts.append(f"after reserved {format_cpulist(self.reserved)}")
         if self.allocated is not None:
-            parts.append(f"inside allocated {format_cpulist(self.allocated)}")
+            parts.append(f"inside allocated {format_cpulist(self.allocated)}"
+                         if self.allocated else "with no CPUs allocated")
         return f" {' and '.join(parts)}" if parts else ""
 
 

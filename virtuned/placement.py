@@ -217,7 +217,8 @@ def place(req: Requirements, facts: HostFacts) -> Placement:
     if req.host_node is not None and host.cell(req.host_node) is None:
         raise Infeasible((f"the host has no node {req.host_node} (its nodes: "
                           f"{format_cpulist(c.id for c in host.cells)})",))
-    cells = [host.cell(req.host_node)] if req.host_node is not None else list(host.cells)
+    cells = ([host.cell(req.host_node)] if req.host_node is not None
+             else sorted(host.cells, key=lambda cell: cell.id))
     nodes = [_node(cell, facts, req.page_kib) for cell in cells]
     if req.page_kib and not any(c.pool(req.page_kib) or
                                 any(size == req.page_kib for size, _ in c.pages)
