@@ -116,13 +116,11 @@ class _Run:
     request: object  # () -> the request as a lock records it
 
 
-def _run(domain_xml, *, name=None, host=None, host_name="<host>", reserved_cpus=None,
-         allocated_cpus=None, **request) -> _Run:
+def _run(domain_xml, *, name=None, **request) -> _Run:
     """parse → resolve → plan → emit → merge, once, for compile and explain."""
     prepared = _prepare(domain_xml, **request)
     tree, trait_set, domain_name = prepared.tree, prepared.trait_set, prepared.domain_name
-    facts = host_facts(host, host_name, reserved_cpus, allocated_cpus, prepared.seen)
-    the_plan = prepared.plan(facts)
+    the_plan = prepared.plan()
     warnings = list(trait_set.warnings) + phase_one_warnings(the_plan)
     edits = emit.emit(the_plan, tree, domain_name, name=name, warnings=warnings)
     done = merge.apply(tree, edits, domain_name, warnings)
@@ -145,19 +143,22 @@ class _Prepared:
     seen: Sources
     domain_name: str
     request: object  # () -> the request as a lock records it
+    host: object  # host.HostFacts or None
 
-    def plan(self, facts):
+    def plan(self):
         return planning.plan(self.trait_set, self.tree, self.stated, domcaps=self.domcaps,
-                         device_nodes=self.device_nodes, host=facts,
-                         filename=self.domain_name)
+                             device_nodes=self.device_nodes, host=self.host,
+                             filename=self.domain_name)
 
 
 def _prepare(domain_xml, *, profiles=(), traits=(), sources=(), settings=(),
              profile_path=(), lock=None, lock_name="<lock>", domain_name="<domain>",
              diagnostics_sources=None, domcaps=None, domcaps_name="<domcaps>",
-             device_nodes=()) -> _Prepared:
+             device_nodes=(), host=None, host_name="<host>", reserved_cpus=None,
+             allocated_cpus=None) -> _Prepared:
     """parse and resolve: what every operation on a request starts with."""
     seen = diagnostics_sources or Sources()
+    facts = host_facts(host, host_name, reserved_cpus, allocated_cpus, seen)
     # A lock replays without reading any profile: they may have changed or be gone.
     roots = load_roots(profiles, traits, sources, profile_path) if lock is None else ()
     for root in roots:
@@ -182,8 +183,9 @@ def _prepare(domain_xml, *, profiles=(), traits=(), sources=(), settings=(),
         trait_set = locks.load(lock, lock_name,
                                request={**named, "input_sha256": recorded["input_sha256"]})
     else:
+        summary = planning.HostSummary.of(facts) if facts is not None else None
         trait_set = _resolve(roots, tuple(sorted(dict(settings).items())),
-                             tuple(profile_path), stated)
+                             tuple(profile_path), stated, summary)
     capabilities = None
     if domcaps is not None:
         from virtuned import domcaps as domain_capabilities
@@ -191,7 +193,7 @@ def _prepare(domain_xml, *, profiles=(), traits=(), sources=(), settings=(),
         seen.add(domcaps_name, domcaps)
         capabilities = domain_capabilities.parse(domcaps, domcaps_name)
     return _Prepared(tree, original, trait_set, stated, capabilities,
-                     _device_nodes(device_nodes), seen, domain_name, request)
+                     _device_nodes(device_nodes), seen, domain_name, request, facts)
 
 
 @attrs.frozen
@@ -207,9 +209,7 @@ class PlanResult:
         return {"requirements": self.requirements, "placement": self.placement}
 
 
-def plan(domain_xml: str | bytes | None = None, *, host: str | bytes | None = None,
-         host_name: str = "<host>", reserved_cpus: str | None = None,
-         allocated_cpus: str | None = None, **request) -> PlanResult:
+def plan(domain_xml: str | bytes | None = None, **request) -> PlanResult:
     """What a compile of this request needs of a host, without compiling: the
     scheduler's phase one. Takes ``compile``'s keyword arguments; with ``host`` the
     answer includes the placement there (or raises: exit 3 when it is infeasible)."""
@@ -217,8 +217,7 @@ def plan(domain_xml: str | bytes | None = None, *, host: str | bytes | None = No
 
     request.pop("name", None)
     prepared = _prepare(domain_xml, **request)
-    facts = host_facts(host, host_name, reserved_cpus, allocated_cpus, prepared.seen)
-    the_plan = prepared.plan(facts)
+    the_plan = prepared.plan()
     return PlanResult(_requirements_json(the_plan), report.placement_json(the_plan.placement),
                       tuple(prepared.trait_set.warnings))
 
@@ -244,25 +243,31 @@ class Fit:
                 "placement": self.placement}
 
 
-def fit(domain_xml: str | bytes | None = None, *, hosts=(), host_names=(),
-        reserved_cpus: str | None = None, allocated_cpus: str | None = None,
-        progress=None, **request) -> tuple[Fit, ...]:
+def fit(domain_xml: str | bytes | None = None, *, hosts=(), host_names=(), progress=None,
+        **request) -> tuple[Fit, ...]:
     """Which of ``hosts`` (``virsh capabilities`` XML texts, named by
     ``host_names``, default ``<hosts/0>``...) the guest fits on, in the order given.
-    The request is resolved once; every host is planned on its own. ``progress``
-    (optional) is called with the number of hosts done after each one."""
+    Takes ``compile``'s other keyword arguments. ``progress`` (optional) is called
+    with the number of hosts done after each one."""
     from virtuned import report
     from virtuned.diagnostics import ExitCode, VirtunedError
 
+    from virtuned.diagnostics import Span, error
+
     request.pop("name", None)
-    prepared = _prepare(domain_xml, **request)
-    prepared.plan(None)  # what holds on no host is refused once, not once per host
+    request.pop("host_name", None)
+    if request.pop("host", None) is not None:
+        raise error(Span("<request>", 1, 1), "fit takes its hosts in 'hosts', not 'host'")
+    # What holds on no host is refused once, not once per host.
+    _prepare(domain_xml, **{k: v for k, v in request.items()
+                            if k not in ("reserved_cpus", "allocated_cpus")}).plan()
     names = list(host_names) or [f"<hosts/{i}>" for i in range(len(hosts))]
     answers = []
     for done, (text, host_name) in enumerate(zip(hosts, names), 1):
-        facts = host_facts(text, host_name, reserved_cpus, allocated_cpus, prepared.seen)
+        # Resolved again per host: 'when host ...' may differ (the cache makes it cheap).
+        prepared = _prepare(domain_xml, **request, host=text, host_name=host_name)
         try:
-            placed = prepared.plan(facts).placement
+            placed = prepared.plan().placement
             answers.append(Fit(host_name, True, None, report.placement_json(placed)))
         except VirtunedError as exc:
             if exc.exit_code != ExitCode.CONFLICT:
@@ -350,20 +355,20 @@ _CACHE_SIZE = 256
 _CACHE_LOCK = threading.Lock()
 
 
-def _resolve(roots, settings, profile_path, stated):
+def _resolve(roots, settings, profile_path, stated, host_summary=None):
     """Resolve a request; a long-lived process (the server, a management app) sees
     the same profiles again and again, so the result is cached by content: the texts
     named in the request are part of the key, and the files they include are
     checked (size and mtime), with the directories they were found in, before a
     cached result is used."""
     all_traits()  # registers the vocabulary, so the generation below is current
-    key = (roots, settings, profile_path, stated, generation())
+    key = (roots, settings, profile_path, stated, host_summary, generation())
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
     if hit is not None and _unchanged(hit[1]):
         return hit[0]
     request = Request(roots, settings, profile_path)
-    result = resolve(request, lambda decided: condition_facts(stated, decided))
+    result = resolve(request, lambda decided: condition_facts(stated, decided, host_summary))
     root_sources = {r.source for r in roots}
     included = tuple(str(real_path(p.source) or p.source) for p in result.profiles
                      if p.source not in root_sources)

@@ -271,7 +271,6 @@ def _fit(args, sources) -> int:
     if args.host_caps:
         raise _InputFileError("--host", "fit takes its hosts with --hosts")
     request = request_kwargs(args, sources)
-    del request["host"], request["host_name"]
     texts = [_read(path) for path in args.hosts]
     bar = _ProgressBar(len(texts)) if sys.stderr.isatty() else None
     answers = fit(**request, hosts=texts, host_names=args.hosts,

@@ -46,10 +46,21 @@ def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
         except VirtunedError as exc:
             if not trait.soft or warnings is None:
                 raise
+            if _overridden(exc.diagnostics[0], trait.origin):
+                continue
             warnings.append(Diagnostic(
                 "warning", f"preference '{trait.origin.label}' dropped: it cannot hold: "
                 f"{exc.diagnostics[0].message}", trait.origin.span))
     return edits
+
+
+def _overridden(refusal: Diagnostic, preference) -> bool:
+    """A preference refused because of a trait (its diagnostic's related place) in
+    a profile that includes the preference's profile gives way silently."""
+    from virtuned.resolve import overrides_its_include
+
+    return any(overrides_its_include(Origin("", related.span), preference)
+               for related in refusal.related)
 
 
 def complete(root, plan: Plan, filename: str, name: str | None) -> list:

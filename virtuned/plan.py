@@ -318,12 +318,31 @@ def platform_of(stated: Stated, decided) -> Platform:
     )
 
 
-def condition_facts(stated: Stated, decided) -> dict:
-    """What ``when`` blocks may test: the platform, the guest OS, plus any other
-    decided facts."""
+def condition_facts(stated: Stated, decided, host: HostSummary | None = None) -> dict:
+    """What ``when`` blocks may test: the platform, the guest OS, the host (when
+    given), plus any other decided facts."""
     platform = platform_of(stated, decided)
     return {**decided, **os_facts(stated, decided), "machine": platform.machine,
-            "arch": platform.arch, "type": platform.domain_type}
+            "arch": platform.arch, "type": platform.domain_type, "host": host}
+
+
+@attrs.frozen
+class HostSummary:
+    """What ``when host ...`` conditions may test of the host (``--host``)."""
+
+    nodes: int
+    smt: bool
+    page_pools: frozenset[int]  # hugepage sizes (KiB) with free pages on some node
+
+    @classmethod
+    def of(cls, facts) -> HostSummary:
+        """Of a host.HostFacts: SMT counts only where the guest may use both threads."""
+        cells = facts.host.cells
+        usable = frozenset().union(*(facts.usable(cell) for cell in cells))
+        smt = any(len(cpu.siblings & usable) > 1 for cell in cells for cpu in cell.cpus
+                  if cpu.id in usable)
+        pools = frozenset(size for cell in cells for size, count in cell.pages[1:] if count)
+        return cls(len(cells), smt, pools)
 
 
 def os_facts(stated: Stated, decided) -> dict:

@@ -31,7 +31,7 @@ from virtuned.merge import Link, Origin
 from virtuned.syntax import ast
 
 PARAM_TYPES = ("int", "size", "cpus", "word", "string", "bool")
-FACTS = ("machine", "arch", "type", "os")
+FACTS = ("machine", "arch", "type", "os", "host")
 _TRUE, _FALSE = ("true", "yes", "on"), ("false", "no", "off")
 
 
@@ -498,6 +498,8 @@ class _Walk:
                         hint=_choices(head, known) or
                         f"conditions test {', '.join(FACTS)} or a param of this profile")
         words = [str(i) for i in items[1:]]
+        if head == "host":
+            return _host_fact(self.facts.get("host"), words, test)
         if head == "os" and words[:1] == ["family"]:
             return _fact_equals(self.facts, "os family", words[1:], test)
         return _fact_equals(self.facts, head, words, test)
@@ -517,6 +519,30 @@ def _fact_equals(facts, fact: str, words: list[str], test: ast.FactTest) -> bool
 
         return wanted == actual or wanted == machine_family(actual)
     return wanted == actual
+
+
+def _host_fact(host, words: list[str], test: ast.FactTest) -> bool:
+    """``host`` (a host is given), ``host smt``, ``host numa`` (more than one node),
+    ``host nodes N``, ``host hugepages SIZE`` (a pool of that size with free pages):
+    all false when no host is given (``plan``'s phase one)."""
+    from virtuned import values
+
+    test_name, arguments = (words[0], words[1:]) if words else ("", [])
+    takes = {"": 0, "smt": 0, "numa": 0, "nodes": 1, "hugepages": 1}
+    if test_name not in takes or len(arguments) != takes[test_name]:
+        raise error(test.span, f"unknown host fact 'host {' '.join(words)}'",
+                    hint="host facts: 'host', 'host smt', 'host numa', 'host nodes N', "
+                         "'host hugepages SIZE'")
+    try:
+        argument = (values.parse_int(arguments[0]) if test_name == "nodes" else
+                    values.parse_size(arguments[0]).kib if arguments else None)
+    except ValueError as exc:
+        raise error(test.items[-1].span, str(exc)) from None
+    if host is None:
+        return False
+    return {"": True, "smt": host.smt, "numa": host.nodes > 1,
+            "nodes": host.nodes == argument,
+            "hugepages": argument in host.page_pools}[test_name]
 
 
 _EXAMPLES = {"machine": "q35", "arch": "x86_64", "type": "kvm", "os": "win11",
@@ -594,7 +620,8 @@ def _combine(traits: list[ResolvedTrait]) -> tuple[tuple[ResolvedTrait, ...],
             conflicts += [_conflict(t, first) for t in required[1:] if t != first]
             kept.append(first)
             dropped += [_dropped(t, f"'{first.origin.label}' is required") for t in preferred
-                        if _values(t) != _values(first)]
+                        if _values(t) != _values(first)
+                        and not overrides_its_include(first.origin, t.origin)]
         elif len({_values(t) for t in preferred}) == 1:
             kept.append(preferred[0])
         else:
@@ -619,6 +646,14 @@ def _conflict(trait: ResolvedTrait, other: ResolvedTrait) -> Diagnostic:
     return Diagnostic("error", f"'{trait.origin.label}' conflicts with "
                       f"'{other.origin.label}'", trait.origin.span, notes + related,
                       "keep one of the two, or make the weaker one a 'prefer'")
+
+
+def overrides_its_include(decider: Origin, preference: Origin) -> bool:
+    """Whether ``decider`` sits in a profile that includes (directly or not) the
+    profile of ``preference``: specializing what an included profile prefers is what
+    includes are for, so that preference gives way without a warning."""
+    return decider.span is not None and any(
+        link.span.file == decider.span.file for link in preference.chain)
 
 
 def _dropped(trait: ResolvedTrait, why: str) -> Diagnostic:

@@ -25,6 +25,8 @@ def _balloon(ctx) -> list:
     both traits emit the same thing and merge counts it once."""
     switch, reporting = _wanted(ctx)
     off = switch is not None and switch.kwargs["state"] == "off"
+    if off and reporting is not None and reporting.soft and ctx.origin is not reporting.origin:
+        reporting = None  # a preference 'off' overrides; its own emitter says it is dropped
     if off and reporting is not None:
         raise error(reporting.origin.span, "free page reporting needs the memory balloon, "
                     "but 'memory balloon off' turns it off", exit_code=ExitCode.CONFLICT,

@@ -92,8 +92,15 @@ def _placements(ctx) -> list[Placement]:
 
 
 def _guest_cells(ctx, address: str, node: int) -> dict[int, int]:
-    """Host node → the lowest guest cell whose memory is bound to exactly that node,
-    from the input's ``<cpu><numa>`` and ``<numatune><memnode>``."""
+    """Host node → the lowest guest cell whose memory is bound to exactly that node:
+    where the planner put the guest's cells (--host), else what the input's
+    ``<cpu><numa>`` and ``<numatune><memnode>`` say."""
+    placement, wanted = ctx.plan.placement, ctx.plan.requirements
+    if placement is not None and wanted.guest_numa and placement.nodes:
+        cells: dict[int, int] = {}
+        for cell in placement.cells:
+            cells[cell.node] = min(cell.cell, cells.get(cell.node, cell.cell))
+        return cells
     ids = {int_attr(c, "id", -1, ctx.filename) for c in ctx.root.iterfind("cpu/numa/cell")}
     if not ids:
         raise error(ctx.origin.span, f"device numa affinity: the guest has no NUMA cells "
