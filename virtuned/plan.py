@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import attrs
 
-from virtuned.values import format_kib
+from virtuned.values import format_kib, unit_bytes
 
 from virtuned.diagnostics import ExitCode, Span, error
 from virtuned.domcaps import DomainCaps, check_platform
@@ -95,9 +95,9 @@ def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
     needs, asked_by = _needs(traits)
     wanted = requirements(needs, asked_by, root, filename)
     placement = None
-    if host is not None and wanted.placed:
+    if host is not None and (wanted.placed or wanted.page_kib):
         try:
-            placement = place(wanted, host)
+            placement = place(wanted, host) if wanted.placed else _check_pools(wanted, host)
         except Infeasible as exc:
             asker = asked_by[next(f for f in PLACING if f in asked_by)]
             raise error(asker.origin.span, f"infeasible placement on {host.host.source}: "
@@ -105,6 +105,15 @@ def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
     return Plan(traits, platform, domcaps, tuple(sorted(device_nodes)),
                 guest.get("os"), guest.get("os family"), wanted, placement, host,
                 tuple(asked_by.items()))
+
+
+def _check_pools(wanted: Requirements, host) -> None:
+    """Hugepages with nothing placed: the host's pools together must hold them."""
+    pool = sum(cell.pool(wanted.page_kib) for cell in host.host.cells)
+    pages = wanted.memory_kib // wanted.page_kib
+    if pool < pages:
+        raise Infeasible((f"the host has {pool} free {format_kib(wanted.page_kib)} "
+                          f"hugepages, the guest needs {pages}",))
 
 
 # The requirement fields that make a guest placed, the one named in errors first.
@@ -139,13 +148,16 @@ def requirements(needs: dict, asked_by: dict, root, filename: str) -> Requiremen
     threads = needs.get("threads", "prefer")
     per_core = topology[2] if topology else 2
     if threads == "require" and per_core < 2:
-        raise _refused(asked_by["threads"], "needs 2 or more threads per core, and "
+        raise _refused(asked_by["threads"], "it needs 2 or more threads per core, and "
                        f"'{asked_by['topology'].origin.label}' gives the guest 1",
                        ExitCode.CONFLICT)
     if "realtime" in needs and needs.get("cpus") != "dedicated":
-        raise _refused(asked_by["realtime"], "needs 'dedicated cpus': real-time vCPUs "
+        raise _refused(asked_by["realtime"], "it needs 'dedicated cpus': real-time vCPUs "
                        "must not share their host CPUs", hint="add 'dedicated cpus'")
     page = needs.get("page_kib")
+    if page and (page < 4 or page & (page - 1)):
+        raise _refused(asked_by["page_kib"], f"{format_kib(page)} is not a page size",
+                       hint="page sizes are powers of two: 2MiB and 1GiB on x86_64")
     if page and memory % page:
         raise _refused(asked_by["page_kib"], f"the guest's memory ({format_kib(memory)}) "
                        f"is not a whole number of {format_kib(page)} pages",
@@ -159,7 +171,8 @@ def requirements(needs: dict, asked_by: dict, root, filename: str) -> Requiremen
         cells = _input_cells(root, filename) or (GuestCell(0, tuple(range(vcpus)), memory),)
         for cell in cells:
             if len(cell.vcpus) % granule:
-                raise _refused(asked_by["threads"], f"guest cell {cell.id} has "
+                who = f"guest cell {cell.id}" if len(cells) > 1 else "the guest"
+                raise _refused(asked_by["threads"], f"{who} has "
                                f"{len(cell.vcpus)} vCPUs, not a multiple of the "
                                f"{per_core} threads per core", ExitCode.CONFLICT)
     return Requirements(
@@ -189,7 +202,7 @@ def _split_cells(count: int, vcpus: int, memory: int, cpu_granule: int,
     memory_parts = _split(memory, count, memory_granule)
     if cpu_parts is None:
         unit = f"groups of {cpu_granule} threads" if cpu_granule > 1 else "vCPUs"
-        raise _refused(asker, f"needs {count} {unit} or more; the guest has {vcpus} "
+        raise _refused(asker, f"it needs {count} {unit} or more; the guest has {vcpus} "
                        "vCPUs", ExitCode.CONFLICT)
     if memory_parts is None:
         raise _refused(asker, f"cannot split {format_kib(memory)} of memory into "
@@ -212,7 +225,7 @@ def _split(total: int, parts: int, granule: int) -> list[int] | None:
 
 def _refused(asker, problem: str, exit_code=ExitCode.INVALID_INPUT, hint=None):
     return error(asker.origin.span or Span("<request>", 1, 1),
-                 f"'{asker.origin.label}' {problem}", exit_code=exit_code, hint=hint)
+                 f"'{asker.origin.label}': {problem}", exit_code=exit_code, hint=hint)
 
 
 def _input_vcpus(root, filename: str) -> int | None:
@@ -236,23 +249,11 @@ def _kib(element, unit: str | None, filename: str, text: str | None = None) -> i
     from virtuned.domain import element_span
 
     text = (element.text if text is None else text or "").strip()
-    factor = _unit_bytes(unit or "KiB")
+    factor = unit_bytes(unit or "KiB")
     if not text.isdigit() or factor is None:
         raise error(element_span(element, filename),
                     f"invalid <{element.tag}> size '{text}' unit '{unit or 'KiB'}'")
     return int(text) * factor // 1024
-
-
-def _unit_bytes(unit: str) -> int | None:
-    """libvirt's size units (virScaleInteger): case-insensitive; b/bytes, then
-    k/m/g/t/p/e alone or with 'iB' for powers of 1024, with 'B' for powers of 1000."""
-    unit = unit.lower()
-    if unit in ("b", "byte", "bytes"):
-        return 1
-    power = "kmgtpe".find(unit[:1]) + 1 if unit else 0
-    if not power or unit[1:] not in ("", "ib", "b"):
-        return None
-    return (1000 if unit[1:] == "b" else 1024) ** power
 
 
 def _input_cells(root, filename: str) -> tuple[GuestCell, ...] | None:

@@ -93,3 +93,15 @@ def format_kib(kib: int) -> str:
         if kib and kib % factor == 0:
             return f"{kib // factor}{unit}"
     return f"{kib}KiB"
+
+
+def unit_bytes(unit: str) -> int | None:
+    """libvirt's size units (virScaleInteger): case-insensitive; b/bytes, then
+    k/m/g/t/p/e alone or with 'iB' for powers of 1024, with 'B' for powers of 1000."""
+    unit = unit.lower()
+    if unit in ("b", "byte", "bytes"):
+        return 1
+    power = "kmgtpe".find(unit[:1]) + 1 if unit else 0
+    if not power or unit[1:] not in ("", "ib", "b"):
+        return None
+    return (1000 if unit[1:] == "b" else 1024) ** power

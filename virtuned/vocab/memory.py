@@ -19,14 +19,9 @@ def hugepages(ctx, size):
     guest is placed on (those of the whole host when it is not placed), else the
     placement is infeasible (exit 3).
     """
-    kib = size.kib
-    if kib < 4 or kib & (kib - 1):
-        from virtuned.diagnostics import error
-
-        raise error(ctx.origin.span, f"'{ctx.origin.label}': {size} is not a page size",
-                    hint="page sizes are powers of two: 2MiB and 1GiB on x86_64")
+    # The planner has checked the size (a power of two) and the memory's multiple.
     edit = pinning.child(ctx, "memoryBacking", el(
-        "hugepages", el("page", size=str(kib), unit="KiB")))
+        "hugepages", el("page", size=str(size.kib), unit="KiB")))
     return ([edit] if edit else []) + pinning.edits(ctx)
 
 

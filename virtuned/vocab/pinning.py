@@ -115,12 +115,12 @@ def _same(element, spec: E) -> bool:
 def _meaning(tag: str, attributes: dict) -> dict | None:
     """Attributes with libvirt's defaults, a size and its unit as one KiB count
     (None: a size libvirt would refuse)."""
-    from virtuned.plan import _unit_bytes
+    from virtuned.values import unit_bytes
 
     meant = {**_DEFAULTS.get(tag, {}), **attributes}
     size = _SIZES.get(tag)
     if size in meant:
-        factor = _unit_bytes(meant.pop("unit", "KiB"))
+        factor = unit_bytes(meant.pop("unit", "KiB"))
         if factor is None or not meant[size].isdigit():
             return None
         meant[size] = str(int(meant[size]) * factor // 1024)
