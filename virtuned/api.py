@@ -121,7 +121,8 @@ def _run(domain_xml, *, name=None, **request) -> _Run:
     prepared = _prepare(domain_xml, **request)
     tree, trait_set, domain_name = prepared.tree, prepared.trait_set, prepared.domain_name
     the_plan = prepared.plan()
-    warnings = list(trait_set.warnings) + phase_one_warnings(the_plan)
+    # The plan's trait set: without preferred placing traits that could not hold.
+    warnings = list(the_plan.traits.warnings) + phase_one_warnings(the_plan)
     edits = emit.emit(the_plan, tree, domain_name, name=name, warnings=warnings)
     done = merge.apply(tree, edits, domain_name, warnings)
     stamped = provenance.stamp(tree, trait_set.profiles, __version__)
@@ -219,7 +220,7 @@ def plan(domain_xml: str | bytes | None = None, **request) -> PlanResult:
     prepared = _prepare(domain_xml, **request)
     the_plan = prepared.plan()
     return PlanResult(_requirements_json(the_plan), report.placement_json(the_plan.placement),
-                      tuple(prepared.trait_set.warnings))
+                      tuple(the_plan.traits.warnings))
 
 
 def _requirements_json(the_plan) -> dict:

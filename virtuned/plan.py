@@ -99,12 +99,28 @@ def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
         try:
             placement = place(wanted, host) if wanted.placed else _check_pools(wanted, host)
         except Infeasible as exc:
+            problem = f"infeasible placement on {host.host.source}: {exc}"
+            preferred = [t for t in traits.traits if t.soft and t.definition.needs]
+            if preferred:  # placed again without them, and said so
+                return plan(_without(traits, preferred, problem), tree, stated,
+                            domcaps=domcaps, device_nodes=device_nodes, host=host,
+                            filename=filename)
             asker = asked_by[next(f for f in PLACING if f in asked_by)]
-            raise error(asker.origin.span, f"infeasible placement on {host.host.source}: "
-                        f"{exc}", exit_code=ExitCode.CONFLICT) from None
+            raise error(asker.origin.span, problem, exit_code=ExitCode.CONFLICT) from None
     return Plan(traits, platform, domcaps, tuple(sorted(device_nodes)),
                 guest.get("os"), guest.get("os family"), wanted, placement, host,
                 tuple(asked_by.items()))
+
+
+def _without(traits: TraitSet, preferred, problem: str) -> TraitSet:
+    """The trait set without the preferred placing traits, with a warning for each:
+    when a placement cannot be found with them, they are what gives way."""
+    from virtuned.diagnostics import Diagnostic
+
+    dropped = tuple(Diagnostic("warning", f"preference '{t.origin.label}' dropped: it "
+                               f"cannot hold: {problem}", t.origin.span) for t in preferred)
+    kept = tuple(t for t in traits.traits if t not in preferred)
+    return attrs.evolve(traits, traits=kept, warnings=traits.warnings + dropped)
 
 
 def _check_pools(wanted: Requirements, host) -> None:
