@@ -346,7 +346,9 @@ def load_roots(profiles=(), traits=(), sources=(), profile_path=()) -> tuple[Pro
     from virtuned import profiles as library
 
     roots = [library.load_reference(reference, profile_path) for reference in profiles]
-    roots += [ProfileFile(f"<trait {i}>", text) for i, text in enumerate(traits, 1)]
+    # Inline texts are numbered in sorted order, not as given: their names reach the
+    # provenance and the lock, which must not depend on the order of -t options.
+    roots += [ProfileFile(f"<trait {i}>", text) for i, text in enumerate(sorted(traits), 1)]
     roots += list(sources)
     return tuple(sorted(roots, key=lambda r: (r.source, r.text)))
 
