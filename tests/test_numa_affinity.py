@@ -51,11 +51,11 @@ def test_the_expander_topology_boots():
 
 
 @pytest.mark.parametrize("nodes, message", [
-    ({"3b:00": 1}, "--device-node 3b:00=1:1:1: expected a PCI address like 0000:3b:00.0, "
+    ({"3b:00": 1}, "--device-node 3b:00=1: expected a PCI address like 0000:3b:00.0, "
                    "got '3b:00'"),
-    ({"3b:00.0": -1}, "--device-node 3b:00.0=-1:1:1: expected a host NUMA node (0, 1, "
+    ({"3b:00.0": -1}, "--device-node 3b:00.0=-1: expected a host NUMA node (0, 1, "
                       "...), got -1"),
-    ([("3b:00.0", "1")], "--device-node 3b:00.0=1:1:1: expected a host NUMA node (0, 1, "
+    ([("3b:00.0", "1")], "--device-node 3b:00.0=1: expected a host NUMA node (0, 1, "
                          "...), got '1'"),
 ])
 def test_bad_device_nodes_are_input_errors(nodes, message):

@@ -33,6 +33,8 @@ class Span:
     anchor: str | None = attrs.field(default=None, eq=False, order=False)
 
     def __str__(self) -> str:
+        if self.file.startswith("--"):  # a command-line option: it has no lines
+            return self.file
         return f"{self.file}:{self.line}:{self.col}"
 
 
