@@ -6,7 +6,7 @@ import functools
 
 from virtuned import data
 from virtuned.diagnostics import Span, error
-from virtuned.syntax import ast
+from virtuned.syntax import ast, cache
 
 # Human names for the grammar's terminals, used in "expected ..." messages.
 _TERMINAL_NAMES = {
@@ -43,15 +43,24 @@ def _parser():
 
 
 def parse(text: str, filename: str) -> ast.Profile:
-    """Parse a profile or a file of bare trait lines. Raises VirtunedError (exit 2)."""
+    """Parse a profile or a file of bare trait lines. Raises VirtunedError (exit 2).
+
+    Where the disk cache is on (the CLI, see ``cache``), a text parsed before is read
+    from it, and lark is not even imported."""
+    profile = cache.load(text, filename)
+    if profile is not None:
+        return profile
     from lark.exceptions import UnexpectedInput
 
     try:
         tree = _parser().parse(text if text.endswith("\n") else text + "\n")
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text, filename) from None
-    return ast.Profile(source=filename, statements=_Builder(filename).statements(tree.children),
-                       comments=_comments(text))
+    profile = ast.Profile(source=filename,
+                          statements=_Builder(filename).statements(tree.children),
+                          comments=_comments(text))
+    cache.store(text, filename, profile)
+    return profile
 
 
 def _comments(text: str) -> tuple[ast.Comment, ...]:

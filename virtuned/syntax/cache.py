@@ -1,0 +1,140 @@
+"""A disk cache of parsed profiles, for short-lived processes (the CLI).
+
+Parsing itself is quick, but a process that parses must first import lark and build
+its parser, which costs a command-line run more than everything else it does with a
+profile. Profiles rarely change, so the CLI keeps each parsed text as JSON under
+``$XDG_CACHE_HOME/virtuned/syntax`` (``~/.cache/...``; ``VIRTUNED_CACHE_DIR`` moves
+it, an empty value turns it off), keyed by the text, its name and the code that
+parsed it (grammar, parser, AST): an edited profile or an upgraded virtuned never
+sees an old entry. Only the AST's own node classes are ever built from an entry, so
+a tampered file can at worst describe another profile, as the profile files on the
+search path can. Whatever goes wrong with the cache (no home, read-only disk, a
+broken entry) only means parsing again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+FORMAT = 1
+MAX_ENTRIES = 512  # beyond this the oldest half goes (inline -t texts vary)
+
+_directory: Path | None = None
+
+
+def enable(directory: str | os.PathLike | None = None) -> None:
+    """Use the cache in this process (``directory``: else the default place)."""
+    global _directory
+    if directory is None:
+        chosen = os.environ.get("VIRTUNED_CACHE_DIR")
+        if chosen is None:
+            base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+                os.path.expanduser("~"), ".cache")
+            chosen = os.path.join(base, "virtuned")
+        directory = os.path.join(chosen, "syntax") if chosen else None
+    _directory = Path(directory) if directory else None
+
+
+def disable() -> None:
+    global _directory
+    _directory = None
+
+
+def load(text: str, filename: str):
+    """The cached AST of ``text`` named ``filename``, or None."""
+    if _directory is None:
+        return None
+    try:
+        with open(_directory / _key(text, filename), encoding="utf-8") as file:
+            profile = _decode(json.load(file))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return None
+    from virtuned.syntax.ast import Profile
+
+    return profile if type(profile) is Profile else None
+
+
+def store(text: str, filename: str, profile) -> None:
+    if _directory is None:
+        return
+    try:
+        _directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if _directory.stat().st_uid != os.getuid():
+            return  # someone else's directory: never trust it
+        path = _directory / _key(text, filename)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        temporary.write_text(json.dumps(_encode(profile), separators=(",", ":")),
+                             encoding="utf-8")
+        os.replace(temporary, path)
+        _prune()
+    except (OSError, RecursionError):
+        pass
+
+
+def _prune() -> None:
+    entries = list(_directory.iterdir())
+    if len(entries) <= MAX_ENTRIES:
+        return
+    entries.sort(key=lambda p: p.stat().st_mtime_ns)
+    for old in entries[: len(entries) // 2]:
+        old.unlink(missing_ok=True)
+
+
+_CODE_DIGEST: list[bytes] = []
+
+
+def _key(text: str, filename: str) -> str:
+    if not _CODE_DIGEST:
+        from virtuned import data
+
+        code = hashlib.sha256(str(FORMAT).encode())
+        code.update(data.read_text("grammar", "virtuned.lark").encode())
+        for module in ("parser.py", "ast.py", "cache.py"):
+            code.update((Path(__file__).parent / module).read_bytes())
+        _CODE_DIGEST.append(code.digest())
+    digest = hashlib.sha256(_CODE_DIGEST[0])
+    digest.update(filename.encode("utf-8", "surrogatepass") + b"\0")
+    digest.update(text.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest() + ".json"
+
+
+# ---------------------------------------------------------------- JSON form
+
+def _classes() -> dict:
+    import attrs
+
+    from virtuned.diagnostics import Span
+    from virtuned.syntax import ast
+
+    found = {name: value for name, value in vars(ast).items()
+             if isinstance(value, type) and attrs.has(value)}
+    return {**found, "Span": Span}
+
+
+_CLASSES: dict = {}
+
+
+def _encode(node):
+    if isinstance(node, tuple):
+        return [_encode(item) for item in node]
+    if node is None or isinstance(node, (str, int)):
+        return node
+    import attrs
+
+    return {"@": type(node).__name__,
+            **{field.name: _encode(getattr(node, field.name))
+               for field in attrs.fields(type(node))}}
+
+
+def _decode(value):
+    if isinstance(value, list):
+        return tuple(_decode(item) for item in value)
+    if isinstance(value, dict):
+        if not _CLASSES:
+            _CLASSES.update(_classes())
+        cls = _CLASSES[value["@"]]
+        return cls(**{name: _decode(item) for name, item in value.items() if name != "@"})
+    return value
