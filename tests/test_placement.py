@@ -278,11 +278,11 @@ def attempt(req: Requirements, facts: HostFacts) -> Placement | None:
 
 def sized_requests(facts: HostFacts, **limits):
     """Requests about the size of the host's nodes (so that about as many fit as
-    not): up to one cell more than the host has nodes, of up to the usable CPUs of
+    not): up to two cells more than the host has nodes, of up to the usable CPUs of
     a median node, 'require' mostly with a thread count the host's cores have."""
     free = sorted(len(facts.usable(cell)) for cell in facts.host.cells)
     threads = sorted({len(cpu.siblings) for c in facts.host.cells for cpu in c.cpus})
-    return requests(max_cells=len(free) + 1, max_vcpus=max(free[len(free) // 2], 1),
+    return requests(max_cells=len(free) + 2, max_vcpus=max(free[len(free) // 2], 1),
                     max_node=len(free), per_core=tuple(threads) * 3 + (1, 2, 4), **limits)
 
 
@@ -474,6 +474,16 @@ def test_require_keeps_a_cpu_for_the_emulator():
         "needs 2 and 1 for the emulator",
         "host node 1: 0 free cores of 2 threads inside allocated 0-1,8-9, guest cell 0 "
         "needs 2")
+
+
+def test_a_node_too_small_for_the_big_cell_takes_small_ones():
+    """Three cells on two nodes: node 0 (3 free CPUs) cannot hold the 4-vCPU cell
+    but holds both 1-vCPU ones; node 1 (5 free) could not hold all three."""
+    req = Requirements(vcpus=6, memory_kib=3 * GIB, cells=(
+        GuestCell(0, (0, 1, 2, 3), GIB), GuestCell(1, (4,), GIB), GuestCell(2, (5,), GIB)),
+        guest_numa=True, cpus="dedicated")
+    placement = place(req, host_module.facts(DRIVER, "0-4,8-10", None))
+    assert pins(placement) == [(0, 1, "11,12,13,14"), (1, 0, "5"), (2, 0, "6")]
 
 
 def test_more_cells_than_nodes_share_them_evenly():

@@ -9,6 +9,7 @@ host's, minus ``--reserved-cpus`` (kept for the host OS), and only those in
 
 from __future__ import annotations
 
+import functools
 import re
 
 import attrs
@@ -43,7 +44,16 @@ class HostCell:
     def pool(self, page_kib: int) -> int:
         return dict(self.pages).get(page_kib, 0)
 
+    @functools.cached_property
+    def _cores(self) -> tuple[tuple[int, ...], ...]:
+        return self._find_cores()
+
     def cores(self) -> tuple[tuple[int, ...], ...]:
+        """The cell's cores as the CPU ids of their threads (see _find_cores),
+        worked out once per cell."""
+        return self._cores
+
+    def _find_cores(self) -> tuple[tuple[int, ...], ...]:
         """The cell's cores as the CPU ids of their threads, in (socket, die, core,
         id) order. Threads are of one core when ``siblings`` links them, whatever
         their core_id says (some hosts number the threads of one core apart), and

@@ -164,6 +164,28 @@ class Demand:
     memory_kib: int
     pages: int
 
+    def size(self, req: Requirements) -> int:
+        """What it takes of a node's hugepages (with a page size) or memory."""
+        return self.pages if req.page_kib else self.memory_kib
+
+
+def _offer(req: Requirements, node: Node) -> tuple[int, int]:
+    """The most a node can give: CPU units (shared: room for every cell when it
+    has a CPU) and hugepages or memory (unstated memory: all the guest's)."""
+    if not req.dedicated:
+        units = len(req.cells) if node.usable else 0
+    elif req.threads == "isolate":
+        units = len(node.whole_cores)
+    elif req.threads == "require":
+        units = len(node.cores_of(req.threads_per_core))
+    else:
+        units = len(node.usable)
+    if req.page_kib:
+        return units, node.pool
+    if node.memory_kib is None:
+        return units, sum(cell.memory_kib for cell in req.cells)
+    return units, node.memory_kib
+
 
 def _demand(req: Requirements, cell: GuestCell) -> Demand:
     count = len(cell.vcpus)
@@ -177,9 +199,10 @@ def _demand(req: Requirements, cell: GuestCell) -> Demand:
 
 
 def _shortfall(req: Requirements, node: Node, demands, emulator: bool,
-               facts: HostFacts, who: str = "the guest cells need") -> str | None:
+               limits: str, who: str = "the guest cells need") -> str | None:
     """Why ``node`` cannot hold cells of these demands (and the emulator), naming
-    the first constraint that binds (``who`` needs what); None when it can."""
+    the first constraint that binds (``who`` needs what, ``limits`` are the host
+    facts' describe_limits()); None when it can."""
     units = sum(d.units for d in demands)
     if req.dedicated:
         if req.threads == "isolate":
@@ -191,10 +214,10 @@ def _shortfall(req: Requirements, node: Node, demands, emulator: bool,
         if have < need or (req.threads == "require" and emulator and
                            len(node.usable) - units * req.threads_per_core < 1):
             extra = " and 1 for the emulator" if emulator else ""
-            return (f"{have} {req.unit()}{facts.describe_limits()}, "
+            return (f"{have} {req.unit()}{limits}, "
                     f"{who} {units}{extra}")
     elif len(node.usable) < min(units, 1) + emulator:
-        return (f"{len(node.usable)} free CPUs{facts.describe_limits()}, "
+        return (f"{len(node.usable)} free CPUs{limits}, "
                 f"{who} {min(units, 1)}" + (" and 1 for the emulator" if emulator else ""))
     if req.page_kib:
         pages = sum(d.pages for d in demands)
@@ -251,11 +274,20 @@ def _assign(req: Requirements, nodes: list[Node], facts: HostFacts):
     demands = [d for d, _ in kinds]
     distinct = len(nodes) >= len(req.cells)
     emulator = req.emulator == "isolated"
+    limits = facts.describe_limits()
 
     @functools.lru_cache(maxsize=None)
     def fits(index: int, take: tuple[int, ...], with_emulator: bool) -> bool:
         taken = [d for d, n in zip(demands, take) for _ in range(n)]
-        return _shortfall(req, nodes[index], taken, with_emulator, facts) is None
+        return _shortfall(req, nodes[index], taken, with_emulator, limits) is None
+
+    # What the nodes from each index on offer at most (CPU units, hugepages or
+    # memory): a search whose cells want more cannot succeed and stops at once.
+    offers = [_offer(req, node) for node in nodes] + [(0, 0)]
+    for index in range(len(nodes) - 1, -1, -1):
+        offers[index] = (offers[index][0] + offers[index + 1][0],
+                         offers[index][1] + offers[index + 1][1])
+    spare_unit = req.dedicated and req.threads != "require"  # the emulator's
 
     @functools.lru_cache(maxsize=None)
     def search(index: int, remaining: tuple[int, ...], emulator_left: bool):
@@ -263,7 +295,15 @@ def _assign(req: Requirements, nodes: list[Node], facts: HostFacts):
             return () if not emulator_left else None
         if index == len(nodes):
             return None
-        for take in _choices(remaining, distinct, len(nodes) - index):
+        units = sum(d.units * n for d, n in zip(demands, remaining))
+        memory = sum(d.size(req) * n for d, n in zip(demands, remaining))
+        if (units + (emulator_left and spare_unit) > offers[index][0]
+                or memory > offers[index][1]):
+            return None
+        takes = (_one_or_none(remaining) if distinct else
+                 _choices(remaining, len(nodes) - index,
+                          lambda take: fits(index, take, False)))
+        for take in takes:
             for here in ((True, False) if emulator_left and any(take) else (False,)):
                 if not any(take) or fits(index, take, here):
                     rest = search(index + 1, tuple(r - t for r, t in zip(remaining, take)),
@@ -279,19 +319,37 @@ def _assign(req: Requirements, nodes: list[Node], facts: HostFacts):
     return kinds, per_node
 
 
-def _choices(remaining: tuple[int, ...], distinct: bool, nodes_left: int):
-    """What one node may take, best first: on distinct nodes one cell (the biggest
-    kind first) or none; else near an even share of what is left, more first."""
-    if distinct:
-        for k, count in enumerate(remaining):
-            if count:
-                yield tuple(int(i == k) for i in range(len(remaining)))
-        yield tuple(0 for _ in remaining)
-        return
-    even = -(-sum(remaining) // nodes_left)
-    options = itertools.product(*(range(count, -1, -1) for count in remaining))
-    yield from sorted(options, key=lambda take: (abs(sum(take) - even), -sum(take),
-                                                 tuple(-t for t in take)))
+def _one_or_none(remaining: tuple[int, ...]):
+    """What one node may take on distinct nodes, best first: one cell (the biggest
+    kind first) or none."""
+    for k, count in enumerate(remaining):
+        if count:
+            yield tuple(int(i == k) for i in range(len(remaining)))
+    yield tuple(0 for _ in remaining)
+
+
+def _choices(remaining: tuple[int, ...], nodes_left: int, fits):
+    """What one node may take when nodes hold several cells, best first, made as
+    they are tried: near an even share of what is left (more first), then more of
+    the bigger kinds. Only takes that ``fits`` (without the emulator) are made: a
+    take that does not fit grows into none that does."""
+    total = sum(remaining)
+    even = -(-total // nodes_left)
+    after = [sum(remaining[kind + 1:]) for kind in range(len(remaining))]
+
+    def grow(take: tuple[int, ...], left: int):
+        kind = len(take)
+        if kind == len(remaining):
+            yield take
+            return
+        for count in range(min(remaining[kind], left), max(left - after[kind], 0) - 1, -1):
+            grown = take + (count,)
+            if count and not fits(grown + (0,) * (len(remaining) - kind - 1)):
+                continue
+            yield from grow(grown, left - count)
+
+    for size in sorted(range(total + 1), key=lambda size: (abs(size - even), -size)):
+        yield from grow((), size)
 
 
 def _reasons(req, nodes, kinds, distinct, facts) -> tuple[str, ...]:
@@ -302,12 +360,13 @@ def _reasons(req, nodes, kinds, distinct, facts) -> tuple[str, ...]:
     if not kinds:
         return ("the guest has no cells to place the emulator with",)
     cells = [(demand, ident) for demand, ids in reversed(kinds) for ident in ids]
+    limits = facts.describe_limits()
     reasons = []
     for node in nodes:
         trials = ([[(kinds[-1][0], kinds[-1][1][0])], [(kinds[0][0], kinds[0][1][0])]]
                   if distinct else
                   [cells[:count] for count in range(1, len(cells) + 1)])
-        reason = next(filter(None, (_shortfall_of(req, node, trial, facts)
+        reason = next(filter(None, (_shortfall_of(req, node, trial, limits)
                                     for trial in trials)), None)
         reasons.append(f"host node {node.id}: " + (reason or "can hold one guest cell"))
     if distinct and len(req.cells) > 1:
@@ -315,14 +374,14 @@ def _reasons(req, nodes, kinds, distinct, facts) -> tuple[str, ...]:
     return tuple(reasons)
 
 
-def _shortfall_of(req, node, cells, facts) -> str | None:
+def _shortfall_of(req, node, cells, limits: str) -> str | None:
     """Why ``node`` cannot hold these (demand, cell id) alone, or with the emulator."""
     ids = sorted(ident for _, ident in cells)
     who = (f"guest cell {ids[0]} needs" if len(ids) == 1 else
            f"guest cells {format_cpulist(ids)} need")
     demands = [demand for demand, _ in cells]
-    return _shortfall(req, node, demands, False, facts, who) or (
-        _shortfall(req, node, demands, True, facts, who)
+    return _shortfall(req, node, demands, False, limits, who) or (
+        _shortfall(req, node, demands, True, limits, who)
         if req.emulator == "isolated" else None)
 
 
