@@ -172,7 +172,7 @@ def node_fits(req: Requirements, facts: HostFacts, node: HostCell, cells,
 
 def brute_force(req: Requirements, facts: HostFacts) -> bool:
     """Whether any placement keeps the rules: every map of guest cells to candidate
-    nodes (one-to-one when there are nodes enough), every node for the emulator
+    nodes (one-to-one when enough have usable CPUs), every node for the emulator
     among those with a cell, every choice of CPUs on each node."""
     emulator = req.emulator == "isolated"
     nodes = candidates(req, facts.host)
@@ -182,8 +182,10 @@ def brute_force(req: Requirements, facts: HostFacts) -> bool:
         usable = frozenset().union(*(facts.usable(c) for c in facts.host.cells))
         pages = sum(c.memory_kib // req.page_kib for c in req.cells) if req.page_kib else 0
         pool = sum(c.pool(req.page_kib) for c in facts.host.cells) if req.page_kib else 0
-        return len(usable) >= 1 + emulator and pool >= pages
-    distinct = len(nodes) >= len(req.cells)
+        memory = [c.memory_kib for c in facts.host.cells]
+        return (len(usable) >= 1 + emulator and pool >= pages and
+                (bool(req.page_kib) or None in memory or sum(memory) >= req.memory_kib))
+    distinct = sum(1 for node in nodes if facts.usable(node)) >= len(req.cells)
     for assignment in itertools.product(range(len(nodes)), repeat=len(req.cells)):
         if distinct and len(set(assignment)) < len(assignment):
             continue
@@ -225,10 +227,10 @@ def check_rules(req: Requirements, facts: HostFacts, placement: Placement) -> No
         floating = usable_anywhere - (placement.emulator if isolated else frozenset())
         assert all(cpus == floating for cpus in vcpu_cpus)
         return
-    # Cells on candidate nodes, distinct when there are nodes enough.
+    # Cells on candidate nodes, distinct when enough have usable CPUs.
     on = {p.cell: p.node for p in placement.cells}
     assert set(on.values()) <= {c.id for c in nodes}
-    if len(nodes) >= len(req.cells):
+    if sum(1 for node in nodes if facts.usable(node)) >= len(req.cells):
         assert len(set(on.values())) == len(on)
     own = placement.emulator if isolated else frozenset()
     for placed in placement.cells:
@@ -486,6 +488,12 @@ def test_a_node_too_small_for_the_big_cell_takes_small_ones():
     assert pins(placement) == [(0, 1, "11,12,13,14"), (1, 0, "5"), (2, 0, "6")]
 
 
+def test_cells_share_the_only_node_with_allocated_cpus():
+    placement = place(request(4, 2, cpus="dedicated", threads="isolate"),
+                      host_module.facts(SMT, None, "4-7,12-15"))
+    assert pins(placement) == [(0, 1, "4,5"), (1, 1, "6,7")]
+
+
 def test_more_cells_than_nodes_share_them_evenly():
     """The test driver's node 0 has 2 GiB: two cells of 512 MiB fit there."""
     placement = place(request(6, 3, memory_kib=3 * 512 * MIB, cpus="dedicated"),
@@ -539,6 +547,11 @@ def test_lxc_numbering_isolates_real_cores():
      ("the host has no 16MiB hugepages (its page sizes: 4KiB, 2MiB, 1GiB)",)),
     (request(2, cpus="shared", emulator="isolated"), "smt", "1-15", None,
      ("the host has 1 free CPUs after reserved 1-15, the guest needs 2",)),
+    (request(2, memory_kib=40 * GIB, cpus="shared", emulator="isolated"), "smt", None, None,
+     ("the host has 32GiB of memory, the guest needs 40GiB",)),
+    (request(2, cpus="dedicated", threads="require", threads_per_core=4), "smt", None, None,
+     ("host node 0: 0 free cores of 4 threads, guest cell 0 needs 1",
+      "host node 1: 0 free cores of 4 threads, guest cell 0 needs 1")),
 ])
 def test_infeasible_reasons(req, host, reserved, allocated, expected):
     host = {"smt": SMT, "driver": DRIVER}.get(host) or host_module.parse(host, "h.xml")

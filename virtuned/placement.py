@@ -10,8 +10,10 @@ cells first, the emulator sits with the first cell that has room for it, CPUs ar
 taken in (socket, die, core, thread) order.
 
 The rules a placement keeps, which the property tests check:
-- guest cells go on distinct host nodes, unless fewer nodes can be used than there
-  are cells (then nodes hold several cells, as evenly as they can);
+- guest cells go on distinct host nodes (of 'place on host node N': that one),
+  unless fewer nodes have a CPU the guest may use than there are cells (then nodes
+  hold several cells, as evenly as they can: an allocated set on one node puts
+  every cell there);
 - no reserved CPU, none outside the allocated set;
 - a core is the threads ``siblings`` links (whatever their core_id says);
 - dedicated: one host CPU per vCPU, never shared; ``isolate``: one whole core per
@@ -23,7 +25,7 @@ The rules a placement keeps, which the property tests check:
 - an isolated emulator has one more CPU of its own (a whole core under isolate), on
   the node of one of the guest's cells (unbound shared guests: anywhere);
 - a node's memory (or its pool of the guest's hugepage size) holds its cells;
-  memory the host does not state is not checked.
+  memory the host does not state is not checked. Unbound guests: the whole host's.
 """
 
 from __future__ import annotations
@@ -83,9 +85,9 @@ class Requirements:
 
     def unit(self) -> str:
         """What a dedicated vCPU consumes, for messages."""
-        return {"isolate": "whole free cores", "require":
-                f"free cores of {self.threads_per_core} threads"}.get(self.threads,
-                                                                     "free CPUs")
+        threads = f"{self.threads_per_core} thread" + "s" * (self.threads_per_core > 1)
+        return {"isolate": "whole free cores",
+                "require": f"free cores of {threads}"}.get(self.threads, "free CPUs")
 
 
 @attrs.frozen
@@ -272,7 +274,7 @@ def _assign(req: Requirements, nodes: list[Node], facts: HostFacts):
     ``[(counts, emulator?) per node]``; Infeasible when nothing fits."""
     kinds = _kinds(req)
     demands = [d for d, _ in kinds]
-    distinct = len(nodes) >= len(req.cells)
+    distinct = sum(1 for node in nodes if node.usable) >= len(req.cells)
     emulator = req.emulator == "isolated"
     limits = facts.describe_limits()
 
@@ -475,6 +477,12 @@ def _unbound(req: Requirements, facts: HostFacts, nodes: list[Node]) -> Placemen
         if pool < pages:
             raise Infeasible((f"the host has {pool} free {format_kib(req.page_kib)} "
                               f"hugepages, the guest needs {pages}",))
+    elif all(node.memory_kib is not None for node in nodes):
+        memory = sum(node.memory_kib for node in nodes)
+        wanted = sum(cell.memory_kib for cell in req.cells)
+        if memory < wanted:
+            raise Infeasible((f"the host has {format_kib(memory)} of memory, the guest "
+                              f"needs {format_kib(wanted)}",))
     emulator = frozenset((usable[0],)) if emulator_left else frozenset()
     floating = frozenset(usable) - emulator
     cells = tuple(CellPlacement(cell.id, None, tuple((v, floating) for v in cell.vcpus))
