@@ -216,12 +216,40 @@ def serialize(tree, original: bytes | None = None) -> str:
         return (declaration + "\n" if declaration else "") + body + "\n"
     # Top-level comments and PIs have no whitespace of their own in lxml; put each on
     # its own line, as canonical XML does.
-    nodes = [*reversed(list(root.itersiblings(preceding=True))), root,
-             *root.itersiblings()]
-    parts = [etree.tostring(node, encoding="unicode", with_tail=False) for node in nodes]
+    parts = _top_level_parts(root) or [
+        etree.tostring(node, encoding="unicode", with_tail=False)
+        for node in [*reversed(list(root.itersiblings(preceding=True))), root,
+                     *root.itersiblings()]]
     if declaration:
         parts.insert(0, declaration)
     return "\n".join(parts) + "\n"
+
+
+def _top_level_parts(root) -> list[str] | None:
+    """The top-level nodes as text from one serialization of the whole document, cut
+    where the comments and PIs around the root end (their text is known without
+    serializing each); None if that text is not exactly what the document holds."""
+    from lxml import etree
+
+    before = [_markup(node) for node in root.itersiblings(preceding=True)][::-1]
+    after = [_markup(node) for node in root.itersiblings()]
+    if None in before or None in after:
+        return None
+    whole = etree.tostring(root.getroottree(), encoding="unicode")
+    head, tail = "".join(before), "".join(after)
+    if not (whole.startswith(head) and whole.endswith(tail)):
+        return None
+    return [*before, whole[len(head):len(whole) - len(tail)], *after]
+
+
+def _markup(node) -> str | None:
+    from lxml import etree
+
+    if node.tag is etree.Comment:
+        return f"<!--{node.text or ''}-->"
+    if node.tag is etree.ProcessingInstruction:
+        return f"<?{node.target} {node.text}?>" if node.text else f"<?{node.target}?>"
+    return None
 
 
 def int_attr(element, name: str, default: int, filename: str) -> int:
@@ -308,15 +336,12 @@ def insert_child(parent, child, unit: str = "  ") -> None:
 
 
 class Inserter:
-    """``insert_child`` for many children of one document: each parent's depth and
-    the libvirt rank of each of its children are read once, and kept up to date as
-    children are added. While an Inserter is in use, only it may add or remove
-    children of the parents it has seen."""
+    """``insert_child`` for many children of one document: each parent's depth is
+    found once."""
 
     def __init__(self, unit: str = "  "):
         self.unit = unit  # the document's indent step, from ``indent_unit``
         self._depths: dict = {}  # parent element → its depth
-        self._ranks: dict = {}  # parent element → each child's rank (None: unranked)
 
     def depth(self, parent) -> int:
         depth = self._depths.get(parent)
@@ -329,26 +354,17 @@ class Inserter:
         ``child`` is already indented for its level (one deeper than ``parent``)."""
         order = _RANKS.get(parent.tag)
         rank = None if order is None else order.get(child.tag)
-        ranks = None
-        if rank is None:
-            index = len(parent)
-        else:
-            ranks = self._ranks.get(parent)
-            if ranks is None:
-                ranks = self._ranks[parent] = [order.get(c.tag) for c in parent]
-            # From the end: new elements usually belong near it. Inserting right
-            # after that sibling keeps a comment that introduces the next sibling
-            # next to it.
-            index = len(ranks)
-            while index:
-                before = ranks[index - 1]
+        index = len(parent)
+        if rank is not None:
+            # From the end, where new elements usually belong: only the siblings
+            # after the place are looked at. Inserting right after that sibling
+            # keeps a comment that introduces the next sibling next to it.
+            for sibling in parent.iterchildren(reversed=True):
+                before = order.get(sibling.tag)
                 if before is not None and before <= rank:
                     break
                 index -= 1
         _insert_indented(parent, index, child, self.unit, self.depth(parent), indented)
-        ranks = self._ranks.get(parent) if ranks is None else ranks
-        if ranks is not None:
-            ranks.insert(index, rank)
 
 
 # parent tag → child tag → its place in libvirt's order.

@@ -26,33 +26,26 @@ def stamp(tree, used_profiles, compiler_version: str):
 
     Returns a function giving the change made (merge.Change), for ``explain``.
     """
-    from virtuned.domain import Inserter, copy_of, indent_subtree, indent_unit
+    from virtuned.domain import Inserter, copy_of, indent_unit
 
     if not used_profiles:
         return lambda: []  # no traits: the input comes back as it was
     root = tree.getroot()
     inserter = Inserter(indent_unit(root))
-    metadata = next(root.iterchildren("metadata"), None)
-    if metadata is None:
-        from lxml import etree
-
-        metadata = etree.Element("metadata")
-        inserter.insert(root, metadata)
-    for old in list(metadata.iterchildren(_TAG)):
-        _remove(old)
     used_profiles = tuple(used_profiles)
-    level = inserter.depth(metadata) + 1
-
-    def make():
-        # The same profiles recur from compile to compile: built once, then copied.
-        from lxml import etree
-
-        element = etree.fromstring(_record(used_profiles, compiler_version))
-        indent_subtree(element, inserter.unit, level)
-        return element
-
-    record = copy_of((_TAG, used_profiles, compiler_version, inserter.unit, level), make)
-    inserter.insert(metadata, record, indented=True)
+    key = (_TAG, used_profiles, compiler_version, inserter.unit)
+    metadata = next(root.iterchildren("metadata"), None)
+    # The same profiles recur from compile to compile: the record is built once
+    # (inside a <metadata> for a domain that has none), then copied.
+    if metadata is None:
+        metadata = copy_of(key + ("metadata",), lambda: _element(key, True))
+        inserter.insert(root, metadata, indented=True)
+        record = metadata[0]
+    else:
+        for old in list(metadata.iterchildren(_TAG)):
+            _remove(old)
+        record = copy_of(key, lambda: _element(key, False))
+        inserter.insert(metadata, record, indented=True)
 
     def change():
         from virtuned.merge import Change, Origin
@@ -62,6 +55,23 @@ def stamp(tree, used_profiles, compiler_version: str):
                        Origin("provenance"))]
 
     return change
+
+
+def _element(key, in_metadata: bool):
+    """The record (in a new <metadata>), indented for its place: <metadata> is a
+    child of the root."""
+    from lxml import etree
+
+    from virtuned.domain import indent_subtree
+
+    _, used_profiles, compiler_version, unit = key
+    element = etree.fromstring(_record(used_profiles, compiler_version))
+    if in_metadata:
+        metadata = etree.Element("metadata")
+        metadata.append(element)
+        element = metadata
+    indent_subtree(element, unit, 1 if in_metadata else 2)
+    return element
 
 
 @functools.lru_cache(maxsize=256)
