@@ -310,6 +310,14 @@ def agree_with_brute_force(facts: HostFacts, req: Requirements) -> None:
     if placement is not None:
         check_rules(req, facts, placement)
         assert place(req, facts) == placement
+        return
+    nodes = candidates(req, facts.host)
+    sizes = {size for cell in facts.host.cells for size, _ in cell.pages}
+    if bound(req) and nodes and (not req.page_kib or req.page_kib in sizes):
+        with pytest.raises(Infeasible) as caught:  # a reason for every node, in order
+            place(req, facts)
+        assert [r.split(":")[0] for r in caught.value.reasons[:len(nodes)]] == [
+            f"host node {node.id}" for node in nodes]
 
 
 @settings(max_examples=150, **SETTINGS)
