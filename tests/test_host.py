@@ -206,17 +206,17 @@ def test_describe_limits():
 
 
 @pytest.mark.parametrize("reserved, allocated, message", [
-    ("16", None, "--reserved-cpus 16:1:1: --reserved-cpus: CPU 16 is not on the host "
+    ("16", None, "--reserved-cpus 16: --reserved-cpus: CPU 16 is not on the host "
      "(two-node-smt.xml has CPUs 0-15)"),
-    ("0,16-17,40", None, "--reserved-cpus 0,16-17,40:1:1: --reserved-cpus: CPUs 16-17,40 "
+    ("0,16-17,40", None, "--reserved-cpus 0,16-17,40: --reserved-cpus: CPUs 16-17,40 "
      "are not on the host (two-node-smt.xml has CPUs 0-15)"),
-    (None, "8-20", "--allocated-cpus 8-20:1:1: --allocated-cpus: CPUs 16-20 are not on "
+    (None, "8-20", "--allocated-cpus 8-20: --allocated-cpus: CPUs 16-20 are not on "
      "the host (two-node-smt.xml has CPUs 0-15)"),
-    ("0,,1", None, "--reserved-cpus 0,,1:1:1: --reserved-cpus: expected a CPU list like "
+    ("0,,1", None, "--reserved-cpus 0,,1: --reserved-cpus: expected a CPU list like "
      "0-3,8,^2, got '0,,1'"),
-    ("a-b", None, "--reserved-cpus a-b:1:1: --reserved-cpus: expected a CPU list like "
+    ("a-b", None, "--reserved-cpus a-b: --reserved-cpus: expected a CPU list like "
      "0-3,8,^2, got 'a-b'"),
-    (None, "3-1", "--allocated-cpus 3-1:1:1: --allocated-cpus: CPU range '3-1' in '3-1' "
+    (None, "3-1", "--allocated-cpus 3-1: --allocated-cpus: CPU range '3-1' in '3-1' "
      "runs backwards"),
 ])
 def test_bad_cpu_lists(reserved, allocated, message):
