@@ -178,7 +178,7 @@ def test_param_from_set_and_its_type(lib):
     code, out, _ = compile_(lib, "-p", "base", "--set", "agent=no")
     assert code == 0 and "guest_agent" not in out
     assert compile_(lib, "-p", "base", "--set", "agent=7") == (2, "", """\
---set agent=7:1:1: error: param 'agent' (bool): expected true or false, got '7'
+--set agent=7: error: param 'agent' (bool): expected true or false, got '7'
 """)
 
 
@@ -189,7 +189,7 @@ def test_qualified_set_reaches_an_included_profile(lib):
 
 def test_set_that_no_profile_declares(lib):
     assert compile_(lib, "-p", "fast", "--set", "queues=4") == (2, "", """\
---set queues=4:1:1: error: --set queues: no profile given declares a param 'queues'
+--set queues=4: error: --set queues: no profile given declares a param 'queues'
 """)
 
 
