@@ -96,6 +96,8 @@ def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
     wanted = requirements(needs, asked_by, root, filename)
     placement = None
     if host is not None and (wanted.placed or wanted.page_kib):
+        if wanted.placed and wanted.guest_numa and not wanted.split:
+            _check_cover(wanted.cells, wanted.vcpus, root, filename)
         try:
             placement = place(wanted, host) if wanted.placed else _check_pools(wanted, host)
         except Infeasible as exc:
@@ -197,6 +199,32 @@ def requirements(needs: dict, asked_by: dict, root, filename: str) -> Requiremen
         cpus=needs.get("cpus"), threads=threads, threads_per_core=per_core,
         emulator=needs.get("emulator"), iothreads=needs.get("iothreads", 0),
         page_kib=page, host_node=needs.get("host_node"))
+
+
+def _check_cover(cells, vcpus: int, root, filename: str) -> None:
+    """The input's guest cells, to be placed, hold every vCPU exactly once: a vCPU
+    in no cell would be pinned nowhere, one in two cells on two nodes at once."""
+    from collections import Counter
+
+    from virtuned.domain import element_span
+    from virtuned.values import format_cpulist
+
+    counts = Counter(v for cell in cells for v in cell.vcpus)
+    missing = set(range(vcpus)) - set(counts)
+    twice = {v for v, n in counts.items() if n > 1}
+    beyond = {v for v in counts if v >= vcpus}
+    def some(cpus) -> str:
+        return (f"vCPU {format_cpulist(cpus)} is" if len(cpus) == 1 else
+                f"vCPUs {format_cpulist(cpus)} are")
+
+    problem = (f"{some(missing)} in no cell" if missing else
+               f"{some(twice)} in two cells" if twice else
+               f"{some(beyond)} beyond the guest's {vcpus}" if beyond else None)
+    if problem:
+        numa = root.find("cpu/numa")
+        raise error(element_span(numa, filename), f"the input's guest NUMA cells cannot "
+                    f"be placed: {problem}", hint="every vCPU must be in exactly one "
+                    "<cell cpus=...>")
 
 
 def _lenient(read, root, filename: str):
