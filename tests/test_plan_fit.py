@@ -139,3 +139,23 @@ def test_allocated_cpus_bound_the_placement(domain):
         "cells": [{"cell": 0, "host_node": 1,
                    "vcpus": {"0": "5", "1": "13", "2": "6", "3": "7"}}],
         "emulator": "5-7,13", "iothreads": None}
+
+
+def test_fit_draws_a_progress_bar_on_a_terminal(domain, monkeypatch):
+    import contextlib
+    import io
+
+    from virtuned.cli import main
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    err, out = Terminal(), io.StringIO()
+    monkeypatch.chdir(domain)
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        assert main(["fit", "d.xml", "-t", "shared cpus", "--hosts", SMT, TEST_DRIVER]) == 0
+    bar = "\rfit  [{}]  {}/2 hosts"
+    assert err.getvalue() == (bar.format("#" * 15 + "." * 15, 1)
+                              + bar.format("#" * 30, 2) + "\n")
+    assert [a["fits"] for a in json.loads(out.getvalue())] == [True, True]
