@@ -12,6 +12,8 @@ import functools
 import re
 import threading
 
+from lxml import etree
+
 from virtuned.diagnostics import Span, error
 
 MAX_BYTES = 10 * 1024 * 1024
@@ -67,8 +69,6 @@ def parse(data: bytes | str, filename: str, *, root_tag: str = "domain",
     UTF-8), so the DOCTYPE check sees UTF-16 input too, a ``str`` is never re-decoded
     with a foreign declared encoding, and libxml2 always reads UTF-8.
     """
-    from lxml import etree
-
     size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
     if size > MAX_BYTES:
         raise error(Span(filename, 1, 1),
@@ -184,31 +184,79 @@ def _syntax_error(exc, filename: str, kind: str):
     return error(Span(filename, max(line, 1), max(col, 1)), f"malformed XML: {message}")
 
 
+class Element(etree.ElementBase):
+    """The elements of the documents ``parse`` reads. A compile looks up children by
+    plain paths (``devices``, ``os/type``) hundreds of times; for those, ``find``,
+    ``findall`` and ``iterfind`` walk the children in C directly, as lxml's
+    ElementPath does for such steps after tokenizing and dispatching in Python.
+    Anything else (``*``, ``//``, predicates, prefixes, namespace maps) goes to
+    ElementPath: the results are the same, in the same order."""
+
+    def find(self, path, namespaces=None):
+        steps = _child_steps(path) if namespaces is None else None
+        if steps is None:
+            return super().find(path, namespaces)
+        return next(_children(self, steps), None)
+
+    def findall(self, path, namespaces=None):
+        steps = _child_steps(path) if namespaces is None else None
+        if steps is None:
+            return super().findall(path, namespaces)
+        return list(_children(self, steps))
+
+    def iterfind(self, path, namespaces=None):
+        steps = _child_steps(path) if namespaces is None else None
+        if steps is None:
+            return super().iterfind(path, namespaces)
+        return _children(self, steps)
+
+
+_STEP = r"(?:\{[^}]+\})?[A-Za-z_][\w.-]*"
+_CHILD_PATH = re.compile(f"{_STEP}(?:/{_STEP})*")
+_STEPS: dict = {}  # path → its steps, or None: not a plain child path
+
+
+def _child_steps(path):
+    if type(path) is not str:  # a QName
+        return None
+    try:
+        return _STEPS[path]
+    except KeyError:
+        pass
+    steps = tuple(re.findall(_STEP, path)) if _CHILD_PATH.fullmatch(path) else None
+    if len(_STEPS) > 1024:
+        _STEPS.clear()
+    _STEPS[path] = steps
+    return steps
+
+
+def _children(element, steps):
+    if len(steps) == 1:
+        return element.iterchildren(steps[0])
+    return (found for child in element.iterchildren(steps[0])
+            for found in _children(child, steps[1:]))
+
+
 _PARSERS = threading.local()  # an lxml parser must not be shared between threads
 
 
 def _parser():
     parser = getattr(_PARSERS, "parser", None)
     if parser is None:
-        from lxml import etree
-
         parser = _PARSERS.parser = etree.XMLParser(
             encoding="utf-8", resolve_entities=False, no_network=True, load_dtd=False,
             dtd_validation=False, huge_tree=False, remove_blank_text=False,
             remove_comments=False, remove_pis=False, strip_cdata=False)
+        parser.set_element_class_lookup(etree.ElementDefaultClassLookup(element=Element))
     return parser
 
 
 def empty_domain():
-    from lxml import etree
-
-    return etree.ElementTree(etree.fromstring(b"<domain/>"))
+    return etree.ElementTree(etree.fromstring(b"<domain/>", _parser()))
 
 
 def serialize(tree, original: bytes | None = None) -> str:
     """The document as text; keeps the input's XML declaration if it had one."""
-    from lxml import etree
-
     root = tree.getroot()
     declaration = _declaration(original)
     if root.getprevious() is None and root.getnext() is None:
@@ -229,8 +277,6 @@ def _top_level_parts(root) -> list[str] | None:
     """The top-level nodes as text from one serialization of the whole document, cut
     where the comments and PIs around the root end (their text is known without
     serializing each); None if that text is not exactly what the document holds."""
-    from lxml import etree
-
     before = [_markup(node) for node in root.itersiblings(preceding=True)][::-1]
     after = [_markup(node) for node in root.itersiblings()]
     if None in before or None in after:
@@ -243,8 +289,6 @@ def _top_level_parts(root) -> list[str] | None:
 
 
 def _markup(node) -> str | None:
-    from lxml import etree
-
     if node.tag is etree.Comment:
         return f"<!--{node.text or ''}-->"
     if node.tag is etree.ProcessingInstruction:
@@ -318,8 +362,6 @@ def _check_depth(root, document: bytes, filename: str, kind: str) -> None:
 def _too_deep():
     # One XPath step per level, evaluated in C: finds the first element that is too
     # deep without walking the tree in Python.
-    from lxml import etree
-
     return etree.XPath("/*" * (MAX_DEPTH + 1), regexp=False, smart_strings=False)
 
 

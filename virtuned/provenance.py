@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import functools
 
+from lxml import etree
+
+from virtuned.domain import Inserter, copy_of, indent_subtree, indent_unit
+
 NAMESPACE = "https://virtuned.dev/xmlns/provenance/1"
 _TAG = f"{{{NAMESPACE}}}provenance"
 
@@ -26,8 +30,6 @@ def stamp(tree, used_profiles, compiler_version: str):
 
     Returns a function giving the change made (merge.Change), for ``explain``.
     """
-    from virtuned.domain import Inserter, copy_of, indent_unit
-
     if not used_profiles:
         return lambda: []  # no traits: the input comes back as it was
     root = tree.getroot()
@@ -60,10 +62,6 @@ def stamp(tree, used_profiles, compiler_version: str):
 def _element(key, in_metadata: bool):
     """The record (in a new <metadata>), indented for its place: <metadata> is a
     child of the root."""
-    from lxml import etree
-
-    from virtuned.domain import indent_subtree
-
     _, used_profiles, compiler_version, unit = key
     element = etree.fromstring(_record(used_profiles, compiler_version))
     if in_metadata:
@@ -77,8 +75,6 @@ def _element(key, in_metadata: bool):
 @functools.lru_cache(maxsize=256)
 def _record(used_profiles, compiler_version: str) -> bytes:
     """The provenance element, serialized."""
-    from lxml import etree
-
     record = etree.Element(_TAG, {"compiler": compiler_version},
                            nsmap={"virtuned": NAMESPACE})
     for used in used_profiles:
