@@ -131,6 +131,8 @@ _UTF8_DECLARATION = re.compile(rb"""<\?xml[^>]*?encoding\s*=\s*["']utf-?8["']"""
 
 def _plain_utf8(raw: bytes) -> bool:
     """UTF-8 with no byte-order mark, declared as such or not declared at all."""
+    if raw[:1] == b"<" and raw[1:2] != b"\x00" and not raw.startswith(b"<?xml"):
+        return True  # the usual case: no byte-order mark, no declaration
     if raw[:1] in (b"\xef", b"\xff", b"\xfe", b"\x00") or raw[:2] == b"<\x00":
         return False
     head = raw.lstrip()[:200]

@@ -361,6 +361,12 @@ def conflict(origin: Origin, wants: str, other_span: Span | None, other: str, *,
 def _existing(root, path: str):
     """The deepest element of ``path`` (from the root) that exists, and the steps
     below it that do not."""
+    if "/" not in path:  # the usual case: a child of the root, or the root itself
+        if not path:
+            return root, ()
+        for found in root.iterchildren(path):
+            return found, ()
+        return root, (path,)
     node = root
     steps = [step for step in path.split("/") if step]
     for i, step in enumerate(steps):
