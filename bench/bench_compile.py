@@ -5,7 +5,9 @@
 Prints the median in-process time of one compile (a ~2.5 KB domain, 4 traits), the
 median time of the floor (a bare lxml parse + serialize of the same XML, in the same
 process), their ratio, and the median wall time of one ``virtuned compile`` run as a
-separate process. Numbers, not assertions: the test suite never times anything.
+separate process (with the CLI's cache of parsed profiles warm, as on a user's machine
+after the first run, and without it). Numbers, not assertions: the test suite never
+times anything.
 """
 
 from __future__ import annotations
@@ -74,21 +76,30 @@ def main() -> None:
     print(f"ratio compile / floor:          {ours / base:8.2f} x   (target <= 5x)")
 
     command = [sys.executable, "-m", "virtuned", "compile", str(DOMAIN), "-p", str(PROFILE)]
-    # As a user's machine runs it: with bytecode caches (written by the first run).
+    # As a user's machine runs it: with bytecode caches and the cache of parsed
+    # profiles (both written by the first run).
     environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=ROOT, env=environment)
-    walls = []
-    for _ in range(args.cli_runs):
+
+    def wall(env, runs):
+        walls = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=ROOT, env=env)
+            walls.append(time.perf_counter() - start)
+        return statistics.median(walls)
+
+    warm = wall(environment, args.cli_runs)
+    uncached = wall({**environment, "VIRTUNED_CACHE_DIR": ""}, max(args.cli_runs // 3, 1))
+    bare_runs = []
+    for _ in range(5):
         start = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=ROOT,
-                       env=environment)
-        walls.append(time.perf_counter() - start)
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "pass"], check=True, env=environment)
-    bare = time.perf_counter() - start
-    print(f"CLI wall time, one compile:     {statistics.median(walls) * 1e3:8.1f} ms "
+        subprocess.run([sys.executable, "-c", "pass"], check=True, env=environment)
+        bare_runs.append(time.perf_counter() - start)
+    bare = statistics.median(bare_runs)
+    print(f"CLI wall time, one compile:     {warm * 1e3:8.1f} ms "
           f"(median of {args.cli_runs}; target < 150 ms; bare interpreter "
-          f"{bare * 1e3:.1f} ms)")
+          f"{bare * 1e3:.1f} ms; without the cache of parsed profiles {uncached * 1e3:.1f} ms)")
 
 
 if __name__ == "__main__":
