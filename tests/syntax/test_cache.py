@@ -123,3 +123,12 @@ def test_the_cli_uses_it(tmp_path):
                               check=True).stdout for _ in range(2)]
     assert outputs[0] == outputs[1] and "<model type=\"qxl\"/>" in outputs[0]
     assert len(list((tmp_path / "syntax").iterdir())) == 1
+
+
+def test_someone_elses_directory_is_neither_read_nor_written(cached, monkeypatch):
+    parsed = parse("guest agent\n", "a.vt")
+    assert cache.load("guest agent\n", "a.vt") == parsed
+    monkeypatch.setattr(os, "getuid", lambda: os.stat(cached).st_uid + 1)
+    assert cache.load("guest agent\n", "a.vt") is None
+    parse("video qxl\n", "b.vt")
+    assert len(list(cached.iterdir())) == 1

@@ -45,7 +45,7 @@ def disable() -> None:
 
 def load(text: str, filename: str):
     """The cached AST of ``text`` named ``filename``, or None."""
-    if _directory is None:
+    if _directory is None or not _ours(_directory):
         return None
     try:
         with open(_directory / _key(text, filename), encoding="utf-8") as file:
@@ -62,8 +62,8 @@ def store(text: str, filename: str, profile) -> None:
         return
     try:
         _directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if _directory.stat().st_uid != os.getuid():
-            return  # someone else's directory: never trust it
+        if not _ours(_directory):
+            return
         path = _directory / _key(text, filename)
         temporary = path.with_name(f".{path.name}.{os.getpid()}")
         temporary.write_text(json.dumps(_encode(profile), separators=(",", ":")),
@@ -72,6 +72,17 @@ def store(text: str, filename: str, profile) -> None:
         _prune()
     except (OSError, RecursionError):
         pass
+
+
+def _ours(directory: Path) -> bool:
+    """Whether the directory belongs to this user: someone else's is never trusted
+    (nor written to). Where there are no user ids, whether it exists."""
+    try:
+        owner = directory.stat().st_uid
+    except OSError:
+        return False
+    getuid = getattr(os, "getuid", None)
+    return getuid is None or owner == getuid()
 
 
 def _prune() -> None:
