@@ -219,15 +219,11 @@ def plan(domain_xml: str | bytes | None = None, **request) -> PlanResult:
     request.pop("name", None)
     prepared = _prepare(domain_xml, **request)
     the_plan = prepared.plan()
-    return PlanResult(_requirements_json(the_plan), report.placement_json(the_plan.placement),
+    wanted = planning.described(the_plan, prepared.tree.getroot(), prepared.domain_name)
+    return PlanResult(report.requirements_json(wanted, realtime=the_plan.asker("realtime")
+                                               is not None),
+                      report.placement_json(the_plan.placement),
                       tuple(the_plan.traits.warnings))
-
-
-def _requirements_json(the_plan) -> dict:
-    from virtuned import report
-
-    return report.requirements_json(the_plan.requirements,
-                                    realtime=the_plan.asker("realtime") is not None)
 
 
 @attrs.frozen
@@ -314,6 +310,8 @@ def phase_one_warnings(the_plan) -> list[Diagnostic]:
 def _device_nodes(given) -> tuple[tuple[str, int], ...]:
     """``{address: node}`` or pairs → normalized pairs; a bad address or node is an
     input error naming the option that gave it."""
+    if not given:
+        return ()
     from virtuned.devices import pci_address
     from virtuned.diagnostics import Span, error
 

@@ -153,12 +153,8 @@ def _needs(traits: TraitSet) -> tuple[dict, dict]:
 def requirements(needs: dict, asked_by: dict, root, filename: str) -> Requirements:
     """The guest's needs: vCPUs and memory from the input (else the traits, else
     the defaults), split into guest cells, with the CPU policy the traits ask."""
-    if not needs:  # nothing to place: read what can be read, refuse nothing
-        vcpus, memory = _lenient(_input_vcpus, root, filename), _lenient(
-            _input_memory, root, filename)
-        return Requirements(vcpus=vcpus or 1, memory_kib=memory or DEFAULT_MEMORY_KIB,
-                            cells=(GuestCell(0, tuple(range(vcpus or 1)),
-                                             memory or DEFAULT_MEMORY_KIB),))
+    if not needs:  # nothing to place: completion's defaults (see ``described``)
+        return NOTHING_NEEDED
     topology = needs.get("topology")
     vcpus = (_input_vcpus(root, filename) or needs.get("vcpus")
              or (topology[0] * topology[1] * topology[2] if topology else None) or 1)
@@ -225,6 +221,23 @@ def _check_cover(cells, vcpus: int, root, filename: str) -> None:
         raise error(element_span(numa, filename), f"the input's guest NUMA cells cannot "
                     f"be placed: {problem}", hint="every vCPU must be in exactly one "
                     "<cell cpus=...>")
+
+
+# What a guest no trait places needs: all completion asks is the defaults (it adds
+# <vcpu> and <memory> only where the input has none), so the input is not read.
+NOTHING_NEEDED = Requirements(vcpus=1, memory_kib=DEFAULT_MEMORY_KIB,
+                              cells=(GuestCell(0, (0,), DEFAULT_MEMORY_KIB),))
+
+
+def described(the_plan: Plan, root, filename: str) -> Requirements:
+    """The plan's requirements, with a guest no trait places described from the
+    input as far as it can be read (``virtuned plan`` reports its size)."""
+    if the_plan.requirements is not NOTHING_NEEDED:
+        return the_plan.requirements
+    vcpus = _lenient(_input_vcpus, root, filename) or 1
+    memory = _lenient(_input_memory, root, filename) or DEFAULT_MEMORY_KIB
+    return Requirements(vcpus=vcpus, memory_kib=memory,
+                        cells=(GuestCell(0, tuple(range(vcpus)), memory),))
 
 
 def _lenient(read, root, filename: str):
@@ -335,9 +348,14 @@ LIBOSINFO_OS = "metadata/{http://libosinfo.org/xmlns/libvirt/domain/1.0}libosinf
 
 
 def stated_platform(root) -> Stated:
-    stated_os = root.find(LIBOSINFO_OS)
+    # Most inputs have no <metadata>: the namespaced path is looked up only in one.
+    metadata = next(root.iterchildren("metadata"), None)
+    stated_os = metadata.find(LIBOSINFO_OS.partition("/")[2]) if metadata is not None \
+        else None
     os_uri = stated_os.get("id") if stated_os is not None else None
-    os_type = root.find("os/type")
+    os_element = next(root.iterchildren("os"), None)
+    os_type = next(os_element.iterchildren("type"), None) if os_element is not None \
+        else None
     if os_type is None:
         return Stated(root.get("type"), None, None, False, os_uri)
     return Stated(root.get("type"), os_type.get("machine"), os_type.get("arch"), True,

@@ -230,7 +230,7 @@ def load_library_file(path: Path) -> ProfileFile:
 def load_file(path: str | Path, shown_as: str | None = None) -> ProfileFile:
     """Read a profile file; its header (if any) is filled in by the resolver."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = _read_text(os.fspath(path))
     except OSError as exc:
         raise error(Span(str(shown_as or path), 1, 1),
                     f"cannot read profile: {exc.strerror or exc}") from None
@@ -238,6 +238,26 @@ def load_file(path: str | Path, shown_as: str | None = None) -> ProfileFile:
         raise error(Span(str(shown_as or path), 1, 1),
                     f"profile is not UTF-8 text ({exc.reason})") from None
     return ProfileFile(str(shown_as or path), text)
+
+
+# path → ((mtime_ns, size, inode), text): a long-lived process (the server, a
+# management app) reads the same profiles again and again; a stat is much cheaper.
+_TEXTS: dict[str, tuple[tuple[int, int, int], str]] = {}
+_TEXTS_SIZE = 512
+
+
+def _read_text(path: str) -> str:
+    info = os.stat(path)
+    stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+    cached = _TEXTS.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    if len(_TEXTS) >= _TEXTS_SIZE:
+        _TEXTS.pop(next(iter(_TEXTS)))
+    _TEXTS[path] = (stamp, text)
+    return text
 
 
 def looks_like_path(reference: str) -> bool:
