@@ -1,7 +1,3 @@
-from virtuned.syntax import cache
+from virtuned.cli import console
 
-cache.enable()  # a short-lived process: parsed profiles come from the disk cache
-
-from virtuned.cli import main  # noqa: E402
-
-raise SystemExit(main())
+raise SystemExit(console())

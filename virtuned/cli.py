@@ -15,6 +15,15 @@ import sys
 INTERNAL_ERROR = 1
 
 
+def console() -> int:
+    """The ``virtuned`` command (and ``python -m virtuned``): a short-lived process,
+    so parsed profiles come from the disk cache (virtuned/syntax/cache.py)."""
+    from virtuned.syntax import cache
+
+    cache.enable()
+    return main()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from virtuned.diagnostics import Sources, VirtunedError, render

@@ -36,58 +36,9 @@ import itertools
 import attrs
 
 from virtuned.host import HostCell, HostFacts
+# What a guest needs is the planner's (plan.py); the search here only reads it.
+from virtuned.plan import GuestCell, Requirements  # noqa: F401  (re-exported)
 from virtuned.values import format_cpulist, format_kib
-
-
-@attrs.frozen
-class GuestCell:
-    id: int
-    vcpus: tuple[int, ...]
-    memory_kib: int
-
-
-@attrs.frozen
-class Requirements:
-    """What the guest needs, whatever host it lands on (``virtuned plan``)."""
-
-    vcpus: int
-    memory_kib: int
-    cells: tuple[GuestCell, ...]  # one implicit cell unless 'guest numa nodes N'
-    guest_numa: bool = False  # the cells are the guest's own (<cpu><numa>)
-    split: bool = False  # ... made by 'guest numa nodes N' (else the input's)
-    cpus: str | None = None  # "dedicated", "shared" or None (nothing asked)
-    threads: str = "prefer"  # dedicated only: prefer | isolate | require
-    threads_per_core: int = 2  # require: the guest topology's threads
-    emulator: str | None = None  # "isolated", "shared" or None
-    iothreads: int = 0
-    page_kib: int | None = None  # hugepage size
-    host_node: int | None = None  # 'place on host node N'
-
-    @property
-    def dedicated(self) -> bool:
-        return self.cpus == "dedicated"
-
-    @property
-    def placed(self) -> bool:
-        """Whether host CPUs or nodes are chosen at all (else the XML is the same on
-        every host)."""
-        return (self.cpus is not None or self.host_node is not None or self.split
-                or self.emulator == "isolated")
-
-    @property
-    def bound(self) -> bool:
-        """Whether cells are bound to host nodes: shared CPUs float over the whole
-        host unless a node or guest cells are asked for."""
-        return self.dedicated or self.host_node is not None or self.split
-
-    def pages(self, cell: GuestCell) -> int:
-        return cell.memory_kib // self.page_kib if self.page_kib else 0
-
-    def unit(self) -> str:
-        """What a dedicated vCPU consumes, for messages."""
-        threads = f"{self.threads_per_core} thread" + "s" * (self.threads_per_core > 1)
-        return {"isolate": "whole free cores",
-                "require": f"free cores of {threads}"}.get(self.threads, "free CPUs")
 
 
 @attrs.frozen

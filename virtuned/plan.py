@@ -13,8 +13,6 @@ import attrs
 from virtuned.values import format_kib, unit_bytes
 
 from virtuned.diagnostics import ExitCode, Span, error
-from virtuned.domcaps import DomainCaps, check_platform
-from virtuned.placement import GuestCell, Infeasible, Placement, Requirements, place
 from virtuned.resolve import TraitSet
 
 DEFAULT_ARCH = "x86_64"
@@ -59,11 +57,62 @@ class Platform:
 
 
 @attrs.frozen
+class GuestCell:
+    id: int
+    vcpus: tuple[int, ...]
+    memory_kib: int
+
+
+@attrs.frozen
+class Requirements:
+    """What the guest needs, whatever host it lands on (``virtuned plan``)."""
+
+    vcpus: int
+    memory_kib: int
+    cells: tuple[GuestCell, ...]  # one implicit cell unless 'guest numa nodes N'
+    guest_numa: bool = False  # the cells are the guest's own (<cpu><numa>)
+    split: bool = False  # ... made by 'guest numa nodes N' (else the input's)
+    cpus: str | None = None  # "dedicated", "shared" or None (nothing asked)
+    threads: str = "prefer"  # dedicated only: prefer | isolate | require
+    threads_per_core: int = 2  # require: the guest topology's threads
+    emulator: str | None = None  # "isolated", "shared" or None
+    iothreads: int = 0
+    page_kib: int | None = None  # hugepage size
+    host_node: int | None = None  # 'place on host node N'
+
+    @property
+    def dedicated(self) -> bool:
+        return self.cpus == "dedicated"
+
+    @property
+    def placed(self) -> bool:
+        """Whether host CPUs or nodes are chosen at all (else the XML is the same on
+        every host)."""
+        return (self.cpus is not None or self.host_node is not None or self.split
+                or self.emulator == "isolated")
+
+    @property
+    def bound(self) -> bool:
+        """Whether cells are bound to host nodes: shared CPUs float over the whole
+        host unless a node or guest cells are asked for."""
+        return self.dedicated or self.host_node is not None or self.split
+
+    def pages(self, cell: GuestCell) -> int:
+        return cell.memory_kib // self.page_kib if self.page_kib else 0
+
+    def unit(self) -> str:
+        """What a dedicated vCPU consumes, for messages."""
+        threads = f"{self.threads_per_core} thread" + "s" * (self.threads_per_core > 1)
+        return {"isolate": "whole free cores",
+                "require": f"free cores of {threads}"}.get(self.threads, "free CPUs")
+
+
+@attrs.frozen
 class Plan:
     traits: TraitSet
     platform: Platform
     # What the host's hypervisor offers (``--domcaps``); None: nothing is checked.
-    domcaps: DomainCaps | None = None
+    domcaps: object = None  # domcaps.DomainCaps
     # Host NUMA node of host PCI devices (``--device-node``), by normalized address.
     device_nodes: tuple[tuple[str, int], ...] = ()
     # The guest OS (osinfo short id) and its family, from 'os ID' or the input.
@@ -72,7 +121,7 @@ class Plan:
     # What the guest needs of any host, and where it goes on this one (None: no
     # --host, or nothing to place).
     requirements: Requirements | None = None
-    placement: Placement | None = None
+    placement: object = None  # placement.Placement
     host: object = None  # host.HostFacts, when --host is given
     # Requirements field → the trait that asked for it, for diagnostics.
     asked_by: tuple[tuple[str, object], ...] = ()
@@ -84,12 +133,14 @@ class Plan:
 
 
 def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
-         domcaps: DomainCaps | None = None, device_nodes=(), host=None,
+         domcaps=None, device_nodes=(), host=None,
          filename: str = "<domain>") -> Plan:
     root = tree.getroot()
     stated = stated or stated_platform(root)
     platform = platform_of(stated, traits.facts)
     if domcaps is not None:
+        from virtuned.domcaps import check_platform
+
         check_platform(domcaps, platform)
     guest = os_facts(stated, traits.facts)
     needs, asked_by = _needs(traits)
@@ -98,6 +149,8 @@ def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
     if host is not None and (wanted.placed or wanted.page_kib):
         if wanted.placed and wanted.guest_numa and not wanted.split:
             _check_cover(wanted.cells, wanted.vcpus, root, filename)
+        from virtuned.placement import Infeasible, place
+
         try:
             placement = place(wanted, host) if wanted.placed else _check_pools(wanted, host)
         except Infeasible as exc:
@@ -127,6 +180,8 @@ def _without(traits: TraitSet, preferred, problem: str) -> TraitSet:
 
 def _check_pools(wanted: Requirements, host) -> None:
     """Hugepages with nothing placed: the host's pools together must hold them."""
+    from virtuned.placement import Infeasible
+
     pool = sum(cell.pool(wanted.page_kib) for cell in host.host.cells)
     pages = wanted.memory_kib // wanted.page_kib
     if pool < pages:
