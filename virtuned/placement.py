@@ -6,7 +6,8 @@ interchangeable, so it walks the host nodes once, deciding how many cells *of ea
 kind* each node takes (memoized on the node and the counts still to place), instead
 of trying permutations of nodes as OpenStack Nova's fitting does. It finds a
 placement whenever one exists, and always the same one: lower nodes take the bigger
-cells first, the emulator sits with the first cell that has room for it, CPUs are
+cells first (the nodes of the guest's host devices before the others, under 'device
+numa affinity'), the emulator sits with the first cell that has room for it, CPUs are
 taken in (socket, die, core, thread) order.
 
 The rules a placement keeps, which the property tests check:
@@ -193,8 +194,10 @@ def place(req: Requirements, facts: HostFacts) -> Placement:
     if req.host_node is not None and host.cell(req.host_node) is None:
         raise Infeasible((f"the host has no node {req.host_node} (its nodes: "
                           f"{format_cpulist(c.id for c in host.cells)})",))
+    first = {node: rank for rank, node in enumerate(req.device_nodes)}
     cells = ([host.cell(req.host_node)] if req.host_node is not None
-             else sorted(host.cells, key=lambda cell: cell.id))
+             else sorted(host.cells, key=lambda cell: (first.get(cell.id, len(first)),
+                                                       cell.id)))
     nodes = [_node(cell, facts, req.page_kib) for cell in cells]
     if req.page_kib and not any(c.pool(req.page_kib) or
                                 any(size == req.page_kib for size, _ in c.pages)
@@ -315,7 +318,7 @@ def _reasons(req, nodes, kinds, distinct, facts) -> tuple[str, ...]:
     cells = [(demand, ident) for demand, ids in reversed(kinds) for ident in ids]
     limits = facts.describe_limits()
     reasons = []
-    for node in nodes:
+    for node in sorted(nodes, key=lambda n: n.id):
         trials = ([[(kinds[-1][0], kinds[-1][1][0])], [(kinds[0][0], kinds[0][1][0])]]
                   if distinct else
                   [cells[:count] for count in range(1, len(cells) + 1)])

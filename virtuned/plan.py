@@ -79,6 +79,9 @@ class Requirements:
     iothreads: int = 0
     page_kib: int | None = None  # hugepage size
     host_node: int | None = None  # 'place on host node N'
+    # Host nodes of the guest's host devices ('device numa affinity'): tried first,
+    # so the guest lands beside its devices when it fits there.
+    device_nodes: tuple[int, ...] = ()
 
     @property
     def dedicated(self) -> bool:
@@ -145,6 +148,8 @@ def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
     guest = os_facts(stated, traits.facts)
     needs, asked_by = _needs(traits)
     wanted = requirements(needs, asked_by, root, filename)
+    if "device_affinity" in needs and wanted.placed:
+        wanted = attrs.evolve(wanted, device_nodes=_hostdev_nodes(root, device_nodes))
     placement = None
     if host is not None and (wanted.placed or wanted.page_kib):
         if wanted.placed and wanted.guest_numa and not wanted.split:
@@ -165,6 +170,21 @@ def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
     return Plan(traits, platform, domcaps, tuple(sorted(device_nodes)),
                 guest.get("os"), guest.get("os family"), wanted, placement, host,
                 tuple(asked_by.items()))
+
+
+def _hostdev_nodes(root, device_nodes) -> tuple[int, ...]:
+    """The known host nodes of the input's PCI host devices, most devices first."""
+    from collections import Counter
+
+    from virtuned.devices import hostdev_address
+
+    known = dict(device_nodes)
+    devices = root.find("devices")
+    counts = Counter(known[address] for address in (
+        hostdev_address(h) for h in (devices.iterchildren("hostdev")
+                                     if devices is not None else ()))
+        if address in known)
+    return tuple(sorted(counts, key=lambda node: (-counts[node], node)))
 
 
 def _without(traits: TraitSet, preferred, problem: str) -> TraitSet:

@@ -34,7 +34,7 @@ class Placement:
     hostdevs: tuple  # (element, normalized host address), in document order
 
 
-@trait("device numa affinity", version=1)
+@trait("device numa affinity", version=1, needs=lambda args: {"device_affinity": True})
 def device_numa_affinity(ctx):
     """Host PCI devices beside the guest NUMA cell of their host node.
 
@@ -42,6 +42,10 @@ def device_numa_affinity(ctx):
     ADDRESS=NODE) goes behind a PCI expander bus bound to the guest NUMA cell whose
     memory is on that host node (``<numatune><memnode cellid nodeset>``): on q35 a
     pcie-expander-bus with one pcie-root-port per device, on pc a pci-expander-bus.
+
+    With --host the planner places the guest beside its devices when it fits: the
+    nodes of the devices are tried first. A guest with no NUMA cells placed on one
+    node then needs no expander bus (its devices must all be on that node).
 
     Devices already behind an expander bus of the right cell stay where they are;
     one the input puts anywhere else is a conflict, and so is a device whose host
@@ -76,6 +80,8 @@ def _placements(ctx) -> list[Placement]:
                     f"hostdev {address} is not known",
                     hint=f"give it with --device-node {address}=NODE (the host's "
                     f"/sys/bus/pci/devices/{address}/numa_node)")
+    if _beside_the_whole_guest(ctx, placed):
+        return []
     cells = _guest_cells(ctx, placed[0][1], placed[0][2])
     groups: dict[int, list] = {}
     for hostdev, address, node in placed:
@@ -89,6 +95,26 @@ def _placements(ctx) -> list[Placement]:
         if not _already_beside(ctx, hostdev, address, cell):
             groups.setdefault(cell, []).append((hostdev, address))
     return [Placement(cell, tuple(group)) for cell, group in sorted(groups.items())]
+
+
+def _beside_the_whole_guest(ctx, placed) -> bool:
+    """A guest with no NUMA cells of its own, placed on one host node (--host), has
+    its devices beside it when they are all on that node; one elsewhere is refused."""
+    placement, wanted = ctx.plan.placement, ctx.plan.requirements
+    if placement is None or wanted.guest_numa or len(placement.nodes) != 1:
+        return False
+    (node,) = placement.nodes
+    nodes = {device_node for _, _, device_node in placed}
+    for _, address, device_node in placed:
+        if device_node != node:
+            hint = (f"the devices are on {len(nodes)} host nodes: give the guest as many "
+                    f"NUMA cells ('guest numa nodes {len(nodes)}')" if len(nodes) > 1 else
+                    "the guest does not fit on that node; give it NUMA cells ('guest "
+                    "numa nodes N') to span nodes, or free CPUs there")
+            raise error(ctx.origin.span, f"device numa affinity: hostdev {address} is on "
+                        f"host node {device_node}, and the guest (no NUMA cells) is placed "
+                        f"on host node {node}", exit_code=ExitCode.CONFLICT, hint=hint)
+    return True
 
 
 def _guest_cells(ctx, address: str, node: int) -> dict[int, int]:
