@@ -74,6 +74,20 @@ def store(text: str, filename: str, profile) -> None:
         pass
 
 
+def lark_tables() -> str | bool:
+    """Where lark may cache its parser tables: a file in this cache's directory when
+    the cache is on and the directory is ours, else nowhere. (lark's own default, a
+    predictable name in the shared temporary directory, would load a pickle another
+    local user could have planted there.)"""
+    if _directory is None:
+        return False
+    try:
+        _directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return str(_directory / "lark-tables.pickle") if _ours(_directory) else False
+
+
 def _ours(directory: Path) -> bool:
     """Whether the directory belongs to this user: someone else's is never trusted
     (nor written to). Where there are no user ids, whether it exists."""
@@ -86,7 +100,7 @@ def _ours(directory: Path) -> bool:
 
 
 def _prune() -> None:
-    entries = list(_directory.iterdir())
+    entries = [p for p in _directory.iterdir() if p.name != "lark-tables.pickle"]
     if len(entries) <= MAX_ENTRIES:
         return
     entries.sort(key=lambda p: p.stat().st_mtime_ns)

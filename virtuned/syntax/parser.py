@@ -38,7 +38,7 @@ def _parser():
         parser="lalr",
         propagate_positions=True,
         maybe_placeholders=False,
-        cache=True,
+        cache=cache.lark_tables(),
     )
 
 
