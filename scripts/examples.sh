@@ -16,6 +16,22 @@ compile legacy-guest examples/domains/legacy-guest.xml examples/profiles/legacy.
 echo "== virtuned compile -t 'video qxl' -t 'guest agent' (no input domain)" >&2
 .venv/bin/virtuned compile -t 'video qxl' -t 'guest agent' -o examples/out/from-scratch.xml
 cat examples/out/from-scratch.xml
+# Host-aware: an NFV guest placed on the bundled 2-node SMT host, CPUs 0 and 8 kept
+# for the host OS, its passed-through NIC on host node 1; then what it needs of any
+# host (phase one) and which of the bundled hosts it fits.
+NFV=(examples/domains/nfv-guest.xml -p nfv -t 'guest numa nodes 2')
+HOST=(--reserved-cpus 0,8 --device-node 0000:3b:00.0=1)
+echo "== virtuned compile ${NFV[*]} ${HOST[*]} --host examples/hosts/two-node-smt.xml" >&2
+.venv/bin/virtuned compile "${NFV[@]}" "${HOST[@]}" --host examples/hosts/two-node-smt.xml \
+    -o examples/out/nfv-guest.xml
+cat examples/out/nfv-guest.xml
+echo "== virtuned plan ${NFV[*]}" >&2
+.venv/bin/virtuned plan "${NFV[@]}" > examples/out/nfv-plan.json
+cat examples/out/nfv-plan.json
+echo "== virtuned fit ${NFV[*]} ${HOST[*]} --hosts examples/hosts/*.xml" >&2
+.venv/bin/virtuned fit "${NFV[@]}" "${HOST[@]}" --hosts examples/hosts/*.xml \
+    > examples/out/nfv-fit.json
+cat examples/out/nfv-fit.json
 echo "== libvirt's verdict" >&2
 /usr/bin/python3 -I tests/libvirt_checker.py examples/out/*.xml > examples/out/libvirt.json || true
 /usr/bin/python3 - examples/out/libvirt.json <<'PY'
