@@ -325,7 +325,10 @@ def _reasons(req, nodes, kinds, distinct, facts) -> tuple[str, ...]:
         reason = next(filter(None, (_shortfall_of(req, node, trial, limits)
                                     for trial in trials)), None)
         reasons.append(f"host node {node.id}: " + (reason or "can hold one guest cell"))
-    if distinct and len(req.cells) > 1:
+    # Said only where it is the problem: nodes that hold a cell, too few of them.
+    smallest = [kinds[-1][0]]
+    if distinct and len(req.cells) > 1 and any(
+            _shortfall(req, node, smallest, False, limits, "") is None for node in nodes):
         reasons.append(f"the guest's {len(req.cells)} cells need distinct host nodes")
     return tuple(reasons)
 
