@@ -463,8 +463,7 @@ def test_fit_answers_each_host_in_the_order_given(client):
     assert answer.json() == [
         {"host": "<hosts/0>", "fits": False,
          "reason": "host node 0: 0 free 1GiB hugepages, guest cell 0 needs 2; "
-                   "host node 1: 0 free 1GiB hugepages, guest cell 0 needs 2; "
-                   "the guest's 2 cells need distinct host nodes",
+                   "host node 1: 0 free 1GiB hugepages, guest cell 0 needs 2",
          "placement": None},
         {"host": "<hosts/1>", "fits": True, "reason": None,
          "placement": {"nodes": "0-1", "cpuset": "2-6",
