@@ -12,7 +12,7 @@ from virtuned import __version__, domain, emit, merge, provenance
 from virtuned import plan as planning
 from virtuned.diagnostics import Diagnostic, Sources
 from virtuned.plan import condition_facts
-from virtuned.profiles import ProfileFile, real_path
+from virtuned.profiles import ProfileFile, load_reference, real_path
 from virtuned.registry import all_traits, generation
 from virtuned.resolve import Request, resolve
 
@@ -341,9 +341,7 @@ def _request_record(profiles, traits, settings, domain_xml) -> dict:
 def load_roots(profiles=(), traits=(), sources=(), profile_path=()) -> tuple[ProfileFile, ...]:
     """The profiles a request names: files by path, names from the search path,
     inline texts; in canonical order, so the order given never matters."""
-    from virtuned import profiles as library
-
-    roots = [library.load_reference(reference, profile_path) for reference in profiles]
+    roots = [load_reference(reference, profile_path) for reference in profiles]
     # Inline texts are numbered in sorted order, not as given: their names reach the
     # provenance and the lock, which must not depend on the order of -t options.
     roots += [ProfileFile(f"<trait {i}>", text) for i, text in enumerate(sorted(traits), 1)]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import re
 
-from virtuned.merge import Add, E, Origin, el
+from virtuned.domain import int_attr
+from virtuned.merge import Add, E, Origin, SetAttr, el
 
 # device tag → the XPaths (relative to the device) whose values identify it.
 IDENTITY: dict[str, tuple[str, ...]] = {
@@ -105,8 +106,6 @@ def free_pci_indexes(devices, filename: str):
     """PCI controller indexes the input leaves free, lowest first (0 is the root
     bus). Traits that add PCI controllers take them in canonical order (see
     vocab/pcie.py), so two traits never pick the same index."""
-    from virtuned.domain import int_attr
-
     used = set() if devices is None else {
         int_attr(ctl, "index", -1, filename)
         for ctl in devices.iterchildren("controller") if ctl.get("type") == "pci"}
@@ -148,8 +147,6 @@ def driver_edits(device, path: str, wanted: dict, origin: Origin, **when_added: 
     """A device's ``<driver>`` with the ``wanted`` attributes: added (with the
     ``when_added`` ones first) when the input has none, else each set on the input's
     (where a different value is a conflict). ``path`` is the device's."""
-    from virtuned.merge import SetAttr
-
     driver = device.find("driver")
     if driver is None:
         return [Add(device, el("driver", **when_added, **wanted), origin,
@@ -160,8 +157,6 @@ def driver_edits(device, path: str, wanted: dict, origin: Origin, **when_added: 
 
 def controller_indexes(devices, type_: str, filename: str) -> dict[int, object]:
     """Existing controllers of one type by index."""
-    from virtuned.domain import int_attr
-
     if devices is None:
         return {}
     return {int_attr(ctl, "index", 0, filename): ctl

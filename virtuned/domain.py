@@ -143,7 +143,7 @@ def _plain_utf8(raw: bytes) -> bool:
 def _refuse_doctype(text: str | bytes, filename: str, kind: str) -> None:
     marks = (b"<!DOCTYPE", b"<!ENTITY") if isinstance(text, bytes) else ("<!DOCTYPE",
                                                                          "<!ENTITY")
-    if marks[0] not in text and marks[1] not in text:
+    if not _has_mark(text, marks):
         return  # the common case, found without walking the prolog
     end = _prolog_end(text)
     if text.startswith(marks, end):
@@ -153,6 +153,18 @@ def _refuse_doctype(text: str | bytes, filename: str, kind: str) -> None:
         raise error(_text_span(text, end, filename),
                     f"DTDs and entity declarations are not allowed in {kind}",
                     hint=f"libvirt {kind} never needs a DOCTYPE; remove it")
+
+
+def _has_mark(text: str | bytes, marks: tuple) -> bool:
+    """Whether ``text`` holds one of ``marks`` (which start with ``<!``). Looks for
+    the rare ``!`` (one memchr) rather than the markup-dense two-character ``<!``."""
+    bang = marks[0][1:2]
+    found = text.find(bang)
+    while found >= 0:
+        if text.startswith(marks, found - 1):
+            return True
+        found = text.find(bang, found + 1)
+    return False
 
 
 def _prolog_end(text: str | bytes) -> int:
@@ -194,11 +206,13 @@ class Element(etree.ElementBase):
     Anything else (``*``, ``//``, predicates, prefixes, namespace maps) goes to
     ElementPath: the results are the same, in the same order."""
 
+    __slots__ = ()  # lxml makes a proxy per element touched: no __dict__ for each
+
     def find(self, path, namespaces=None):
         steps = _child_steps(path) if namespaces is None else None
         if steps is None:
             return super().find(path, namespaces)
-        return next(_children(self, steps), None)
+        return _first(self, steps)
 
     def findall(self, path, namespaces=None):
         steps = _child_steps(path) if namespaces is None else None
@@ -230,6 +244,18 @@ def _child_steps(path):
         _STEPS.clear()
     _STEPS[path] = steps
     return steps
+
+
+def _first(element, steps):
+    """The first match of ``_children``, without making generators."""
+    step, rest = steps[0], steps[1:]
+    for child in element.iterchildren(step):
+        if not rest:
+            return child
+        found = _first(child, rest)
+        if found is not None:
+            return found
+    return None
 
 
 def _children(element, steps):
@@ -404,8 +430,8 @@ class Inserter:
             # after the place are looked at. Inserting right after that sibling
             # keeps a comment that introduces the next sibling next to it.
             for sibling in parent.iterchildren(reversed=True):
-                before = order.get(sibling.tag)
-                if before is not None and before <= rank:
+                before = order.get(sibling.tag, rank + 1)  # comments, unknown: last
+                if before <= rank:
                     break
                 index -= 1
         _insert_indented(parent, index, child, self.unit, self.depth(parent), indented)
@@ -426,35 +452,37 @@ class MixedContent(Exception):
 
 def _insert_indented(parent, index: int, child, unit: str, level: int,
                      indented: bool = False) -> None:
-    inner = "\n" + unit * (level + 1)
-    outer = "\n" + unit * level
     if not indented:
         indent_subtree(child, unit, level + 1)
-    if len(parent) == 0:
+    count = len(parent)
+    if count == 0:
         if parent.text and parent.text.strip():
             raise MixedContent(parent, child.tag)
-        parent.text = inner
-        child.tail = outer
+        parent.text = _newline(unit, level + 1)
+        child.tail = _newline(unit, level)
         parent.append(child)
         return
     # Whitespace around the new element copies its neighbours' indentation; any real
     # text there stays where it is and the new element gets plain indentation.
-    if index == len(parent):
+    if index == count:
         last = parent[-1]
-        if _is_blank(last.tail):
-            child.tail = last.tail if last.tail is not None else outer
-            last.tail = inner
+        tail = last.tail
+        if tail is None or not tail.strip():
+            child.tail = tail if tail is not None else _newline(unit, level)
+            last.tail = _newline(unit, level + 1)
         else:
-            child.tail = outer
+            child.tail = _newline(unit, level)
         parent.append(child)
         return
     before = parent[index - 1].tail if index > 0 else parent.text
-    child.tail = before if before is not None and _is_blank(before) else inner
+    child.tail = before if before is not None and not before.strip() \
+        else _newline(unit, level + 1)
     parent.insert(index, child)
 
 
-def _is_blank(text: str | None) -> bool:
-    return text is None or not text.strip()
+@functools.lru_cache(maxsize=256)
+def _newline(unit: str, level: int) -> str:
+    return "\n" + unit * level
 
 
 def indent_unit(root) -> str:

@@ -127,7 +127,7 @@ def _bump(numbers: list[int], index: int) -> Version:
 
 # ---------------------------------------------------------------- profile files
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class ProfileFile:
     """One profile's text, where it came from, and what its header says."""
 

@@ -55,7 +55,7 @@ class ResolvedTrait:
         return self.origin.soft
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class UsedProfile:
     """A profile that contributed, for provenance and locks."""
 

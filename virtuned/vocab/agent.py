@@ -7,6 +7,8 @@ from virtuned.merge import el
 from virtuned.registry import trait
 
 AGENT_CHANNEL = "org.qemu.guest_agent.0"
+_AGENT = el("channel", el("source", mode="bind"),
+            el("target", type_="virtio", name=AGENT_CHANNEL), type_="unix")
 
 
 @trait("guest agent", version=1)
@@ -18,10 +20,7 @@ def guest_agent(ctx):
     """
     edits = []
     if not devices.find(ctx.devices, "channel", name=AGENT_CHANNEL):
-        edits.append(devices.add_device(
-            el("channel", el("source", mode="bind"),
-               el("target", type_="virtio", name=AGENT_CHANNEL), type_="unix"),
-            ctx.origin))
+        edits.append(devices.add_device(_AGENT, ctx.origin))
     if not devices.controller_indexes(ctx.devices, "virtio-serial", ctx.filename):
         edits.append(devices.controller("virtio-serial", 0, ctx.origin))
     return edits

@@ -68,10 +68,11 @@ def _retarget(ctx, disks, all_disks, bus, spec):
     Returns the edits and the disks' new names, in document order.
     """
     edits, names = [], {}
-    taken = {t.get("dev") for d in all_disks if (t := d.find("target")) is not None}
+    targets = {disk: disk.find("target") for disk in all_disks}
+    taken = {target.get("dev") for target in targets.values() if target is not None}
     for index, disk in enumerate(disks, start=1):
         path = f"/domain/devices/disk[{index}]"
-        target = disk.find("target")
+        target = targets[disk]
         dev = target.get("dev") if target is not None else None
         if target is None:
             dev = _free_name(spec.prefix, taken)
@@ -98,9 +99,9 @@ def _rename(target, path, old, new, ctx):
 
 def _free_name(prefix: str, taken: set) -> str:
     index = 0
-    while devices.disk_name(prefix, index) in taken:
+    while (name := devices.disk_name(prefix, index)) in taken:
         index += 1
-    return devices.disk_name(prefix, index)
+    return name
 
 
 def _sata_controllers(ctx, all_disks, names):
