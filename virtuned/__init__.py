@@ -13,9 +13,10 @@ def __getattr__(name):
                 "Fit"):
         from virtuned import api
 
-        return getattr(api, name)
-    if name == "VirtunedError":
-        from virtuned.diagnostics import VirtunedError
-
-        return VirtunedError
-    raise AttributeError(name)
+        value = getattr(api, name)
+    elif name == "VirtunedError":
+        from virtuned.diagnostics import VirtunedError as value
+    else:
+        raise AttributeError(name)
+    globals()[name] = value  # found once: later lookups do not come here
+    return value
