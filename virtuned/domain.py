@@ -161,7 +161,7 @@ def _has_mark(text: str | bytes, marks: tuple) -> bool:
     bang = marks[0][1:2]
     found = text.find(bang)
     while found >= 0:
-        if text.startswith(marks, found - 1):
+        if found and text.startswith(marks, found - 1):
             return True
         found = text.find(bang, found + 1)
     return False
@@ -212,7 +212,7 @@ class Element(etree.ElementBase):
         steps = _child_steps(path) if namespaces is None else None
         if steps is None:
             return super().find(path, namespaces)
-        return _first(self, steps)
+        return next(_children(self, steps), None)
 
     def findall(self, path, namespaces=None):
         steps = _child_steps(path) if namespaces is None else None
@@ -244,18 +244,6 @@ def _child_steps(path):
         _STEPS.clear()
     _STEPS[path] = steps
     return steps
-
-
-def _first(element, steps):
-    """The first match of ``_children``, without making generators."""
-    step, rest = steps[0], steps[1:]
-    for child in element.iterchildren(step):
-        if not rest:
-            return child
-        found = _first(child, rest)
-        if found is not None:
-            return found
-    return None
 
 
 def _children(element, steps):
@@ -466,18 +454,21 @@ def _insert_indented(parent, index: int, child, unit: str, level: int,
     # text there stays where it is and the new element gets plain indentation.
     if index == count:
         last = parent[-1]
-        tail = last.tail
-        if tail is None or not tail.strip():
-            child.tail = tail if tail is not None else _newline(unit, level)
+        if _is_blank(last.tail):
+            child.tail = last.tail if last.tail is not None else _newline(unit, level)
             last.tail = _newline(unit, level + 1)
         else:
             child.tail = _newline(unit, level)
         parent.append(child)
         return
     before = parent[index - 1].tail if index > 0 else parent.text
-    child.tail = before if before is not None and not before.strip() \
+    child.tail = before if before is not None and _is_blank(before) \
         else _newline(unit, level + 1)
     parent.insert(index, child)
+
+
+def _is_blank(text: str | None) -> bool:
+    return text is None or not text.strip()
 
 
 @functools.lru_cache(maxsize=256)

@@ -418,18 +418,16 @@ class Stated:
     os_uri: str | None = None
 
 
-# <metadata><libosinfo:libosinfo><libosinfo:os id=URI/>, as virt-install writes it.
-_LIBOSINFO = "{http://libosinfo.org/xmlns/libvirt/domain/1.0}libosinfo"
-_LIBOSINFO_OS = "{http://libosinfo.org/xmlns/libvirt/domain/1.0}os"
+# Inside <metadata>: <libosinfo:libosinfo><libosinfo:os id=URI/>, as virt-install
+# writes it.
+_LIBOSINFO_OS = "{http://libosinfo.org/xmlns/libvirt/domain/1.0}libosinfo/" \
+                "{http://libosinfo.org/xmlns/libvirt/domain/1.0}os"
 
 
 def stated_platform(root) -> Stated:
     # Most inputs have no <metadata>: the namespaced path is looked up only in one.
     metadata = next(root.iterchildren("metadata"), None)
-    libosinfo = next(metadata.iterchildren(_LIBOSINFO), None) \
-        if metadata is not None else None
-    stated_os = next(libosinfo.iterchildren(_LIBOSINFO_OS), None) \
-        if libosinfo is not None else None
+    stated_os = metadata.find(_LIBOSINFO_OS) if metadata is not None else None
     os_uri = stated_os.get("id") if stated_os is not None else None
     os_element = next(root.iterchildren("os"), None)
     os_type = next(os_element.iterchildren("type"), None) if os_element is not None \
