@@ -71,13 +71,13 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
     Raises:
         VirtunedError: with diagnostics and the exit code (2 invalid, 3 conflict).
     """
-    run = _run(domain_xml, profiles=profiles, traits=traits, sources=sources,
-               settings=settings, profile_path=profile_path, name=name, lock=lock,
-               lock_name=lock_name, domain_name=domain_name,
-               diagnostics_sources=diagnostics_sources, domcaps=domcaps,
-               domcaps_name=domcaps_name, device_nodes=device_nodes, host=host,
-               host_name=host_name, reserved_cpus=reserved_cpus,
-               allocated_cpus=allocated_cpus)
+    run = _run(_prepare(domain_xml, profiles=profiles, traits=traits, sources=sources,
+                        settings=settings, profile_path=profile_path, lock=lock,
+                        lock_name=lock_name, domain_name=domain_name,
+                        diagnostics_sources=diagnostics_sources, domcaps=domcaps,
+                        domcaps_name=domcaps_name, device_nodes=device_nodes, host=host,
+                        host_name=host_name, reserved_cpus=reserved_cpus,
+                        allocated_cpus=allocated_cpus), name)
     written = None
     if write_lock:
         from virtuned import lock as locks
@@ -100,7 +100,8 @@ class ExplainResult:
 def explain(domain_xml: str | bytes | None = None, **request) -> ExplainResult:
     """Compile as ``compile`` does (same keyword arguments, but no ``write_lock``) and
     return every change with the trait, source location and include chain behind it."""
-    run = _run(domain_xml, **request)
+    name = request.pop("name", None)
+    run = _run(_prepare(domain_xml, **request), name)
     original = domain_xml.decode("utf-8", "replace") if isinstance(domain_xml, bytes) \
         else domain_xml
     return ExplainResult(run.xml, original, run.changes(), run.trait_set.skipped,
@@ -116,9 +117,8 @@ class _Run:
     request: object  # () -> the request as a lock records it
 
 
-def _run(domain_xml, *, name=None, **request) -> _Run:
-    """parse → resolve → plan → emit → merge, once, for compile and explain."""
-    prepared = _prepare(domain_xml, **request)
+def _run(prepared, name) -> _Run:
+    """plan → emit → merge on a prepared request, once, for compile and explain."""
     tree, trait_set, domain_name = prepared.tree, prepared.trait_set, prepared.domain_name
     the_plan = prepared.plan()
     # The plan's trait set: without preferred placing traits that could not hold.

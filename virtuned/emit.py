@@ -63,13 +63,18 @@ def _overridden(refusal: Diagnostic, preference) -> bool:
                for related in refusal.related)
 
 
+_COMPLETED = ("name", "memory", "vcpu", "cpu", "os")
+
+
 def complete(root, plan: Plan, filename: str, name: str | None) -> list:
     """Only what libvirt needs and the input lacks; never a change to what it states."""
     platform = plan.platform
     edits: list = []
     if root.get("type") is None:
         edits.append(SetAttr(root, "/domain", "type", platform.domain_type, COMPLETION))
-    existing_name = root.find("name")
+    # The children completion looks at, found in one pass (the first of each tag).
+    stated = {child.tag: child for child in root.iterchildren(*_COMPLETED, reversed=True)}
+    existing_name = stated.get("name")
     if existing_name is None:
         edits.append(Add("", el("name", text=name or DEFAULT_NAME), COMPLETION))
     elif name is not None and (existing_name.text or "").strip() != name:
@@ -79,16 +84,18 @@ def complete(root, plan: Plan, filename: str, name: str | None) -> list:
                        hint="--name only names a domain whose input has no <name>; "
                             "drop --name or change the input")
     wanted = plan.requirements
-    no_memory = root.find("memory") is None and root.find("cpu/numa/cell") is None
+    cpu, os_element = stated.get("cpu"), stated.get("os")
+    no_memory = "memory" not in stated and (cpu is None or cpu.find("numa/cell") is None)
     if no_memory:
         edits.append(Add("", el("memory", text=str(wanted.memory_kib), unit="KiB"),
                          COMPLETION))
     # libvirt's default is one vCPU; a <vcpu> is written when the memory is, when
     # the traits ask for more, or when placement needs one to pin.
-    if root.find("vcpu") is None and (no_memory or wanted.vcpus != 1
-                                      or plan.placement is not None):
+    if "vcpu" not in stated and (no_memory or wanted.vcpus != 1
+                                 or plan.placement is not None):
         edits.append(Add("", el("vcpu", text=str(wanted.vcpus)), COMPLETION))
-    if root.find("os/type") is None and platform.domain_type in ("kvm", "qemu"):
+    no_os_type = os_element is None or os_element.find("type") is None
+    if no_os_type and platform.domain_type in ("kvm", "qemu"):
         edits.append(Add("os", el("type", text="hvm", arch=platform.arch,
                                   machine=platform.machine), COMPLETION))
     return edits
