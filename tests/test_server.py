@@ -14,6 +14,7 @@ import pytest
 from tests.server.harness import problem, request_diagnostic, running_server
 from virtuned import __version__, api, registry
 from virtuned.cli import explanation_json
+from virtuned.diagnostics import VirtunedError
 from virtuned.profiles import Library, load_library_file, search_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,17 +167,32 @@ def test_content_negotiation(client, accept, xml):
 @pytest.mark.parametrize("value, text", [(4, "4"), (4.0, "4"), (-1e3, "-1000"),
                                          (True, "true"), ("a b", "a b")])
 def test_params_take_strings_integers_and_booleans(client, value, text):
-    # The shipped profiles declare no params; a param nobody declares is the same
-    # error as the CLI's --set, which proves the value reached the resolver as the
-    # CLI's text. 4.0 is an integer: JSON has one kind of number.
-    answer = post(client, "/v1/compile", {"profiles": ["server"], "params": {"queues": value}})
-    assert_problem(answer, problem(
-        422, "invalid-input", "Invalid input",
-        f"--set queues={text}: error: --set queues: no profile given declares a param "
-        "'queues'",
-        [{"severity": "error", "message": "--set queues: no profile given declares a "
-          "param 'queues'", "file": f"--set queues={text}", "line": 1, "col": 1,
-          "end_line": None, "end_col": None, "hint": None, "related": []}], 2, "t-1"))
+    # nfv declares 'param queues: int?'. A param's JSON value reaches the resolver as
+    # the CLI's --set text: the answer is the API's for that text, XML or error alike.
+    # 4.0 is an integer: JSON has one kind of number.
+    domain = '<domain type="kvm"><devices><interface type="user"/></devices></domain>'
+    answer = post(client, "/v1/compile", {"domain": domain, "profiles": ["nfv"],
+                                          "params": {"queues": value}})
+    try:
+        expected = api.compile(domain, sources=[library_file("nfv")],
+                               settings=[("queues", text)])
+    except VirtunedError as exc:
+        assert answer.status_code == 422
+        assert [d["message"] for d in answer.json()["diagnostics"]] == [
+            d.message for d in exc.diagnostics]
+        assert text in exc.diagnostics[0].message  # the text, not the JSON value
+    else:
+        assert answer.status_code == 200
+        assert answer.json()["xml"] == expected.xml
+        assert f'<driver queues="{text}"/>' in expected.xml
+
+
+def test_a_param_no_profile_declares_is_named_by_its_pointer(client):
+    answer = post(client, "/v1/compile", {"profiles": ["server"], "params": {"a/b": 4}})
+    message = "/params/a~1b: no profile given declares a param 'a/b'"
+    assert_problem(answer, problem(422, "invalid-input", "Invalid input",
+                                   f"<request>:1:1: error: {message}",
+                                   [request_diagnostic(message)], 2, "t-1"))
 
 
 def test_device_nodes_reach_the_compiler_and_may_be_whole_floats(client):
@@ -496,14 +512,40 @@ def test_compile_on_a_host_pins_inside_the_allocated_cpus(client):
 def test_cpu_lists_need_a_host(client):
     answer = post(client, "/v1/compile", {"traits": ["dedicated cpus"],
                                           "reserved_cpus": "0-1"})
+    message, hint = ("/reserved_cpus needs the host it applies to",
+                     "give the host's 'virsh capabilities' with /host")
     assert_problem(answer, problem(
         422, "invalid-input", "Invalid input",
-        "--reserved-cpus 0-1: error: --reserved-cpus needs the host it applies to\n"
-        "hint: give the host's 'virsh capabilities' with --host",
-        [{"severity": "error", "message": "--reserved-cpus needs the host it applies to",
-          "file": "--reserved-cpus 0-1", "line": 1, "col": 1, "end_line": None,
-          "end_col": None, "hint": "give the host's 'virsh capabilities' with --host",
-          "related": []}], 2, "t-1"))
+        f"<request>:1:1: error: {message}\nhint: {hint}",
+        [request_diagnostic(message, hint)], 2, "t-1"))
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"host": SMT, "allocated_cpus": "4-20"},
+     "/allocated_cpus: CPUs 16-20 are not on the host (<host> has CPUs 0-15)"),
+    ({"host": SMT, "reserved_cpus": "0-x"},
+     "/reserved_cpus: expected a CPU list like 0-3,8,^2, got '0-x'"),
+    ({"device_nodes": {"3b:00.0/1": 0}},
+     "/device_nodes/3b:00.0~11: expected a PCI address like 0000:3b:00.0, got '3b:00.0/1'"),
+])
+def test_a_bad_request_value_is_named_by_its_pointer(client, fields, message):
+    """The request's fields, not the CLI's options, in what an HTTP client reads."""
+    answer = post(client, "/v1/compile", {"traits": ["dedicated cpus"], **fields})
+    assert_problem(answer, problem(422, "invalid-input", "Invalid input",
+                                   f"<request>:1:1: error: {message}",
+                                   [request_diagnostic(message)], 2, "t-1"))
+
+
+def test_a_name_the_input_contradicts_is_named_by_its_pointer(client):
+    answer = post(client, "/v1/compile", {"domain": WEB_SERVER, "name": "web02"})
+    message = "'/name' wants the name 'web02', but the input names the domain 'web01'"
+    hint = "/name only names a domain whose input has no <name>; drop /name or change the input"
+    diagnostic = {"severity": "error", "message": message, "file": "<domain>", "line": 4,
+                  "col": 3, "end_line": 4, "end_col": 8, "hint": hint, "related": []}
+    assert_problem(answer, problem(
+        409, "conflict", "Conflicting or infeasible request",
+        f"<domain>:4:3: error: {message}\n      <name>web01</name>\n      ^^^^^\nhint: {hint}",
+        [diagnostic], 3, "t-1"))
 
 
 def test_the_document_describes_plan_and_fit_as_the_shipped_schema_does(client):

@@ -10,7 +10,7 @@ import attrs
 # Everything below runs on every compile: imported once here, not per call.
 from virtuned import __version__, domain, emit, merge, provenance
 from virtuned import plan as planning
-from virtuned.diagnostics import Diagnostic, Sources
+from virtuned.diagnostics import CLI_OPTIONS, Diagnostic, OptionNames, Sources
 from virtuned.plan import condition_facts
 from virtuned.profiles import ProfileFile, load_reference, real_path
 from virtuned.registry import all_traits, generation
@@ -34,8 +34,8 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
             domain_name: str = "<domain>", diagnostics_sources: Sources | None = None,
             domcaps: str | bytes | None = None, domcaps_name: str = "<domcaps>",
             device_nodes=(), host: str | bytes | None = None, host_name: str = "<host>",
-            reserved_cpus: str | None = None,
-            allocated_cpus: str | None = None) -> CompileResult:
+            reserved_cpus: str | None = None, allocated_cpus: str | None = None,
+            option_names: OptionNames = CLI_OPTIONS) -> CompileResult:
     """Compile traits onto a domain.
 
     Args:
@@ -63,6 +63,9 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
             (``0-1``); needs ``host``.
         allocated_cpus: the host CPUs a node agent granted this guest; pinning stays
             inside them; needs ``host``.
+        option_names: how diagnostics name ``name``, ``settings``, ``device_nodes``
+            and the CPU lists: as the CLI's options (the default) or, with
+            ``diagnostics.HTTP_OPTIONS``, as an HTTP request's fields.
 
     Returns:
         CompileResult with the complete domain XML and the warnings (dropped
@@ -77,7 +80,7 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
                         diagnostics_sources=diagnostics_sources, domcaps=domcaps,
                         domcaps_name=domcaps_name, device_nodes=device_nodes, host=host,
                         host_name=host_name, reserved_cpus=reserved_cpus,
-                        allocated_cpus=allocated_cpus), name)
+                        allocated_cpus=allocated_cpus, option_names=option_names), name)
     written = None
     if write_lock:
         from virtuned import lock as locks
@@ -123,7 +126,8 @@ def _run(prepared, name) -> _Run:
     the_plan = prepared.plan()
     # The plan's trait set: without preferred placing traits that could not hold.
     warnings = list(the_plan.traits.warnings) + phase_one_warnings(the_plan)
-    edits = emit.emit(the_plan, tree, domain_name, name=name, warnings=warnings)
+    edits = emit.emit(the_plan, tree, domain_name, name=name, warnings=warnings,
+                      option_names=prepared.option_names)
     done = merge.apply(tree, edits, domain_name, warnings)
     stamped = provenance.stamp(tree, trait_set.profiles, __version__)
     return _Run(domain.serialize(tree, prepared.original), trait_set,
@@ -145,6 +149,7 @@ class _Prepared:
     domain_name: str
     request: object  # () -> the request as a lock records it
     host: object  # host.HostFacts or None
+    option_names: OptionNames
 
     def plan(self):
         return planning.plan(self.trait_set, self.tree, self.stated, domcaps=self.domcaps,
@@ -156,10 +161,10 @@ def _prepare(domain_xml, *, profiles=(), traits=(), sources=(), settings=(),
              profile_path=(), lock=None, lock_name="<lock>", domain_name="<domain>",
              diagnostics_sources=None, domcaps=None, domcaps_name="<domcaps>",
              device_nodes=(), host=None, host_name="<host>", reserved_cpus=None,
-             allocated_cpus=None) -> _Prepared:
+             allocated_cpus=None, option_names=CLI_OPTIONS) -> _Prepared:
     """parse and resolve: what every operation on a request starts with."""
     seen = diagnostics_sources or Sources()
-    facts = host_facts(host, host_name, reserved_cpus, allocated_cpus, seen)
+    facts = host_facts(host, host_name, reserved_cpus, allocated_cpus, seen, option_names)
     # A lock replays without reading any profile: they may have changed or be gone.
     roots = load_roots(profiles, traits, sources, profile_path) if lock is None else ()
     for root in roots:
@@ -186,7 +191,7 @@ def _prepare(domain_xml, *, profiles=(), traits=(), sources=(), settings=(),
     else:
         summary = planning.HostSummary.of(facts) if facts is not None else None
         trait_set = _resolve(roots, tuple(sorted(dict(settings).items())),
-                             tuple(profile_path), stated, summary)
+                             tuple(profile_path), stated, summary, option_names)
     capabilities = None
     if domcaps is not None:
         from virtuned import domcaps as domain_capabilities
@@ -194,7 +199,8 @@ def _prepare(domain_xml, *, profiles=(), traits=(), sources=(), settings=(),
         seen.add(domcaps_name, domcaps)
         capabilities = domain_capabilities.parse(domcaps, domcaps_name)
     return _Prepared(tree, original, trait_set, stated, capabilities,
-                     _device_nodes(device_nodes), seen, domain_name, request, facts)
+                     _device_nodes(device_nodes, option_names), seen, domain_name, request,
+                     facts, option_names)
 
 
 @attrs.frozen
@@ -277,22 +283,25 @@ def fit(domain_xml: str | bytes | None = None, *, hosts=(), host_names=(), progr
     return tuple(answers)
 
 
-def host_facts(host, host_name, reserved_cpus, allocated_cpus, seen: Sources):
+def host_facts(host, host_name, reserved_cpus, allocated_cpus, seen: Sources,
+               option_names: OptionNames = CLI_OPTIONS):
     """``--host`` with ``--reserved-cpus`` and ``--allocated-cpus`` applied, or None."""
-    from virtuned.diagnostics import Span, error
+    from virtuned.diagnostics import error
 
     if host is None:
-        for option, given in (("--reserved-cpus", reserved_cpus),
-                              ("--allocated-cpus", allocated_cpus)):
+        for option, given in (("reserved_cpus", reserved_cpus),
+                              ("allocated_cpus", allocated_cpus)):
             if given is not None:
-                raise error(Span(f"{option} {given}", 1, 1), f"{option} needs the host "
-                            "it applies to", hint="give the host's 'virsh capabilities' "
-                            "with --host")
+                raise error(option_names.span(option, given),
+                            f"{option_names.name(option)} needs the host it applies to",
+                            hint="give the host's 'virsh capabilities' with "
+                                 f"{option_names.name('host')}")
         return None
     from virtuned import host as hosts
 
     seen.add(host_name, host)
-    return hosts.facts(hosts.parse(host, host_name), reserved_cpus, allocated_cpus)
+    return hosts.facts(hosts.parse(host, host_name), reserved_cpus, allocated_cpus,
+                       option_names)
 
 
 def phase_one_warnings(the_plan) -> list[Diagnostic]:
@@ -307,24 +316,26 @@ def phase_one_warnings(the_plan) -> list[Diagnostic]:
                        asker.origin.span)]
 
 
-def _device_nodes(given) -> tuple[tuple[str, int], ...]:
+def _device_nodes(given, option_names: OptionNames) -> tuple[tuple[str, int], ...]:
     """``{address: node}`` or pairs → normalized pairs; a bad address or node is an
     input error naming the option that gave it."""
     if not given:
         return ()
     from virtuned.devices import pci_address
-    from virtuned.diagnostics import Span, error
+    from virtuned.diagnostics import error
 
     pairs = given.items() if hasattr(given, "items") else given
     nodes = {}
     for address, node in pairs:
-        where = Span(f"--device-node {address}={node}", 1, 1)
+        where = option_names.span("device_nodes", str(node), str(address))
+        prefix = option_names.lead("device_nodes", str(address))
         try:
             normalized = pci_address(str(address))
         except ValueError as exc:
-            raise error(where, str(exc)) from None
+            raise error(where, f"{prefix}{exc}") from None
         if isinstance(node, bool) or not isinstance(node, int) or node < 0:
-            raise error(where, f"expected a host NUMA node (0, 1, ...), got {node!r}")
+            raise error(where, f"{prefix}expected a host NUMA node (0, 1, ...), "
+                        f"got {node!r}")
         nodes[normalized] = node
     return tuple(nodes.items())
 
@@ -354,19 +365,20 @@ _CACHE_SIZE = 256
 _CACHE_LOCK = threading.Lock()
 
 
-def _resolve(roots, settings, profile_path, stated, host_summary=None):
+def _resolve(roots, settings, profile_path, stated, host_summary=None,
+             option_names: OptionNames = CLI_OPTIONS):
     """Resolve a request; a long-lived process (the server, a management app) sees
     the same profiles again and again, so the result is cached by content: the texts
     named in the request are part of the key, and the files they include are
     checked (size and mtime), with the directories they were found in, before a
     cached result is used."""
     all_traits()  # registers the vocabulary, so the generation below is current
-    key = (roots, settings, profile_path, stated, host_summary, generation())
+    key = (roots, settings, profile_path, stated, host_summary, option_names, generation())
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
     if hit is not None and _unchanged(hit[1]):
         return hit[0]
-    request = Request(roots, settings, profile_path)
+    request = Request(roots, settings, profile_path, option_names)
     result = resolve(request, lambda decided: condition_facts(stated, decided, host_summary))
     root_sources = {r.source for r in roots}
     included = tuple(str(real_path(p.source) or p.source) for p in result.profiles

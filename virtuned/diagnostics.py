@@ -74,6 +74,51 @@ def error(span: Span, message: str, *, hint: str | None = None,
     return VirtunedError(Diagnostic("error", message, span, related, hint), exit_code)
 
 
+@attrs.frozen
+class OptionNames:
+    """How diagnostics name the values of a request that come with no file of their
+    own (``reserved_cpus``, a param's value, ``name``): as the CLI's options, which
+    the Python API shares, or as the fields of an HTTP request, by JSON pointer."""
+
+    http: bool = False
+
+    def name(self, option: str, key: str | None = None) -> str:
+        """``--reserved-cpus``, ``--set queues``; ``/reserved_cpus``, ``/params/queues``."""
+        if self.http:
+            field = _HTTP_FIELDS.get(option, option)
+            return f"/{field}" if key is None else f"/{field}/{_pointer_token(key)}"
+        flag = f"--{_CLI_FLAGS.get(option, option.replace('_', '-'))}"
+        return flag if key is None else f"{flag} {key}"
+
+    def given(self, option: str, value: str, key: str | None = None) -> str:
+        """What the caller wrote: ``--reserved-cpus 0-1``, ``--set queues=4``; a
+        request field is named by its pointer alone, as the body holds its value."""
+        if self.http:
+            return self.name(option, key)
+        return f"{self.name(option)} {value}" if key is None else \
+            f"{self.name(option, key)}={value}"
+
+    def lead(self, option: str, key: str | None = None) -> str:
+        """A message's opening words naming the option, where its place does not
+        (a request field's place is the whole body); the CLI's place names it."""
+        return f"{self.name(option, key)}: " if self.http else ""
+
+    def span(self, option: str, value: str, key: str | None = None) -> Span:
+        """Where a diagnostic about a given value sits: the option itself (a file
+        name the renderer shows alone), or the request body."""
+        return Span("<request>" if self.http else self.given(option, value, key), 1, 1)
+
+
+CLI_OPTIONS = OptionNames()
+HTTP_OPTIONS = OptionNames(http=True)
+_CLI_FLAGS = {"settings": "set", "device_nodes": "device-node"}
+_HTTP_FIELDS = {"settings": "params"}
+
+
+def _pointer_token(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")  # RFC 6901
+
+
 class Sources:
     """Text of every file seen in a run, so diagnostics can show the offending line."""
 

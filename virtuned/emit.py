@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import attrs
 
-from virtuned.diagnostics import Diagnostic, VirtunedError
+from virtuned.diagnostics import CLI_OPTIONS, Diagnostic, OptionNames, VirtunedError
 from virtuned.domain import element_span
 from virtuned.merge import Add, Origin, SetAttr, conflict, el
 from virtuned.plan import Plan
@@ -33,11 +33,11 @@ class Context:
 
 
 def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
-         warnings: list | None = None) -> list:
+         warnings: list | None = None, option_names: OptionNames = CLI_OPTIONS) -> list:
     """Every edit the plan asks for. A preference that cannot hold (its emitter
     refuses it) is dropped with a warning appended to ``warnings``."""
     root = tree.getroot()
-    edits = complete(root, plan, filename, name)
+    edits = complete(root, plan, filename, name, option_names)
     devices = root.find("devices")
     for trait in plan.traits.traits:
         context = Context(root, devices, plan, filename, trait.origin)
@@ -66,7 +66,8 @@ def _overridden(refusal: Diagnostic, preference) -> bool:
 _COMPLETED = ("name", "memory", "vcpu", "cpu", "os")
 
 
-def complete(root, plan: Plan, filename: str, name: str | None) -> list:
+def complete(root, plan: Plan, filename: str, name: str | None,
+             option_names: OptionNames = CLI_OPTIONS) -> list:
     """Only what libvirt needs and the input lacks; never a change to what it states."""
     platform = plan.platform
     edits: list = []
@@ -78,11 +79,12 @@ def complete(root, plan: Plan, filename: str, name: str | None) -> list:
     if existing_name is None:
         edits.append(Add("", el("name", text=name or DEFAULT_NAME), COMPLETION))
     elif name is not None and (existing_name.text or "").strip() != name:
-        raise conflict(Origin(f"--name {name}"), f"the name '{name}'",
+        option = option_names.name("name")
+        raise conflict(Origin(option_names.given("name", name)), f"the name '{name}'",
                        element_span(existing_name, filename),
                        f"the input names the domain '{(existing_name.text or '').strip()}'",
-                       hint="--name only names a domain whose input has no <name>; "
-                            "drop --name or change the input")
+                       hint=f"{option} only names a domain whose input has no <name>; "
+                            f"drop {option} or change the input")
     wanted = plan.requirements
     cpu, os_element = stated.get("cpu"), stated.get("os")
     no_memory = "memory" not in stated and (cpu is None or cpu.find("numa/cell") is None)

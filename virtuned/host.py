@@ -14,7 +14,7 @@ import re
 
 import attrs
 
-from virtuned.diagnostics import Span, error
+from virtuned.diagnostics import CLI_OPTIONS, OptionNames, Span, error
 from virtuned.values import format_cpulist, parse_cpulist
 
 KIND = "host capabilities XML"
@@ -201,17 +201,19 @@ def _check_unique(values, what: str, source: str, root) -> None:
         seen.add(value)
 
 
-def facts(host: Host, reserved: str | None, allocated: str | None) -> HostFacts:
+def facts(host: Host, reserved: str | None, allocated: str | None,
+          option_names: OptionNames = CLI_OPTIONS) -> HostFacts:
     """The host with ``--reserved-cpus`` and ``--allocated-cpus`` applied; CPUs the
     host does not have are an error (the list was meant for another host)."""
-    return HostFacts(host, _cpus(reserved, "--reserved-cpus", host) or frozenset(),
-                     _cpus(allocated, "--allocated-cpus", host))
+    return HostFacts(host, _cpus(reserved, "reserved_cpus", host, option_names)
+                     or frozenset(), _cpus(allocated, "allocated_cpus", host, option_names))
 
 
-def _cpus(text: str | None, option: str, host: Host) -> frozenset[int] | None:
+def _cpus(text: str | None, field: str, host: Host, option_names: OptionNames
+          ) -> frozenset[int] | None:
     if text is None:
         return None
-    where = Span(f"{option} {text}", 1, 1)
+    where, option = option_names.span(field, text), option_names.name(field)
     if not text.strip():
         return frozenset()
     try:

@@ -25,8 +25,8 @@ from collections.abc import Callable, Mapping
 import attrs
 
 from virtuned import profiles, registry, values
-from virtuned.diagnostics import (Diagnostic, ExitCode, Related, Span, VirtunedError,
-                                  error)
+from virtuned.diagnostics import (CLI_OPTIONS, Diagnostic, ExitCode, OptionNames, Related,
+                                  Span, VirtunedError, error)
 from virtuned.merge import Link, Origin
 from virtuned.syntax import ast
 
@@ -99,6 +99,7 @@ class Request:
     roots: tuple[profiles.ProfileFile, ...]
     settings: tuple[tuple[str, str], ...] = ()  # (NAME or PROFILE.NAME, VALUE)
     profile_path: tuple[str, ...] = ()
+    option_names: OptionNames = CLI_OPTIONS  # how messages name the settings
 
 
 FactsFor = Callable[[Mapping], Mapping]
@@ -304,7 +305,7 @@ class _Walk:
             elif not param.optional and not self.checking:
                 raise error(param.span, f"param '{name}' is required and was not set",
                             hint=f"set it with 'include ... with {name} = VALUE' or "
-                                 f"--set {name}=VALUE")
+                                 f"{self.request.option_names.given('settings', 'VALUE', name)}")
         return values_
 
     def _settings_for(self, profile_name: str | None, tree) -> dict:
@@ -314,20 +315,25 @@ class _Walk:
         for index, (target, text) in enumerate(self.request.settings):
             owner, _, name = target.rpartition(".")
             if (owner and owner == profile_name) or (not owner and name in declared):
-                span = Span(f"--set {target}={text}", 1, 1)
+                span = self._setting(target, text)
                 chosen[name] = (_setting_item(text, span), span)
                 self.settings_used.add(target)
         return chosen
+
+    def _setting(self, target: str, text: str) -> Span:
+        """Where a ``--set`` value (a request's ``/params/NAME``) is named."""
+        return self.request.option_names.span("settings", text, target)
 
     def _check_settings(self) -> None:
         for target, text in self.request.settings:
             if target not in self.settings_used:
                 owner = target.rpartition(".")[0]
+                option = self.request.option_names.name("settings", target)
                 self.problems.append(Diagnostic(
-                    "error", f"--set {target}: no profile given declares a param "
+                    "error", f"{option}: no profile given declares a param "
                     f"'{target.rpartition('.')[2]}'" if not owner else
-                    f"--set {target}: no profile '{owner}' is used",
-                    Span(f"--set {target}={text}", 1, 1)))
+                    f"{option}: no profile '{owner}' is used",
+                    self._setting(target, text)))
 
     # -- statements
 
@@ -386,7 +392,7 @@ class _Walk:
         for target, text in self.request.settings:
             owner, _, name = target.rpartition(".")
             if owner == include.name:
-                span = Span(f"--set {target}={text}", 1, 1)
+                span = self._setting(target, text)
                 assigned[name] = (_setting_item(text, span), span)
                 self.settings_used.add(target)
         self._instantiate(file, parse(file.text, file.source), assigned, chain,

@@ -46,8 +46,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from virtuned import __version__, api, observe, registry
-from virtuned.diagnostics import (Diagnostic, ExitCode, Sources, Span, VirtunedError,
-                                  locate, render)
+from virtuned.diagnostics import (HTTP_OPTIONS, Diagnostic, ExitCode, Sources, Span,
+                                  VirtunedError, locate, render)
 from virtuned.profiles import (ANY_VERSION, Library, ProfileFile, load_library_file,
                                real_path, search_path)
 
@@ -512,7 +512,7 @@ class Service:
                   "domcaps": values["domcaps"], "device_nodes": values["device_nodes"],
                   "reserved_cpus": values["reserved_cpus"],
                   "allocated_cpus": values["allocated_cpus"],
-                  "diagnostics_sources": sources}
+                  "option_names": HTTP_OPTIONS, "diagnostics_sources": sources}
         if "host" in values:
             kwargs["host"] = values["host"]
         return kwargs
@@ -582,11 +582,17 @@ def _parse_json(raw: bytes):
                       f"{sys.get_int_max_str_digits()} digits") from None
 
 
+# Arguments the server adds itself, not fields of the request: a library without one
+# still answers, only in its own words (its diagnostics name the CLI's options).
+_SERVER_OWN = frozenset({"option_names"})
+
+
 def _supported(operation, kwargs: dict) -> dict:
     """Drop the arguments this build's API does not take; if the request set one of
     them, answer 501 rather than silently ignore what the client asked for."""
     accepted = _parameters(operation)
-    missing = [k for k, v in kwargs.items() if k not in accepted and v not in (None, ())]
+    missing = [k for k, v in kwargs.items()
+               if k not in accepted and v not in (None, ()) and k not in _SERVER_OWN]
     if missing:
         raise Problem("not-implemented", tuple(
             _invalid(f"/{k}", f"this version of virtuned cannot use '{k}' yet in "
