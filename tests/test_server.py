@@ -14,7 +14,6 @@ import pytest
 from tests.server.harness import problem, request_diagnostic, running_server
 from virtuned import __version__, api, registry
 from virtuned.cli import explanation_json
-from virtuned.diagnostics import VirtunedError
 from virtuned.profiles import Library, load_library_file, search_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,27 +163,30 @@ def test_content_negotiation(client, accept, xml):
         "application/xml; charset=utf-8" if xml else "application/json")
 
 
-@pytest.mark.parametrize("value, text", [(4, "4"), (4.0, "4"), (-1e3, "-1000"),
-                                         (True, "true"), ("a b", "a b")])
-def test_params_take_strings_integers_and_booleans(client, value, text):
-    # nfv declares 'param queues: int?'. A param's JSON value reaches the resolver as
-    # the CLI's --set text: the answer is the API's for that text, XML or error alike.
-    # 4.0 is an integer: JSON has one kind of number.
-    domain = '<domain type="kvm"><devices><interface type="user"/></devices></domain>'
-    answer = post(client, "/v1/compile", {"domain": domain, "profiles": ["nfv"],
+PARAM_DOMAIN = '<domain type="kvm"><devices><interface type="user"/></devices></domain>'
+
+
+@pytest.mark.parametrize("value, text", [(4, "4"), (4.0, "4")])
+def test_params_reach_the_profile_as_the_cli_text(client, value, text):
+    # nfv declares 'param queues: int?'. 4.0 is an integer: JSON has one kind of number.
+    answer = post(client, "/v1/compile", {"domain": PARAM_DOMAIN, "profiles": ["nfv"],
                                           "params": {"queues": value}})
-    try:
-        expected = api.compile(domain, sources=[library_file("nfv")],
-                               settings=[("queues", text)])
-    except VirtunedError as exc:
-        assert answer.status_code == 422
-        assert [d["message"] for d in answer.json()["diagnostics"]] == [
-            d.message for d in exc.diagnostics]
-        assert text in exc.diagnostics[0].message  # the text, not the JSON value
-    else:
-        assert answer.status_code == 200
-        assert answer.json()["xml"] == expected.xml
-        assert f'<driver queues="{text}"/>' in expected.xml
+    expected = api.compile(PARAM_DOMAIN, sources=[library_file("nfv")],
+                           settings=[("queues", text)]).xml
+    assert answer.status_code == 200
+    assert answer.json()["xml"] == expected
+    assert '<driver queues="4"/>' in expected
+
+
+@pytest.mark.parametrize("value, text", [(-1e3, "-1000"), (True, "true"), ("a b", "a b")])
+def test_params_of_any_json_type_are_typed_by_the_profile(client, value, text):
+    # Booleans and strings are taken as the CLI's text; the param's type judges them.
+    answer = post(client, "/v1/compile", {"domain": PARAM_DOMAIN, "profiles": ["nfv"],
+                                          "params": {"queues": value}})
+    message = f"param 'queues' (int): expected a whole number, got '{text}'"
+    assert_problem(answer, problem(422, "invalid-input", "Invalid input",
+                                   f"<request>:1:1: error: {message}",
+                                   [request_diagnostic(message)], 2, "t-1"))
 
 
 def test_a_param_no_profile_declares_is_named_by_its_pointer(client):

@@ -253,14 +253,12 @@ def fit(domain_xml: str | bytes | None = None, *, hosts=(), host_names=(), progr
     Takes ``compile``'s other keyword arguments. ``progress`` (optional) is called
     with the number of hosts done after each one."""
     from virtuned import report
-    from virtuned.diagnostics import ExitCode, VirtunedError
-
-    from virtuned.diagnostics import Span, error
+    from virtuned.diagnostics import REQUEST, ExitCode, Span, VirtunedError, error
 
     request.pop("name", None)
     request.pop("host_name", None)
     if request.pop("host", None) is not None:
-        raise error(Span("<request>", 1, 1), "fit takes its hosts in 'hosts', not 'host'")
+        raise error(Span(REQUEST, 1, 1), "fit takes its hosts in 'hosts', not 'host'")
     # What holds on no host is refused once, not once per host.
     _prepare(domain_xml, **{k: v for k, v in request.items()
                             if k not in ("reserved_cpus", "allocated_cpus")}).plan()
@@ -327,15 +325,13 @@ def _device_nodes(given, option_names: OptionNames) -> tuple[tuple[str, int], ..
     pairs = given.items() if hasattr(given, "items") else given
     nodes = {}
     for address, node in pairs:
-        where = option_names.span("device_nodes", str(node), str(address))
-        prefix = option_names.lead("device_nodes", str(address))
         try:
             normalized = pci_address(str(address))
+            if isinstance(node, bool) or not isinstance(node, int) or node < 0:
+                raise ValueError(f"expected a host NUMA node (0, 1, ...), got {node!r}")
         except ValueError as exc:
-            raise error(where, f"{prefix}{exc}") from None
-        if isinstance(node, bool) or not isinstance(node, int) or node < 0:
-            raise error(where, f"{prefix}expected a host NUMA node (0, 1, ...), "
-                        f"got {node!r}")
+            raise error(option_names.span("device_nodes", str(node), str(address)),
+                        f"{option_names.lead('device_nodes', str(address))}{exc}") from None
         nodes[normalized] = node
     return tuple(nodes.items())
 

@@ -74,6 +74,9 @@ def error(span: Span, message: str, *, hint: str | None = None,
     return VirtunedError(Diagnostic("error", message, span, related, hint), exit_code)
 
 
+REQUEST = "<request>"  # how diagnostics name the request itself (an HTTP body)
+
+
 @attrs.frozen
 class OptionNames:
     """How diagnostics name the values of a request that come with no file of their
@@ -106,7 +109,7 @@ class OptionNames:
     def span(self, option: str, value: str, key: str | None = None) -> Span:
         """Where a diagnostic about a given value sits: the option itself (a file
         name the renderer shows alone), or the request body."""
-        return Span("<request>" if self.http else self.given(option, value, key), 1, 1)
+        return Span(REQUEST if self.http else self.given(option, value, key), 1, 1)
 
 
 CLI_OPTIONS = OptionNames()

@@ -12,7 +12,7 @@ import attrs
 
 from virtuned.values import format_kib, unit_bytes
 
-from virtuned.diagnostics import ExitCode, Span, error
+from virtuned.diagnostics import REQUEST, ExitCode, Span, error
 from virtuned.resolve import TraitSet
 
 DEFAULT_ARCH = "x86_64"
@@ -356,7 +356,7 @@ def _split(total: int, parts: int, granule: int) -> list[int] | None:
 
 
 def _refused(asker, problem: str, exit_code=ExitCode.INVALID_INPUT, hint=None):
-    return error(asker.origin.span or Span("<request>", 1, 1),
+    return error(asker.origin.span or Span(REQUEST, 1, 1),
                  f"'{asker.origin.label}': {problem}", exit_code=exit_code, hint=hint)
 
 

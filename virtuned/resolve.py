@@ -25,8 +25,8 @@ from collections.abc import Callable, Mapping
 import attrs
 
 from virtuned import profiles, registry, values
-from virtuned.diagnostics import (CLI_OPTIONS, Diagnostic, ExitCode, OptionNames, Related,
-                                  Span, VirtunedError, error)
+from virtuned.diagnostics import (CLI_OPTIONS, REQUEST, Diagnostic, ExitCode, OptionNames,
+                                  Related, Span, VirtunedError, error)
 from virtuned.merge import Link, Origin
 from virtuned.syntax import ast
 
@@ -744,7 +744,7 @@ def _param_clash(key, span, other_span, params, other_params):
     shown = ", ".join(f"{n} = {_shown(params.get(n))} vs {_shown(other_params.get(n))}"
                       for n in differing)
     related = (Related(other_span, "included here with other values"),) if other_span else ()
-    return error(span or Span("<request>", 1, 1),
+    return error(span or Span(REQUEST, 1, 1),
                  f"'{key}' is used twice with different params ({shown})",
                  related=related, exit_code=ExitCode.CONFLICT,
                  hint="one profile has one set of params per compile")

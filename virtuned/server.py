@@ -46,8 +46,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from virtuned import __version__, api, observe, registry
-from virtuned.diagnostics import (HTTP_OPTIONS, Diagnostic, ExitCode, Sources, Span,
-                                  VirtunedError, locate, render)
+from virtuned.diagnostics import (HTTP_OPTIONS, REQUEST, Diagnostic, ExitCode, Sources,
+                                  Span, VirtunedError, locate, render)
 from virtuned.profiles import (ANY_VERSION, Library, ProfileFile, load_library_file,
                                real_path, search_path)
 
@@ -55,7 +55,6 @@ LOG = logging.getLogger("virtuned.server")
 OPENAPI = Path(__file__).with_name("openapi.json")
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
-REQUEST = "<request>"  # how diagnostics name the request body itself
 
 
 @attrs.frozen
