@@ -42,7 +42,7 @@ GIB = 1024 * 1024
 
 def host_facts(cells: int, situation: str):
     from tests.synthetic_hosts import capabilities
-    from virtuned import host
+    from virtuned.facts import host
 
     parsed = host.parse(capabilities(cells, CORES, THREADS), f"{cells}-node")
     reserved = {0, cells * CORES}  # CPU 0 and its sibling
@@ -53,7 +53,7 @@ def host_facts(cells: int, situation: str):
 
 
 def requirements(guest_cells: int, situation: str):
-    from virtuned.placement import GuestCell, Requirements
+    from virtuned.plan.placement import GuestCell, Requirements
 
     per = CORES if situation == "none" else VCPUS // guest_cells
     cells = tuple(GuestCell(i, tuple(range(i * per, (i + 1) * per)), 4 * GIB)
@@ -64,7 +64,7 @@ def requirements(guest_cells: int, situation: str):
 
 
 def planner(req, facts):
-    from virtuned.placement import Infeasible, place
+    from virtuned.plan.placement import Infeasible, place
 
     try:
         return place(req, facts)

@@ -1,4 +1,4 @@
-"""Domain XML in and out (virtuned/domain.py, through ``virtuned.api.compile``).
+"""Domain XML in and out (virtuned/domain/, through ``virtuned.api.compile``).
 
 Hostile input gets exit code 2, an exact message and nothing else: no entity is
 expanded, no file is opened. Any other well-formed domain compiled with no traits

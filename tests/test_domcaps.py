@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_run import run
-from virtuned import domcaps
+from virtuned.facts import domcaps
 from virtuned.diagnostics import VirtunedError
 
 SAMPLES = Path(__file__).parent / "domcaps"

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.cli_run import run, write
-from virtuned import osinfo
+from virtuned.facts import osinfo
 
 
 def test_real_oses():

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.synthetic_hosts import CellShape, capabilities, shaped
-from virtuned import host
+from virtuned.facts import host
 from virtuned.diagnostics import VirtunedError
-from virtuned.host import Host, HostCell, HostCpu, HostFacts
+from virtuned.facts.host import Host, HostCell, HostCpu, HostFacts
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTS = ROOT / "examples" / "hosts"

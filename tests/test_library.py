@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tests.cli_run import run
 from virtuned import data
-from virtuned.profiles import ProfileFile
+from virtuned.resolve.profiles import ProfileFile
 from virtuned.resolve import check
 from virtuned.syntax.parser import parse
 

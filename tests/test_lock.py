@@ -9,9 +9,9 @@ import json
 import pytest
 
 from tests.cli_run import run, write
-from virtuned import registry
-from virtuned.merge import el
-from virtuned.registry import trait
+from virtuned.resolve import registry
+from virtuned.emit.edits import el
+from virtuned.resolve.registry import trait
 
 PROFILE = '''\
 profile guest 1.0.0 "A guest"
@@ -119,7 +119,7 @@ def two_versions():
     def emit_with(path):
         def emit(ctx):
             """An entropy device."""
-            from virtuned import devices
+            from virtuned.emit import devices
 
             return [devices.add_device(el("rng", el("backend", text=path, model="random"),
                                           model="virtio"), ctx.origin)]

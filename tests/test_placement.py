@@ -1,4 +1,4 @@
-"""The placement search (virtuned/placement.py) against the rules of its module
+"""The placement search (virtuned/plan/placement.py) against the rules of its module
 docstring: hypothesis draws hosts (1-16 nodes, SMT on and off, 1-4 threads per core,
 odd numberings, hugepage pools, reserved and allocated CPUs) and requests, and every
 placement keeps every rule. Completeness: on small hosts a brute force, written here
@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from tests.synthetic_hosts import capabilities
-from virtuned import host as host_module
+from virtuned.facts import host as host_module
 from virtuned.diagnostics import Span, VirtunedError
-from virtuned.host import Host, HostCell, HostCpu, HostFacts
-from virtuned.placement import (CellPlacement, GuestCell, Infeasible, Placement,
+from virtuned.facts.host import Host, HostCell, HostCpu, HostFacts
+from virtuned.plan.placement import (CellPlacement, GuestCell, Infeasible, Placement,
                                 Requirements, place)
-from virtuned.plan import requirements as plan_requirements
+from virtuned.plan.requirements import requirements as plan_requirements
 
 HOSTS = Path(__file__).resolve().parent.parent / "examples" / "hosts"
 GIB, MIB = 1024 * 1024, 1024

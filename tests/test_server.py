@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.server.harness import problem, request_diagnostic, running_server
-from virtuned import __version__, api, registry
-from virtuned.cli import explanation_json
-from virtuned.profiles import Library, load_library_file, search_path
+from virtuned import __version__, api
+from virtuned.resolve import registry
+from virtuned.api import explanation_json
+from virtuned.resolve.profiles import Library, load_library_file, search_path
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB_SERVER = (ROOT / "examples" / "domains" / "web-server.xml").read_text()
@@ -38,7 +39,7 @@ def library_file(name):
 
 
 def _any():
-    from virtuned.profiles import ANY_VERSION
+    from virtuned.resolve.profiles import ANY_VERSION
 
     return ANY_VERSION
 

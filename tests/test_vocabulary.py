@@ -9,7 +9,7 @@ import itertools
 from pathlib import Path
 
 from tests.cli_run import run
-from virtuned import registry
+from virtuned.resolve import registry
 
 GOLDEN = Path(__file__).parent / "golden"
 INPUT = (GOLDEN / "devices/tpm-q35/input.xml").read_text()  # disk, cdrom, user NIC

@@ -3,9 +3,9 @@
 The public API is lazy so that ``import virtuned`` (and the CLI) start fast.
 """
 
-__version__ = "0.1.0"
-__all__ = ["compile", "plan", "fit", "TraitSource", "CompileResult", "PlanResult", "Fit",
-           "VirtunedError"]
+from virtuned.version import __version__
+__all__ = ["__version__", "compile", "plan", "fit", "TraitSource", "CompileResult",
+           "PlanResult", "Fit", "VirtunedError"]
 
 
 def __getattr__(name):

@@ -8,13 +8,22 @@ import threading
 import attrs
 
 # Everything below runs on every compile: imported once here, not per call.
-from virtuned import __version__, domain, emit, merge, provenance
+from virtuned import domain, emit, merge, provenance, vocab  # noqa: F401 (vocab: registers the traits)
 from virtuned import plan as planning
-from virtuned.diagnostics import CLI_OPTIONS, Diagnostic, OptionNames, Sources
-from virtuned.plan import condition_facts
-from virtuned.profiles import ProfileFile, load_reference, real_path
-from virtuned.registry import all_traits, generation
-from virtuned.resolve import Request, resolve
+from virtuned.diagnostics import (CLI_OPTIONS, REQUEST, Diagnostic, ExitCode, OptionNames,
+                                  Sources, Span, VirtunedError, error, real_path)
+from virtuned.facts import domcaps as domain_capabilities
+from virtuned.facts import host as hosts
+from virtuned.facts.devices import pci_address
+from virtuned.facts.host import HostSummary
+from virtuned.facts.platform import stated_platform
+from virtuned.plan import report
+from virtuned.plan.requirements import PLACING, described
+from virtuned.resolve import Request, condition_facts, resolve
+from virtuned.resolve import lock as locks
+from virtuned.resolve.profiles import ProfileFile, load_reference, search_path
+from virtuned.resolve.registry import all_traits, generation
+from virtuned.version import __version__
 
 # Inline trait text or a profile's text, with the name diagnostics use for it
 # (a path, or ``<trait 1>``): ``TraitSource("<trait 1>", "video qxl")``.
@@ -83,8 +92,6 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
                         allocated_cpus=allocated_cpus, option_names=option_names), name)
     written = None
     if write_lock:
-        from virtuned import lock as locks
-
         written = locks.dump(run.trait_set, request=run.request(), compiler=__version__)
     return CompileResult(run.xml, run.warnings, written)
 
@@ -109,6 +116,46 @@ def explain(domain_xml: str | bytes | None = None, **request) -> ExplainResult:
         else domain_xml
     return ExplainResult(run.xml, original, run.changes(), run.trait_set.skipped,
                          run.warnings)
+
+
+def explanation_text(result) -> str:
+    """One line per change: ``PATH: OLD -> NEW  <- 'TRAIT' at FILE:L:C``, then the
+    include chain, then the when-blocks skipped."""
+    lines = []
+    for change in result.changes:
+        old = "(absent)" if change.old is None else repr(change.old)
+        new = change.new if change.old is None and change.new.startswith("<") \
+            else repr(change.new)
+        lines.append(f"{change.path}: {old} -> {new}")
+        lines.append("    " + _why(change.origin))
+        lines += [f"    through {link}" for link in reversed(change.origin.chain)]
+    for skipped in result.skipped:
+        lines.append(f"skipped: when {skipped.condition} at {skipped.span} "
+                     "(the condition does not hold)")
+    return "".join(line + "\n" for line in lines)
+
+
+def _why(origin) -> str:
+    if origin.span is None:
+        return f"<- {origin.label}"
+    strength = "prefer " if origin.soft else ""
+    return f"<- {strength}'{origin.label}' at {origin.span}"
+
+
+def explanation_json(result) -> dict:
+    def span(s):
+        return None if s is None else {"file": s.file, "line": s.line, "col": s.col}
+
+    return {
+        "changes": [{"path": c.path, "old": c.old, "new": c.new,
+                     "trait": c.origin.label, "strength": c.origin.strength,
+                     "at": span(c.origin.span),
+                     "chain": [{"include": link.name, "at": span(link.span)}
+                               for link in c.origin.chain]}
+                    for c in result.changes],
+        "skipped": [{"when": s.condition, "at": span(s.span)} for s in result.skipped],
+        "warnings": [{"message": w.message, "at": span(w.span)} for w in result.warnings],
+    }
 
 
 @attrs.frozen
@@ -175,27 +222,23 @@ def _prepare(domain_xml, *, profiles=(), traits=(), sources=(), settings=(),
         original = domain_xml  # a str is taken as already decoded, whatever it declares
         seen.add(domain_name, original)
         tree = domain.parse(original, domain_name)
-    stated = planning.stated_platform(tree.getroot())
+    stated = stated_platform(tree.getroot())
 
     def request():
         return _request_record(profiles, traits, settings, domain_xml)
 
     if lock is not None:
-        from virtuned import lock as locks
-
         # Replaying needs no profile; any that are named must be the lock's own.
         recorded = request()
         named = {k: v for k, v in recorded.items() if v and k != "input_sha256"}
         trait_set = locks.load(lock, lock_name,
                                request={**named, "input_sha256": recorded["input_sha256"]})
     else:
-        summary = planning.HostSummary.of(facts) if facts is not None else None
+        summary = HostSummary.of(facts) if facts is not None else None
         trait_set = _resolve(roots, tuple(sorted(dict(settings).items())),
                              tuple(profile_path), stated, summary, option_names)
     capabilities = None
     if domcaps is not None:
-        from virtuned import domcaps as domain_capabilities
-
         seen.add(domcaps_name, domcaps)
         capabilities = domain_capabilities.parse(domcaps, domcaps_name)
     return _Prepared(tree, original, trait_set, stated, capabilities,
@@ -220,12 +263,10 @@ def plan(domain_xml: str | bytes | None = None, **request) -> PlanResult:
     """What a compile of this request needs of a host, without compiling: the
     scheduler's phase one. Takes ``compile``'s keyword arguments; with ``host`` the
     answer includes the placement there (or raises: exit 3 when it is infeasible)."""
-    from virtuned import report
-
     request.pop("name", None)
     prepared = _prepare(domain_xml, **request)
     the_plan = prepared.plan()
-    wanted = planning.described(the_plan, prepared.tree.getroot(), prepared.domain_name)
+    wanted = described(the_plan, prepared.tree.getroot(), prepared.domain_name)
     return PlanResult(report.requirements_json(wanted, realtime=the_plan.asker("realtime")
                                                is not None),
                       report.placement_json(the_plan.placement),
@@ -252,9 +293,6 @@ def fit(domain_xml: str | bytes | None = None, *, hosts=(), host_names=(), progr
     ``host_names``, default ``<hosts/0>``...) the guest fits on, in the order given.
     Takes ``compile``'s other keyword arguments. ``progress`` (optional) is called
     with the number of hosts done after each one."""
-    from virtuned import report
-    from virtuned.diagnostics import REQUEST, ExitCode, Span, VirtunedError, error
-
     request.pop("name", None)
     request.pop("host_name", None)
     if request.pop("host", None) is not None:
@@ -284,8 +322,6 @@ def fit(domain_xml: str | bytes | None = None, *, hosts=(), host_names=(), progr
 def host_facts(host, host_name, reserved_cpus, allocated_cpus, seen: Sources,
                option_names: OptionNames = CLI_OPTIONS):
     """``--host`` with ``--reserved-cpus`` and ``--allocated-cpus`` applied, or None."""
-    from virtuned.diagnostics import error
-
     if host is None:
         for option, given in (("reserved_cpus", reserved_cpus),
                               ("allocated_cpus", allocated_cpus)):
@@ -295,8 +331,6 @@ def host_facts(host, host_name, reserved_cpus, allocated_cpus, seen: Sources,
                             hint="give the host's 'virsh capabilities' with "
                                  f"{option_names.name('host')}")
         return None
-    from virtuned import host as hosts
-
     seen.add(host_name, host)
     return hosts.facts(hosts.parse(host, host_name), reserved_cpus, allocated_cpus,
                        option_names)
@@ -307,7 +341,7 @@ def phase_one_warnings(the_plan) -> list[Diagnostic]:
     host-specific was written, once, at the trait that asked."""
     if the_plan.host is not None or not the_plan.requirements.placed:
         return []
-    asker = the_plan.asker(*planning.PLACING)
+    asker = the_plan.asker(*PLACING)
     return [Diagnostic("warning", f"'{asker.origin.label}': no --host given, so no host "
                        "CPUs or NUMA nodes were chosen and nothing host-specific was "
                        "written; 'virtuned plan' reports what a host must offer",
@@ -319,9 +353,6 @@ def _device_nodes(given, option_names: OptionNames) -> tuple[tuple[str, int], ..
     input error naming the option that gave it."""
     if not given:
         return ()
-    from virtuned.devices import pci_address
-    from virtuned.diagnostics import error
-
     pairs = given.items() if hasattr(given, "items") else given
     nodes = {}
     for address, node in pairs:
@@ -338,11 +369,9 @@ def _device_nodes(given, option_names: OptionNames) -> tuple[tuple[str, int], ..
 
 def _request_record(profiles, traits, settings, domain_xml) -> dict:
     """What a lock records of the request (sorted: the order given never matters)."""
-    from virtuned.lock import input_digest
-
     return {"profiles": sorted(profiles), "traits": sorted(traits),
             "settings": sorted([list(pair) for pair in settings]),
-            "input_sha256": input_digest(domain_xml)}
+            "input_sha256": locks.input_digest(domain_xml)}
 
 
 def load_roots(profiles=(), traits=(), sources=(), profile_path=()) -> tuple[ProfileFile, ...]:
@@ -380,8 +409,6 @@ def _resolve(roots, settings, profile_path, stated, host_summary=None,
     included = tuple(str(real_path(p.source) or p.source) for p in result.profiles
                      if p.source not in root_sources)
     if included:  # a new version added to a directory could change what is picked
-        from virtuned.profiles import search_path
-
         included += tuple(str(d) for d in search_path(profile_path))
     with _CACHE_LOCK:
         if len(_CACHE) >= _CACHE_SIZE:

@@ -108,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def add_serve_command(commands) -> None:
-    """``virtuned serve``: the HTTP/JSON service (virtuned/server.py, docs/server.md)."""
+    """``virtuned serve``: the HTTP/JSON service (virtuned/server/, docs/server.md)."""
     serve = commands.add_parser("serve", help="run the HTTP/JSON service")
     serve.add_argument("--host", default="127.0.0.1", metavar="ADDR",
                        help="address to listen on (default: 127.0.0.1)")
@@ -309,7 +309,7 @@ class _ProgressBar:
 
 
 def _explain(args, sources) -> int:
-    from virtuned.api import explain
+    from virtuned.api import explain, explanation_json, explanation_text
 
     lock = _read(args.lock).decode("utf-8", "replace") if args.lock else None
     result = explain(**request_kwargs(args, sources), lock=lock,
@@ -331,50 +331,11 @@ def _explain(args, sources) -> int:
     return 0
 
 
-def explanation_text(result) -> str:
-    """One line per change: ``PATH: OLD -> NEW  <- 'TRAIT' at FILE:L:C``, then the
-    include chain, then the when-blocks skipped."""
-    lines = []
-    for change in result.changes:
-        old = "(absent)" if change.old is None else repr(change.old)
-        new = change.new if change.old is None and change.new.startswith("<") \
-            else repr(change.new)
-        lines.append(f"{change.path}: {old} -> {new}")
-        lines.append("    " + _why(change.origin))
-        lines += [f"    through {link}" for link in reversed(change.origin.chain)]
-    for skipped in result.skipped:
-        lines.append(f"skipped: when {skipped.condition} at {skipped.span} "
-                     "(the condition does not hold)")
-    return "".join(line + "\n" for line in lines)
-
-
-def _why(origin) -> str:
-    if origin.span is None:
-        return f"<- {origin.label}"
-    strength = "prefer " if origin.soft else ""
-    return f"<- {strength}'{origin.label}' at {origin.span}"
-
-
-def explanation_json(result) -> dict:
-    def span(s):
-        return None if s is None else {"file": s.file, "line": s.line, "col": s.col}
-
-    return {
-        "changes": [{"path": c.path, "old": c.old, "new": c.new,
-                     "trait": c.origin.label, "strength": c.origin.strength,
-                     "at": span(c.origin.span),
-                     "chain": [{"include": link.name, "at": span(link.span)}
-                               for link in c.origin.chain]}
-                    for c in result.changes],
-        "skipped": [{"when": s.condition, "at": span(s.span)} for s in result.skipped],
-        "warnings": [{"message": w.message, "at": span(w.span)} for w in result.warnings],
-    }
-
-
 def _check(args, sources) -> int:
+    from virtuned import vocab  # noqa: F401  (registers the traits)
     from virtuned.diagnostics import ExitCode, VirtunedError, render
-    from virtuned.profiles import load_file
     from virtuned.resolve import check
+    from virtuned.resolve.profiles import load_file
 
     worst = 0
     for path in args.files:
@@ -415,7 +376,7 @@ def _fmt(args, sources) -> int:
 
 
 def _profiles(args, sources) -> int:
-    from virtuned.profiles import Library, load_file, search_path, shown_name
+    from virtuned.resolve.profiles import Library, load_file, search_path, shown_name
     from virtuned.syntax.parser import parse
 
     library = Library(search_path(tuple(args.profile_path)))
@@ -451,7 +412,8 @@ def _write_atomically(path: str, text: str) -> None:
 
 
 def _traits(args, sources) -> int:
-    from virtuned import registry
+    from virtuned import vocab  # noqa: F401  (registers the traits)
+    from virtuned.resolve import registry
 
     definitions = registry.all_traits()
     if args.json:

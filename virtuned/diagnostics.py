@@ -8,7 +8,9 @@ here, so they are never disguised as user errors.
 
 from __future__ import annotations
 
+import difflib
 import enum
+import os
 
 import attrs
 
@@ -72,6 +74,12 @@ def error(span: Span, message: str, *, hint: str | None = None,
           ) -> VirtunedError:
     """Build (not raise) a single-diagnostic error, so call sites read `raise error(...)`."""
     return VirtunedError(Diagnostic("error", message, span, related, hint), exit_code)
+
+
+def did_you_mean(word: str, known) -> str | None:
+    """A hint naming the closest of ``known`` to a mistyped ``word``, if one is close."""
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f"did you mean '{close[0]}'?" if close else None
 
 
 REQUEST = "<request>"  # how diagnostics name the request itself (an HTTP body)
@@ -148,13 +156,26 @@ class Sources:
         return line.splitlines()[0] if line else line
 
 
+# Names shown for files (``traits/nfv.vt``) → their real paths, so diagnostics can
+# show a line of a file whose shown name is not a path from the current directory.
+_SHOWN: dict[str, str] = {}
+
+
+def name_file(shown: str, path) -> None:
+    """Diagnostics name the file at ``path`` as ``shown``."""
+    _SHOWN[shown] = os.fspath(path)
+
+
+def real_path(shown: str) -> str | None:
+    """The real path of a file diagnostics name ``shown`` (None: not a named file)."""
+    return _SHOWN.get(shown)
+
+
 def _read_quietly(path: str) -> str | None:
     """A file a diagnostic points into that the caller never saw (an included
     profile): read it for its context line, or show no context."""
     if path.startswith(("<", "--")):
         return None
-    from virtuned.profiles import real_path
-
     try:
         with open(real_path(path) or path, encoding="utf-8", errors="replace") as handle:
             return handle.read()

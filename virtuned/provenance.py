@@ -20,6 +20,8 @@ import functools
 from lxml import etree
 
 from virtuned.domain import Inserter, copy_of, indent_subtree, indent_unit
+from virtuned.merge import Change
+from virtuned.resolve.model import Origin
 
 NAMESPACE = "https://virtuned.dev/xmlns/provenance/1"
 _TAG = f"{{{NAMESPACE}}}provenance"
@@ -50,8 +52,6 @@ def stamp(tree, used_profiles, compiler_version: str):
         inserter.insert(metadata, record, indented=True)
 
     def change():
-        from virtuned.merge import Change, Origin
-
         return [Change(tree.getpath(record), None, "virtuned provenance (compiler "
                        f"{compiler_version}, {len(used_profiles)} profile(s))",
                        Origin("provenance"))]

@@ -19,6 +19,12 @@ import json
 import os
 from pathlib import Path
 
+import attrs
+
+from virtuned import data
+from virtuned.diagnostics import Span
+from virtuned.syntax import ast
+
 FORMAT = 1
 MAX_ENTRIES = 512  # beyond this the oldest half goes (inline -t texts vary)
 
@@ -52,9 +58,7 @@ def load(text: str, filename: str):
             profile = _decode(json.load(file))
     except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return None
-    from virtuned.syntax.ast import Profile
-
-    return profile if type(profile) is Profile else None
+    return profile if type(profile) is ast.Profile else None
 
 
 def store(text: str, filename: str, profile) -> None:
@@ -113,8 +117,6 @@ _CODE_DIGEST: list[bytes] = []
 
 def _key(text: str, filename: str) -> str:
     if not _CODE_DIGEST:
-        from virtuned import data
-
         code = hashlib.sha256(str(FORMAT).encode())
         code.update(data.read_text("grammar", "virtuned.lark").encode())
         for module in ("parser.py", "ast.py", "cache.py"):
@@ -129,11 +131,6 @@ def _key(text: str, filename: str) -> str:
 # ---------------------------------------------------------------- JSON form
 
 def _classes() -> dict:
-    import attrs
-
-    from virtuned.diagnostics import Span
-    from virtuned.syntax import ast
-
     found = {name: value for name, value in vars(ast).items()
              if isinstance(value, type) and attrs.has(value)}
     return {**found, "Span": Span}
@@ -147,8 +144,6 @@ def _encode(node):
         return [_encode(item) for item in node]
     if node is None or isinstance(node, (str, int)):
         return node
-    import attrs
-
     return {"@": type(node).__name__,
             **{field.name: _encode(getattr(node, field.name))
                for field in attrs.fields(type(node))}}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from virtuned import devices
-from virtuned.merge import el
-from virtuned.registry import trait
+
+from virtuned.emit.kit import devices, el, trait
+
 
 AGENT_CHANNEL = "org.qemu.guest_agent.0"
 _AGENT = el("channel", el("source", mode="bind"),

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from virtuned import devices
-from virtuned.merge import el
-from virtuned.registry import trait
+
+from virtuned.emit.kit import devices, el, trait
 
 
 @trait("serial console", version=1)

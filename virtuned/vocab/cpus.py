@@ -2,17 +2,14 @@
 emulator and I/O threads, real-time scheduling, the guest CPU's topology and mode.
 
 Each trait says what it needs of the planner (``needs``); the placement on the host
-(``--host``) is decided once for all of them (virtuned/placement.py) and written by
-vocab/pinning.py. Without ``--host`` only what holds on every host is written.
+(``--host``) is decided once for all of them (virtuned/plan/placement.py) and written by
+virtuned/emit/pinning.py. Without ``--host`` only what holds on every host is written.
 """
 
 from __future__ import annotations
 
-from virtuned.domain import element_span
-from virtuned.merge import SetText, conflict, el
-from virtuned.registry import trait
-from virtuned.values import format_cpulist
-from virtuned.vocab import pinning
+from virtuned.emit.kit import (Ensure, SetAttr, SetText, conflict, el, element_span,
+                              error, format_cpulist, pinning, trait)
 
 _CPUS_KEY = {"key": lambda args: ("host cpus",)}
 
@@ -80,8 +77,6 @@ def iothreads(ctx, count):
     isolated CPU under 'emulator threads isolated', else the vCPUs' CPUs.
     """
     if count < 1:
-        from virtuned.diagnostics import error
-
         raise error(ctx.origin.span, f"'{ctx.origin.label}': expected 1 or more I/O "
                     "threads", hint="drop the trait for none")
     edit = pinning.child(ctx, "", el("iothreads", text=str(count)))
@@ -112,8 +107,6 @@ def cpu_topology(ctx, sockets, cores, threads):
     differs is a conflict.
     """
     if min(sockets, cores, threads) < 1:
-        from virtuned.diagnostics import error
-
         raise error(ctx.origin.span, f"'{ctx.origin.label}': sockets, cores and threads "
                     "must be 1 or more")
     vcpus = ctx.plan.requirements.vcpus
@@ -144,8 +137,6 @@ def cpu_mode(ctx, mode):
 
 
 def _cpu_attribute(ctx, name: str, value: str) -> list:
-    from virtuned.merge import Ensure, SetAttr
-
     cpu = ctx.root.find("cpu")
     if cpu is None:
         return [Ensure("cpu", name, value, ctx.origin)]
@@ -157,8 +148,6 @@ def vcpus(ctx, count):
     """The number of vCPUs (<vcpu>); an input that states another is a conflict."""
     element = ctx.root.find("vcpu")
     if count < 1:
-        from virtuned.diagnostics import error
-
         raise error(ctx.origin.span, f"'{ctx.origin.label}': expected 1 or more vCPUs")
     if element is not None and (element.text or "").strip() != str(count):
         return [SetText(element, "/domain/vcpu", str(count), ctx.origin)]

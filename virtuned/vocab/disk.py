@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import attrs
 
-from virtuned import devices, domcaps
-from virtuned.diagnostics import ExitCode, error
-from virtuned.domain import int_attr
-from virtuned.merge import Add, SetAttr, el
-from virtuned.registry import trait
+from virtuned.emit.kit import (Add, ExitCode, SetAttr, devices, el, error, hypervisor,
+                              int_attr, trait)
 
 
 @attrs.frozen
@@ -49,7 +46,7 @@ def disk_bus(ctx, bus):
                     f"has no {bus.upper()} bus",
                     hint=f"{bus.upper()} needs 'machine " + "' or 'machine ".join(spec.machines)
                     + "'")
-    domcaps.offer(ctx, "devices/disk", "bus", bus, "disk bus")
+    hypervisor.offer(ctx, "devices/disk", "bus", bus, "disk bus")
     all_disks = ctx.devices.findall("disk") if ctx.devices is not None else []
     disks = [d for d in all_disks if d.get("device", "disk") == "disk"]
     edits, renamed = _retarget(ctx, disks, all_disks, bus, spec)

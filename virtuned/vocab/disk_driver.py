@@ -6,9 +6,9 @@ the driver every disk needs for all of them, and merge counts it once.
 
 from __future__ import annotations
 
-from virtuned import devices
-from virtuned.diagnostics import ExitCode, Related, error
-from virtuned.registry import trait
+
+from virtuned.emit.kit import ExitCode, Related, devices, error, trait
+
 
 CACHE = "disk cache {mode:none|writeback|writethrough|directsync|unsafe}"
 IO = "disk io {mode:native|threads|io_uring}"

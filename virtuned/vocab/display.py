@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from virtuned import devices, domcaps
-from virtuned.diagnostics import ExitCode, error
-from virtuned.merge import el
-from virtuned.registry import trait
+from virtuned.emit.kit import ExitCode, devices, el, error, hypervisor, trait
 from virtuned.vocab.usb import controller_for_usb_device
 
 SPICE_CHANNEL = "com.redhat.spice.0"
@@ -28,7 +25,7 @@ def graphics(ctx, type):
                         exit_code=ExitCode.CONFLICT,
                         hint="remove it from the input, or drop 'graphics none'")
         return []
-    domcaps.offer(ctx, "devices/graphics", "type", type, "graphics type")
+    hypervisor.offer(ctx, "devices/graphics", "type", type, "graphics type")
     edits = []
     if not devices.find(ctx.devices, "graphics", type=type):
         edits.append(devices.add_device(el("graphics", type_=type, autoport="yes"),

@@ -7,10 +7,8 @@ what it needs (``<os firmware='efi'>`` and features), never a path.
 
 from __future__ import annotations
 
-from virtuned import domcaps
-from virtuned.diagnostics import error
-from virtuned.merge import Add, Ensure, SetAttr, conflict, el
-from virtuned.registry import trait
+from virtuned.emit.kit import (Add, Ensure, ExitCode, Related, SetAttr, conflict, el,
+                              element_span, error, hypervisor, trait)
 from virtuned.vocab.platform import feature_on
 
 
@@ -43,7 +41,7 @@ def firmware(ctx, kind, secure=None):
                         hint="keep one of the two, or make the weaker one a 'prefer'")
         return _bios(ctx, os_element)
     if secure:
-        domcaps.offer(ctx, "os/loader", "secure", "yes", "Secure Boot loader")
+        hypervisor.offer(ctx, "os/loader", "secure", "yes", "Secure Boot loader")
     edits = uefi_edits(ctx)
     if secure:
         edits += _secure_boot_features(ctx, os_element)
@@ -64,7 +62,7 @@ def refuse_firmware(ctx, kind: str, wanted: str, hint: str) -> None:
 def uefi_edits(ctx) -> list:
     """``<os firmware='efi'>`` and the ACPI that UEFI needs, for every trait that
     needs UEFI (they emit the same edits, which merge counts once)."""
-    domcaps.offer(ctx, "os", "firmware", "efi", "firmware",
+    hypervisor.offer(ctx, "os", "firmware", "efi", "firmware",
                   hint="UEFI firmware for QEMU comes from OVMF (Debian: the ovmf package)")
     os_element = ctx.root.find("os")
     edits = [SetAttr(os_element, "/domain/os", "firmware", "efi", ctx.origin)
@@ -115,9 +113,6 @@ def _bios(ctx, os_element) -> list:
 
 
 def _conflict_with_loader(ctx, loader):
-    from virtuned.diagnostics import ExitCode, Related
-    from virtuned.domain import element_span
-
     raise error(ctx.origin.span, "firmware bios: the input loads UEFI firmware from "
                 "flash", exit_code=ExitCode.CONFLICT,
                 related=(Related(element_span(loader, ctx.filename), "the loader"),))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from virtuned import osinfo, registry
-from virtuned.diagnostics import error
-from virtuned.merge import Add, E, SetAttr
-from virtuned.registry import Expansion, trait
+
+from virtuned.emit.kit import (Add, E, Expansion, SetAttr, error, machine_family, osinfo,
+                              slot_type, trait)
+
 
 LIBOSINFO = "http://libosinfo.org/xmlns/libvirt/domain/1.0"
 
@@ -18,7 +18,7 @@ def _known_os(text: str) -> str:
     return text
 
 
-registry.slot_type("osinfo", _known_os, "an osinfo-db short id like win11 or fedora37")
+slot_type("osinfo", _known_os, "an osinfo-db short id like win11 or fedora37")
 
 
 def _facts(args) -> dict:
@@ -57,8 +57,6 @@ def recommendations(args, facts, origin) -> Expansion:
                     hint="name it with 'os ID', as in 'os win11' or 'os fedora37' (or "
                     "in the input's libosinfo metadata, as virt-install does)")
     info = osinfo.lookup(short_id)
-    from virtuned.plan import machine_family
-
     q35 = machine_family(facts.get("machine") or "q35") == "q35"
     lines = [(text, f"recommended for {short_id}: {why}")
              for text, why in _choices(info, q35, facts.get("arch") or "x86_64")]

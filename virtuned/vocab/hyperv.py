@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from virtuned import domcaps
-from virtuned.merge import Add, el
-from virtuned.registry import trait
+from virtuned.emit.kit import Add, el, hypervisor, trait
 from virtuned.vocab.platform import clock_edits
 
 # The set virt-install and libvirt's documentation recommend for Windows guests.
@@ -52,7 +50,7 @@ def _check_offered(ctx) -> None:
     enlightenments that take a value (spinlocks, vendor_id) plus those the host CPU
     model turns on by itself, so a list without any on/off enlightenment says
     nothing about them; a list that has some (newer libvirt) must have them all."""
-    found = domcaps.supported(ctx, "features/hyperv", "Hyper-V enlightenments")
+    found = hypervisor.supported(ctx, "features/hyperv", "Hyper-V enlightenments")
     if found is None:
         return
     listed = found.enum("features")
@@ -60,8 +58,8 @@ def _check_offered(ctx) -> None:
     switches = [e.tag for e in ENLIGHTENMENTS if e.tag != "spinlocks"]
     if "features" in dict(found.enums) and any(name in listed for name in switches):
         for element in wanted:
-            domcaps.offer(ctx, "features/hyperv", "features", element.tag,
+            hypervisor.offer(ctx, "features/hyperv", "features", element.tag,
                           "Hyper-V enlightenment")
     else:
-        domcaps.offer(ctx, "features/hyperv", "features", "spinlocks",
+        hypervisor.offer(ctx, "features/hyperv", "features", "spinlocks",
                       "Hyper-V enlightenment", if_listed=True)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from virtuned.diagnostics import error
-from virtuned.merge import Add, SetAttr, el
-from virtuned.registry import trait
+
+from virtuned.emit.kit import Add, SetAttr, el, error, trait
 
 
 @trait("iommu", version=1)

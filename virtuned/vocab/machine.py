@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from virtuned.merge import SetAttr
-from virtuned.plan import machine_family
-from virtuned.registry import trait
+
+from virtuned.emit.kit import SetAttr, machine_family, trait
 
 
 @trait("machine {type:q35|pc}", version=1, facts=lambda args: {"machine": args["type"]})

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from virtuned import devices
-from virtuned.diagnostics import ExitCode, Related, error
-from virtuned.merge import SetAttr, el
-from virtuned.registry import trait
+
+from virtuned.emit.kit import ExitCode, Related, SetAttr, devices, el, error, trait
 
 
 def _wanted(ctx) -> tuple:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from virtuned.domain import element_span
-from virtuned.merge import conflict, el
-from virtuned.registry import trait
-from virtuned.values import format_kib
-from virtuned.vocab import pinning
+from virtuned.emit.kit import conflict, el, element_span, format_kib, pinning, trait
 
 
 @trait("hugepages {size:size}", version=1,

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from virtuned import domcaps
-from virtuned.diagnostics import ExitCode, Related, error
-from virtuned.domain import element_span
-from virtuned.merge import Add, el
-from virtuned.registry import trait
+from virtuned.emit.kit import (Add, ExitCode, Related, el, element_span, error,
+                              hypervisor, trait)
 from virtuned.vocab.firmware import refuse_firmware, uefi_edits
 
 # No debugging (bit 0) and no key sharing with other guests (bit 1). SEV-ES (bit 2)
@@ -34,7 +31,7 @@ def memory_encryption(ctx):
         raise error(ctx.origin.span, f"memory encryption: {ctx.platform.describe_machine()} "
                     "cannot have SEV: AMD SEV guests need q35 and UEFI",
                     hint="SEV needs 'machine q35'")
-    domcaps.supported(ctx, "features/sev", "AMD SEV memory encryption",
+    hypervisor.supported(ctx, "features/sev", "AMD SEV memory encryption",
                       hint="SEV needs an AMD EPYC host with SEV enabled in its firmware "
                       "and in KVM (kvm_amd sev=1)")
     edits = uefi_edits(ctx)

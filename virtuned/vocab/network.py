@@ -3,10 +3,8 @@ NIC model and the virtio-net driver of every interface."""
 
 from __future__ import annotations
 
-from virtuned.diagnostics import error
-from virtuned import devices
-from virtuned.merge import Add, SetAttr, el
-from virtuned.registry import trait
+
+from virtuned.emit.kit import Add, SetAttr, devices, el, error, trait
 
 
 @trait("network model {model:virtio|e1000e|e1000|rtl8139}", version=1)

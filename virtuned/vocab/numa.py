@@ -1,15 +1,12 @@
 """Host and guest NUMA: which host node the guest lives on, and the guest's own cells.
 
 Like the CPU traits, these say what they need of the planner; the placement is
-decided once for all (virtuned/placement.py) and written by vocab/pinning.py.
+decided once for all (virtuned/plan/placement.py) and written by emit/pinning.py.
 """
 
 from __future__ import annotations
 
-from virtuned.merge import el
-from virtuned.registry import trait
-from virtuned.values import format_cpulist
-from virtuned.vocab import pinning
+from virtuned.emit.kit import el, error, format_cpulist, pinning, trait
 
 
 @trait("place on host node {node:int}", version=1,
@@ -36,8 +33,6 @@ def guest_numa_nodes(ctx, count):
     follow the memory's granule: whole MiB, or whole hugepages with 'hugepages'.
     """
     if count < 1:
-        from virtuned.diagnostics import error
-
         raise error(ctx.origin.span, f"'{ctx.origin.label}': expected 1 or more cells")
     cells = [pinning.child(ctx, "cpu/numa", el(
         "cell", id=str(cell.id), cpus=format_cpulist(cell.vcpus),

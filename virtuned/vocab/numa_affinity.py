@@ -12,12 +12,8 @@ import itertools
 
 import attrs
 
-from virtuned import devices
-from virtuned.diagnostics import ExitCode, Related, error
-from virtuned.domain import element_span, int_attr
-from virtuned.merge import Add, el
-from virtuned.registry import trait
-from virtuned.values import parse_cpulist
+from virtuned.emit.kit import (Add, ExitCode, Related, devices, el, element_span, error,
+                              int_attr, parse_cpulist, trait)
 from virtuned.vocab.pcie import root_ports_to_add
 
 # PCI bus numbers end at 255, and libvirt gives an expander bus 1 to 254. Each new

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from virtuned import devices
-from virtuned.diagnostics import error
-from virtuned.registry import trait
+from virtuned.emit.kit import devices, error, trait
 
 
 PHRASE = "pcie root ports {count:int}"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from virtuned import devices, domcaps
-from virtuned.merge import Add, SetAttr, el
-from virtuned.registry import trait
+
+from virtuned.emit.kit import Add, SetAttr, devices, el, hypervisor, trait
 
 
 def feature_on(ctx, name: str) -> list:
@@ -23,7 +22,7 @@ def vmcoreinfo(ctx):
     Writes ``<features><vmcoreinfo state='on'/></features>``; an input that turns it
     off is a conflict.
     """
-    domcaps.supported(ctx, "features/vmcoreinfo", "vmcoreinfo")
+    hypervisor.supported(ctx, "features/vmcoreinfo", "vmcoreinfo")
     return feature_on(ctx, "vmcoreinfo")
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from virtuned import devices, domcaps
-from virtuned.merge import el
-from virtuned.registry import trait
+
+from virtuned.emit.kit import devices, el, hypervisor, trait
 
 
 @trait("rng {model:virtio}", version=1)
@@ -14,8 +13,8 @@ def rng(ctx, model):
     Adds ``<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>``
     unless the input has a virtio RNG already (whatever its backend).
     """
-    domcaps.offer(ctx, "devices/rng", "model", model, "RNG model")
-    domcaps.offer(ctx, "devices/rng", "backendModel", "random", "RNG backend")
+    hypervisor.offer(ctx, "devices/rng", "model", model, "RNG model")
+    hypervisor.offer(ctx, "devices/rng", "backendModel", "random", "RNG backend")
     if devices.find(ctx.devices, "rng", model=model):
         return []
     return [devices.add_device(

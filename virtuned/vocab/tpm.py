@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from virtuned import devices, domcaps
-from virtuned.merge import el
-from virtuned.registry import trait
+
+from virtuned.emit.kit import devices, el, hypervisor, trait
 
 
 @trait("tpm", version=1)
@@ -16,11 +15,11 @@ def tpm(ctx):
     if ctx.devices is not None and ctx.devices.find("tpm") is not None:
         return []
     model = "tpm-crb" if ctx.platform.has_pcie else "tpm-tis"
-    domcaps.offer(ctx, "devices/tpm", "model", model, "TPM model")
-    domcaps.offer(ctx, "devices/tpm", "backendModel", "emulator", "TPM backend",
+    hypervisor.offer(ctx, "devices/tpm", "model", model, "TPM model")
+    hypervisor.offer(ctx, "devices/tpm", "backendModel", "emulator", "TPM backend",
                   hint="the emulator backend is swtpm: install swtpm and swtpm-tools "
                   "on the host, then ask libvirt again")
-    domcaps.offer(ctx, "devices/tpm", "backendVersion", "2.0", "TPM version",
+    hypervisor.offer(ctx, "devices/tpm", "backendVersion", "2.0", "TPM version",
                   if_listed=True)
     return [devices.add_device(
         el("tpm", el("backend", type_="emulator", version="2.0"), model=model), ctx.origin)]

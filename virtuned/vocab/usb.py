@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from virtuned import devices
-from virtuned.diagnostics import error
-from virtuned.merge import SetAttr, el
-from virtuned.registry import trait
+
+from virtuned.emit.kit import SetAttr, devices, el, error, trait
+
 
 DEFAULT_MODEL = "qemu-xhci"
 

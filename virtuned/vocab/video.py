@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from virtuned import devices, domcaps
-from virtuned.diagnostics import ExitCode, error
-from virtuned.merge import Add, SetAttr, el
-from virtuned.registry import trait
+
+from virtuned.emit.kit import (Add, ExitCode, SetAttr, devices, el, error, hypervisor,
+                              trait)
+
 
 # The video models of libvirt's schema that QEMU on x86 can have.
 MODELS = ("vga", "cirrus", "vmvga", "qxl", "virtio", "bochs", "ramfb", "none")
@@ -31,7 +31,7 @@ def video(ctx, model):
     the primary video, so at most one of them is asked for and it comes first.
     'video none' means no display adapter at all and goes with no other video.
     """
-    domcaps.offer(ctx, "devices/video", "modelType", model, "video model")
+    hypervisor.offer(ctx, "devices/video", "modelType", model, "video model")
     videos = ctx.devices.findall("video") if ctx.devices is not None else []
     wanted = [t.kwargs["model"] for t in ctx.plan.traits.traits if t.phrase == video_phrase]
     present = [v.find("model").get("type") for v in videos

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from virtuned import devices
-from virtuned.diagnostics import ExitCode, Related, error
-from virtuned.domain import element_span
-from virtuned.merge import SetAttr, el
-from virtuned.registry import trait
+
+from virtuned.emit.kit import (ExitCode, Related, SetAttr, devices, el, element_span,
+                              error, trait)
 
 
 # libvirt (9.0) allows one watchdog per domain: two watchdog traits are a conflict,

@@ -10,8 +10,9 @@ import attrs
 
 from virtuned.diagnostics import CLI_OPTIONS, Diagnostic, OptionNames, VirtunedError
 from virtuned.domain import element_span
-from virtuned.merge import Add, Origin, SetAttr, conflict, el
+from virtuned.emit.edits import Add, SetAttr, conflict, el
 from virtuned.plan import Plan
+from virtuned.resolve.model import Origin, overrides_its_include
 
 DEFAULT_NAME = "vm"
 COMPLETION = Origin("completion")
@@ -57,8 +58,6 @@ def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
 def _overridden(refusal: Diagnostic, preference) -> bool:
     """A preference refused because of a trait (its diagnostic's related place) in
     a profile that includes the preference's profile gives way silently."""
-    from virtuned.resolve import overrides_its_include
-
     return any(overrides_its_include(Origin("", related.span), preference)
                for related in refusal.related)
 

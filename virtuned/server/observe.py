@@ -54,7 +54,7 @@ def log_config(access_log: bool = True) -> dict:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "virtuned.observe.JsonFormatter"}},
+        "formatters": {"json": {"()": "virtuned.server.observe.JsonFormatter"}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
                                 "stream": "ext://sys.stderr"}},
         "loggers": {

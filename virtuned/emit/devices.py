@@ -9,10 +9,11 @@ by these keys, never by their position in ``<devices>``.
 from __future__ import annotations
 
 import functools
-import re
 
 from virtuned.domain import int_attr
-from virtuned.merge import Add, E, Origin, SetAttr, el
+from virtuned.emit.edits import Add, E, SetAttr, el
+from virtuned.facts.devices import hostdev_address  # noqa: F401  (for traits)
+from virtuned.resolve.model import Origin
 
 # device tag → the XPaths (relative to the device) whose values identify it.
 IDENTITY: dict[str, tuple[str, ...]] = {
@@ -114,32 +115,6 @@ def free_pci_indexes(devices, filename: str):
         if index not in used:
             yield index
         index += 1
-
-
-def pci_address(text: str) -> str:
-    """A host PCI address as lspci and sysfs write it, ``[DDDD:]BB:SS.F`` in hex,
-    normalized to ``0000:3b:00.0``; ValueError if it is not one."""
-    match = re.fullmatch(r"(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})"
-                         r"\.([0-7])", text.strip())
-    if match is None:
-        raise ValueError(f"expected a PCI address like 0000:3b:00.0, got {text!r}")
-    domain, bus, slot, function = match.groups()
-    return f"{int(domain or '0', 16):04x}:{int(bus, 16):02x}:{int(slot, 16):02x}." \
-           f"{int(function, 16)}"
-
-
-def hostdev_address(hostdev) -> str | None:
-    """The host PCI address of a ``<hostdev type='pci'>``, normalized; None when it
-    names none or names it in a way libvirt would refuse."""
-    source = hostdev.find("source/address")
-    if hostdev.get("type") != "pci" or source is None:
-        return None
-    try:
-        parts = [int(source.get(name, "0"), 0) for name in ("domain", "bus", "slot",
-                                                              "function")]
-    except ValueError:
-        return None
-    return "{:04x}:{:02x}:{:02x}.{}".format(*parts)
 
 
 def driver_edits(device, path: str, wanted: dict, origin: Origin, **when_added: str

@@ -36,9 +36,9 @@ import itertools
 
 import attrs
 
-from virtuned.host import HostCell, HostFacts
-# What a guest needs is the planner's (plan.py); the search here only reads it.
-from virtuned.plan import GuestCell, Requirements  # noqa: F401  (re-exported)
+from virtuned.facts.host import HostCell, HostFacts
+# What a guest needs is the planner's (requirements.py); the search here only reads it.
+from virtuned.plan.requirements import GuestCell, Requirements  # noqa: F401  (re-exported)
 from virtuned.values import format_cpulist, format_kib
 
 

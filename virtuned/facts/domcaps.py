@@ -14,7 +14,9 @@ import functools
 
 import attrs
 
-from virtuned.diagnostics import Related, Span, error
+from virtuned import domain
+from virtuned.diagnostics import Span, error
+from virtuned.facts.platform import machine_family
 
 KIND = "domain capabilities XML"
 
@@ -71,8 +73,6 @@ def parse(data: bytes | str, filename: str) -> DomainCaps:
 
 @functools.lru_cache(maxsize=16)
 def _parse_cached(data: bytes | str, filename: str) -> DomainCaps:
-    from virtuned import domain
-
     root = domain.parse(data, filename, root_tag="domainCapabilities", kind=KIND).getroot()
     areas: list[tuple[str, Capability]] = []
     for path in ("os", "os/loader"):
@@ -143,8 +143,6 @@ def _sev(element, filename: str) -> Sev | None:
 def check_platform(caps: DomainCaps, platform) -> None:
     """The capabilities must describe the domain's own platform: another machine
     family, arch or domain type has other devices and features."""
-    from virtuned.plan import machine_family
-
     if caps.machine and machine_family(caps.machine) != platform.family:
         raise _mismatch(caps, "machine", f"machine '{caps.machine}'",
                         f"has {platform.describe_machine()}",
@@ -168,53 +166,3 @@ def _mismatch(caps: DomainCaps, tag: str, described: str, actual: str, command: 
 
 def _line_of_tag(caps: DomainCaps, tag: str) -> int:
     return dict(caps.lines).get(tag, 1)
-
-
-# ---------------------------------------------------------------- checks for traits
-
-def offer(ctx, path: str, enum: str, value: str, what: str, hint: str | None = None, *,
-          if_listed: bool = False) -> None:
-    """Refuse the trait being emitted unless the domain capabilities (when given)
-    list ``value`` in the ``enum`` of ``path``: ``offer(ctx, "devices/tpm", "model",
-    "tpm-crb", "TPM model")``. With ``if_listed``, capabilities that do not list
-    ``path`` or that ``enum`` at all (libvirt reports it only in newer versions) are
-    not checked."""
-    caps = ctx.plan.domcaps
-    if caps is None or (if_listed and caps.area(path) is None):
-        return
-    found = supported(ctx, path, what, hint)
-    if if_listed and enum not in dict(found.enums):
-        return
-    offered = found.enum(enum)
-    if value not in offered:
-        listed = ", ".join(offered) if offered else "nothing"
-        raise _refusal(ctx, caps, path, f"offer no {what} '{value}' "
-                       f"(<{_tag(path)}> enum '{enum}' lists {listed})", hint)
-
-
-def supported(ctx, path: str, what: str, hint: str | None = None) -> Capability | None:
-    """Refuse the trait being emitted when the domain capabilities (when given) do
-    not support ``path`` at all; returns its facts (None without capabilities)."""
-    caps = ctx.plan.domcaps
-    if caps is None:
-        return None
-    found = caps.area(path)
-    if found is None:
-        raise _refusal(ctx, caps, path, f"do not list <{_tag(path)}>, so {what} is not "
-                       "known to be available", hint)
-    if not found.supported:
-        raise _refusal(ctx, caps, path, f"do not support {what} "
-                       f"(<{_tag(path)} supported='no'>)", hint)
-    return found
-
-
-def _refusal(ctx, caps: DomainCaps, path: str, problem: str, hint: str | None):
-    where = Span(caps.source, caps.line_of(path), 1, anchor=f"<{_tag(path)}")
-    related = (Related(where, "the domain capabilities say so here"),) \
-        if caps.area(path) is not None else ()
-    return error(ctx.origin.span or where, f"{ctx.origin.label}: the domain capabilities "
-                 f"({caps.source}) {problem}", related=related, hint=hint)
-
-
-def _tag(path: str) -> str:
-    return path.rsplit("/", 1)[-1]

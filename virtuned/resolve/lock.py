@@ -14,10 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 
-from virtuned import registry
 from virtuned.diagnostics import Span, error
-from virtuned.merge import Link, Origin
-from virtuned.resolve import ResolvedTrait, TraitSet, UsedProfile
+from virtuned.resolve import registry
+from virtuned.resolve.model import Link, Origin, ResolvedTrait, TraitSet, UsedProfile
 
 FORMAT = 1
 

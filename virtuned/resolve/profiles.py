@@ -24,7 +24,7 @@ from pathlib import Path
 import attrs
 
 from virtuned import data
-from virtuned.diagnostics import Span, error
+from virtuned.diagnostics import Span, error, name_file
 
 SYSTEM_DIR = Path("/etc/virtuned/profiles")
 
@@ -203,11 +203,6 @@ def read_header(text: str) -> tuple[str, Version] | None:
         return None
 
 
-# Names shown for library files → their real paths, so diagnostics can show a line
-# of a file whose shown name is not a path from the current directory.
-_SHOWN: dict[str, Path] = {}
-
-
 def shown_name(path: Path) -> str:
     """How messages and provenance name a library file: ``traits/NAME.vt`` for the
     shipped library (wherever virtuned is installed), else the path as found."""
@@ -217,13 +212,9 @@ def shown_name(path: Path) -> str:
     return str(path)
 
 
-def real_path(shown: str) -> Path | None:
-    return _SHOWN.get(shown)
-
-
 def load_library_file(path: Path) -> ProfileFile:
     shown = shown_name(path)
-    _SHOWN[shown] = path
+    name_file(shown, path)
     return load_file(path, shown)
 
 

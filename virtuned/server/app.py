@@ -45,14 +45,19 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from virtuned import __version__, api, observe, registry
+from virtuned import api
 from virtuned.diagnostics import (HTTP_OPTIONS, REQUEST, Diagnostic, ExitCode, Sources,
-                                  Span, VirtunedError, locate, render)
-from virtuned.profiles import (ANY_VERSION, Library, ProfileFile, load_library_file,
-                               real_path, search_path)
+                                  Span, VirtunedError, locate, real_path, render)
+from virtuned.resolve import check as check_profiles
+from virtuned.resolve import registry
+from virtuned.resolve.profiles import (ANY_VERSION, Library, ProfileFile, load_library_file,
+                                       search_path)
+from virtuned.server import observe
+from virtuned.syntax.parser import parse
+from virtuned.version import __version__
 
 LOG = logging.getLogger("virtuned.server")
-OPENAPI = Path(__file__).with_name("openapi.json")
+OPENAPI = Path(__file__).parent.parent / "openapi.json"
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
 
@@ -189,7 +194,7 @@ def _optional(check):
 
 
 def _xml(value, limits: Limits) -> str:
-    # Bounded by the body limit; domain.py's own caps (10 MiB, 64 levels) apply too.
+    # Bounded by the body limit; virtuned.domain's own caps (10 MiB, 64 levels) apply too.
     return _text(value, limits, limit=limits.body_bytes)
 
 
@@ -421,12 +426,10 @@ class Service:
                                                       for w in result.warnings]})
 
     async def explain(self, request: Request) -> Response:
-        from virtuned.cli import explanation_json
-
         values = await self._fields(request, _REQUEST_FIELDS)
         sources = RequestSources()
         result = await self._run(api.explain, self._api_request(values, sources), sources)
-        return _json({**explanation_json(result), "xml": result.xml,
+        return _json({**api.explanation_json(result), "xml": result.xml,
                       "warnings": [diagnostic_json(w, sources) for w in result.warnings]})
 
     async def plan(self, request: Request) -> Response:
@@ -446,13 +449,12 @@ class Service:
         return _json([answer.json() for answer in answers])  # as 'virtuned fit' prints
 
     async def check(self, request: Request) -> Response:
-        from virtuned.resolve import check
-
         values = await self._fields(request, _CHECK_FIELDS)
         sources = RequestSources()
         sources.add("<profile>", values["text"])
-        warnings = await self._run(check, {"files": (ProfileFile("<profile>", values["text"]),),
-                                           "profile_path": self.profile_path}, sources)
+        files = (ProfileFile("<profile>", values["text"]),)
+        warnings = await self._run(check_profiles, {"files": files,
+                                                    "profile_path": self.profile_path}, sources)
         return _json({"warnings": [diagnostic_json(w, sources) for w in warnings]})
 
     async def profiles(self, request: Request) -> Response:
@@ -541,8 +543,6 @@ class Service:
             raise Problem.from_error(exc, sources) from None
 
     def _profile_listing(self) -> list[dict]:
-        from virtuned.syntax.parser import parse
-
         rows = []
         for name in self.library.names():
             version, _, path = max(self.library.candidates(name))

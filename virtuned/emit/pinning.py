@@ -1,6 +1,6 @@
 """The XML of a placement, shared by every trait that places the guest.
 
-Placement is decided once, for all traits together (virtuned/placement.py); its XML
+Placement is decided once, for all traits together (virtuned/plan/placement.py); its XML
 touches ``<vcpu cpuset>``, ``<cputune>`` (vcpupin, emulatorpin, iothreadpin) and
 ``<numatune>``. Every placing trait returns all of it: the edits are equal, so merge
 keeps one of each, and the places can never disagree with each other.
@@ -9,8 +9,8 @@ keeps one of each, and the places can never disagree with each other.
 from __future__ import annotations
 
 from virtuned.domain import element_span
-from virtuned.merge import Add, E, Ensure, SetAttr, conflict, el
-from virtuned.values import format_cpulist, parse_cpulist
+from virtuned.emit.edits import Add, E, Ensure, SetAttr, conflict, el
+from virtuned.values import format_cpulist, parse_cpulist, unit_bytes
 
 # Attributes whose values are CPU or node lists: "0-2" equals "0,1,2".
 _LISTS = frozenset(("cpuset", "nodeset", "cpus", "vcpus"))
@@ -115,8 +115,6 @@ def _same(element, spec: E) -> bool:
 def _meaning(tag: str, attributes: dict) -> dict | None:
     """Attributes with libvirt's defaults, a size and its unit as one KiB count
     (None: a size libvirt would refuse)."""
-    from virtuned.values import unit_bytes
-
     meant = {**_DEFAULTS.get(tag, {}), **attributes}
     size = _SIZES.get(tag)
     if size in meant:

@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 
 from virtuned import values
+from virtuned.syntax import ast
 
 
 @attrs.frozen
@@ -171,14 +172,12 @@ def generation() -> int:
 @functools.lru_cache(maxsize=1)
 def all_traits() -> tuple[TraitDef, ...]:
     """The current (newest) version of every trait, in registration order."""
-    import virtuned.vocab  # noqa: F401  (registers the vocabulary)
-
+    if not _REGISTRY:
+        raise RuntimeError("no trait is registered: import virtuned.vocab first")
     return tuple(versions[max(versions)] for versions in _REGISTRY.values())
 
 
 def lookup(phrase: str, version: int) -> TraitDef | None:
-    import virtuned.vocab  # noqa: F401
-
     return _REGISTRY.get(phrase, {}).get(version)
 
 
@@ -304,8 +303,6 @@ def _match(tokens, items, pos, args):
 
 def convert(slot: Slot, item) -> Any:
     """Type one item for a slot, or raise ValueError saying what was expected."""
-    from virtuned.syntax import ast
-
     text = item.value if isinstance(item, ast.String) else item.text
     if slot.type == "choice":
         if _is_word(item) and text in slot.choices:
@@ -331,8 +328,6 @@ def convert(slot: Slot, item) -> Any:
 
 
 def _is_word(item) -> bool:
-    from virtuned.syntax import ast
-
     return isinstance(item, ast.Word)
 
 

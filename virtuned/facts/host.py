@@ -14,7 +14,9 @@ import re
 
 import attrs
 
+from virtuned import domain
 from virtuned.diagnostics import CLI_OPTIONS, OptionNames, Span, error
+from virtuned.domain import element_span
 from virtuned.values import format_cpulist, parse_cpulist
 
 KIND = "host capabilities XML"
@@ -116,8 +118,6 @@ class HostFacts:
 
 def parse(data: str | bytes, source: str) -> Host:
     """``virsh capabilities`` → Host; errors name the file, line and column."""
-    from virtuned import domain
-
     root = domain.parse(data, source, root_tag="capabilities", kind=KIND).getroot()
     cells = root.findall("host/topology/cells/cell")
     if not cells:
@@ -186,8 +186,6 @@ def _int_text(element, source: str) -> int:
 
 
 def _bad(element, source: str, what: str):
-    from virtuned.domain import element_span
-
     return error(element_span(element, source), f"invalid <{element.tag}> in the host "
                  f"capabilities: {what}")
 
@@ -228,3 +226,23 @@ def _cpus(text: str | None, field: str, host: Host, option_names: OptionNames
         raise error(where, f"{option}: {which} not on the host "
                     f"({host.source} has CPUs {format_cpulist(known)})")
     return cpus
+
+
+@attrs.frozen
+class HostSummary:
+    """What ``when host ...`` conditions may test of the host (``--host``)."""
+
+    nodes: int
+    smt: bool
+    page_pools: frozenset[int]  # hugepage sizes (KiB) with free pages on some node
+
+    @classmethod
+    def of(cls, facts: HostFacts) -> HostSummary:
+        """Of the host and its constraints: SMT counts only where the guest may use both threads."""
+        cells = facts.host.cells
+        usable = frozenset().union(*(facts.usable(cell) for cell in cells))
+        smt = any(len(cpu.siblings & usable) > 1 for cell in cells for cpu in cell.cpus
+                  if cpu.id in usable)
+        pools = frozenset(size for cell in cells for size, count in cell.pages[1:] if count)
+        return cls(len(cells), smt, pools)
+

@@ -1,137 +1,21 @@
-"""Profiles → one TraitSet.
-
-Resolution walks the profiles given (``-p``, ``-t``) and everything they include,
-substitutes typed parameters, evaluates ``when`` blocks against facts, matches every
-trait line against the registry, and combines the result into a set:
-
-- an include is a union, never an override, so profiles commute;
-- two required traits that disagree are a conflict (exit 3) naming both places and
-  their include chains; a repeated identical trait is not;
-- a ``prefer`` fills only a slot no required trait decides, and is dropped with a
-  warning when a required one disagrees or two preferences disagree;
-- the result is in a canonical order, so the order of ``-p``/``-t`` never matters.
-
-Conditions read facts (the input domain, the command line, params) and never the
-output of other traits, except the traits that *decide* a fact (``machine``): those
-must stand outside every ``when`` block, so one pre-pass over the unconditional
-statements finds them and the main pass sees the same facts everywhere.
-"""
+"""The walk over the profile graph: includes, params, ``when`` blocks and trait
+lines, in one pass per set of facts."""
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Mapping
-
 import attrs
 
-from virtuned import profiles, registry, values
-from virtuned.diagnostics import (CLI_OPTIONS, REQUEST, Diagnostic, ExitCode, OptionNames,
-                                  Related, Span, VirtunedError, error)
-from virtuned.merge import Link, Origin
+from virtuned.diagnostics import (Diagnostic, ExitCode, Related, Span, VirtunedError,
+                                  did_you_mean, error)
+from virtuned.resolve import profiles, registry
+from virtuned.resolve.conditions import FACTS, fact_equals, host_fact
+from virtuned.resolve.model import Link, Request, ResolvedTrait, Skipped, TraitSet, UsedProfile
+from virtuned.resolve.params import (PARAM_TYPES, as_item, param_clash, setting_item, typed)
+from virtuned.resolve.traits import chain_notes, combine, match_line, own_order, sortable
 from virtuned.syntax import ast
+from virtuned.syntax.format import format_condition
+from virtuned.syntax.parser import parse
 
-PARAM_TYPES = ("int", "size", "cpus", "word", "string", "bool")
-FACTS = ("machine", "arch", "type", "os", "host")
-_TRUE, _FALSE = ("true", "yes", "on"), ("false", "no", "off")
-
-
-@attrs.frozen
-class ResolvedTrait:
-    definition: registry.TraitDef = attrs.field(eq=False)
-    phrase: str  # the definition's phrase; stands in for it in equality
-    args: tuple[tuple[str, object], ...]
-    origin: Origin = attrs.field(eq=False)
-
-    @property
-    def kwargs(self) -> dict:
-        return dict(self.args)
-
-    @property
-    def key(self) -> tuple:
-        return self.definition.key(self.kwargs)
-
-    @property
-    def soft(self) -> bool:
-        return self.origin.soft
-
-
-@attrs.frozen(cache_hash=True)
-class UsedProfile:
-    """A profile that contributed, for provenance and locks."""
-
-    name: str  # the header's name, or the source for a file of bare trait lines
-    version: str | None
-    sha256: str
-    source: str
-
-
-@attrs.frozen
-class Skipped:
-    """A ``when`` block whose condition did not hold, for ``explain``."""
-
-    span: Span
-    condition: str
-    chain: tuple[Link, ...]
-
-
-def _collect_facts(trait_set: TraitSet) -> dict:
-    out: dict = {}
-    for trait in trait_set.traits:
-        out.update(trait.definition.facts(trait.kwargs))
-    return out
-
-
-@attrs.frozen
-class TraitSet:
-    traits: tuple[ResolvedTrait, ...]
-    profiles: tuple[UsedProfile, ...] = ()
-    warnings: tuple[Diagnostic, ...] = ()
-    skipped: tuple[Skipped, ...] = ()
-    # The platform facts the traits fix, e.g. {"machine": "q35"}; computed once.
-    facts: dict = attrs.field(init=False, eq=False, repr=False,
-                              default=attrs.Factory(_collect_facts, takes_self=True))
-
-
-@attrs.frozen
-class Request:
-    """What the caller asked for: root profiles and ``--set`` values (raw text)."""
-
-    roots: tuple[profiles.ProfileFile, ...]
-    settings: tuple[tuple[str, str], ...] = ()  # (NAME or PROFILE.NAME, VALUE)
-    profile_path: tuple[str, ...] = ()
-    option_names: OptionNames = CLI_OPTIONS  # how messages name the settings
-
-
-FactsFor = Callable[[Mapping], Mapping]
-
-
-def resolve(request: Request, facts_for: FactsFor = lambda decided: decided
-            ) -> TraitSet:
-    """Resolve a request. ``facts_for`` turns the facts the traits decide (``machine``)
-    into the full facts conditions may test (adding the input domain's)."""
-    library = profiles.Library(profiles.search_path(request.profile_path))
-    decided = _Walk(request, library, facts=None).run().facts_decided
-    walk = _Walk(request, library, facts=dict(facts_for(decided))).run()
-    return walk.result()
-
-
-def check(files: tuple[profiles.ProfileFile, ...], profile_path: tuple[str, ...] = ()
-          ) -> tuple[Diagnostic, ...]:
-    """Author-time checks of profiles, with no domain and no host: syntax, unknown
-    traits and facts, types and units, include problems, conditions that can never
-    hold, conflicts among unconditional traits, unused params, repeated traits and
-    preferences a required trait always overrides. Errors raise; warnings return."""
-    library = profiles.Library(profiles.search_path(profile_path))
-    request = Request(files, (), profile_path)
-    from virtuned.plan import Stated, condition_facts
-
-    facts = condition_facts(Stated(None, None, None, False), {})
-    walk = _Walk(request, library, facts=facts, checking=True).run()
-    result = walk.result()
-    return tuple(walk.unused_params()) + result.warnings
-
-
-# ---------------------------------------------------------------- the walk
 
 @attrs.frozen
 class _Instance:
@@ -150,7 +34,7 @@ class _Instance:
         return header.name if header else self.file.source
 
 
-class _Walk:
+class Walk:
     """One pass over the profile graph. With ``facts=None`` it is the pre-pass: it
     skips every ``when`` body and only collects the facts traits decide."""
 
@@ -177,7 +61,7 @@ class _Walk:
 
     # -- entry points
 
-    def run(self) -> _Walk:
+    def run(self) -> Walk:
         for file in self.request.roots:
             self._guard(self._root, file)
         if self.facts is not None:
@@ -190,9 +74,9 @@ class _Walk:
         if not self.checking:
             self.traits += self._expansions()
         order = {d.phrase: i for i, d in enumerate(self.definitions)}
-        self.traits.sort(key=lambda t: (order[t.phrase], _own_order(t), _sortable(t.args),
+        self.traits.sort(key=lambda t: (order[t.phrase], own_order(t), sortable(t.args),
                                         t.soft, t.origin.span))
-        kept, dropped = _combine(self.traits)
+        kept, dropped = combine(self.traits)
         used = tuple(sorted(self.used.values(), key=lambda u: (u.name, u.version or "",
                                                                 u.sha256, u.source)))
         skipped = tuple(sorted(self.skipped, key=lambda s: s.span))
@@ -237,8 +121,6 @@ class _Walk:
     # -- profiles
 
     def _root(self, file: profiles.ProfileFile) -> None:
-        from virtuned.syntax.parser import parse
-
         tree = parse(file.text, file.source)
         settings = self._settings_for(tree.header.name if tree.header else None, tree)
         self._instantiate(file, tree, settings, chain=(), names=(), via=None,
@@ -258,7 +140,7 @@ class _Walk:
                                    f"as {previous[0].file.source} elsewhere: one version "
                                    "per name", chain)
             if previous[0].params != params:
-                raise _param_clash(instance.name, via, previous[1], params,
+                raise param_clash(instance.name, via, previous[1], params,
                                    previous[0].params)
             return  # already evaluated with the same values: a union is idempotent
         self.instances[instance.name] = (instance, via)
@@ -281,7 +163,7 @@ class _Walk:
                                                  "first declared here"),))
                 if statement.type not in PARAM_TYPES:
                     raise error(statement.span, f"param '{statement.name}': unknown type "
-                                f"'{statement.type}'", hint=_choices(statement.type, PARAM_TYPES))
+                                f"'{statement.type}'", hint=did_you_mean(statement.type, PARAM_TYPES))
                 declared[statement.name] = statement
         return declared
 
@@ -294,14 +176,14 @@ class _Walk:
             if name not in declared:
                 profile = tree.header.name if tree.header else tree.source
                 raise error(span, f"'{profile}' has no param '{name}'",
-                            hint=_choices(name, tuple(declared)) or
+                            hint=did_you_mean(name, tuple(declared)) or
                             f"its params: {', '.join(declared) or 'none'}")
-            values_[name] = _typed(declared[name], item, span)
+            values_[name] = typed(declared[name], item, span)
         for name, param in declared.items():
             if name in values_:
                 continue
             if param.default is not None:
-                values_[name] = _typed(param, param.default, param.default.span)
+                values_[name] = typed(param, param.default, param.default.span)
             elif not param.optional and not self.checking:
                 raise error(param.span, f"param '{name}' is required and was not set",
                             hint=f"set it with 'include ... with {name} = VALUE' or "
@@ -316,7 +198,7 @@ class _Walk:
             owner, _, name = target.rpartition(".")
             if (owner and owner == profile_name) or (not owner and name in declared):
                 span = self._setting(target, text)
-                chosen[name] = (_setting_item(text, span), span)
+                chosen[name] = (setting_item(text, span), span)
                 self.settings_used.add(target)
         return chosen
 
@@ -354,8 +236,6 @@ class _Walk:
             if self._holds(instance, statement.condition) or self.checking:
                 self._block(instance, statement.body, conditional=True)
             else:
-                from virtuned.syntax.format import format_condition
-
                 self.skipped.append(Skipped(statement.span,
                                             format_condition(statement.condition),
                                             instance.chain))
@@ -365,8 +245,6 @@ class _Walk:
             self._trait(instance, statement.trait, statement, "prefer", conditional)
 
     def _include(self, instance: _Instance, include: ast.Include, conditional: bool) -> None:
-        from virtuned.syntax.parser import parse
-
         try:
             wanted = profiles.parse_range(include.range) if include.range else \
                 profiles.ANY_VERSION
@@ -383,7 +261,7 @@ class _Walk:
             message = (f"no version of '{include.name}' matches {wanted} (found "
                        f"{', '.join(versions)})" if versions else
                        f"no profile '{include.name}' on the search path")
-            hint = None if versions else _choices(include.name, self.library.names())
+            hint = None if versions else did_you_mean(include.name, self.library.names())
             raise _chain_error(include.span, message, chain, hint)
         file = profiles.load_library_file(path)
         assigned = {a.name: (self._substitute(instance, a.value, allow_unset=self.checking),
@@ -393,7 +271,7 @@ class _Walk:
             owner, _, name = target.rpartition(".")
             if owner == include.name:
                 span = self._setting(target, text)
-                assigned[name] = (_setting_item(text, span), span)
+                assigned[name] = (setting_item(text, span), span)
                 self.settings_used.add(target)
         self._instantiate(file, parse(file.text, file.source), assigned, chain,
                           instance.names, include.span, conditional)
@@ -467,7 +345,7 @@ class _Walk:
         self.referenced.add((instance.name, item.name))
         if item.name not in instance.declared:
             raise error(item.span, f"unknown parameter ${item.name}",
-                        hint=_choices(item.name, tuple(instance.declared)) or
+                        hint=did_you_mean(item.name, tuple(instance.declared)) or
                         "parameters are declared with 'param NAME: TYPE'")
         if item.name not in instance.params:
             if allow_unset:
@@ -475,7 +353,7 @@ class _Walk:
             raise error(item.span, f"${item.name} is not set",
                         hint=f"give it a default, or guard the line with "
                              f"'when {item.name} {{ ... }}'")
-        return _as_item(instance.declared[item.name], instance.params[item.name], item.span)
+        return as_item(instance.declared[item.name], instance.params[item.name], item.span)
 
     # -- conditions
 
@@ -501,269 +379,16 @@ class _Walk:
         if head not in FACTS:
             known = FACTS + tuple(instance.declared)
             raise error(test.span, f"unknown fact '{head}' in condition",
-                        hint=_choices(head, known) or
+                        hint=did_you_mean(head, known) or
                         f"conditions test {', '.join(FACTS)} or a param of this profile")
         words = [str(i) for i in items[1:]]
         if head == "host":
-            return _host_fact(self.facts.get("host"), words, test)
+            return host_fact(self.facts.get("host"), words, test)
         if head == "os" and words[:1] == ["family"]:
-            return _fact_equals(self.facts, "os family", words[1:], test)
-        return _fact_equals(self.facts, head, words, test)
-
-
-def _fact_equals(facts, fact: str, words: list[str], test: ast.FactTest) -> bool:
-    if len(words) != 1:
-        raise error(test.span, f"'{fact}' takes one value, as in 'when {fact} "
-                    f"{_EXAMPLES[fact]}'")
-    wanted = words[0]
-    _check_fact_value(fact, wanted, test.items[-1].span)
-    actual = facts.get(fact)
-    if actual is None:
-        return False
-    if fact == "machine":
-        from virtuned.plan import machine_family
-
-        return wanted == actual or wanted == machine_family(actual)
-    return wanted == actual
-
-
-def _host_fact(host, words: list[str], test: ast.FactTest) -> bool:
-    """``host`` (a host is given), ``host smt``, ``host numa`` (more than one node),
-    ``host nodes N``, ``host hugepages SIZE`` (a pool of that size with free pages):
-    all false when no host is given (``plan``'s phase one)."""
-    from virtuned import values
-
-    test_name, arguments = (words[0], words[1:]) if words else ("", [])
-    takes = {"": 0, "smt": 0, "numa": 0, "nodes": 1, "hugepages": 1}
-    if test_name not in takes or len(arguments) != takes[test_name]:
-        raise error(test.span, f"unknown host fact 'host {' '.join(words)}'",
-                    hint="host facts: 'host', 'host smt', 'host numa', 'host nodes N', "
-                         "'host hugepages SIZE'")
-    try:
-        argument = (values.parse_int(arguments[0]) if test_name == "nodes" else
-                    values.parse_size(arguments[0]).kib if arguments else None)
-    except ValueError as exc:
-        raise error(test.items[-1].span, str(exc)) from None
-    if host is None:
-        return False
-    return {"": True, "smt": host.smt, "numa": host.nodes > 1,
-            "nodes": host.nodes == argument,
-            "hugepages": argument in host.page_pools}[test_name]
-
-
-_EXAMPLES = {"machine": "q35", "arch": "x86_64", "type": "kvm", "os": "win11",
-             "os family": "windows"}
-_KNOWN_VALUES = {
-    "arch": ("x86_64", "i686", "aarch64", "armv7l", "ppc64", "ppc64le", "s390x",
-             "riscv64", "loongarch64"),
-    "type": ("kvm", "qemu", "xen", "lxc", "hvf", "bhyve", "vmware", "hyperv", "vz",
-             "openvz", "test"),
-    "os family": ("linux", "windows", "bsd", "solaris", "darwin", "other"),
-}
-
-
-def _check_fact_value(fact: str, value: str, span: Span) -> None:
-    """A value that no domain can have makes a condition that can never hold."""
-    if fact == "machine":
-        if value in ("q35", "pc") or value.startswith(("pc-", "q35-")):
-            return
-        known: tuple[str, ...] = ("q35", "pc")
-    else:
-        known = _KNOWN_VALUES.get(fact, ())
-        if not known or value in known:
-            return
-    raise error(span, f"'{fact} {value}' can never hold",
-                hint=_choices(value, known) or f"known values: {', '.join(known)}")
-
-
-# ---------------------------------------------------------------- trait lines
-
-def match_line(line: ast.TraitLine, definitions, chain: tuple[Link, ...] = (),
-               strength: str = "require") -> ResolvedTrait:
-    """The one trait a line names, with typed arguments; or an error that says why not."""
-    items = line.items
-    for item in items:
-        if isinstance(item, ast.ParamRef):
-            raise error(item.span, f"unknown parameter ${item.name}",
-                        hint="parameters are declared with 'param NAME: TYPE'")
-    best: tuple[registry.TraitDef, registry.Mismatch] | None = None
-    for definition in definitions:
-        result = registry.match(definition, items)
-        if not isinstance(result, registry.Mismatch):
-            origin = Origin(line.words, line.span, chain, strength)
-            return ResolvedTrait(definition, definition.phrase,
-                                 tuple(sorted(result.items())), origin)
-        if result.matched and (best is None or result.matched > best[1].matched):
-            best = (definition, result)
-    if best is not None and best[1].matched >= len(best[0].name.split()):
-        definition, mismatch = best
-        span = items[mismatch.item_index].span if mismatch.item_index is not None \
-            else line.span
-        raise error(span, f"{definition.name}: {mismatch.message}",
-                    hint=f"usage: {registry.usage(definition)}")
-    words = [str(i) for i in items]
-    close = registry.suggest(words, definitions)
-    hint = ("did you mean " + " or ".join(f"'{c}'" for c in close) + "?") if close else \
-        "'virtuned traits' lists every trait"
-    raise error(line.span, f"unknown trait '{line.words}'", hint=hint)
-
-
-def _combine(traits: list[ResolvedTrait]) -> tuple[tuple[ResolvedTrait, ...],
-                                                   tuple[Diagnostic, ...]]:
-    """One trait per slot. Required traits must agree (else conflict); a preference
-    fills a slot only no required trait decides, and only if preferences agree."""
-    by_key: dict[tuple, list[ResolvedTrait]] = {}
-    for trait in traits:
-        by_key.setdefault(trait.key, []).append(trait)
-    kept: list[ResolvedTrait] = []
-    conflicts: list[Diagnostic] = []
-    dropped: list[Diagnostic] = []
-    for group in by_key.values():
-        required = [t for t in group if not t.soft]
-        preferred = [t for t in group if t.soft]
-        if required:
-            first = required[0]
-            conflicts += [_conflict(t, first) for t in required[1:] if t != first]
-            kept.append(first)
-            dropped += [_dropped(t, f"'{first.origin.label}' is required") for t in preferred
-                        if _values(t) != _values(first)
-                        and not overrides_its_include(first.origin, t.origin)]
-        elif len({_values(t) for t in preferred}) == 1:
-            kept.append(preferred[0])
-        else:
-            others = ", ".join(sorted({f"'{t.origin.label}'" for t in preferred}))
-            dropped += [_dropped(t, f"the preferences {others} disagree, so none applies")
-                        for t in preferred]
-    if conflicts:
-        raise VirtunedError(conflicts, ExitCode.CONFLICT)
-    order = {id(t): i for i, t in enumerate(traits)}
-    kept.sort(key=lambda t: order[id(t)])
-    return tuple(kept), tuple(dropped)
-
-
-def _values(trait: ResolvedTrait) -> tuple:
-    return (trait.phrase, trait.args)
-
-
-def _conflict(trait: ResolvedTrait, other: ResolvedTrait) -> Diagnostic:
-    related = (Related(other.origin.span, "the other one is here"),)
-    related += _chain_notes(other.origin.chain)
-    notes = _chain_notes(trait.origin.chain)
-    return Diagnostic("error", f"'{trait.origin.label}' conflicts with "
-                      f"'{other.origin.label}'", trait.origin.span, notes + related,
-                      "keep one of the two, or make the weaker one a 'prefer'")
-
-
-def overrides_its_include(decider: Origin, preference: Origin) -> bool:
-    """Whether ``decider`` sits in a profile that includes (directly or not) the
-    profile of ``preference``: specializing what an included profile prefers is what
-    includes are for, so that preference gives way without a warning."""
-    return decider.span is not None and any(
-        link.span.file == decider.span.file for link in preference.chain)
-
-
-def _dropped(trait: ResolvedTrait, why: str) -> Diagnostic:
-    return Diagnostic("warning", f"preference '{trait.origin.label}' dropped: {why}",
-                      trait.origin.span)
-
-
-def _own_order(trait: ResolvedTrait) -> tuple:
-    custom = trait.definition.order
-    return custom(trait.kwargs) if custom else ()
-
-
-def _sortable(args) -> tuple:
-    def canon(value):
-        if isinstance(value, frozenset):
-            return ("cpus", tuple(sorted(value)))
-        if hasattr(value, "bytes"):
-            return ("size", value.bytes)
-        return (type(value).__name__, value)
-
-    return tuple((name, canon(value)) for name, value in args)
-
-
-# ---------------------------------------------------------------- params
-
-def _typed(param: ast.Param, item, span: Span):
-    """A param value from an item (literal, word, string), checked against its type."""
-    text = item.value if isinstance(item, ast.String) else str(item)
-    try:
-        if param.type == "int":
-            return values.parse_int(text)
-        if param.type == "size":
-            return values.parse_size(text)
-        if param.type == "cpus":
-            return values.parse_cpulist(text)
-        if param.type == "bool":
-            if text in _TRUE or text in _FALSE:
-                return text in _TRUE
-            raise ValueError(f"expected true or false, got {text!r}")
-        if param.type == "word":
-            if isinstance(item, ast.Word):
-                return text
-            raise ValueError(f"expected a word, got {text!r}")
-        return text  # string
-    except ValueError as exc:
-        raise error(span, f"param '{param.name}' ({param.type}): {exc}") from None
-
-
-def _as_item(param: ast.Param, value, span: Span):
-    """A typed value back as the item a trait line would have held."""
-    if param.type == "string":
-        return ast.String(value, span)
-    if param.type == "cpus":
-        return ast.Literal(values.format_cpulist(value), span)
-    if param.type == "bool":
-        return ast.Word("true" if value else "false", span)
-    if param.type == "word":
-        return ast.Word(value, span)
-    return ast.Literal(str(value), span)
-
-
-def _setting_item(text: str, span: Span):
-    """``--set`` text as an item: typed later by the param it lands on."""
-    if text[:1].isdigit():
-        return ast.Literal(text, span)
-    if text[:1].isalpha() or text[:1] == "_":
-        return ast.Word(text, span)
-    return ast.String(text, span)
-
-
-def _shown(value) -> str:
-    if value is None:
-        return "(unset)"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return registry.to_text(value)
-
-
-def _param_clash(key, span, other_span, params, other_params):
-    differing = sorted(n for n in set(params) | set(other_params)
-                       if params.get(n) != other_params.get(n))
-    shown = ", ".join(f"{n} = {_shown(params.get(n))} vs {_shown(other_params.get(n))}"
-                      for n in differing)
-    related = (Related(other_span, "included here with other values"),) if other_span else ()
-    return error(span or Span(REQUEST, 1, 1),
-                 f"'{key}' is used twice with different params ({shown})",
-                 related=related, exit_code=ExitCode.CONFLICT,
-                 hint="one profile has one set of params per compile")
-
-
-# ---------------------------------------------------------------- small helpers
-
-def _chain_notes(chain) -> tuple[Related, ...]:
-    return tuple(Related(link.span, f"'{link.name}' is included here")
-                 for link in reversed(chain))
+            return fact_equals(self.facts, "os family", words[1:], test)
+        return fact_equals(self.facts, head, words, test)
 
 
 def _chain_error(span: Span, message: str, chain: tuple[str, ...], hint=None):
-    related = _chain_notes(chain[:-1])
+    related = chain_notes(chain[:-1])
     return error(span, message, related=related, hint=hint)
-
-
-def _choices(word: str, known) -> str | None:
-    close = difflib.get_close_matches(word, list(known), n=1)
-    return f"did you mean '{close[0]}'?" if close else None
-
-

@@ -1,0 +1,135 @@
+"""Edits: what emitters return and merge applies. An edit says what to change and
+which trait asked (its ``Origin``); it never changes anything itself.
+
+``E`` is an element to add, built with ``el``; ``SetAttr``, ``SetText`` and
+``Ensure`` change a value; ``Add`` adds an element. ``conflict`` is the one way a
+disagreement is reported, naming both sides.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import attrs
+from lxml import etree
+
+from virtuned.diagnostics import ExitCode, Related, Span, error
+from virtuned.resolve.model import Origin
+
+
+@attrs.frozen(cache_hash=True)
+class E:
+    """An element to add: tag, attributes (in output order), children, text."""
+
+    tag: str
+    attrib: tuple[tuple[str, str], ...] = ()
+    children: tuple[E, ...] = ()
+    text: str | None = None
+
+    def build(self):
+        """A new lxml element (parsed from cached text: much faster than building it
+        node by node, and specs repeat from compile to compile)."""
+        return etree.fromstring(_serialized(self))
+
+    # The two lookups the identity table needs, so a spec is identified without
+    # building it: get an attribute, find a child by a simple path.
+    def get(self, name: str) -> str | None:
+        return dict(self.attrib).get(name)
+
+    def find(self, path: str) -> E | None:
+        node = self
+        for step in path.split("/"):
+            node = next((c for c in node.children if c.tag == step), None)
+            if node is None:
+                return None
+        return node
+
+
+@functools.lru_cache(maxsize=1024)
+def _serialized(spec: E) -> bytes:
+    def build(node: E, parent=None):
+        element = (etree.Element(node.tag, dict(node.attrib), nsmap=_nsmap(node.tag))
+                   if parent is None
+                   else etree.SubElement(parent, node.tag, dict(node.attrib)))
+        element.text = node.text
+        for child in node.children:
+            build(child, element)
+        return element
+
+    return etree.tostring(build(spec))
+
+
+# Prefixes for the namespaces traits write into <metadata>, as other tools write them.
+PREFIXES = {"http://libosinfo.org/xmlns/libvirt/domain/1.0": "libosinfo"}
+
+
+def _nsmap(tag: str) -> dict | None:
+    namespace = tag[1:].partition("}")[0] if tag.startswith("{") else None
+    return {PREFIXES[namespace]: namespace} if namespace in PREFIXES else None
+
+
+@functools.lru_cache(maxsize=4096)
+def el(tag: str, *children: E, text: str | None = None, **attrib: str) -> E:
+    """Shorthand: ``el("model", type="qxl")``. Trailing underscores are dropped from
+    attribute names so Python keywords can be used (``type_``). Cached: the same
+    specs are asked for on every compile."""
+    return E(tag, tuple((k.rstrip("_"), v) for k, v in attrib.items()), children, text)
+
+
+@attrs.frozen
+class SetAttr:
+    element: Any = attrs.field(eq=False)  # an lxml element of the input tree
+    path: str  # for messages and explain
+    name: str
+    value: str
+    origin: Origin = attrs.field(eq=False)
+    # The input value this edit replaces on purpose (a disk's name); any other
+    # existing value is a conflict.
+    replaces: str | None = None
+
+
+@attrs.frozen
+class SetText:
+    element: Any = attrs.field(eq=False)
+    path: str
+    value: str
+    origin: Origin = attrs.field(eq=False)
+
+
+@attrs.frozen
+class Add:
+    """Add ``spec`` under ``parent``: an element of the input tree, or a path from the
+    root such as ``devices`` (missing elements on the way are created). ``identity``
+    makes two additions of the same thing one: equal identity and spec merge, equal
+    identity and a different spec conflict."""
+
+    parent: Any
+    spec: E
+    origin: Origin = attrs.field(eq=False)
+    identity: tuple | None = None
+
+
+@attrs.frozen
+class Ensure:
+    """The element at ``path`` (from the root) has attribute ``name`` = ``value``;
+    the element, absent from the input, is created. (For an element the input has,
+    emitters use SetAttr, which checks what the input states.)"""
+
+    path: str
+    name: str
+    value: str
+    origin: Origin = attrs.field(eq=False)
+
+
+Edit = SetAttr | SetText | Add | Ensure
+
+
+def conflict(origin: Origin, wants: str, other_span: Span | None, other: str, *,
+             hint: str = "remove one of the two"):
+    span = origin.span or other_span or Span("<input>", 1, 1)
+    # With no place of its own (a command-line option), the diagnostic already sits
+    # on the other side; a note there would only repeat it.
+    related = (Related(other_span, other),) if other_span and origin.span else ()
+    message = f"'{origin.label}' wants {wants}, but {other}"
+    return error(span, message, related=related, exit_code=ExitCode.CONFLICT, hint=hint)

@@ -1,0 +1,118 @@
+"""The guest's platform: what the input domain states about it, and the platform
+the traits and the defaults make of that.
+
+The platform is decided before anything is emitted, so every trait sees the same
+machine type whichever order it runs in: a ``machine`` trait wins, then what the
+input states, then libvirt's own default (an ``<os><type>`` without a machine gets
+QEMU's default, ``pc``), and a domain with no ``<os>`` at all becomes q35.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from virtuned.facts import osinfo
+
+DEFAULT_ARCH = "x86_64"
+DEFAULT_MACHINE = "q35"
+DEFAULT_DOMAIN_TYPE = "kvm"
+
+
+def machine_family(machine: str) -> str:
+    """``q35`` for q35 machines, ``pc`` for i440fx ones, else the machine itself."""
+    if machine == "q35" or machine.startswith("pc-q35"):
+        return "q35"
+    if machine == "pc" or machine.startswith("pc-"):
+        return "pc"
+    return machine
+
+
+@attrs.frozen
+class Platform:
+    """Facts about the machine the guest will have, as flags (sqlglot-dialect style)."""
+
+    domain_type: str
+    arch: str
+    machine: str  # as written, e.g. "q35" or "pc-i440fx-7.2"
+    # Where the machine came from, for messages: "a trait", "the input", ...
+    machine_source: str = "the input"
+
+    def describe_machine(self) -> str:
+        return f"machine type '{self.machine}' ({self.machine_source})"
+
+    @property
+    def family(self) -> str:
+        return machine_family(self.machine)
+
+    @property
+    def has_pcie(self) -> bool:
+        return self.family == "q35"
+
+    @property
+    def ide_allowed(self) -> bool:
+        return self.family == "pc"
+
+
+@attrs.frozen
+class Stated:
+    """What the input domain says about its platform (None: it says nothing)."""
+
+    domain_type: str | None
+    machine: str | None
+    arch: str | None
+    has_os_type: bool
+    # The osinfo URI of the guest OS in the input's libosinfo metadata, which
+    # virt-install and virt-manager write.
+    os_uri: str | None = None
+
+
+# Inside <metadata>: <libosinfo:libosinfo><libosinfo:os id=URI/>, as virt-install
+# writes it.
+_LIBOSINFO_OS = "{http://libosinfo.org/xmlns/libvirt/domain/1.0}libosinfo/" \
+                "{http://libosinfo.org/xmlns/libvirt/domain/1.0}os"
+
+
+def stated_platform(root) -> Stated:
+    # Most inputs have no <metadata>: the namespaced path is looked up only in one.
+    metadata = next(root.iterchildren("metadata"), None)
+    stated_os = metadata.find(_LIBOSINFO_OS) if metadata is not None else None
+    os_uri = stated_os.get("id") if stated_os is not None else None
+    os_element = next(root.iterchildren("os"), None)
+    os_type = next(os_element.iterchildren("type"), None) if os_element is not None \
+        else None
+    if os_type is None:
+        return Stated(root.get("type"), None, None, False, os_uri)
+    return Stated(root.get("type"), os_type.get("machine"), os_type.get("arch"), True,
+                  os_uri)
+
+
+def platform_of(stated: Stated, decided) -> Platform:
+    """The platform: facts the traits decide (``machine``) over what the input states
+    over the defaults."""
+    if decided.get("machine"):
+        machine, source = decided["machine"], "set by a trait"
+    elif stated.machine:
+        machine, source = stated.machine, "stated by the input"
+    elif stated.has_os_type:
+        machine, source = "pc", "QEMU's default: the input's <os><type> names no machine"
+    else:
+        machine, source = DEFAULT_MACHINE, "virtuned's default: the input has no <os>"
+    return Platform(
+        domain_type=stated.domain_type or DEFAULT_DOMAIN_TYPE,
+        arch=stated.arch or DEFAULT_ARCH,
+        machine=machine,
+        machine_source=source,
+    )
+
+
+
+def os_facts(stated: Stated, decided) -> dict:
+    """The guest OS facts: an 'os ID' trait's, else the OS the input's metadata
+    names (when the local osinfo-db knows it), else none."""
+    if decided.get("os"):
+        return {"os": decided["os"], "os family": decided["os family"]}
+    if stated.os_uri is None:
+        return {}
+    known = osinfo.by_id(stated.os_uri)
+    return {} if known is None else {"os": known.short_id, "os family": known.family}
+

@@ -1,0 +1,122 @@
+"""TraitSet + input domain (+ host) → Plan: the platform every emitter works
+against, what the guest needs of any host, and where it goes on the one given.
+
+The platform is facts/platform.py's; what the guest needs is requirements.py's;
+where it goes on a host is placement.py's search. Everything here is decided once,
+before anything is emitted, so every trait sees the same plan.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import attrs
+
+from virtuned.diagnostics import Diagnostic, ExitCode, error
+from virtuned.facts.devices import hostdev_address
+from virtuned.facts.domcaps import check_platform
+from virtuned.facts.platform import Platform, Stated, os_facts, platform_of, stated_platform
+from virtuned.plan.placement import Infeasible, place
+from virtuned.plan.requirements import (PLACING, Requirements, check_cover, requirements)
+from virtuned.resolve import TraitSet
+from virtuned.values import format_kib
+
+
+@attrs.frozen
+class Plan:
+    traits: TraitSet
+    platform: Platform
+    # What the host's hypervisor offers (``--domcaps``); None: nothing is checked.
+    domcaps: object = None  # domcaps.DomainCaps
+    # Host NUMA node of host PCI devices (``--device-node``), by normalized address.
+    device_nodes: tuple[tuple[str, int], ...] = ()
+    # The guest OS (osinfo short id) and its family, from 'os ID' or the input.
+    os: str | None = None
+    os_family: str | None = None
+    # What the guest needs of any host, and where it goes on this one (None: no
+    # --host, or nothing to place).
+    requirements: Requirements | None = None
+    placement: object = None  # placement.Placement
+    host: object = None  # host.HostFacts, when --host is given
+    # Requirements field → the trait that asked for it, for diagnostics.
+    asked_by: tuple[tuple[str, object], ...] = ()
+
+    def asker(self, *fields: str):
+        """The trait behind the first of ``fields`` that a trait asked for."""
+        asked = dict(self.asked_by)
+        return next((asked[f] for f in fields if f in asked), None)
+
+
+def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
+         domcaps=None, device_nodes=(), host=None,
+         filename: str = "<domain>") -> Plan:
+    root = tree.getroot()
+    stated = stated or stated_platform(root)
+    platform = platform_of(stated, traits.facts)
+    if domcaps is not None:
+        check_platform(domcaps, platform)
+    guest = os_facts(stated, traits.facts)
+    needs, asked_by = _needs(traits)
+    wanted = requirements(needs, asked_by, root, filename)
+    if "device_affinity" in needs and wanted.placed:
+        wanted = attrs.evolve(wanted, device_nodes=_hostdev_nodes(root, device_nodes))
+    placement = None
+    if host is not None and (wanted.placed or wanted.page_kib):
+        if wanted.placed and wanted.guest_numa and not wanted.split:
+            check_cover(wanted.cells, wanted.vcpus, root, filename)
+        try:
+            placement = place(wanted, host) if wanted.placed else _check_pools(wanted, host)
+        except Infeasible as exc:
+            problem = f"infeasible placement on {host.host.source}: {exc}"
+            preferred = [t for t in traits.traits if t.soft and t.definition.needs]
+            if preferred:  # placed again without them, and said so
+                return plan(_without(traits, preferred, problem), tree, stated,
+                            domcaps=domcaps, device_nodes=device_nodes, host=host,
+                            filename=filename)
+            asker = asked_by[next(f for f in PLACING if f in asked_by)]
+            raise error(asker.origin.span, problem, exit_code=ExitCode.CONFLICT) from None
+    return Plan(traits, platform, domcaps, tuple(sorted(device_nodes)),
+                guest.get("os"), guest.get("os family"), wanted, placement, host,
+                tuple(asked_by.items()))
+
+
+def _hostdev_nodes(root, device_nodes) -> tuple[int, ...]:
+    """The known host nodes of the input's PCI host devices, most devices first."""
+    known = dict(device_nodes)
+    devices = root.find("devices")
+    counts = Counter(known[address] for address in (
+        hostdev_address(h) for h in (devices.iterchildren("hostdev")
+                                     if devices is not None else ()))
+        if address in known)
+    return tuple(sorted(counts, key=lambda node: (-counts[node], node)))
+
+
+def _without(traits: TraitSet, preferred, problem: str) -> TraitSet:
+    """The trait set without the preferred placing traits, with a warning for each:
+    when a placement cannot be found with them, they are what gives way."""
+    dropped = tuple(Diagnostic("warning", f"preference '{t.origin.label}' dropped: it "
+                               f"cannot hold: {problem}", t.origin.span) for t in preferred)
+    kept = tuple(t for t in traits.traits if t not in preferred)
+    return attrs.evolve(traits, traits=kept, warnings=traits.warnings + dropped)
+
+
+def _check_pools(wanted: Requirements, host) -> None:
+    """Hugepages with nothing placed: the host's pools together must hold them."""
+    pool = sum(cell.pool(wanted.page_kib) for cell in host.host.cells)
+    pages = wanted.memory_kib // wanted.page_kib
+    if pool < pages:
+        raise Infeasible((f"the host has {pool} free {format_kib(wanted.page_kib)} "
+                          f"hugepages, the guest needs {pages}",))
+
+
+def _needs(traits: TraitSet) -> tuple[dict, dict]:
+    """What the traits ask of the planner (their ``needs``), and who asked."""
+    needs, asked_by = {}, {}
+    for resolved in traits.traits:
+        if resolved.definition.needs is None:
+            continue
+        for field, value in resolved.definition.needs(resolved.kwargs).items():
+            needs[field] = value
+            asked_by.setdefault(field, resolved)
+    return needs, asked_by
+

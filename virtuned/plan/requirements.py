@@ -1,0 +1,239 @@
+"""What the guest needs of any host: its vCPUs, memory and cells, and the CPU,
+memory and thread policies its traits ask for (``virtuned plan`` reports them)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import attrs
+
+from virtuned.diagnostics import REQUEST, ExitCode, Span, VirtunedError, error
+from virtuned.domain import element_span, int_attr
+from virtuned.values import format_cpulist, format_kib, parse_cpulist, unit_bytes
+
+DEFAULT_MEMORY_KIB = 1024 * 1024
+
+
+@attrs.frozen
+class GuestCell:
+    id: int
+    vcpus: tuple[int, ...]
+    memory_kib: int
+
+
+@attrs.frozen
+class Requirements:
+    """What the guest needs, whatever host it lands on (``virtuned plan``)."""
+
+    vcpus: int
+    memory_kib: int
+    cells: tuple[GuestCell, ...]  # one implicit cell unless 'guest numa nodes N'
+    guest_numa: bool = False  # the cells are the guest's own (<cpu><numa>)
+    split: bool = False  # ... made by 'guest numa nodes N' (else the input's)
+    cpus: str | None = None  # "dedicated", "shared" or None (nothing asked)
+    threads: str = "prefer"  # dedicated only: prefer | isolate | require
+    threads_per_core: int = 2  # require: the guest topology's threads
+    emulator: str | None = None  # "isolated", "shared" or None
+    iothreads: int = 0
+    page_kib: int | None = None  # hugepage size
+    host_node: int | None = None  # 'place on host node N'
+    # Host nodes of the guest's host devices ('device numa affinity'): tried first,
+    # so the guest lands beside its devices when it fits there.
+    device_nodes: tuple[int, ...] = ()
+
+    @property
+    def dedicated(self) -> bool:
+        return self.cpus == "dedicated"
+
+    @property
+    def placed(self) -> bool:
+        """Whether host CPUs or nodes are chosen at all (else the XML is the same on
+        every host)."""
+        return (self.cpus is not None or self.host_node is not None or self.split
+                or self.emulator == "isolated")
+
+    @property
+    def bound(self) -> bool:
+        """Whether cells are bound to host nodes: shared CPUs float over the whole
+        host unless a node or guest cells are asked for."""
+        return self.dedicated or self.host_node is not None or self.split
+
+    def pages(self, cell: GuestCell) -> int:
+        return cell.memory_kib // self.page_kib if self.page_kib else 0
+
+    def unit(self) -> str:
+        """What a dedicated vCPU consumes, for messages."""
+        threads = f"{self.threads_per_core} thread" + "s" * (self.threads_per_core > 1)
+        return {"isolate": "whole free cores",
+                "require": f"free cores of {threads}"}.get(self.threads, "free CPUs")
+
+
+
+PLACING = ("cpus", "host_node", "guest_cells", "emulator", "page_kib")
+
+
+def requirements(needs: dict, asked_by: dict, root, filename: str) -> Requirements:
+    """The guest's needs: vCPUs and memory from the input (else the traits, else
+    the defaults), split into guest cells, with the CPU policy the traits ask."""
+    if not needs:  # nothing to place: completion's defaults (see ``described``)
+        return NOTHING_NEEDED
+    topology = needs.get("topology")
+    vcpus = (_input_vcpus(root, filename) or needs.get("vcpus")
+             or (topology[0] * topology[1] * topology[2] if topology else None) or 1)
+    memory = _input_memory(root, filename) or needs.get("memory_kib") or DEFAULT_MEMORY_KIB
+    threads = needs.get("threads", "prefer")
+    per_core = topology[2] if topology else 2
+    if threads == "require" and per_core < 2:
+        raise _refused(asked_by["threads"], "it needs 2 or more threads per core, and "
+                       f"'{asked_by['topology'].origin.label}' gives the guest 1",
+                       ExitCode.CONFLICT)
+    if "realtime" in needs and needs.get("cpus") != "dedicated":
+        raise _refused(asked_by["realtime"], "it needs 'dedicated cpus': real-time vCPUs "
+                       "must not share their host CPUs", hint="add 'dedicated cpus'")
+    page = needs.get("page_kib")
+    if page and (page < 4 or page & (page - 1)):
+        raise _refused(asked_by["page_kib"], f"{format_kib(page)} is not a page size",
+                       hint="page sizes are powers of two: 2MiB and 1GiB on x86_64")
+    if page and memory % page:
+        raise _refused(asked_by["page_kib"], f"the guest's memory ({format_kib(memory)}) "
+                       f"is not a whole number of {format_kib(page)} pages",
+                       ExitCode.CONFLICT)
+    count = needs.get("guest_cells")
+    granule = per_core if threads == "require" and needs.get("cpus") == "dedicated" else 1
+    if count:
+        cells = _split_cells(count, vcpus, memory, granule, page or 1024,
+                             asked_by["guest_cells"])
+    else:
+        cells = _input_cells(root, filename) or (GuestCell(0, tuple(range(vcpus)), memory),)
+        for cell in cells:
+            if len(cell.vcpus) % granule:
+                who = f"guest cell {cell.id}" if len(cells) > 1 else "the guest"
+                raise _refused(asked_by["threads"], f"{who} has "
+                               f"{len(cell.vcpus)} vCPUs, not a multiple of the "
+                               f"{per_core} threads per core", ExitCode.CONFLICT)
+    return Requirements(
+        vcpus=vcpus, memory_kib=memory, cells=cells,
+        guest_numa=bool(count) or root.find("cpu/numa/cell") is not None, split=bool(count),
+        cpus=needs.get("cpus"), threads=threads, threads_per_core=per_core,
+        emulator=needs.get("emulator"), iothreads=needs.get("iothreads", 0),
+        page_kib=page, host_node=needs.get("host_node"))
+
+
+def check_cover(cells, vcpus: int, root, filename: str) -> None:
+    """The input's guest cells, to be placed, hold every vCPU exactly once: a vCPU
+    in no cell would be pinned nowhere, one in two cells on two nodes at once."""
+    counts = Counter(v for cell in cells for v in cell.vcpus)
+    missing = set(range(vcpus)) - set(counts)
+    twice = {v for v, n in counts.items() if n > 1}
+    beyond = {v for v in counts if v >= vcpus}
+    def some(cpus) -> str:
+        return (f"vCPU {format_cpulist(cpus)} is" if len(cpus) == 1 else
+                f"vCPUs {format_cpulist(cpus)} are")
+
+    problem = (f"{some(missing)} in no cell" if missing else
+               f"{some(twice)} in two cells" if twice else
+               f"{some(beyond)} beyond the guest's {vcpus}" if beyond else None)
+    if problem:
+        numa = root.find("cpu/numa")
+        raise error(element_span(numa, filename), f"the input's guest NUMA cells cannot "
+                    f"be placed: {problem}", hint="every vCPU must be in exactly one "
+                    "<cell cpus=...>")
+
+
+# What a guest no trait places needs: all completion asks is the defaults (it adds
+# <vcpu> and <memory> only where the input has none), so the input is not read.
+NOTHING_NEEDED = Requirements(vcpus=1, memory_kib=DEFAULT_MEMORY_KIB,
+                              cells=(GuestCell(0, (0,), DEFAULT_MEMORY_KIB),))
+
+
+def described(the_plan, root, filename: str) -> Requirements:
+    """The plan's requirements, with a guest no trait places described from the
+    input as far as it can be read (``virtuned plan`` reports its size)."""
+    if the_plan.requirements is not NOTHING_NEEDED:
+        return the_plan.requirements
+    vcpus = _lenient(_input_vcpus, root, filename) or 1
+    memory = _lenient(_input_memory, root, filename) or DEFAULT_MEMORY_KIB
+    return Requirements(vcpus=vcpus, memory_kib=memory,
+                        cells=(GuestCell(0, tuple(range(vcpus)), memory),))
+
+
+def _lenient(read, root, filename: str):
+    """What ``read`` finds, or None where the input says something this planner
+    does not understand (libvirt may: a domain no trait places must pass as it is)."""
+    try:
+        return read(root, filename)
+    except VirtunedError:
+        return None
+
+
+def _split_cells(count: int, vcpus: int, memory: int, cpu_granule: int,
+                 memory_granule: int, asker) -> tuple[GuestCell, ...]:
+    """``count`` guest cells, vCPUs and memory split as evenly as whole granules
+    allow (threads of one core, hugepages or MiB), the first cells taking the rest."""
+    cpu_parts = _split(vcpus, count, cpu_granule)
+    memory_parts = _split(memory, count, memory_granule)
+    if cpu_parts is None:
+        unit = f"groups of {cpu_granule} threads" if cpu_granule > 1 else "vCPUs"
+        raise _refused(asker, f"it needs {count} {unit} or more; the guest has {vcpus} "
+                       "vCPUs", ExitCode.CONFLICT)
+    if memory_parts is None:
+        raise _refused(asker, f"cannot split {format_kib(memory)} of memory into "
+                       f"{count} cells of whole {format_kib(memory_granule)}",
+                       ExitCode.CONFLICT)
+    cells, first = [], 0
+    for index, (cpus, kib) in enumerate(zip(cpu_parts, memory_parts)):
+        cells.append(GuestCell(index, tuple(range(first, first + cpus)), kib))
+        first += cpus
+    return tuple(cells)
+
+
+def _split(total: int, parts: int, granule: int) -> list[int] | None:
+    units, rest = divmod(total, granule)
+    if rest or units < parts:
+        return None
+    base, extra = divmod(units, parts)
+    return [(base + (i < extra)) * granule for i in range(parts)]
+
+
+def _refused(asker, problem: str, exit_code=ExitCode.INVALID_INPUT, hint=None):
+    return error(asker.origin.span or Span(REQUEST, 1, 1),
+                 f"'{asker.origin.label}': {problem}", exit_code=exit_code, hint=hint)
+
+
+def _input_vcpus(root, filename: str) -> int | None:
+    vcpu = root.find("vcpu")
+    if vcpu is None:
+        return None
+    text = (vcpu.text or "").strip()
+    if not text.isdigit() or int(text) < 1:
+        raise error(element_span(vcpu, filename), f"invalid <vcpu> count '{text}'")
+    return int(text)
+
+
+def _input_memory(root, filename: str) -> int | None:
+    memory = root.find("memory")
+    return None if memory is None else _kib(memory, memory.get("unit"), filename)
+
+
+def _kib(element, unit: str | None, filename: str, text: str | None = None) -> int:
+
+    text = (element.text if text is None else text or "").strip()
+    factor = unit_bytes(unit or "KiB")
+    if not text.isdigit() or factor is None:
+        raise error(element_span(element, filename),
+                    f"invalid <{element.tag}> size '{text}' unit '{unit or 'KiB'}'")
+    return int(text) * factor // 1024
+
+
+def _input_cells(root, filename: str) -> tuple[GuestCell, ...] | None:
+    """The guest cells the input defines (``<cpu><numa>``), placed as they are."""
+    cells = []
+    for cell in root.iterfind("cpu/numa/cell"):
+        try:  # a cell without CPUs is memory only (libvirt allows it)
+            cpus = parse_cpulist(cell.get("cpus")) if cell.get("cpus") else frozenset()
+        except ValueError as exc:
+            raise error(element_span(cell, filename), f"invalid guest cell: {exc}") from None
+        cells.append(GuestCell(int_attr(cell, "id", len(cells), filename),
+                               tuple(sorted(cpus)),
+                               _kib(cell, cell.get("unit"), filename, cell.get("memory"))))
+    return tuple(cells) or None

@@ -1,0 +1,116 @@
+"""What resolution produces and the stages after it read: resolved traits with
+their origins, the trait set, and the request it was resolved from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import attrs
+
+from virtuned.diagnostics import CLI_OPTIONS, Diagnostic, OptionNames, Span
+from virtuned.resolve import registry
+from virtuned.resolve.profiles import ProfileFile
+
+
+@attrs.frozen
+class Link:
+    """One step of an include chain: profile ``name`` included at ``span``."""
+
+    name: str
+    span: Span
+
+    def __str__(self) -> str:
+        return f"include {self.name} at {self.span}"
+
+
+@attrs.frozen
+class Origin:
+    """What asked for an edit: a trait with its source location, or completion."""
+
+    label: str  # the trait text, e.g. "video qxl", or "completion"
+    span: Span | None = None
+    # How the trait got here: the includes that led to it, outermost first.
+    chain: tuple[Link, ...] = ()
+    strength: str = "require"  # or "prefer": dropped with a warning when it cannot hold
+
+    @property
+    def soft(self) -> bool:
+        return self.strength == "prefer"
+
+
+@attrs.frozen
+class ResolvedTrait:
+    definition: registry.TraitDef = attrs.field(eq=False)
+    phrase: str  # the definition's phrase; stands in for it in equality
+    args: tuple[tuple[str, object], ...]
+    origin: Origin = attrs.field(eq=False)
+
+    @property
+    def kwargs(self) -> dict:
+        return dict(self.args)
+
+    @property
+    def key(self) -> tuple:
+        return self.definition.key(self.kwargs)
+
+    @property
+    def soft(self) -> bool:
+        return self.origin.soft
+
+
+@attrs.frozen(cache_hash=True)
+class UsedProfile:
+    """A profile that contributed, for provenance and locks."""
+
+    name: str  # the header's name, or the source for a file of bare trait lines
+    version: str | None
+    sha256: str
+    source: str
+
+
+@attrs.frozen
+class Skipped:
+    """A ``when`` block whose condition did not hold, for ``explain``."""
+
+    span: Span
+    condition: str
+    chain: tuple[Link, ...]
+
+
+def _collect_facts(trait_set: TraitSet) -> dict:
+    out: dict = {}
+    for trait in trait_set.traits:
+        out.update(trait.definition.facts(trait.kwargs))
+    return out
+
+
+@attrs.frozen
+class TraitSet:
+    traits: tuple[ResolvedTrait, ...]
+    profiles: tuple[UsedProfile, ...] = ()
+    warnings: tuple[Diagnostic, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+    # The platform facts the traits fix, e.g. {"machine": "q35"}; computed once.
+    facts: dict = attrs.field(init=False, eq=False, repr=False,
+                              default=attrs.Factory(_collect_facts, takes_self=True))
+
+
+@attrs.frozen
+class Request:
+    """What the caller asked for: root profiles and ``--set`` values (raw text)."""
+
+    roots: tuple[ProfileFile, ...]
+    settings: tuple[tuple[str, str], ...] = ()  # (NAME or PROFILE.NAME, VALUE)
+    profile_path: tuple[str, ...] = ()
+    option_names: OptionNames = CLI_OPTIONS  # how messages name the settings
+
+
+FactsFor = Callable[[Mapping], Mapping]
+
+
+def overrides_its_include(decider: Origin, preference: Origin) -> bool:
+    """Whether ``decider`` sits in a profile that includes (directly or not) the
+    profile of ``preference``: specializing what an included profile prefers is what
+    includes are for, so that preference gives way without a warning."""
+    return decider.span is not None and any(
+        link.span.file == decider.span.file for link in preference.chain)
