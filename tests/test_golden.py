@@ -3,7 +3,7 @@ expected XML is accepted by libvirt (RelaxNG schema and the QEMU driver)."""
 
 import pytest
 
-from tests.golden_cases import case_id, cases, run_case
+from tests.golden_cases import case_id, cases, machine_of, run_case, traits_of
 
 CASES = cases()
 
@@ -38,3 +38,17 @@ def test_golden_outputs_pass_libvirt():
                for c in CASES if (c / "expected.xml").exists()}
     assert outputs
     assert_libvirt_accepts(outputs)
+
+
+def test_every_trait_has_golden_cases_on_pc_and_on_q35():
+    """A trait is its module and its golden cases: a trait without a case on each
+    machine (a refusal counts: it is the behaviour there) fails here."""
+    from virtuned.resolve import registry
+
+    covered = set()
+    for case in CASES:
+        traits = traits_of(case)
+        covered |= {(t.phrase, machine_of(case, traits)) for t in traits}
+    missing = [f"{d.name} on {machine}" for d in registry.all_traits()
+               for machine in ("pc", "q35") if (d.phrase, machine) not in covered]
+    assert missing == []

@@ -22,7 +22,7 @@ LAYERS = (
     ("virtuned.emit",),
     ("virtuned.vocab",),
     ("virtuned.merge", "virtuned.provenance"),
-    ("virtuned.api",),
+    ("virtuned.api", "virtuned.reference"),
     ("virtuned.server",),
     ("virtuned.cli", "virtuned.__main__"),
     ("virtuned",),  # the package itself: the lazy public API

@@ -22,6 +22,7 @@ from virtuned.diagnostics import Span, VirtunedError
 from virtuned.facts.host import Host, HostCell, HostCpu, HostFacts
 from virtuned.plan.placement import (CellPlacement, GuestCell, Infeasible, Placement,
                                 Requirements, place)
+from virtuned.plan.requirements import CpuPolicy, GuestCells, Hugepages, Topology
 from virtuned.plan.requirements import requirements as plan_requirements
 
 HOSTS = Path(__file__).resolve().parent.parent / "examples" / "hosts"
@@ -370,11 +371,12 @@ def test_requirements_cells_add_up(vcpus, memory_mib, count, policy, cpus, per_c
     whole pages and whole groups of threads (or the request is refused)."""
     root = etree.fromstring(f"<domain><vcpu>{vcpus}</vcpu>"
                             f"<memory unit='MiB'>{memory_mib}</memory></domain>")
-    needs = {"cpus": cpus, "threads": policy, "topology": (1, vcpus, per_core)}
+    needs = {CpuPolicy: CpuPolicy(cpus == "dedicated", policy),
+             Topology: Topology(1, vcpus, per_core)}
     if count:
-        needs["guest_cells"] = count
+        needs[GuestCells] = GuestCells(count)
     if page:
-        needs["page_kib"] = page
+        needs[Hugepages] = Hugepages(page)
     try:
         req = plan_requirements(needs, dict.fromkeys(needs, ASKER), root, "d.xml")
     except VirtunedError as exc:

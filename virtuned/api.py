@@ -18,7 +18,7 @@ from virtuned.facts.devices import pci_address
 from virtuned.facts.host import HostSummary
 from virtuned.facts.platform import stated_platform
 from virtuned.plan import report
-from virtuned.plan.requirements import PLACING, described
+from virtuned.plan.requirements import PLACING, Realtime, described
 from virtuned.resolve import Request, condition_facts, resolve
 from virtuned.resolve import lock as locks
 from virtuned.resolve.profiles import ProfileFile, load_reference, search_path
@@ -267,7 +267,7 @@ def plan(domain_xml: str | bytes | None = None, **request) -> PlanResult:
     prepared = _prepare(domain_xml, **request)
     the_plan = prepared.plan()
     wanted = described(the_plan, prepared.tree.getroot(), prepared.domain_name)
-    return PlanResult(report.requirements_json(wanted, realtime=the_plan.asker("realtime")
+    return PlanResult(report.requirements_json(wanted, realtime=the_plan.asker(Realtime)
                                                is not None),
                       report.placement_json(the_plan.placement),
                       tuple(the_plan.traits.warnings))

@@ -412,18 +412,12 @@ def _write_atomically(path: str, text: str) -> None:
 
 
 def _traits(args, sources) -> int:
-    from virtuned import vocab  # noqa: F401  (registers the traits)
-    from virtuned.resolve import registry
+    from virtuned import reference
 
-    definitions = registry.all_traits()
     if args.json:
         import json
 
-        print(json.dumps([{"name": d.name, "usage": registry.usage(d), "version": d.version,
-                           "summary": d.summary, "doc": d.doc.strip()}
-                          for d in definitions], indent=2))
-        return 0
-    width = max(len(registry.usage(d)) for d in definitions)
-    for d in definitions:
-        print(f"{registry.usage(d):<{width}}  v{d.version}  {d.summary}")
+        print(json.dumps(reference.listing_json(), indent=2))
+    else:
+        sys.stdout.write(reference.listing_text())
     return 0

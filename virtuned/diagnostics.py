@@ -76,10 +76,27 @@ def error(span: Span, message: str, *, hint: str | None = None,
     return VirtunedError(Diagnostic("error", message, span, related, hint), exit_code)
 
 
-def did_you_mean(word: str, known) -> str | None:
-    """A hint naming the closest of ``known`` to a mistyped ``word``, if one is close."""
-    close = difflib.get_close_matches(word, list(known), n=1)
-    return f"did you mean '{close[0]}'?" if close else None
+def suggestions(word: str, known, n: int = 1) -> list[str]:
+    """The ``n`` names of ``known`` closest to a mistyped ``word``, closest first
+    (none when nothing is close): the one source of every "did you mean"."""
+    return difflib.get_close_matches(word, list(known), n=n, cutoff=0.6)
+
+
+def similarity(word: str, name: str) -> float:
+    """How close ``word`` is to ``name``, from 0 to 1 (as ``suggestions`` ranks them)."""
+    return difflib.SequenceMatcher(None, word, name).ratio()
+
+
+def did_you_mean(word: str, known, n: int = 1) -> str | None:
+    """A hint naming the ``n`` closest of ``known`` to a mistyped ``word`` (None:
+    nothing is close)."""
+    return asking(suggestions(word, known, n))
+
+
+def asking(names) -> str | None:
+    """``did you mean 'a' or 'b'?`` for names found close (None for none)."""
+    return "did you mean " + " or ".join(f"'{name}'" for name in names) + "?" \
+        if names else None
 
 
 REQUEST = "<request>"  # how diagnostics name the request itself (an HTTP body)

@@ -32,6 +32,10 @@ class Context:
     def platform(self):
         return self.plan.platform
 
+    def of(self, handle) -> tuple:
+        """The resolved traits of one trait (by its handle) in this compile."""
+        return self.plan.traits.of(handle)
+
 
 def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
          warnings: list | None = None, option_names: OptionNames = CLI_OPTIONS) -> list:

@@ -11,5 +11,8 @@ from virtuned.emit import devices, hypervisor, pinning  # noqa: F401
 from virtuned.emit.edits import Add, E, Ensure, SetAttr, SetText, conflict, el  # noqa: F401
 from virtuned.facts import osinfo  # noqa: F401
 from virtuned.facts.platform import machine_family  # noqa: F401
+from virtuned.plan.requirements import (CpuPolicy, DeviceAffinity, EmulatorPolicy,  # noqa: F401
+                                        GuestCells, Hugepages, HostNode, IoThreads,
+                                        MemorySize, Realtime, Topology, VcpuCount)
 from virtuned.resolve.registry import Expansion, slot_type, trait  # noqa: F401
 from virtuned.values import format_cpulist, format_kib, parse_cpulist  # noqa: F401

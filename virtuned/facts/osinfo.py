@@ -10,13 +10,14 @@ lists, and a nearer ``supported='true'`` brings it back, as libosinfo does.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 import re
 from pathlib import Path
 
 import attrs
+
+from virtuned.diagnostics import did_you_mean
 
 DEFAULT_DIR = "/usr/share/osinfo"
 
@@ -89,10 +90,8 @@ def _lookup(short_id: str, root: str) -> OsInfo:
                         "osinfo-db)")
     path = index.by_short_id.get(short_id)
     if path is None:
-        close = difflib.get_close_matches(short_id, list(index.by_short_id), n=3)
-        hint = (" (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)") \
-            if close else ""
-        raise UnknownOs(f"unknown OS '{short_id}' in osinfo-db{hint}")
+        hint = did_you_mean(short_id, index.by_short_id, 3)
+        raise UnknownOs(f"unknown OS '{short_id}' in osinfo-db" + (f" ({hint})" if hint else ""))
     own = _read(path)
     devices, firmware = _inherited(own, index)
     return OsInfo(own.id, short_id, own.name, FAMILIES.get(own.family or "", "other"),

@@ -17,7 +17,8 @@ from virtuned.facts.devices import hostdev_address
 from virtuned.facts.domcaps import check_platform
 from virtuned.facts.platform import Platform, Stated, os_facts, platform_of, stated_platform
 from virtuned.plan.placement import Infeasible, place
-from virtuned.plan.requirements import (PLACING, Requirements, check_cover, requirements)
+from virtuned.plan.requirements import (PLACING, DeviceAffinity, Requirements, check_cover,
+                                        requirements)
 from virtuned.resolve import TraitSet
 from virtuned.values import format_kib
 
@@ -38,13 +39,13 @@ class Plan:
     requirements: Requirements | None = None
     placement: object = None  # placement.Placement
     host: object = None  # host.HostFacts, when --host is given
-    # Requirements field → the trait that asked for it, for diagnostics.
-    asked_by: tuple[tuple[str, object], ...] = ()
+    # The type of a need (plan/requirements.py) → the trait that asked for it first.
+    asked_by: tuple[tuple[type, object], ...] = ()
 
-    def asker(self, *fields: str):
-        """The trait behind the first of ``fields`` that a trait asked for."""
+    def asker(self, *kinds: type):
+        """The trait behind the first of the needs of ``kinds`` that a trait asked for."""
         asked = dict(self.asked_by)
-        return next((asked[f] for f in fields if f in asked), None)
+        return next((asked[kind] for kind in kinds if kind in asked), None)
 
 
 def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
@@ -58,7 +59,7 @@ def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
     guest = os_facts(stated, traits.facts)
     needs, asked_by = _needs(traits)
     wanted = requirements(needs, asked_by, root, filename)
-    if "device_affinity" in needs and wanted.placed:
+    if DeviceAffinity in needs and wanted.placed:
         wanted = attrs.evolve(wanted, device_nodes=_hostdev_nodes(root, device_nodes))
     placement = None
     if host is not None and (wanted.placed or wanted.page_kib):
@@ -110,13 +111,14 @@ def _check_pools(wanted: Requirements, host) -> None:
 
 
 def _needs(traits: TraitSet) -> tuple[dict, dict]:
-    """What the traits ask of the planner (their ``needs``), and who asked."""
+    """What the traits ask of the planner (their typed needs, by type), and which
+    trait asked for each first."""
     needs, asked_by = {}, {}
     for resolved in traits.traits:
         if resolved.definition.needs is None:
             continue
-        for field, value in resolved.definition.needs(resolved.kwargs).items():
-            needs[field] = value
-            asked_by.setdefault(field, resolved)
+        asked = resolved.definition.needs(resolved.kwargs)
+        for need in asked if isinstance(asked, tuple) else (asked,):
+            needs[type(need)] = need
+            asked_by.setdefault(type(need), resolved)
     return needs, asked_by
-

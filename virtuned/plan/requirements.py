@@ -69,54 +69,134 @@ class Requirements:
 
 
 
-PLACING = ("cpus", "host_node", "guest_cells", "emulator", "page_kib")
+# ---------------------------------------------------------------- needs
+# What a trait asks of the planner (its declaration's ``needs``): one small typed
+# value each, so the planner reads what the traits want without naming them.
+
+@attrs.frozen
+class CpuPolicy:
+    """Host CPUs of the vCPUs' own ('dedicated cpus'), or shared ('shared cpus')."""
+
+    dedicated: bool
+    threads: str = "prefer"  # dedicated only: prefer | isolate | require
+
+
+@attrs.frozen
+class EmulatorPolicy:
+    policy: str  # isolated | shared
+
+
+@attrs.frozen
+class IoThreads:
+    count: int
+
+
+@attrs.frozen
+class Realtime:
+    pass
+
+
+@attrs.frozen
+class Topology:
+    sockets: int
+    cores: int
+    threads: int
+
+    @property
+    def vcpus(self) -> int:
+        return self.sockets * self.cores * self.threads
+
+
+@attrs.frozen
+class VcpuCount:
+    count: int
+
+
+@attrs.frozen
+class MemorySize:
+    kib: int
+
+
+@attrs.frozen
+class Hugepages:
+    page_kib: int
+
+
+@attrs.frozen
+class HostNode:
+    node: int
+
+
+@attrs.frozen
+class GuestCells:
+    count: int
+
+
+@attrs.frozen
+class DeviceAffinity:
+    pass
+
+
+# The needs that make a guest placed, the one named in errors first.
+PLACING = (CpuPolicy, HostNode, GuestCells, EmulatorPolicy, Hugepages)
 
 
 def requirements(needs: dict, asked_by: dict, root, filename: str) -> Requirements:
     """The guest's needs: vCPUs and memory from the input (else the traits, else
-    the defaults), split into guest cells, with the CPU policy the traits ask."""
+    the defaults), split into guest cells, with the CPU policy the traits ask.
+    ``needs`` maps each need's type to the need; ``asked_by``, to its trait."""
     if not needs:  # nothing to place: completion's defaults (see ``described``)
         return NOTHING_NEEDED
-    topology = needs.get("topology")
-    vcpus = (_input_vcpus(root, filename) or needs.get("vcpus")
-             or (topology[0] * topology[1] * topology[2] if topology else None) or 1)
-    memory = _input_memory(root, filename) or needs.get("memory_kib") or DEFAULT_MEMORY_KIB
-    threads = needs.get("threads", "prefer")
-    per_core = topology[2] if topology else 2
+    cpu, topology = needs.get(CpuPolicy), needs.get(Topology)
+    dedicated = cpu is not None and cpu.dedicated
+    vcpus = (_input_vcpus(root, filename) or _field(needs, VcpuCount, "count")
+             or (topology.vcpus if topology else None) or 1)
+    memory = (_input_memory(root, filename) or _field(needs, MemorySize, "kib")
+              or DEFAULT_MEMORY_KIB)
+    threads = cpu.threads if dedicated else "prefer"
+    per_core = topology.threads if topology else 2
     if threads == "require" and per_core < 2:
-        raise _refused(asked_by["threads"], "it needs 2 or more threads per core, and "
-                       f"'{asked_by['topology'].origin.label}' gives the guest 1",
+        raise _refused(asked_by[CpuPolicy], "it needs 2 or more threads per core, and "
+                       f"'{asked_by[Topology].origin.label}' gives the guest 1",
                        ExitCode.CONFLICT)
-    if "realtime" in needs and needs.get("cpus") != "dedicated":
-        raise _refused(asked_by["realtime"], "it needs 'dedicated cpus': real-time vCPUs "
+    if Realtime in needs and not dedicated:
+        raise _refused(asked_by[Realtime], "it needs 'dedicated cpus': real-time vCPUs "
                        "must not share their host CPUs", hint="add 'dedicated cpus'")
-    page = needs.get("page_kib")
+    page = _field(needs, Hugepages, "page_kib")
     if page and (page < 4 or page & (page - 1)):
-        raise _refused(asked_by["page_kib"], f"{format_kib(page)} is not a page size",
+        raise _refused(asked_by[Hugepages], f"{format_kib(page)} is not a page size",
                        hint="page sizes are powers of two: 2MiB and 1GiB on x86_64")
     if page and memory % page:
-        raise _refused(asked_by["page_kib"], f"the guest's memory ({format_kib(memory)}) "
+        raise _refused(asked_by[Hugepages], f"the guest's memory ({format_kib(memory)}) "
                        f"is not a whole number of {format_kib(page)} pages",
                        ExitCode.CONFLICT)
-    count = needs.get("guest_cells")
-    granule = per_core if threads == "require" and needs.get("cpus") == "dedicated" else 1
+    count = _field(needs, GuestCells, "count")
+    granule = per_core if threads == "require" else 1
     if count:
         cells = _split_cells(count, vcpus, memory, granule, page or 1024,
-                             asked_by["guest_cells"])
+                             asked_by[GuestCells])
     else:
         cells = _input_cells(root, filename) or (GuestCell(0, tuple(range(vcpus)), memory),)
         for cell in cells:
             if len(cell.vcpus) % granule:
                 who = f"guest cell {cell.id}" if len(cells) > 1 else "the guest"
-                raise _refused(asked_by["threads"], f"{who} has "
+                raise _refused(asked_by[CpuPolicy], f"{who} has "
                                f"{len(cell.vcpus)} vCPUs, not a multiple of the "
                                f"{per_core} threads per core", ExitCode.CONFLICT)
     return Requirements(
         vcpus=vcpus, memory_kib=memory, cells=cells,
         guest_numa=bool(count) or root.find("cpu/numa/cell") is not None, split=bool(count),
-        cpus=needs.get("cpus"), threads=threads, threads_per_core=per_core,
-        emulator=needs.get("emulator"), iothreads=needs.get("iothreads", 0),
-        page_kib=page, host_node=needs.get("host_node"))
+        cpus=None if cpu is None else "dedicated" if dedicated else "shared",
+        threads=threads, threads_per_core=per_core,
+        emulator=_field(needs, EmulatorPolicy, "policy"),
+        iothreads=_field(needs, IoThreads, "count") or 0,
+        page_kib=page, host_node=_field(needs, HostNode, "node"))
+
+
+def _field(needs: dict, kind: type, name: str):
+    """A field of the need of this kind, or None when no trait asks for it."""
+    need = needs.get(kind)
+    return None if need is None else getattr(need, name)
 
 
 def check_cover(cells, vcpus: int, root, filename: str) -> None:

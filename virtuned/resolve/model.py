@@ -57,6 +57,10 @@ class ResolvedTrait:
     def soft(self) -> bool:
         return self.origin.soft
 
+    def is_trait(self, handle: registry.TraitDef) -> bool:
+        """Whether this is the trait of ``handle`` (at any semantics version)."""
+        return self.phrase == handle.phrase
+
 
 @attrs.frozen(cache_hash=True)
 class UsedProfile:
@@ -93,6 +97,10 @@ class TraitSet:
     # The platform facts the traits fix, e.g. {"machine": "q35"}; computed once.
     facts: dict = attrs.field(init=False, eq=False, repr=False,
                               default=attrs.Factory(_collect_facts, takes_self=True))
+
+    def of(self, handle: registry.TraitDef) -> tuple[ResolvedTrait, ...]:
+        """The resolved traits of one trait (by its handle), in canonical order."""
+        return tuple(t for t in self.traits if t.phrase == handle.phrase)
 
 
 @attrs.frozen

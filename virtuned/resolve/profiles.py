@@ -24,7 +24,7 @@ from pathlib import Path
 import attrs
 
 from virtuned import data
-from virtuned.diagnostics import Span, error, name_file
+from virtuned.diagnostics import Span, did_you_mean, error, name_file
 
 SYSTEM_DIR = Path("/etc/virtuned/profiles")
 
@@ -263,11 +263,8 @@ def load_reference(reference: str, profile_path: tuple[str, ...] = ()) -> Profil
     library = Library(search_path(tuple(profile_path)))
     path = library.find(reference, ANY_VERSION)
     if path is None:
-        import difflib
-
-        close = difflib.get_close_matches(reference, library.names(), n=1)
         raise error(Span("<command line>", 1, 1),
                     f"-p {reference}: no profile '{reference}' on the search path",
-                    hint=f"did you mean '{close[0]}'?" if close else
+                    hint=did_you_mean(reference, library.names()) or
                     "'virtuned profiles' lists them; a file needs a path like ./x.vt")
     return load_library_file(path)

@@ -1,19 +1,23 @@
 """The one explicit registry of primitive traits.
 
 A trait is declared once, in its own module under ``virtuned/vocab/``, with the
-``@trait`` decorator: its phrase (words and typed slots), its semantics version, its
-documentation (the docstring), the slot it decides (for conflicts), the platform facts
-it fixes (for the planner) and its emit function. Registering is the registry's only
-mutable state; it happens when ``virtuned.vocab`` is imported.
+``@trait`` decorator: its phrase (words and typed slots, values with their ranges),
+its semantics version, its place in canonical order, its documentation (the
+docstring), the slot it decides (for conflicts), the platform facts it fixes, what it
+needs of the planner, and its emit function. The decorator turns the function into
+the trait's handle (its ``TraitDef``): other code names the trait by that handle
+(``ctx.of(video)``), never by its phrase. Registering is the registry's only mutable
+state; it happens when ``virtuned.vocab`` is imported.
 
 Phrase syntax: plain words, ``{name:type}`` slots and ``[...]`` optional groups, e.g.
 ``"disk bus {bus:virtio|sata|scsi|ide}"``. Slot types: ``int``, ``size``, ``cpus``,
-``word``, ``string``, or a ``|``-separated choice of words.
+``word``, ``string``, a slot type a vocabulary module registers (``osinfo``), or a
+``|``-separated choice of words. An ``int`` may say which values it takes: a range
+``{count:int 1..256}`` (``1..``: no upper bound) or a list ``{size:int 256|512|1024}``.
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 from collections.abc import Callable
@@ -22,27 +26,69 @@ from typing import Any
 import attrs
 
 from virtuned import values
+from virtuned.diagnostics import did_you_mean, similarity, suggestions
 from virtuned.syntax import ast
+
+_BASE_DESCRIPTIONS = {
+    "int": "a whole number",
+    "size": "a size like 1GiB",
+    "cpus": "a CPU list like 0-3,8",
+    "word": "a word",
+    "string": "a quoted string",
+}
+VALUE_TYPES = tuple(_BASE_DESCRIPTIONS)
 
 
 @attrs.frozen
 class Slot:
+    """A typed value in a phrase: its name, its type and the values it takes."""
+
     name: str
-    type: str
-    choices: tuple[str, ...] = ()
+    type: str  # a VALUE_TYPE, "choice", or a registered slot type
+    choices: tuple[str, ...] = ()  # choice: its words; int: the only values it takes
+    low: int | None = None  # int: the range it takes, inclusive (None: unbounded)
+    high: int | None = None
 
     def describe(self) -> str:
-        if self.choices:
+        """What the slot takes, for messages and listings."""
+        if self.type == "choice":
             return "one of " + ", ".join(self.choices)
+        if self.type == "int" and self.choices:
+            return "one of " + ", ".join(self.choices)
+        if self.type == "int" and self.low is not None:
+            upper = f" to {self.high}" if self.high is not None else " or more"
+            return f"a whole number from {self.low}{upper}" if self.high is not None \
+                else f"a whole number, {self.low}{upper}"
         if self.type in _SLOT_TYPES:
             return _SLOT_TYPES[self.type].description
-        return {
-            "int": "a whole number",
-            "size": "a size like 1GiB",
-            "cpus": "a CPU list like 0-3,8",
-            "word": "a word",
-            "string": "a quoted string",
-        }[self.type]
+        return _BASE_DESCRIPTIONS[self.type]
+
+    def parse(self, text: str) -> Any:
+        """The typed value of ``text``, or ValueError saying what was expected."""
+        if self.type == "choice":
+            if text not in self.choices:
+                raise ValueError(f"expected {self.describe()}, got {text!r}"
+                                 + _suggestion(text, self.choices))
+            return text
+        if self.type in ("word", "string"):
+            return text
+        if self.type in _SLOT_TYPES:
+            return _SLOT_TYPES[self.type].parse(text)
+        if self.type == "int":
+            return self._bounded(values.parse_int(text))
+        return {"size": values.parse_size, "cpus": values.parse_cpulist}[self.type](text)
+
+    def _bounded(self, number: int) -> int:
+        if (self.choices and str(number) not in self.choices) or \
+                (self.low is not None and number < self.low) or \
+                (self.high is not None and number > self.high):
+            raise ValueError(f"expected {self.describe()}, got {number}")
+        return number
+
+
+def _suggestion(text: str, known) -> str:
+    hint = did_you_mean(text, known)
+    return f" ({hint})" if hint else ""
 
 
 @attrs.frozen
@@ -53,11 +99,18 @@ class Optional:
 Token = str | Slot | Optional
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)
 class TraitDef:
+    """A trait's declaration, and its handle: emitters, the planner and the rest of
+    virtuned name a trait by this object, never by its phrase."""
+
     phrase: str
     tokens: tuple[Token, ...]
     version: int
+    # The trait's place in canonical order: traits are resolved, applied, listed and
+    # documented by rank, so it decides which of two elements of one kind that two
+    # traits add comes first. Unique per phrase; vocabulary modules leave gaps of 10.
+    rank: int
     doc: str
     emit: Callable[..., Any]
     # Two traits with the same key must agree on their arguments (else: conflict).
@@ -69,9 +122,9 @@ class TraitDef:
     # A trait that stands for other traits (``recommended``): (args, facts) → an
     # Expansion, resolved as preferences of their own beside it.
     expand: Callable[[dict, Any], Expansion] | None = None
-    # The planner contribution: args → fields of placement.Requirements it sets
-    # ({"cpus": "dedicated"}), so the planner knows the trait without naming it.
-    needs: Callable[[dict], dict] | None = None
+    # What the trait asks of the planner: args → a need (plan/requirements.py's
+    # typed needs, such as ``DedicatedCpus``) or a tuple of them.
+    needs: Callable[[dict], Any] | None = None
 
     @property
     def name(self) -> str:
@@ -86,6 +139,22 @@ class TraitDef:
     @property
     def summary(self) -> str:
         return self.doc.strip().splitlines()[0] if self.doc.strip() else ""
+
+    @property
+    def module(self) -> str:
+        """The module that declares the trait (where its whole story is)."""
+        return self.emit.__module__
+
+    def slots(self) -> tuple[Slot, ...]:
+        """Every slot of the phrase, optional ones included, in phrase order."""
+        def walk(tokens):
+            for token in tokens:
+                if isinstance(token, Slot):
+                    yield token
+                elif isinstance(token, Optional):
+                    yield from walk(token.tokens)
+
+        return tuple(walk(self.tokens))
 
 
 @attrs.frozen
@@ -117,33 +186,43 @@ def slot_type(name: str, parse: Callable[[str], Any], description: str) -> None:
 # phrase → {semantics version → definition}. Old versions stay registered so that a
 # lock written by an older virtuned replays with the behaviour it was written with.
 _REGISTRY: dict[str, dict[int, TraitDef]] = {}
-VALUE_TYPES = ("int", "size", "cpus", "word", "string")
 
 
-def trait(phrase: str, *, version: int, key: Callable[[dict], tuple] | None = None,
+def trait(phrase: str, *, version: int, rank: int,
+          key: Callable[[dict], tuple] | None = None,
           facts: Callable[[dict], dict] | None = None,
           order: Callable[[dict], tuple] | None = None,
           expand: Callable[[dict, Any], Expansion] | None = None,
-          needs: Callable[[dict], dict] | None = None):
-    """Register the decorated emit function as semantics ``version`` of ``phrase``.
+          needs: Callable[[dict], Any] | None = None):
+    """Register the decorated emit function as semantics ``version`` of ``phrase``,
+    at ``rank`` in canonical order; the function's name becomes the trait's handle.
 
     Changing what a trait emits means registering a new version beside the old one.
     """
     tokens = _compile_phrase(phrase)
+    # The values a slot takes are not part of the trait's name: a lock that names
+    # "network queues {count:int}" replays whatever range the slot has now.
+    phrase = re.sub(r"\{(\w+):int\s[^}]*\}", r"{\1:int}", phrase)
 
-    def register(emit):
+    def register(emit) -> TraitDef:
         definition = TraitDef(
-            phrase=phrase, tokens=tokens, version=version, doc=emit.__doc__ or "",
-            emit=emit, key=key or (lambda args, _p=phrase: (_p,)),
+            phrase=phrase, tokens=tokens, version=version, rank=rank,
+            doc=emit.__doc__ or "", emit=emit, key=key or (lambda args, _p=phrase: (_p,)),
             facts=facts or (lambda args: {}), order=order, expand=expand, needs=needs)
         if not definition.doc.strip():
             raise TypeError(f"trait {phrase!r} has no documentation")
         versions = _REGISTRY.setdefault(phrase, {})
         if version in versions:
             raise TypeError(f"trait {phrase!r} version {version} is registered twice")
+        for other in _REGISTRY.values():
+            first = next(iter(other.values()), None)
+            if first is not None and first.rank == rank and first.phrase != phrase:
+                raise TypeError(f"trait {phrase!r} has the rank of {first.phrase!r}")
+            if first is not None and first.phrase == phrase and first.rank != rank:
+                raise TypeError(f"trait {phrase!r} version {version} changes its rank")
         versions[version] = definition
         _changed()
-        return emit
+        return definition
 
     return register
 
@@ -171,10 +250,11 @@ def generation() -> int:
 
 @functools.lru_cache(maxsize=1)
 def all_traits() -> tuple[TraitDef, ...]:
-    """The current (newest) version of every trait, in registration order."""
+    """The current (newest) version of every trait, in canonical order (by rank)."""
     if not _REGISTRY:
         raise RuntimeError("no trait is registered: import virtuned.vocab first")
-    return tuple(versions[max(versions)] for versions in _REGISTRY.values())
+    return tuple(sorted((versions[max(versions)] for versions in _REGISTRY.values()),
+                        key=lambda definition: definition.rank))
 
 
 def lookup(phrase: str, version: int) -> TraitDef | None:
@@ -183,17 +263,7 @@ def lookup(phrase: str, version: int) -> TraitDef | None:
 
 def slot(definition: TraitDef, name: str) -> Slot:
     """The slot called ``name`` in a definition's phrase."""
-    def walk(tokens):
-        for token in tokens:
-            if isinstance(token, Slot) and token.name == name:
-                return token
-            if isinstance(token, Optional):
-                found = walk(token.tokens)
-                if found:
-                    return found
-        return None
-
-    found = walk(definition.tokens)
+    found = next((s for s in definition.slots() if s.name == name), None)
     if found is None:
         raise KeyError(f"{definition.phrase!r} has no slot {name!r}")
     return found
@@ -208,16 +278,10 @@ def to_text(value) -> str:
 
 def from_text(slot_: Slot, text: str):
     """The inverse of ``to_text`` for one slot (used to read locks)."""
-    if slot_.type == "choice":
-        if text not in slot_.choices:
-            raise ValueError(f"expected {slot_.describe()}, got {text!r}")
-        return text
-    if slot_.type in ("word", "string"):
-        return text
-    if slot_.type in _SLOT_TYPES:
-        return _SLOT_TYPES[slot_.type].parse(text)
-    return {"int": values.parse_int, "size": values.parse_size,
-            "cpus": values.parse_cpulist}[slot_.type](text)
+    return slot_.parse(text)
+
+
+_SLOT = re.compile(r"(?P<name>[a-z_]+):(?P<type>[^\s}]+)(?:\s+(?P<values>[^}]+))?")
 
 
 def _compile_phrase(phrase: str) -> tuple[Token, ...]:
@@ -230,16 +294,34 @@ def _compile_phrase(phrase: str) -> tuple[Token, ...]:
             group = Optional(tuple(stack.pop()))
             stack[-1].append(group)
         elif piece.startswith("{"):
-            name, _, type_ = piece[1:-1].partition(":")
-            # Anything but a value type is a choice of words, even of one ("virtio").
-            choices = () if type_ in VALUE_TYPES or type_ in _SLOT_TYPES \
-                else tuple(type_.split("|"))
-            stack[-1].append(Slot(name, "choice" if choices else type_, choices))
+            stack[-1].append(_compile_slot(piece[1:-1], phrase))
         else:
             stack[-1].append(piece)
     if len(stack) != 1:
         raise TypeError(f"unbalanced [ ] in trait phrase {phrase!r}")
     return tuple(stack[0])
+
+
+def _compile_slot(text: str, phrase: str) -> Slot:
+    match = _SLOT.fullmatch(text)
+    if match is None:
+        raise TypeError(f"bad slot {{{text}}} in trait phrase {phrase!r}")
+    name, type_, taken = match.group("name", "type", "values")
+    if type_ not in VALUE_TYPES and type_ not in _SLOT_TYPES:
+        # Anything else is a choice of words, even of one ("virtio").
+        return Slot(name, "choice", tuple(type_.split("|")))
+    if taken is None:
+        return Slot(name, type_)
+    if type_ != "int":
+        raise TypeError(f"only int slots take values, in trait phrase {phrase!r}")
+    bounds = re.fullmatch(r"([0-9]+)\.\.([0-9]+)?", taken.strip())
+    if bounds:
+        high = bounds.group(2)
+        return Slot(name, "int", low=int(bounds.group(1)),
+                    high=int(high) if high is not None else None)
+    if re.fullmatch(r"[0-9]+(\|[0-9]+)*", taken.strip()):
+        return Slot(name, "int", tuple(taken.strip().split("|")))
+    raise TypeError(f"bad values {taken!r} in trait phrase {phrase!r}")
 
 
 # ---------------------------------------------------------------- matching
@@ -303,28 +385,26 @@ def _match(tokens, items, pos, args):
 
 def convert(slot: Slot, item) -> Any:
     """Type one item for a slot, or raise ValueError saying what was expected."""
-    text = item.value if isinstance(item, ast.String) else item.text
+    quoted = isinstance(item, ast.String)
+    text = item.value if quoted else item.text
     if slot.type == "choice":
-        if _is_word(item) and text in slot.choices:
-            return text
-        if not _is_word(item) and text in slot.choices:
+        if quoted and text in slot.choices:
             raise ValueError(f"expected {slot.describe()}, got the quoted string {item}; "
                              f"write it without quotes")
-        close = difflib.get_close_matches(text, slot.choices, n=1)
-        suggestion = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ValueError(f"expected {slot.describe()}, got {text!r}{suggestion}")
+        if not quoted and not _is_word(item) and text in slot.choices:
+            return text  # a choice of numbers would be written as a literal
+        if not _is_word(item):
+            raise ValueError(f"expected {slot.describe()}, got {text!r}")
+        return slot.parse(text)
     if slot.type == "word":
         if _is_word(item):
             return text
         raise ValueError(f"expected a word, got {text!r}")
     if slot.type == "string":
         return text
-    if isinstance(item, ast.String):
+    if quoted:
         raise ValueError(f"expected {slot.describe()}, got a quoted string")
-    if slot.type in _SLOT_TYPES:
-        return _SLOT_TYPES[slot.type].parse(text)
-    return {"int": values.parse_int, "size": values.parse_size,
-            "cpus": values.parse_cpulist}[slot.type](text)
+    return slot.parse(text)
 
 
 def _is_word(item) -> bool:
@@ -352,13 +432,12 @@ def usage(definition: TraitDef) -> str:
 
 
 def suggest(words: list[str], definitions) -> list[str]:
-    """Trait names close to the leading words of an unknown line ("did you mean")."""
+    """Trait names close to the leading words of an unknown line ("did you mean"):
+    each name is compared with as many leading words as it has."""
     names = sorted({d.name for d in definitions})
-    candidates = []
+    candidates = set()
     for size in sorted({len(n.split()) for n in names}):
-        head = " ".join(words[:size])
-        candidates += difflib.get_close_matches(head, [n for n in names
-                                                       if len(n.split()) == size],
-                                                n=3, cutoff=0.6)
-    return sorted(set(candidates), key=lambda n: -difflib.SequenceMatcher(
-        None, " ".join(words[:len(n.split())]), n).ratio())[:3]
+        candidates.update(suggestions(" ".join(words[:size]),
+                                      [n for n in names if len(n.split()) == size], 3))
+    return sorted(candidates, key=lambda n: (-similarity(" ".join(words[:len(n.split())]),
+                                                         n), n))[:3]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from virtuned.diagnostics import Diagnostic, ExitCode, Related, VirtunedError, error
+from virtuned.diagnostics import (Diagnostic, ExitCode, Related, VirtunedError, asking,
+                                  error)
 from virtuned.resolve import registry
 from virtuned.resolve.model import Link, Origin, ResolvedTrait, overrides_its_include
 from virtuned.syntax import ast
@@ -33,8 +34,7 @@ def match_line(line: ast.TraitLine, definitions, chain: tuple[Link, ...] = (),
                     hint=f"usage: {registry.usage(definition)}")
     words = [str(i) for i in items]
     close = registry.suggest(words, definitions)
-    hint = ("did you mean " + " or ".join(f"'{c}'" for c in close) + "?") if close else \
-        "'virtuned traits' lists every trait"
+    hint = asking(close) or "'virtuned traits' lists every trait"
     raise error(line.span, f"unknown trait '{line.words}'", hint=hint)
 
 

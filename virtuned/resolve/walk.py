@@ -6,7 +6,7 @@ from __future__ import annotations
 import attrs
 
 from virtuned.diagnostics import (Diagnostic, ExitCode, Related, Span, VirtunedError,
-                                  did_you_mean, error)
+                                  asking, did_you_mean, error)
 from virtuned.resolve import profiles, registry
 from virtuned.resolve.conditions import FACTS, fact_equals, host_fact
 from virtuned.resolve.model import Link, Request, ResolvedTrait, Skipped, TraitSet, UsedProfile
@@ -315,8 +315,7 @@ class Walk:
         if not any(" ".join(words[:len(n.split())]) == n for n in names):
             close = registry.suggest([str(i) for i in line.items], self.definitions)
             raise error(line.span, f"unknown trait '{line.words}'",
-                        hint=("did you mean " + " or ".join(f"'{c}'" for c in close) + "?")
-                        if close else "'virtuned traits' lists every trait")
+                        hint=asking(close) or "'virtuned traits' lists every trait")
 
     def _note_repeat(self, instance: _Instance, resolved: ResolvedTrait) -> None:
         key = (instance.name, resolved.phrase, resolved.args, resolved.soft)

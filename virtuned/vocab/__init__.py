@@ -1,10 +1,12 @@
 """The trait vocabulary: one module per trait or small family of traits.
 
-Importing this package registers every trait, in the order listed here, which is also
-the canonical order in which traits are applied and listed.
+Importing this package imports every module in it, and so registers every trait.
+Nothing here lists them: a new trait is its module (and its golden cases). The
+canonical order is each trait's declared rank, never the order of imports.
 """
 
-from virtuned.vocab import (  # noqa: F401
-    machine, video, disk, agent, platform, memballoon, rng, usb, console, display, network,
-    firmware, tpm, hyperv, watchdog, iommu, pcie, disk_driver, guest_os, memory_encryption,
-    cpus, numa, memory, numa_affinity)
+import importlib
+import pkgutil
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    importlib.import_module(f"{__name__}.{_module}")

@@ -8,15 +8,15 @@ virtuned/emit/pinning.py. Without ``--host`` only what holds on every host is wr
 
 from __future__ import annotations
 
-from virtuned.emit.kit import (Ensure, SetAttr, SetText, conflict, el, element_span,
-                              error, format_cpulist, pinning, trait)
+from virtuned.emit.kit import (CpuPolicy, EmulatorPolicy, Ensure, IoThreads, Realtime,
+                              SetAttr, SetText, Topology, VcpuCount, conflict, el,
+                              element_span, format_cpulist, pinning, trait)
 
 _CPUS_KEY = {"key": lambda args: ("host cpus",)}
 
 
-@trait("dedicated cpus [threads {threads:prefer|isolate|require}]", version=1,
-       needs=lambda args: {"cpus": "dedicated", "threads": args.get("threads") or "prefer"},
-       **_CPUS_KEY)
+@trait("dedicated cpus [threads {threads:prefer|isolate|require}]", version=1, rank=310,
+       needs=lambda args: CpuPolicy(True, args.get("threads") or "prefer"), **_CPUS_KEY)
 def dedicated_cpus(ctx, threads=None):
     """One host CPU of its own for each vCPU, never shared with another vCPU.
 
@@ -35,7 +35,7 @@ def dedicated_cpus(ctx, threads=None):
 def _require_topology(ctx, threads) -> list:
     """threads require: the guest sees its vCPU pairs as sibling threads (unless
     'cpu topology' says how, which the planner made agree)."""
-    if threads != "require" or ctx.plan.asker("topology") is not None:
+    if threads != "require" or ctx.plan.asker(Topology) is not None:
         return []
     wanted = ctx.plan.requirements
     per_core = wanted.threads_per_core
@@ -46,7 +46,7 @@ def _require_topology(ctx, threads) -> list:
     return _topology(ctx, sockets, wanted.vcpus // (sockets * per_core), per_core)
 
 
-@trait("shared cpus", version=1, needs=lambda args: {"cpus": "shared"}, **_CPUS_KEY)
+@trait("shared cpus", version=1, rank=320, needs=lambda args: CpuPolicy(False), **_CPUS_KEY)
 def shared_cpus(ctx):
     """vCPUs float over the host CPUs the guest may use, shared with other guests.
 
@@ -58,8 +58,8 @@ def shared_cpus(ctx):
     return pinning.edits(ctx)
 
 
-@trait("emulator threads {policy:isolated|shared}", version=1,
-       needs=lambda args: {"emulator": args["policy"]})
+@trait("emulator threads {policy:isolated|shared}", version=1, rank=330,
+       needs=lambda args: EmulatorPolicy(args["policy"]))
 def emulator_threads(ctx, policy):
     """Where QEMU's own threads run: on a host CPU of their own, or the vCPUs'.
 
@@ -69,21 +69,19 @@ def emulator_threads(ctx, policy):
     return pinning.edits(ctx)
 
 
-@trait("iothreads {count:int}", version=1, needs=lambda args: {"iothreads": args["count"]})
+@trait("iothreads {count:int 1..}", version=1, rank=340,
+       needs=lambda args: IoThreads(args["count"]))
 def iothreads(ctx, count):
     """I/O threads for disks (<iothreads>), pinned with the emulator when placed.
 
     With --host they run on the emulator's host CPUs (<cputune><iothreadpin>): its
     isolated CPU under 'emulator threads isolated', else the vCPUs' CPUs.
     """
-    if count < 1:
-        raise error(ctx.origin.span, f"'{ctx.origin.label}': expected 1 or more I/O "
-                    "threads", hint="drop the trait for none")
     edit = pinning.child(ctx, "", el("iothreads", text=str(count)))
     return ([edit] if edit else []) + pinning.edits(ctx)
 
 
-@trait("realtime", version=1, needs=lambda args: {"realtime": True})
+@trait("realtime", version=1, rank=350, needs=lambda args: Realtime())
 def realtime(ctx):
     """Real-time scheduling (SCHED_FIFO) of the dedicated vCPUs.
 
@@ -97,18 +95,15 @@ def realtime(ctx):
     return [edit] if edit else []
 
 
-@trait("cpu topology sockets {sockets:int} cores {cores:int} threads {threads:int}",
-       version=1, needs=lambda args: {"topology": (args["sockets"], args["cores"],
-                                                   args["threads"])})
+@trait("cpu topology sockets {sockets:int 1..} cores {cores:int 1..} threads {threads:int 1..}",
+       version=1, rank=360,
+       needs=lambda args: Topology(args["sockets"], args["cores"], args["threads"]))
 def cpu_topology(ctx, sockets, cores, threads):
     """The guest CPU topology (<cpu><topology>); its product is the vCPU count.
 
     A domain without <vcpu> gets sockets × cores × threads vCPUs; one whose <vcpu>
     differs is a conflict.
     """
-    if min(sockets, cores, threads) < 1:
-        raise error(ctx.origin.span, f"'{ctx.origin.label}': sockets, cores and threads "
-                    "must be 1 or more")
     vcpus = ctx.plan.requirements.vcpus
     if sockets * cores * threads != vcpus:
         element = ctx.root.find("vcpu")
@@ -125,7 +120,7 @@ def _topology(ctx, sockets: int, cores: int, threads: int) -> list:
     return [edit] if edit else []
 
 
-@trait("cpu mode {mode:host-passthrough|host-model|maximum}", version=1)
+@trait("cpu mode {mode:host-passthrough|host-model|maximum}", version=1, rank=370)
 def cpu_mode(ctx, mode):
     """The guest CPU model (<cpu mode>): the host's own, the closest named, or all.
 
@@ -143,12 +138,10 @@ def _cpu_attribute(ctx, name: str, value: str) -> list:
     return [SetAttr(cpu, "/domain/cpu", name, value, ctx.origin)]
 
 
-@trait("vcpus {count:int}", version=1, needs=lambda args: {"vcpus": args["count"]})
+@trait("vcpus {count:int 1..}", version=1, rank=380, needs=lambda args: VcpuCount(args["count"]))
 def vcpus(ctx, count):
     """The number of vCPUs (<vcpu>); an input that states another is a conflict."""
     element = ctx.root.find("vcpu")
-    if count < 1:
-        raise error(ctx.origin.span, f"'{ctx.origin.label}': expected 1 or more vCPUs")
     if element is not None and (element.text or "").strip() != str(count):
         return [SetText(element, "/domain/vcpu", str(count), ctx.origin)]
     return []

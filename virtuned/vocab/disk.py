@@ -29,7 +29,7 @@ BUSES = {
 }
 
 
-@trait("disk bus {bus:virtio|sata|scsi|ide}", version=1)
+@trait("disk bus {bus:virtio|sata|scsi|ide}", version=1, rank=30)
 def disk_bus(ctx, bus):
     """Every disk (not cdroms, floppies or LUNs) on this bus.
 

@@ -10,13 +10,11 @@ from __future__ import annotations
 from virtuned.emit.kit import ExitCode, Related, devices, error, trait
 
 
-CACHE = "disk cache {mode:none|writeback|writethrough|directsync|unsafe}"
-IO = "disk io {mode:native|threads|io_uring}"
 # QEMU's native AIO needs O_DIRECT, which only these cache modes use.
 DIRECT_CACHES = ("none", "directsync")
 
 
-@trait(CACHE, version=1)
+@trait("disk cache {mode:none|writeback|writethrough|directsync|unsafe}", version=1, rank=260)
 def disk_cache(ctx, mode):
     """The host page cache mode of every disk.
 
@@ -27,7 +25,7 @@ def disk_cache(ctx, mode):
     return _driver_edits(ctx)
 
 
-@trait(IO, version=1)
+@trait("disk io {mode:native|threads|io_uring}", version=1, rank=270)
 def disk_io(ctx, mode):
     """The I/O backend of every disk: native, threads or io_uring.
 
@@ -39,8 +37,8 @@ def disk_io(ctx, mode):
 
 
 def _wanted(ctx) -> dict:
-    traits = {t.phrase: t for t in ctx.plan.traits.traits if t.phrase in (CACHE, IO)}
-    cache, io = traits.get(CACHE), traits.get(IO)
+    cache = next(iter(ctx.of(disk_cache)), None)
+    io = next(iter(ctx.of(disk_io)), None)
     wanted = {}
     if cache is not None:
         wanted["cache"] = cache.kwargs["mode"]

@@ -15,7 +15,7 @@ from virtuned.vocab.platform import feature_on
 # 'firmware uefi' and 'firmware uefi secure-boot' go together (the second refines the
 # first: a Windows profile and a secure profile can be combined); bios and uefi are
 # told apart by the bios emitter, which refuses any uefi trait beside it.
-@trait("firmware {kind:bios|uefi} [{secure:secure-boot}]", version=1,
+@trait("firmware {kind:bios|uefi} [{secure:secure-boot}]", version=1, rank=200,
        key=lambda args: ("firmware", args["kind"], args.get("secure") or ""))
 def firmware(ctx, kind, secure=None):
     """The guest firmware: bios, uefi, or uefi with Secure Boot.
@@ -52,8 +52,7 @@ def firmware(ctx, kind, secure=None):
 def refuse_firmware(ctx, kind: str, wanted: str, hint: str) -> None:
     """A conflict when a 'firmware KIND' trait is asked for beside the trait being
     emitted, which needs the ``wanted`` firmware."""
-    other = next((t for t in ctx.plan.traits.traits
-                  if t.phrase == firmware_phrase and t.kwargs["kind"] == kind), None)
+    other = next((t for t in ctx.of(firmware) if t.kwargs["kind"] == kind), None)
     if other is not None:
         raise conflict(ctx.origin, wanted, other.origin.span,
                        f"'{other.origin.label}' asks for {kind.upper()}", hint=hint)
@@ -95,8 +94,6 @@ def _secure_boot_features(ctx, os_element) -> list:
                                  "enabled", "yes", ctx.origin))
     return edits
 
-
-firmware_phrase = "firmware {kind:bios|uefi} [{secure:secure-boot}]"
 
 
 def _bios(ctx, os_element) -> list:

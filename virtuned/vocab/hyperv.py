@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from virtuned.emit.kit import Add, el, hypervisor, trait
-from virtuned.vocab.platform import clock_edits
+from virtuned.emit.kit import Add, Ensure, el, hypervisor, trait
+from virtuned.vocab.platform import clock
 
 # The set virt-install and libvirt's documentation recommend for Windows guests.
 ENLIGHTENMENTS = (
@@ -25,13 +25,14 @@ def enlightenments(domain_type: str) -> tuple:
     return tuple(e for e in ENLIGHTENMENTS if e.tag not in KVM_ONLY)
 
 
-@trait("hyperv enlightenments", version=1)
+@trait("hyperv enlightenments", version=1, rank=220)
 def hyperv(ctx):
     """The Hyper-V enlightenments and clock that Windows runs much better with.
 
-    Hyper-V enlightenments (relaxed timing, virtual APIC, spinlocks, synthetic
-    timers and interrupts...) and the Hyper-V reference clock: Windows runs markedly
-    better with them. An input that already has a <hyperv> element keeps it as is.
+    Hyper-V enlightenments (relaxed, vapic, spinlocks with 8191 retries, vpindex,
+    runtime, synic, stimer, reset, frequencies: the set virt-install and libvirt's
+    documentation recommend) and the Hyper-V reference clock (``<timer
+    name='hypervclock'>``): Windows runs markedly better with them. An input that already has a <hyperv> element keeps it as is.
     A TCG domain (type 'qemu') gets those QEMU emulates without KVM: no vpindex,
     synic or stimer.
     """
@@ -42,7 +43,21 @@ def hyperv(ctx):
         edits.append(Add("features", el("hyperv", *enlightenments(ctx.platform.domain_type),
                                         mode="custom"),
                          ctx.origin, identity=("hyperv",)))
-    return edits + clock_edits(ctx)
+    return edits + _reference_clock(ctx)
+
+
+def _reference_clock(ctx) -> list:
+    """The Hyper-V reference clock in the guest's ``<clock>``; a clock this adds
+    keeps UTC unless a 'clock' trait says otherwise."""
+    existing = ctx.root.find("clock")
+    timer = el("timer", name="hypervclock", present="yes")
+    if existing is None:
+        edits = [Add("clock", timer, ctx.origin, identity=("hypervclock",))]
+        return edits if ctx.of(clock) else edits + [Ensure("clock", "offset", "utc",
+                                                           ctx.origin)]
+    if existing.find("timer[@name='hypervclock']") is None:
+        return [Add(existing, timer, ctx.origin, identity=("hypervclock",))]
+    return []
 
 
 def _check_offered(ctx) -> None:

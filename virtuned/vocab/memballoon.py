@@ -9,13 +9,8 @@ from virtuned.emit.kit import ExitCode, Related, SetAttr, devices, el, error, tr
 def _wanted(ctx) -> tuple:
     """What all balloon traits of this compile ask for together: the on/off trait
     and the free page reporting trait (each None when absent)."""
-    switch = reporting = None
-    for resolved in ctx.plan.traits.traits:
-        if resolved.phrase == balloon_phrase:
-            switch = resolved
-        elif resolved.phrase == "free page reporting":
-            reporting = resolved
-    return switch, reporting
+    return (next(iter(ctx.of(memory_balloon)), None),
+            next(iter(ctx.of(free_page_reporting)), None))
 
 
 def _balloon(ctx) -> list:
@@ -43,7 +38,7 @@ def _balloon(ctx) -> list:
     return edits
 
 
-@trait("memory balloon {state:on|off}", version=1)
+@trait("memory balloon {state:on|off}", version=1, rank=80)
 def memory_balloon(ctx, state):
     """The virtio memory balloon (on), or none at all (off: libvirt would add one).
 
@@ -52,10 +47,8 @@ def memory_balloon(ctx, state):
     return _balloon(ctx)
 
 
-balloon_phrase = "memory balloon {state:on|off}"
 
-
-@trait("free page reporting", version=1)
+@trait("free page reporting", version=1, rank=90)
 def free_page_reporting(ctx):
     """The guest returns freed memory to the host (virtio balloon, freePageReporting).
 

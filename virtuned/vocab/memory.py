@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from virtuned.emit.kit import conflict, el, element_span, format_kib, pinning, trait
+from virtuned.emit.kit import (Hugepages, MemorySize, conflict, el, element_span,
+                              format_kib, pinning, trait)
 
 
-@trait("hugepages {size:size}", version=1,
-       needs=lambda args: {"page_kib": args["size"].kib})
+@trait("hugepages {size:size}", version=1, rank=410,
+       needs=lambda args: Hugepages(args["size"].kib))
 def hugepages(ctx, size):
     """Back the guest's memory with hugepages of one size (2MiB, 1GiB, ...).
 
@@ -21,7 +22,7 @@ def hugepages(ctx, size):
     return ([edit] if edit else []) + pinning.edits(ctx)
 
 
-@trait("locked memory", version=1)
+@trait("locked memory", version=1, rank=420)
 def locked_memory(ctx):
     """The guest's memory stays in host RAM, never swapped (<memoryBacking><locked>).
 
@@ -32,8 +33,8 @@ def locked_memory(ctx):
     return [edit] if edit else []
 
 
-@trait("memory {size:size}", version=1,
-       needs=lambda args: {"memory_kib": args["size"].kib})
+@trait("memory {size:size}", version=1, rank=430,
+       needs=lambda args: MemorySize(args["size"].kib))
 def memory(ctx, size):
     """The guest's memory (<memory>); an input that states another is a conflict."""
     wanted = ctx.plan.requirements.memory_kib

@@ -7,7 +7,7 @@ from __future__ import annotations
 from virtuned.emit.kit import Add, SetAttr, devices, el, error, trait
 
 
-@trait("network model {model:virtio|e1000e|e1000|rtl8139}", version=1)
+@trait("network model {model:virtio|e1000e|e1000|rtl8139}", version=1, rank=160)
 def network_model(ctx, model):
     """Every network interface gets this NIC model.
 
@@ -30,19 +30,17 @@ def network_model(ctx, model):
     return edits
 
 
-# The kernel's tap device has at most 256 queues (MAX_TAP_QUEUES).
+# The kernel's tap device has at most 256 queues (MAX_TAP_QUEUES): the range of
+# 'network queues', and the most 'network queues auto' asks for.
 MAX_QUEUES = 256
-# QEMU takes a virtio ring size that is a power of two from 256 to 1024.
-RING_SIZES = (256, 512, 1024)
 
 
 def _driver_edits(ctx) -> list:
     """The ``<driver>`` of every interface as all driver traits of this compile ask
     for it together (queues, ring sizes), so each of them emits the same edits and
     merge counts them once. Every interface must be virtio."""
-    traits = [t for t in ctx.plan.traits.traits if t.phrase in DRIVER_PHRASES]
-    planned = next((t.kwargs["model"] for t in ctx.plan.traits.traits
-                    if t.phrase == network_model_phrase), None)
+    traits = ctx.of(network_queues) + ctx.of(network_queues_auto) + ctx.of(network_ring_size)
+    planned = next((t.kwargs["model"] for t in ctx.of(network_model)), None)
     edits = []
     interfaces = ctx.devices.findall("interface") if ctx.devices is not None else []
     for index, interface in enumerate(interfaces, start=1):
@@ -62,11 +60,8 @@ def _driver_edits(ctx) -> list:
 
 def _attributes(ctx, resolved, interface) -> dict:
     """The driver attributes one trait asks for on one interface."""
-    if resolved.phrase == RING:
+    if resolved.is_trait(network_ring_size):
         size = resolved.kwargs["size"]
-        if size not in RING_SIZES:
-            raise error(resolved.origin.span, f"network ring size: {size} is not one of "
-                        f"{', '.join(map(str, RING_SIZES))} (QEMU's virtio ring sizes)")
         # QEMU honours a transmit ring above 256 only for vhost-user backends.
         if interface.get("type") == "vhostuser":
             return {"rx_queue_size": str(size), "tx_queue_size": str(size)}
@@ -75,21 +70,11 @@ def _attributes(ctx, resolved, interface) -> dict:
     if count == "auto":
         vcpu = ctx.root.find("vcpu")
         text = (vcpu.text or "").strip() if vcpu is not None else ""
-        count = min(int(text), MAX_QUEUES) if text.isdigit() else 1
-    if not 1 <= count <= MAX_QUEUES:
-        raise error(resolved.origin.span, f"network queues: {count} queue pairs; a "
-                    f"virtio NIC has 1 to {MAX_QUEUES}")
+        count = min(int(text), MAX_QUEUES) if text.isdigit() and int(text) else 1
     return {"queues": str(count)}
 
 
-network_model_phrase = "network model {model:virtio|e1000e|e1000|rtl8139}"
-QUEUES = "network queues {count:int}"
-QUEUES_AUTO = "network queues {count:auto}"
-RING = "network ring size {size:int}"
-DRIVER_PHRASES = (QUEUES, QUEUES_AUTO, RING)
-
-
-@trait(QUEUES, version=1, key=lambda args: ("network queues",))
+@trait("network queues {count:int 1..256}", version=1, rank=170, key=lambda args: ("network queues",))
 def network_queues(ctx, count):
     """virtio-net multiqueue: this many queue pairs on every interface.
 
@@ -99,13 +84,13 @@ def network_queues(ctx, count):
     return _driver_edits(ctx)
 
 
-@trait(QUEUES_AUTO, version=1, key=lambda args: ("network queues",))
+@trait("network queues {count:auto}", version=1, rank=180, key=lambda args: ("network queues",))
 def network_queues_auto(ctx, count):
     """virtio-net multiqueue with one queue pair per vCPU (from ``<vcpu>``)."""
     return _driver_edits(ctx)
 
 
-@trait(RING, version=1)
+@trait("network ring size {size:int 256|512|1024}", version=1, rank=190)
 def network_ring_size(ctx, size):
     """The virtio ring size of every interface: 256, 512 or 1024.
 

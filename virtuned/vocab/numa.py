@@ -6,11 +6,11 @@ decided once for all (virtuned/plan/placement.py) and written by emit/pinning.py
 
 from __future__ import annotations
 
-from virtuned.emit.kit import el, error, format_cpulist, pinning, trait
+from virtuned.emit.kit import GuestCells, HostNode, el, format_cpulist, pinning, trait
 
 
-@trait("place on host node {node:int}", version=1,
-       needs=lambda args: {"host_node": args["node"]})
+@trait("place on host node {node:int}", version=1, rank=390,
+       needs=lambda args: HostNode(args["node"]))
 def place_on_host_node(ctx, node):
     """vCPUs, emulator threads and memory on one host NUMA node.
 
@@ -22,8 +22,8 @@ def place_on_host_node(ctx, node):
     return pinning.edits(ctx)
 
 
-@trait("guest numa nodes {count:int}", version=1,
-       needs=lambda args: {"guest_cells": args["count"]})
+@trait("guest numa nodes {count:int 1..}", version=1, rank=400,
+       needs=lambda args: GuestCells(args["count"]))
 def guest_numa_nodes(ctx, count):
     """The guest sees N NUMA cells: vCPUs and memory split evenly (<cpu><numa>).
 
@@ -32,8 +32,6 @@ def guest_numa_nodes(ctx, count):
     there (<numatune><memnode>), its vCPUs on that node's CPUs. The cells' sizes
     follow the memory's granule: whole MiB, or whole hugepages with 'hugepages'.
     """
-    if count < 1:
-        raise error(ctx.origin.span, f"'{ctx.origin.label}': expected 1 or more cells")
     cells = [pinning.child(ctx, "cpu/numa", el(
         "cell", id=str(cell.id), cpus=format_cpulist(cell.vcpus),
         memory=str(cell.memory_kib), unit="KiB"), "id")

@@ -12,8 +12,8 @@ import itertools
 
 import attrs
 
-from virtuned.emit.kit import (Add, ExitCode, Related, devices, el, element_span, error,
-                              int_attr, parse_cpulist, trait)
+from virtuned.emit.kit import (Add, DeviceAffinity, ExitCode, Related, devices, el,
+                              element_span, error, int_attr, parse_cpulist, trait)
 from virtuned.vocab.pcie import root_ports_to_add
 
 # PCI bus numbers end at 255, and libvirt gives an expander bus 1 to 254. Each new
@@ -30,14 +30,15 @@ class Placement:
     hostdevs: tuple  # (element, normalized host address), in document order
 
 
-@trait("device numa affinity", version=1, needs=lambda args: {"device_affinity": True})
+@trait("device numa affinity", version=1, rank=440, needs=lambda args: DeviceAffinity())
 def device_numa_affinity(ctx):
     """Host PCI devices beside the guest NUMA cell of their host node.
 
     Each PCI host device whose host NUMA node is known (--device-node
     ADDRESS=NODE) goes behind a PCI expander bus bound to the guest NUMA cell whose
     memory is on that host node (``<numatune><memnode cellid nodeset>``): on q35 a
-    pcie-expander-bus with one pcie-root-port per device, on pc a pci-expander-bus.
+    pcie-expander-bus with one pcie-root-port per device, on pc a pci-expander-bus,
+    with bus numbers counted down from 254 (below those of the input's expanders).
 
     With --host the planner places the guest beside its devices when it fits: the
     nodes of the devices are tried first. A guest with no NUMA cells placed on one
@@ -50,7 +51,7 @@ def device_numa_affinity(ctx):
     """
     placements = _placements(ctx)
     indexes = devices.free_pci_indexes(ctx.devices, ctx.filename)
-    # 'pcie root ports N' comes first in canonical order and takes the lowest ones.
+    # 'pcie root ports N' takes the lowest ones (vocab/pcie.py): skip those.
     indexes = itertools.islice(indexes, root_ports_to_add(ctx), None)
     edits, free_up_to = [], _lowest_bus_number(ctx) - 1
     for placement in placements:

@@ -7,10 +7,7 @@ import itertools
 from virtuned.emit.kit import devices, error, trait
 
 
-PHRASE = "pcie root ports {count:int}"
-
-
-@trait(PHRASE, version=1)
+@trait("pcie root ports {count:int 1..}", version=1, rank=250)
 def pcie_root_ports(ctx, count):
     """At least this many PCIe root ports, for hotplug (q35 only).
 
@@ -31,10 +28,9 @@ def pcie_root_ports(ctx, count):
 
 def root_ports_to_add(ctx) -> int:
     """How many root ports 'pcie root ports N' adds: it takes the lowest free PCI
-    controller indexes, and traits after it in canonical order ('device numa
+    controller indexes, and other traits that add PCI controllers ('device numa
     affinity') skip that many."""
-    wanted = next((t.kwargs["count"] for t in ctx.plan.traits.traits
-                   if t.phrase == PHRASE), 0)
+    wanted = next((t.kwargs["count"] for t in ctx.of(pcie_root_ports)), 0)
     present = sum(1 for c in (ctx.devices.iterchildren("controller")
                               if ctx.devices is not None else ())
                   if c.get("type") == "pci" and c.get("model") == "pcie-root-port")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from virtuned.emit.kit import Add, SetAttr, devices, el, hypervisor, trait
+from virtuned.emit.kit import Add, Ensure, SetAttr, devices, el, hypervisor, trait
 
 
 def feature_on(ctx, name: str) -> list:
@@ -15,7 +15,7 @@ def feature_on(ctx, name: str) -> list:
     return [SetAttr(existing, f"/domain/features/{name}", "state", "on", ctx.origin)]
 
 
-@trait("vmcoreinfo", version=1)
+@trait("vmcoreinfo", version=1, rank=50)
 def vmcoreinfo(ctx):
     """The vmcoreinfo device, so a guest kernel crash dump can be read from the host.
 
@@ -26,7 +26,7 @@ def vmcoreinfo(ctx):
     return feature_on(ctx, "vmcoreinfo")
 
 
-@trait("pvpanic", version=1)
+@trait("pvpanic", version=1, rank=60)
 def pvpanic(ctx):
     """A pvpanic device, so the host learns of a guest kernel panic (on_crash applies).
 
@@ -38,36 +38,13 @@ def pvpanic(ctx):
     return [devices.add_device(el("panic", model="isa"), ctx.origin)]
 
 
-@trait("clock {offset:utc|localtime}", version=1)
+@trait("clock {offset:utc|localtime}", version=1, rank=70)
 def clock(ctx, offset):
     """The guest's hardware clock: utc (Linux and most guests) or localtime (Windows).
 
     Sets ``<clock offset=...>``; an input that states another offset is a conflict.
     """
-    return clock_edits(ctx)
-
-
-clock_phrase = "clock {offset:utc|localtime}"
-
-
-def clock_edits(ctx) -> list:
-    """The clock every clock-related trait of this compile asks for together (the
-    offset, and the Hyper-V timer), so each of them emits the same thing."""
-    offset, hyperv = "utc", False
-    for resolved in ctx.plan.traits.traits:
-        if resolved.phrase == clock_phrase:
-            offset = resolved.kwargs["offset"]
-        elif resolved.phrase == "hyperv enlightenments":
-            hyperv = True
     existing = ctx.root.find("clock")
-    timer = el("timer", name="hypervclock", present="yes")
     if existing is None:
-        children = (timer,) if hyperv else ()
-        return [Add("", el("clock", *children, offset=offset), ctx.origin,
-                    identity=("clock",))]
-    edits = []
-    if ctx.origin.label.startswith("clock"):
-        edits.append(SetAttr(existing, "/domain/clock", "offset", offset, ctx.origin))
-    if hyperv and existing.find("timer[@name='hypervclock']") is None:
-        edits.append(Add(existing, timer, ctx.origin, identity=("hypervclock",)))
-    return edits
+        return [Ensure("clock", "offset", offset, ctx.origin)]
+    return [SetAttr(existing, "/domain/clock", "offset", offset, ctx.origin)]

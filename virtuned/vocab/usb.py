@@ -20,7 +20,7 @@ def usb_controller_edits(ctx, model: str) -> list:
                     ctx.origin)]
 
 
-@trait("usb controller {model:qemu-xhci|nec-xhci|ich9-ehci1|piix3-uhci}", version=1)
+@trait("usb controller {model:qemu-xhci|nec-xhci|ich9-ehci1|piix3-uhci}", version=1, rank=110)
 def usb_controller(ctx, model):
     """The USB controller model (qemu-xhci: USB 3, 15 ports, fine on pc and q35).
 
@@ -30,7 +30,7 @@ def usb_controller(ctx, model):
     return usb_controller_edits(ctx, model)
 
 
-@trait("usb tablet", version=1)
+@trait("usb tablet", version=1, rank=120)
 def usb_tablet(ctx):
     """A USB tablet, so the pointer follows the host's cursor in a graphical console.
 
@@ -51,7 +51,6 @@ def controller_for_usb_device(ctx) -> list:
     if any(c.get("model") == "none" for c in controllers.values()):
         raise error(ctx.origin.span, f"{ctx.origin.label}: the input has USB turned off "
                     "(<controller type='usb' model='none'/>)")
-    if controllers or any(t.phrase.startswith("usb controller")
-                          for t in ctx.plan.traits.traits):
+    if controllers or ctx.of(usb_controller):
         return []
     return usb_controller_edits(ctx, DEFAULT_MODEL)

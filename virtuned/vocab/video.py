@@ -19,10 +19,10 @@ def _key(args):
     return ("video", model) if model in SECONDARY_OK else ("video", "primary")
 
 
-@trait("video {model:" + "|".join(MODELS) + "}", version=1, key=_key,
+@trait("video {model:" + "|".join(MODELS) + "}", version=1, rank=20, key=_key,
        order=lambda args: (args["model"] in SECONDARY_OK,))
 def video(ctx, model):
-    """A video device of this model.
+    """A video device of this model, by libvirt's upstream rule (add, fill or add a second).
 
     No video device → add one. A video device with no model → set the model on it.
     A video device of another model → add a second one. Already there → no change.
@@ -33,7 +33,7 @@ def video(ctx, model):
     """
     hypervisor.offer(ctx, "devices/video", "modelType", model, "video model")
     videos = ctx.devices.findall("video") if ctx.devices is not None else []
-    wanted = [t.kwargs["model"] for t in ctx.plan.traits.traits if t.phrase == video_phrase]
+    wanted = [t.kwargs["model"] for t in ctx.of(video)]
     present = [v.find("model").get("type") for v in videos
                if v.find("model") is not None and v.find("model").get("type")]
     if model in present:
@@ -69,5 +69,3 @@ def _check_combination(ctx, model, wanted, present):
                     exit_code=ExitCode.CONFLICT,
                     hint="use qxl or virtio as a second video, or change the input's")
 
-
-video_phrase = "video {model:" + "|".join(MODELS) + "}"

@@ -1,0 +1,188 @@
+"""The vocabulary's reference, generated from the registry: ``virtuned traits`` (text
+and JSON, and the HTTP service's ``/v1/traits``), the vocabulary section of
+docs/language.md and the trait table of README.md. A trait's docstring and phrase
+are its documentation; nothing here is written by hand.
+
+    python -m virtuned.reference          # rewrite the generated parts of the docs
+    python -m virtuned.reference --check  # exit 1 (naming the files) if they are stale
+
+The test suite runs the check, so docs that do not match the vocabulary fail CI.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+from virtuned import vocab  # noqa: F401  (registers the traits)
+from virtuned.resolve import registry
+from virtuned.resolve.registry import Optional, Slot, TraitDef
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def signature(definition: TraitDef) -> str:
+    """The phrase as its users write it: ``video vga|cirrus|...``, ``vcpus COUNT``."""
+    def render(tokens) -> str:
+        out = []
+        for token in tokens:
+            if isinstance(token, str):
+                out.append(token)
+            elif isinstance(token, Optional):
+                out.append("[" + render(token.tokens) + "]")
+            elif token.type == "choice":
+                out.append("|".join(token.choices))
+            else:
+                out.append(token.name.upper())
+        return " ".join(out)
+
+    return render(definition.tokens)
+
+
+def values(definition: TraitDef) -> tuple[tuple[str, str], ...]:
+    """What each slot that is not a plain choice takes: (NAME, description)."""
+    return tuple((slot.name.upper(), slot.describe()) for slot in definition.slots()
+                 if slot.type != "choice")
+
+
+def body(definition: TraitDef) -> str:
+    """The documentation after the summary line, as paragraphs of plain text."""
+    rest = definition.doc.strip().split("\n", 1)[1] if "\n" in definition.doc.strip() \
+        else ""
+    return textwrap.dedent(rest).strip()
+
+
+def listing_json() -> list[dict]:
+    """``virtuned traits --json`` and ``GET /v1/traits``: every trait, in canonical order."""
+    return [{"name": d.name, "usage": registry.usage(d), "signature": signature(d),
+             "version": d.version, "summary": d.summary, "doc": d.doc.strip(),
+             "slots": [_slot_json(slot) for slot in d.slots()],
+             "module": d.module}
+            for d in registry.all_traits()]
+
+
+def _slot_json(slot: Slot) -> dict:
+    described = {"name": slot.name, "type": "int" if slot.type == "int" else slot.type,
+                 "takes": slot.describe()}
+    if slot.choices:
+        described["choices"] = list(slot.choices)
+    if slot.low is not None:
+        described["minimum"] = slot.low
+    if slot.high is not None:
+        described["maximum"] = slot.high
+    return described
+
+
+def listing_text() -> str:
+    """``virtuned traits``: a line per trait (a long signature on a line of its own),
+    and a line per value that the signature does not spell out."""
+    definitions = registry.all_traits()
+    width = min(max(len(signature(d)) for d in definitions), _WIDEST)
+    lines = []
+    for d in definitions:
+        shown = signature(d)
+        if len(shown) > width:
+            lines.append(shown)
+            shown = ""
+        lines.append(f"{shown:<{width}}  v{d.version}  {_plain(d.summary)}")
+        lines += [f"    {name}: {takes}" for name, takes in values(d)]
+    return "".join(line + "\n" for line in lines)
+
+
+_WIDEST = 40  # signatures longer than this get a line of their own
+
+
+def _plain(text: str) -> str:
+    """Docstring text for a terminal: reST literals lose their quotes."""
+    return re.sub(r"``(.+?)``", r"\1", text)
+
+
+# ---------------------------------------------------------------- documents
+
+def _markdown(text: str) -> str:
+    """Docstring text as Markdown: reST literals become code spans."""
+    return re.sub(r"``(.+?)``", r"`\1`", text)
+
+
+def vocabulary_markdown() -> str:
+    """docs/language.md's list of traits: a heading, the summary, what each value
+    takes and the documentation of every trait."""
+    entries = []
+    for d in registry.all_traits():
+        module = d.module.replace(".", "/") + ".py"
+        entry = (f"#### `{signature(d)}`\n\n{_markdown(d.summary)} "
+                 f"*(v{d.version}, [{module}](../{module}))*")
+        if values(d):
+            entry += "\n\n" + "\n".join(f"- `{name}`: {takes}" for name, takes in values(d))
+        for paragraph in body(d).split("\n\n"):
+            if paragraph:
+                entry += "\n\n" + _markdown(" ".join(paragraph.split()))
+        entries.append(entry)
+    return "\n\n".join(entries) + "\n"
+
+
+def readme_table() -> str:
+    """README.md's table of traits: one row per trait."""
+    rows = ["| trait | what it does |", "|---|---|"]
+    for d in registry.all_traits():
+        shown = signature(d).replace("|", "\\|")
+        rows.append(f"| `{shown}` | {_markdown(d.summary).replace('|', '/')} |")
+    return "\n".join(rows) + "\n"
+
+
+def _marked(name: str) -> tuple[str, str]:
+    return (f"<!-- generated: {name} (python -m virtuned.reference); do not edit -->\n",
+            f"<!-- end generated: {name} -->\n")
+
+
+# file (from the repository's root) → (name of the part, its text)
+def generated() -> dict[str, tuple[str, str]]:
+    return {"docs/language.md": ("vocabulary", vocabulary_markdown()),
+            "README.md": ("traits", readme_table())}
+
+
+def refreshed(text: str, name: str, part: str) -> str:
+    """``text`` with its generated part ``name`` replaced by ``part``."""
+    start, end = _marked(name)
+    if start not in text or end not in text:
+        raise ValueError(f"no generated part '{name}' (its markers are missing)")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return head + start + "\n" + part + "\n" + end + tail
+
+
+def stale(root: Path = ROOT) -> list[str]:
+    """The files whose generated parts differ from what the registry gives."""
+    return [file for file, (name, part) in generated().items()
+            if (root / file).read_text() != refreshed((root / file).read_text(), name,
+                                                      part)]
+
+
+def write(root: Path = ROOT) -> list[str]:
+    """Rewrite the generated parts; returns the files changed."""
+    changed = stale(root)
+    for file in changed:
+        name, part = generated()[file]
+        path = root / file
+        path.write_text(refreshed(path.read_text(), name, part))
+    return changed
+
+
+def main(argv: list[str]) -> int:
+    if argv[1:] == ["--check"]:
+        files = stale()
+        for file in files:
+            print(f"{file}: stale; run python -m virtuned.reference", file=sys.stderr)
+        return 1 if files else 0
+    if argv[1:]:
+        print("usage: python -m virtuned.reference [--check]", file=sys.stderr)
+        return 2
+    for file in write():
+        print(f"rewrote {file}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))
