@@ -1,8 +1,9 @@
 """The answers of ``plan`` and ``fit`` as JSON values, for schedulers.
 
-Their shape is a contract: ``virtuned/plan.schema.json`` (JSON Schema 2020-12) is
-shipped beside this module and describes both; the tests validate every answer
-against it. CPU and node lists use libvirt's syntax (``0-3,8``).
+Their shape is a contract: ``virtuned/plan.schema.json`` (JSON Schema 2020-12),
+shipped with the package, describes both; it is generated from the types of
+virtuned/server/contract.py (which the HTTP service answers with), and the tests
+validate every answer against it. CPU and node lists use libvirt's syntax (``0-3,8``).
 """
 
 from __future__ import annotations
