@@ -3,7 +3,8 @@
 #   1. Debian packages for the libvirt checks (tests/libvirt_checker.py), via
 #      apt-get, only when some are missing (root, or sudo when not root).
 #   2. .venv made with the python3 on PATH (PYTHON=... to choose another,
-#      >= 3.11), with the project installed editable plus its `test` extra.
+#      >= 3.11), with the project installed editable plus its `test` and `server`
+#      extras.
 #      pip runs again only when pyproject.toml or the python changed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -62,7 +63,7 @@ fi
 
 stamp=$( { sha256sum pyproject.toml; .venv/bin/python -VV; } | sha256sum | cut -d' ' -f1)
 if [ "$(cat .venv/.virtuned-setup 2>/dev/null || true)" != "$stamp" ]; then
-    echo "setup: pip install -e '.[test]'" >&2
-    .venv/bin/python -m pip install -q -e '.[test]' </dev/null
+    echo "setup: pip install -e '.[test,server]'" >&2
+    .venv/bin/python -m pip install -q -e '.[test,server]' </dev/null
     echo "$stamp" > .venv/.virtuned-setup
 fi

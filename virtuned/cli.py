@@ -136,8 +136,16 @@ def _positive(text: str) -> int:
 
 
 def _serve(args, sources) -> int:
-    # Imported here: the web stack costs start-up time every other command avoids.
-    from virtuned.server import Limits, serve
+    # Imported here: the web stack costs start-up time every other command avoids,
+    # and it is an extra that only this command needs.
+    try:
+        from virtuned.server import Limits, serve
+    except ImportError as exc:
+        if exc.name is None or exc.name.split(".")[0] == "virtuned":
+            raise  # a bug of virtuned's own, not a missing extra
+        raise _InputFileError("virtuned serve", f"the web stack is not installed (no "
+                              f"module named '{exc.name}'); install it with: pip install "
+                              "'virtuned[server]'") from None
 
     for directory in args.profile_path:
         if not os.path.isdir(directory):

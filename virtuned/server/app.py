@@ -32,11 +32,14 @@ import json
 import logging
 import os
 import re
+import shutil
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import attrs
 import msgspec
+import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -461,11 +464,6 @@ def app_from_environment():
 def serve(host: str, port: int, workers: int, profile_path=(), limits: Limits = Limits(),
           access_log: bool = True) -> int:
     """Run the service until it is stopped (SIGINT, SIGTERM)."""
-    import shutil
-    import tempfile
-
-    import uvicorn
-
     os.environ[ENVIRONMENT["profile_path"]] = os.pathsep.join(map(str, profile_path))
     os.environ[ENVIRONMENT["body_bytes"]] = str(limits.body_bytes)
     os.environ[ENVIRONMENT["timeout"]] = str(limits.timeout)
