@@ -17,7 +17,7 @@ from lxml import etree
 
 from virtuned.diagnostics import Diagnostic, Span, error
 from virtuned.domain import (Inserter, MixedContent, copy_of, element_span, indent_subtree,
-                             indent_unit)
+                             indent_unit, path_of)
 from virtuned.emit.edits import Add, E, Ensure, SetAttr, SetText, conflict
 from virtuned.resolve.model import Origin
 
@@ -189,9 +189,12 @@ def _current(edit) -> str | None:
 
 
 def _location(edit) -> str:
-    if isinstance(edit, (SetAttr, Ensure)):
-        return f"{edit.path}/@{edit.name}"
-    return edit.path
+    """Where an edit changes the domain, as an XPath for messages."""
+    if isinstance(edit, Ensure):
+        return f"/domain/{edit.path}/@{edit.name}"
+    if isinstance(edit, SetAttr):
+        return f"{path_of(edit.element)}/@{edit.name}"
+    return path_of(edit.element)
 
 
 def _dedupe_additions(adds: list[Add]) -> list[Add]:

@@ -325,6 +325,31 @@ def int_attr(element, name: str, default: int, filename: str) -> int:
                     f"<{element.tag} {name}='{text}'>: expected a whole number") from None
 
 
+# Devices a domain has at most one of: named without a position.
+_SINGLE_DEVICES = frozenset(("emulator", "memballoon", "iommu", "nvram", "vsock"))
+
+
+def path_of(element) -> str:
+    """An XPath naming an element of a document, for messages: each step's tag (with
+    its namespace prefix) and, where its parent has several children of that tag,
+    its position among them; a device's position always, as a domain has several of
+    most kinds (``/domain/devices/disk[2]/target``)."""
+    steps = []
+    node = element
+    while node is not None:
+        parent = node.getparent()
+        step = f"{node.prefix}:{etree.QName(node).localname}" if node.prefix else \
+            etree.QName(node).localname
+        if parent is not None:
+            same = list(parent.iterchildren(node.tag))
+            device = parent.tag == "devices" and node.tag not in _SINGLE_DEVICES
+            if len(same) > 1 or device:
+                step += f"[{same.index(node) + 1}]"
+        steps.append(step)
+        node = parent
+    return "/" + "/".join(reversed(steps))
+
+
 def element_span(element, filename: str) -> Span:
     return _element_span(element, filename)
 

@@ -75,7 +75,7 @@ def complete(root, plan: Plan, filename: str, name: str | None,
     platform = plan.platform
     edits: list = []
     if root.get("type") is None:
-        edits.append(SetAttr(root, "/domain", "type", platform.domain_type, COMPLETION))
+        edits.append(SetAttr(root, "type", platform.domain_type, COMPLETION))
     # The children completion looks at, found in one pass (the first of each tag).
     stated = {child.tag: child for child in root.iterchildren(*_COMPLETED, reversed=True)}
     existing_name = stated.get("name")

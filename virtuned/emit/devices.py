@@ -12,8 +12,12 @@ import functools
 
 from virtuned.domain import int_attr
 from virtuned.emit.edits import Add, E, SetAttr, el
-from virtuned.facts.devices import hostdev_address  # noqa: F401  (for traits)
+from virtuned.facts.devices import hostdev_address
 from virtuned.resolve.model import Origin
+
+__all__ = ["IDENTITY", "identity", "spec_identity", "find", "add_device", "controller",
+           "free_pci_indexes", "hostdev_address", "driver_edits", "controller_indexes",
+           "disk_name", "disk_index"]
 
 # device tag → the XPaths (relative to the device) whose values identify it.
 IDENTITY: dict[str, tuple[str, ...]] = {
@@ -117,16 +121,16 @@ def free_pci_indexes(devices, filename: str):
         index += 1
 
 
-def driver_edits(device, path: str, wanted: dict, origin: Origin, **when_added: str
+def driver_edits(device, wanted: dict, origin: Origin, **when_added: str
                  ) -> list:
     """A device's ``<driver>`` with the ``wanted`` attributes: added (with the
     ``when_added`` ones first) when the input has none, else each set on the input's
-    (where a different value is a conflict). ``path`` is the device's."""
+    (where a different value is a conflict)."""
     driver = device.find("driver")
     if driver is None:
         return [Add(device, el("driver", **when_added, **wanted), origin,
                     identity=("driver",))]
-    return [SetAttr(driver, f"{path}/driver", name, value, origin)
+    return [SetAttr(driver, name, value, origin)
             for name, value in wanted.items()]
 
 

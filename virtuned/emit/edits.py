@@ -79,8 +79,10 @@ def el(tag: str, *children: E, text: str | None = None, **attrib: str) -> E:
 
 @attrs.frozen
 class SetAttr:
+    """Set attribute ``name`` of an element of the input tree (found by the trait,
+    so the place a message names is the element's own: domain.path_of)."""
+
     element: Any = attrs.field(eq=False)  # an lxml element of the input tree
-    path: str  # for messages and explain
     name: str
     value: str
     origin: Origin = attrs.field(eq=False)
@@ -91,8 +93,9 @@ class SetAttr:
 
 @attrs.frozen
 class SetText:
+    """Set the text of an element of the input tree."""
+
     element: Any = attrs.field(eq=False)
-    path: str
     value: str
     origin: Origin = attrs.field(eq=False)
 

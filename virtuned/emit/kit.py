@@ -5,14 +5,22 @@ it reads the input tree and the plan through its context (``emit.Context``) and
 never touches XML itself.
 """
 
-from virtuned.diagnostics import ExitCode, Related, error  # noqa: F401
-from virtuned.domain import element_span, int_attr  # noqa: F401
-from virtuned.emit import devices, hypervisor, pinning  # noqa: F401
-from virtuned.emit.edits import Add, E, Ensure, SetAttr, SetText, conflict, el  # noqa: F401
-from virtuned.facts import osinfo  # noqa: F401
-from virtuned.facts.platform import machine_family  # noqa: F401
-from virtuned.plan.requirements import (CpuPolicy, DeviceAffinity, EmulatorPolicy,  # noqa: F401
+from virtuned.diagnostics import ExitCode, Related, error
+from virtuned.domain import element_span, int_attr
+from virtuned.emit import devices, hypervisor, pinning
+from virtuned.emit.edits import Add, E, Ensure, SetAttr, SetText, conflict, el
+from virtuned.facts import osinfo
+from virtuned.facts.platform import machine_family
+from virtuned.plan.requirements import (CpuPolicy, DeviceAffinity, EmulatorPolicy,
                                         GuestCells, Hugepages, HostNode, IoThreads,
                                         MemorySize, Realtime, Topology, VcpuCount)
-from virtuned.resolve.registry import Expansion, slot_type, trait  # noqa: F401
-from virtuned.values import format_cpulist, format_kib, parse_cpulist  # noqa: F401
+from virtuned.resolve.registry import Expansion, slot_type, trait
+from virtuned.values import format_cpulist, format_kib, parse_cpulist
+
+__all__ = [
+    "Add", "CpuPolicy", "DeviceAffinity", "E", "EmulatorPolicy", "Ensure", "ExitCode",
+    "Expansion", "GuestCells", "HostNode", "Hugepages", "IoThreads", "MemorySize",
+    "Realtime", "Related", "SetAttr", "SetText", "Topology", "VcpuCount", "conflict",
+    "devices", "el", "element_span", "error", "format_cpulist", "format_kib",
+    "hypervisor", "int_attr", "machine_family", "osinfo", "parse_cpulist", "pinning",
+    "slot_type", "trait"]

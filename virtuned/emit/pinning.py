@@ -56,7 +56,7 @@ def vcpu_attributes(ctx, **wanted: str) -> list:
     vcpu = ctx.root.find("vcpu")
     if vcpu is None:
         return [Ensure("vcpu", name, value, ctx.origin) for name, value in wanted.items()]
-    return [SetAttr(vcpu, "/domain/vcpu", name, value, ctx.origin)
+    return [SetAttr(vcpu, name, value, ctx.origin)
             for name, value in wanted.items()
             if vcpu.get(name) is None or not _same_value(name, vcpu.get(name), value)]
 

@@ -32,7 +32,6 @@ The rules a placement keeps, which the property tests check:
 from __future__ import annotations
 
 import functools
-import itertools
 
 import attrs
 

@@ -23,9 +23,12 @@ from virtuned.diagnostics import Diagnostic
 from virtuned.facts.platform import Stated
 from virtuned.resolve import profiles
 from virtuned.resolve.conditions import condition_facts
-from virtuned.resolve.model import (FactsFor, Link, Origin, Request, ResolvedTrait,  # noqa: F401
-                                    Skipped, TraitSet, UsedProfile, overrides_its_include)
+from virtuned.resolve.model import (FactsFor, Link, Origin, Request, ResolvedTrait, Skipped,
+                                    TraitSet, UsedProfile, overrides_its_include)
 from virtuned.resolve.walk import Walk
+
+__all__ = ["resolve", "check", "condition_facts", "FactsFor", "Link", "Origin", "Request",
+           "ResolvedTrait", "Skipped", "TraitSet", "UsedProfile", "overrides_its_include"]
 
 
 def resolve(request: Request, facts_for: FactsFor = lambda decided: decided

@@ -84,14 +84,6 @@ def _conflict(trait: ResolvedTrait, other: ResolvedTrait) -> Diagnostic:
                       "keep one of the two, or make the weaker one a 'prefer'")
 
 
-def overrides_its_include(decider: Origin, preference: Origin) -> bool:
-    """Whether ``decider`` sits in a profile that includes (directly or not) the
-    profile of ``preference``: specializing what an included profile prefers is what
-    includes are for, so that preference gives way without a warning."""
-    return decider.span is not None and any(
-        link.span.file == decider.span.file for link in preference.chain)
-
-
 def _dropped(trait: ResolvedTrait, why: str) -> Diagnostic:
     return Diagnostic("warning", f"preference '{trait.origin.label}' dropped: {why}",
                       trait.origin.span)

@@ -3,6 +3,8 @@ lines, in one pass per set of facts."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import attrs
 
 from virtuned.diagnostics import (Diagnostic, ExitCode, Related, Span, VirtunedError,

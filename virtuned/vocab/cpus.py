@@ -135,7 +135,7 @@ def _cpu_attribute(ctx, name: str, value: str) -> list:
     cpu = ctx.root.find("cpu")
     if cpu is None:
         return [Ensure("cpu", name, value, ctx.origin)]
-    return [SetAttr(cpu, "/domain/cpu", name, value, ctx.origin)]
+    return [SetAttr(cpu, name, value, ctx.origin)]
 
 
 @trait("vcpus {count:int 1..}", version=1, rank=380, needs=lambda args: VcpuCount(args["count"]))
@@ -143,5 +143,5 @@ def vcpus(ctx, count):
     """The number of vCPUs (<vcpu>); an input that states another is a conflict."""
     element = ctx.root.find("vcpu")
     if element is not None and (element.text or "").strip() != str(count):
-        return [SetText(element, "/domain/vcpu", str(count), ctx.origin)]
+        return [SetText(element, str(count), ctx.origin)]
     return []

@@ -67,8 +67,7 @@ def _retarget(ctx, disks, all_disks, bus, spec):
     edits, names = [], {}
     targets = {disk: disk.find("target") for disk in all_disks}
     taken = {target.get("dev") for target in targets.values() if target is not None}
-    for index, disk in enumerate(disks, start=1):
-        path = f"/domain/devices/disk[{index}]"
+    for disk in disks:
         target = targets[disk]
         dev = target.get("dev") if target is not None else None
         if target is None:
@@ -77,21 +76,17 @@ def _retarget(ctx, disks, all_disks, bus, spec):
             edits.append(Add(disk, el("target", dev=dev, bus=bus), ctx.origin))
             names[disk] = dev
             continue
-        edits.append(SetAttr(target, path + "/target", "bus", bus, ctx.origin))
+        edits.append(SetAttr(target, "bus", bus, ctx.origin))
         if target.get("bus") is None and not (dev or "").startswith(spec.prefix):
             taken.discard(dev)
             new = _free_name(spec.prefix, taken)
             taken.add(new)
             # The name is only libvirt's hint for the guest; with no bus stated it
             # also implies one, which the trait now states explicitly.
-            edits.append(_rename(target, path, dev, new, ctx))
+            edits.append(SetAttr(target, "dev", new, ctx.origin, replaces=dev))
             dev = new
         names[disk] = dev
     return edits, names
-
-
-def _rename(target, path, old, new, ctx):
-    return SetAttr(target, path + "/target", "dev", new, ctx.origin, replaces=old)
 
 
 def _free_name(prefix: str, taken: set) -> str:
@@ -134,8 +129,7 @@ def _scsi_controller(ctx, names):
                      None)
         if unset is not None:
             chosen = unset
-            edits.append(SetAttr(controllers[unset], "/domain/devices/controller",
-                                 "model", "virtio-scsi", ctx.origin))
+            edits.append(SetAttr(controllers[unset], "model", "virtio-scsi", ctx.origin))
         else:
             chosen = next(i for i in range(len(controllers) + 1) if i not in controllers)
             edits.append(devices.controller("scsi", chosen, ctx.origin,

@@ -59,9 +59,8 @@ def _driver_edits(ctx) -> list:
     wanted = _wanted(ctx)
     edits = []
     disks = ctx.devices.findall("disk") if ctx.devices is not None else []
-    for index, disk in enumerate(disks, start=1):
+    for disk in disks:
         if disk.get("device", "disk") != "disk":
             continue
-        edits += devices.driver_edits(disk, f"/domain/devices/disk[{index}]", wanted,
-                                      ctx.origin, name="qemu")
+        edits += devices.driver_edits(disk, wanted, ctx.origin, name="qemu")
     return edits

@@ -64,7 +64,7 @@ def uefi_edits(ctx) -> list:
     hypervisor.offer(ctx, "os", "firmware", "efi", "firmware",
                   hint="UEFI firmware for QEMU comes from OVMF (Debian: the ovmf package)")
     os_element = ctx.root.find("os")
-    edits = [SetAttr(os_element, "/domain/os", "firmware", "efi", ctx.origin)
+    edits = [SetAttr(os_element, "firmware", "efi", ctx.origin)
              if os_element is not None else Ensure("os", "firmware", "efi", ctx.origin)]
     features = ctx.root.find("features")
     if features is None or features.find("acpi") is None:
@@ -90,8 +90,7 @@ def _secure_boot_features(ctx, os_element) -> list:
             edits.append(Add(stated, el("feature", enabled="yes", name=name), ctx.origin,
                              identity=("feature", name)))
         else:
-            edits.append(SetAttr(feature, f"/domain/os/firmware/feature[@name='{name}']",
-                                 "enabled", "yes", ctx.origin))
+            edits.append(SetAttr(feature, "enabled", "yes", ctx.origin))
     return edits
 
 
@@ -104,7 +103,7 @@ def _bios(ctx, os_element) -> list:
     stated = os_element.get("firmware") if os_element is not None else None
     loader = os_element.find("loader") if os_element is not None else None
     if stated == "efi" or (loader is not None and loader.get("type") == "pflash"):
-        return [SetAttr(os_element, "/domain/os", "firmware", "bios", ctx.origin)] \
+        return [SetAttr(os_element, "firmware", "bios", ctx.origin)] \
             if stated else _conflict_with_loader(ctx, loader)
     return []
 

@@ -44,8 +44,7 @@ def guest_os(ctx, id):
     stated = record.find(f"{{{LIBOSINFO}}}os")
     if stated is None:
         return [Add(record, E(f"{{{LIBOSINFO}}}os", (("id", uri),)), ctx.origin)]
-    return [SetAttr(stated, "/domain/metadata/libosinfo:libosinfo/libosinfo:os", "id", uri,
-                    ctx.origin)]
+    return [SetAttr(stated, "id", uri, ctx.origin)]
 
 
 def recommendations(args, facts, origin) -> Expansion:

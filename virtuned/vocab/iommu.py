@@ -28,6 +28,5 @@ def iommu(ctx):
         edits.append(Add("features", el("ioapic", driver="qemu"), ctx.origin,
                          identity=("ioapic",)))
     else:
-        edits.append(SetAttr(ioapic, "/domain/features/ioapic", "driver", "qemu",
-                             ctx.origin))
+        edits.append(SetAttr(ioapic, "driver", "qemu", ctx.origin))
     return edits

@@ -20,4 +20,4 @@ def machine(ctx, type):
     current = os_type.get("machine")
     if current is not None and machine_family(current) == type:
         return []
-    return [SetAttr(os_type, "/domain/os/type", "machine", type, ctx.origin)]
+    return [SetAttr(os_type, "machine", type, ctx.origin)]

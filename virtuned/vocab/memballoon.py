@@ -31,10 +31,9 @@ def _balloon(ctx) -> list:
         if reporting:
             attributes["freePageReporting"] = "on"
         return [devices.add_device(el("memballoon", **attributes), ctx.origin)]
-    path = "/domain/devices/memballoon"
-    edits = [SetAttr(existing, path, "model", model, ctx.origin)]
+    edits = [SetAttr(existing, "model", model, ctx.origin)]
     if reporting:
-        edits.append(SetAttr(existing, path, "freePageReporting", "on", ctx.origin))
+        edits.append(SetAttr(existing, "freePageReporting", "on", ctx.origin))
     return edits
 
 

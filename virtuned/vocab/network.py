@@ -19,14 +19,13 @@ def network_model(ctx, model):
     """
     edits = []
     interfaces = ctx.devices.findall("interface") if ctx.devices is not None else []
-    for index, interface in enumerate(interfaces, start=1):
+    for interface in interfaces:
         existing = interface.find("model")
-        path = f"/domain/devices/interface[{index}]/model"
         if existing is None:
             edits.append(Add(interface, el("model", type_=model), ctx.origin,
                              identity=("model",)))
         else:
-            edits.append(SetAttr(existing, path, "type", model, ctx.origin))
+            edits.append(SetAttr(existing, "type", model, ctx.origin))
     return edits
 
 
@@ -53,8 +52,7 @@ def _driver_edits(ctx) -> list:
         wanted = {}
         for resolved in traits:
             wanted.update(_attributes(ctx, resolved, interface))
-        edits += devices.driver_edits(interface, f"/domain/devices/interface[{index}]",
-                                      wanted, ctx.origin)
+        edits += devices.driver_edits(interface, wanted, ctx.origin)
     return edits
 
 

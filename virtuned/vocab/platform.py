@@ -12,7 +12,7 @@ def feature_on(ctx, name: str) -> list:
     existing = features.find(name) if features is not None else None
     if existing is None:
         return [Add("features", el(name, state="on"), ctx.origin, identity=(name,))]
-    return [SetAttr(existing, f"/domain/features/{name}", "state", "on", ctx.origin)]
+    return [SetAttr(existing, "state", "on", ctx.origin)]
 
 
 @trait("vmcoreinfo", version=1, rank=50)
@@ -47,4 +47,4 @@ def clock(ctx, offset):
     existing = ctx.root.find("clock")
     if existing is None:
         return [Ensure("clock", "offset", offset, ctx.origin)]
-    return [SetAttr(existing, "/domain/clock", "offset", offset, ctx.origin)]
+    return [SetAttr(existing, "offset", offset, ctx.origin)]

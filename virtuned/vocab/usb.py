@@ -16,8 +16,7 @@ def usb_controller_edits(ctx, model: str) -> list:
         # Only the XHCI models have a port count; QEMU refuses it on the others.
         ports = {"ports": "15"} if model.endswith("-xhci") else {}
         return [devices.controller("usb", 0, ctx.origin, model=model, **ports)]
-    return [SetAttr(existing, "/domain/devices/controller[@type='usb']", "model", model,
-                    ctx.origin)]
+    return [SetAttr(existing, "model", model, ctx.origin)]
 
 
 @trait("usb controller {model:qemu-xhci|nec-xhci|ich9-ehci1|piix3-uhci}", version=1, rank=110)

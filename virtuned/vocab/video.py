@@ -43,12 +43,10 @@ def video(ctx, model):
     missing = [m for m in wanted if m not in present]
     if fillable and missing.index(model) < len(fillable):
         target = fillable[missing.index(model)]
-        index = videos.index(target) + 1
         model_element = target.find("model")
         if model_element is None:
             return [Add(target, el("model", type_=model), ctx.origin)]
-        return [SetAttr(model_element, f"/domain/devices/video[{index}]/model", "type",
-                        model, ctx.origin)]
+        return [SetAttr(model_element, "type", model, ctx.origin)]
     return [devices.add_device(el("video", el("model", type_=model)), ctx.origin)]
 
 

@@ -32,6 +32,5 @@ def watchdog(ctx, model, action):
                     hint="drop the trait, or the input's watchdog")
     existing = devices.find(ctx.devices, "watchdog", model=model)
     if existing:
-        return [SetAttr(existing[0], f"/domain/devices/watchdog[@model='{model}']",
-                        "action", action, ctx.origin)]
+        return [SetAttr(existing[0], "action", action, ctx.origin)]
     return [devices.add_device(el("watchdog", model=model, action=action), ctx.origin)]
