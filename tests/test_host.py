@@ -149,9 +149,9 @@ ONE_CPU = "<cpus num='1'><cpu id='0'/></cpus>"
     (CELL.format("<cpus num='1'><cpu id='0' siblings='0-x'/></cpus>"),
      "bad.xml:1:1: invalid <cpu> in the host capabilities: siblings: expected a CPU "
      "list like 0-3,8,^2, got '0-x'"),
-    (CELL.format("<memory unit='TiB'>1</memory>" + ONE_CPU),
-     "bad.xml:1:1: invalid <memory> in the host capabilities: unit 'TiB' (expected "
-     "KiB, MiB or GiB)"),
+    (CELL.format("<memory unit='XiB'>1</memory>" + ONE_CPU),
+     "bad.xml:1:1: invalid <memory> in the host capabilities: unit 'XiB' (expected "
+     "a unit like KiB, MiB or GiB)"),
     (CELL.format("<memory unit='KiB'>lots</memory>" + ONE_CPU),
      "bad.xml:1:1: invalid <memory> in the host capabilities: 'lots' (expected a "
      "whole number)"),

@@ -11,16 +11,11 @@ import re
 
 import attrs
 
-# libvirt's units (docs/formatdomain "memory"): powers of 1000 end in B, the rest
-# are powers of 1024.
-SIZE_UNITS = {
-    "b": 1, "bytes": 1,
-    "KB": 10**3, "k": 2**10, "K": 2**10, "KiB": 2**10,
-    "MB": 10**6, "M": 2**20, "MiB": 2**20,
-    "GB": 10**9, "G": 2**30, "GiB": 2**30,
-    "TB": 10**12, "T": 2**40, "TiB": 2**40,
-}
+# Sizes are written in libvirt's units (docs/formatdomain "memory"), in the trait
+# language as in domain XML: unit_bytes reads them all; these are the ones named.
+SHOWN_UNITS = "KB, k, K, KiB, MB, M, MiB, GB, G, GiB, TB, T, TiB"
 _SIZE = re.compile(r"([0-9]+)([A-Za-z]+)")
+_WHOLE = re.compile(r"[0-9]+")  # ASCII digits only: str.isdigit() takes '²' too
 
 
 @attrs.frozen(order=True)
@@ -38,21 +33,38 @@ class Size:
         return self.bytes // 1024
 
 
+def is_whole(text: str) -> bool:
+    """Whether ``text`` is a whole number in ASCII digits."""
+    return _WHOLE.fullmatch(text) is not None
+
+
 def parse_int(text: str) -> int:
-    if not text.isdigit():
+    if not is_whole(text):
         raise ValueError(f"expected a whole number, got {text!r}")
     return int(text)
 
 
 def parse_size(text: str) -> Size:
+    """A size with its unit, as the trait language writes it: ``1GiB``, ``2M``."""
     match = _SIZE.fullmatch(text)
     if not match:
         raise ValueError(f"expected a size with a unit like 1GiB or 2MiB, got {text!r}")
     number, unit = match.groups()
-    if unit not in SIZE_UNITS:
-        units = ", ".join(u for u in SIZE_UNITS if u not in ("b", "bytes"))
-        raise ValueError(f"unknown unit {unit!r} in {text!r}; use one of {units}")
-    return Size(int(number) * SIZE_UNITS[unit], text)
+    factor = unit_bytes(unit)
+    if factor is None:
+        raise ValueError(f"unknown unit {unit!r} in {text!r}; use one of {SHOWN_UNITS}")
+    return Size(int(number) * factor, text)
+
+
+def kib(number: str, unit: str | None) -> int:
+    """A size as domain XML writes it, a number and a unit attribute (KiB when
+    there is none), in KiB; ValueError for what libvirt would refuse."""
+    factor = unit_bytes(unit or "KiB")
+    if factor is None:
+        raise ValueError(f"unknown unit {unit!r}")
+    if not is_whole(number):
+        raise ValueError(f"expected a whole number, got {number!r}")
+    return int(number) * factor // 1024
 
 
 def parse_cpulist(text: str) -> frozenset[int]:

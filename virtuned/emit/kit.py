@@ -15,12 +15,12 @@ from virtuned.plan.requirements import (CpuPolicy, DeviceAffinity, EmulatorPolic
                                         GuestCells, Hugepages, HostNode, IoThreads,
                                         MemorySize, Realtime, Topology, VcpuCount)
 from virtuned.resolve.registry import Expansion, slot_type, trait
-from virtuned.values import format_cpulist, format_kib, parse_cpulist
+from virtuned.values import format_cpulist, format_kib, is_whole, parse_cpulist
 
 __all__ = [
     "Add", "CpuPolicy", "DeviceAffinity", "E", "EmulatorPolicy", "Ensure", "ExitCode",
     "Expansion", "GuestCells", "HostNode", "Hugepages", "IoThreads", "MemorySize",
     "Realtime", "Related", "SetAttr", "SetText", "Topology", "VcpuCount", "conflict",
     "devices", "el", "element_span", "error", "format_cpulist", "format_kib",
-    "hypervisor", "int_attr", "machine_family", "osinfo", "parse_cpulist", "pinning",
-    "slot_type", "trait"]
+    "hypervisor", "int_attr", "is_whole", "machine_family", "osinfo", "parse_cpulist",
+    "pinning", "slot_type", "trait"]

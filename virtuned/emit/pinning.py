@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from virtuned.domain import element_span
 from virtuned.emit.edits import Add, E, Ensure, SetAttr, conflict, el
-from virtuned.values import format_cpulist, parse_cpulist, unit_bytes
+from virtuned import values
+from virtuned.values import format_cpulist, parse_cpulist
 
 # Attributes whose values are CPU or node lists: "0-2" equals "0,1,2".
 _LISTS = frozenset(("cpuset", "nodeset", "cpus", "vcpus"))
@@ -118,10 +119,10 @@ def _meaning(tag: str, attributes: dict) -> dict | None:
     meant = {**_DEFAULTS.get(tag, {}), **attributes}
     size = _SIZES.get(tag)
     if size in meant:
-        factor = unit_bytes(meant.pop("unit", "KiB"))
-        if factor is None or not meant[size].isdigit():
+        try:
+            meant[size] = str(values.kib(meant[size], meant.pop("unit", None)))
+        except ValueError:
             return None
-        meant[size] = str(int(meant[size]) * factor // 1024)
     return meant
 
 

@@ -10,13 +10,13 @@ host's, minus ``--reserved-cpus`` (kept for the host OS), and only those in
 from __future__ import annotations
 
 import functools
-import re
 
 import attrs
 
 from virtuned import domain
 from virtuned.diagnostics import CLI_OPTIONS, OptionNames, Span, error
 from virtuned.domain import element_span
+from virtuned import values
 from virtuned.values import format_cpulist, parse_cpulist
 
 KIND = "host capabilities XML"
@@ -158,21 +158,19 @@ def _cpu(cpu, source: str) -> HostCpu:
 
 
 def _kib(element, unit: str | None, value: int, source: str) -> int:
-    """``value`` in ``unit`` (libvirt writes KiB; MiB and GiB are read too) → KiB."""
-    factor = {"KiB": 1, "MiB": 1024, "GiB": 1024 ** 2}.get(unit or "KiB")
-    if factor is None:
-        raise _bad(element, source, f"unit '{unit}' (expected KiB, MiB or GiB)")
-    return value * factor
-
-
-_WHOLE = re.compile("[0-9]+")  # ASCII digits only: str.isdigit() takes '²' too
+    """``value`` in ``unit`` (libvirt writes KiB) → KiB."""
+    try:
+        return values.kib(str(value), unit)
+    except ValueError:
+        raise _bad(element, source, f"unit '{unit}' (expected a unit like KiB, MiB or "
+                   "GiB)") from None
 
 
 def _int(element, name: str, source: str, default: int | None = None) -> int:
     value = element.get(name)
     if value is None and default is not None:
         return default
-    if value is None or not _WHOLE.fullmatch(value):
+    if value is None or not values.is_whole(value):
         raise _bad(element, source, f"{name}='{value}' (expected a whole number)"
                    if value is not None else f"no {name}")
     return int(value)
@@ -180,7 +178,7 @@ def _int(element, name: str, source: str, default: int | None = None) -> int:
 
 def _int_text(element, source: str) -> int:
     text = (element.text or "").strip()
-    if not _WHOLE.fullmatch(text):
+    if not values.is_whole(text):
         raise _bad(element, source, f"'{text}' (expected a whole number)")
     return int(text)
 

@@ -9,7 +9,8 @@ import attrs
 
 from virtuned.diagnostics import REQUEST, ExitCode, Span, VirtunedError, error
 from virtuned.domain import element_span, int_attr
-from virtuned.values import format_cpulist, format_kib, parse_cpulist, unit_bytes
+from virtuned import values
+from virtuned.values import format_cpulist, format_kib, parse_cpulist
 
 DEFAULT_MEMORY_KIB = 1024 * 1024
 
@@ -285,7 +286,7 @@ def _input_vcpus(root, filename: str) -> int | None:
     if vcpu is None:
         return None
     text = (vcpu.text or "").strip()
-    if not text.isdigit() or int(text) < 1:
+    if not values.is_whole(text) or int(text) < 1:
         raise error(element_span(vcpu, filename), f"invalid <vcpu> count '{text}'")
     return int(text)
 
@@ -296,13 +297,12 @@ def _input_memory(root, filename: str) -> int | None:
 
 
 def _kib(element, unit: str | None, filename: str, text: str | None = None) -> int:
-
     text = (element.text if text is None else text or "").strip()
-    factor = unit_bytes(unit or "KiB")
-    if not text.isdigit() or factor is None:
+    try:
+        return values.kib(text, unit)
+    except ValueError:
         raise error(element_span(element, filename),
-                    f"invalid <{element.tag}> size '{text}' unit '{unit or 'KiB'}'")
-    return int(text) * factor // 1024
+                    f"invalid <{element.tag}> size '{text}' unit '{unit or 'KiB'}'") from None
 
 
 def _input_cells(root, filename: str) -> tuple[GuestCell, ...] | None:

@@ -4,7 +4,7 @@ NIC model and the virtio-net driver of every interface."""
 from __future__ import annotations
 
 
-from virtuned.emit.kit import Add, SetAttr, devices, el, error, trait
+from virtuned.emit.kit import Add, SetAttr, devices, el, error, is_whole, trait
 
 
 @trait("network model {model:virtio|e1000e|e1000|rtl8139}", version=1, rank=160)
@@ -68,7 +68,7 @@ def _attributes(ctx, resolved, interface) -> dict:
     if count == "auto":
         vcpu = ctx.root.find("vcpu")
         text = (vcpu.text or "").strip() if vcpu is not None else ""
-        count = min(int(text), MAX_QUEUES) if text.isdigit() and int(text) else 1
+        count = min(int(text), MAX_QUEUES) if is_whole(text) and int(text) else 1
     return {"queues": str(count)}
 
 
