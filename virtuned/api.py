@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import threading
-
 import attrs
 
 # Everything below runs on every compile: imported once here, not per call.
-from virtuned import domain, emit, merge, provenance, vocab  # noqa: F401 (vocab: registers the traits)
+from virtuned import caching, domain, emit, merge, provenance, vocab  # noqa: F401 (vocab: registers the traits)
 from virtuned import plan as planning
 from virtuned.diagnostics import (CLI_OPTIONS, REQUEST, Diagnostic, ExitCode, OptionNames,
                                   Sources, Span, VirtunedError, error, real_path)
@@ -22,7 +19,7 @@ from virtuned.plan.requirements import PLACING, Realtime, described
 from virtuned.resolve import Request, condition_facts, resolve
 from virtuned.resolve import lock as locks
 from virtuned.resolve.profiles import ProfileFile, load_reference, search_path
-from virtuned.resolve.registry import all_traits, generation
+from virtuned.resolve.registry import generation
 from virtuned.version import __version__
 
 # Inline trait text or a profile's text, with the name diagnostics use for it
@@ -385,9 +382,8 @@ def load_roots(profiles=(), traits=(), sources=(), profile_path=()) -> tuple[Pro
     return tuple(sorted(roots, key=lambda r: (r.source, r.text)))
 
 
-_CACHE: dict[tuple, tuple] = {}
-_CACHE_SIZE = 256
-_CACHE_LOCK = threading.Lock()
+# Resolved trait sets by request: (result, the stamps of the files it read).
+_RESOLVED = caching.Bounded(256)
 
 
 def _resolve(roots, settings, profile_path, stated, host_summary=None,
@@ -395,13 +391,11 @@ def _resolve(roots, settings, profile_path, stated, host_summary=None,
     """Resolve a request; a long-lived process (the server, a management app) sees
     the same profiles again and again, so the result is cached by content: the texts
     named in the request are part of the key, and the files they include are
-    checked (size and mtime), with the directories they were found in, before a
+    checked (their stamps), with the directories they were found in, before a
     cached result is used."""
-    all_traits()  # registers the vocabulary, so the generation below is current
     key = (roots, settings, profile_path, stated, host_summary, option_names, generation())
-    with _CACHE_LOCK:
-        hit = _CACHE.get(key)
-    if hit is not None and _unchanged(hit[1]):
+    hit = _RESOLVED.get(key)
+    if hit is not None and caching.unchanged(hit[1]):
         return hit[0]
     request = Request(roots, settings, profile_path, option_names)
     result = resolve(request, lambda decided: condition_facts(stated, decided, host_summary))
@@ -410,20 +404,5 @@ def _resolve(roots, settings, profile_path, stated, host_summary=None,
                      if p.source not in root_sources)
     if included:  # a new version added to a directory could change what is picked
         included += tuple(str(d) for d in search_path(profile_path))
-    with _CACHE_LOCK:
-        if len(_CACHE) >= _CACHE_SIZE:
-            _CACHE.pop(next(iter(_CACHE)))  # the oldest entry
-        _CACHE[key] = (result, tuple((path, _stat(path)) for path in included))
+    _RESOLVED.put(key, (result, tuple((path, caching.stamp(path)) for path in included)))
     return result
-
-
-def _stat(path: str):
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return (info.st_mtime_ns, info.st_size)
-
-
-def _unchanged(dependencies) -> bool:
-    return all(_stat(path) == stamp for path, stamp in dependencies)

@@ -14,6 +14,7 @@ import threading
 
 from lxml import etree
 
+from virtuned import caching
 from virtuned.diagnostics import Span, error
 
 MAX_BYTES = 10 * 1024 * 1024
@@ -229,21 +230,12 @@ class Element(etree.ElementBase):
 
 _STEP = r"(?:\{[^}]+\})?[A-Za-z_][\w.-]*"
 _CHILD_PATH = re.compile(f"{_STEP}(?:/{_STEP})*")
-_STEPS: dict = {}  # path → its steps, or None: not a plain child path
-
-
+@functools.lru_cache(maxsize=1024)
 def _child_steps(path):
-    if type(path) is not str:  # a QName
+    """A plain child path's steps, or None (not one: a QName, a predicate...)."""
+    if type(path) is not str:
         return None
-    try:
-        return _STEPS[path]
-    except KeyError:
-        pass
-    steps = tuple(re.findall(_STEP, path)) if _CHILD_PATH.fullmatch(path) else None
-    if len(_STEPS) > 1024:
-        _STEPS.clear()
-    _STEPS[path] = steps
-    return steps
+    return tuple(re.findall(_STEP, path)) if _CHILD_PATH.fullmatch(path) else None
 
 
 def _children(element, steps):
@@ -537,19 +529,11 @@ def indent_subtree(element, unit: str, level: int) -> None:
     element[-1].tail = "\n" + unit * level
 
 
-_PROTOTYPES = threading.local()  # lxml elements are not shared between threads
+_PROTOTYPES = caching.PerThread(4096)  # lxml elements are not shared between threads
 
 
 def copy_of(key, make):
     """A copy of the element ``make()`` returns, which is made once per ``key`` (and
     thread) and then only copied: copying is several times faster than parsing or
     building, and the same elements are added compile after compile."""
-    cache = getattr(_PROTOTYPES, "cache", None)
-    if cache is None:
-        cache = _PROTOTYPES.cache = {}
-    prototype = cache.get(key)
-    if prototype is None:
-        if len(cache) >= 4096:
-            cache.clear()
-        prototype = cache[key] = make()
-    return prototype.__copy__()
+    return _PROTOTYPES.get_or_make(key, make).__copy__()

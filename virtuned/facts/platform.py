@@ -48,10 +48,6 @@ class Platform:
     def has_pcie(self) -> bool:
         return self.family == "q35"
 
-    @property
-    def ide_allowed(self) -> bool:
-        return self.family == "pc"
-
 
 @attrs.frozen
 class Stated:

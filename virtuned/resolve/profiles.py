@@ -23,7 +23,7 @@ from pathlib import Path
 
 import attrs
 
-from virtuned import data
+from virtuned import caching, data
 from virtuned.diagnostics import Span, did_you_mean, error, name_file
 
 SYSTEM_DIR = Path("/etc/virtuned/profiles")
@@ -129,13 +129,11 @@ def _bump(numbers: list[int], index: int) -> Version:
 
 @attrs.frozen(cache_hash=True)
 class ProfileFile:
-    """One profile's text, where it came from, and what its header says."""
+    """One profile's text and where it came from (its header is read when it is
+    parsed)."""
 
     source: str  # the path shown in diagnostics, or "<trait N>"
     text: str
-    name: str | None = None  # from the header; None for a file of bare trait lines
-    version: Version | None = None
-    summary: str | None = None
 
     @property
     def sha256(self) -> str:
@@ -157,7 +155,7 @@ class Library:
     def _scanned(self) -> dict:
         # A directory's mtime changes when a profile is added, removed or renamed, so
         # a long-running process sees new profiles without rescanning every time.
-        return _scan(self.directories, tuple(_mtime(d) for d in self.directories))
+        return _scan(self.directories, tuple(caching.stamp(d) for d in self.directories))
 
     def find(self, name: str, wanted: Range) -> Path | None:
         """The file of the highest version in range; ties go to the later directory."""
@@ -166,13 +164,6 @@ class Library:
 
     def versions(self, name: str) -> list[str]:
         return sorted({str(v) for v, _, _ in self.candidates(name)})
-
-
-def _mtime(path: Path) -> int | None:
-    try:
-        return path.stat().st_mtime_ns
-    except OSError:
-        return None
 
 
 @functools.lru_cache(maxsize=8)
@@ -219,7 +210,7 @@ def load_library_file(path: Path) -> ProfileFile:
 
 
 def load_file(path: str | Path, shown_as: str | None = None) -> ProfileFile:
-    """Read a profile file; its header (if any) is filled in by the resolver."""
+    """Read a profile file (as UTF-8 text; errors name the file)."""
     try:
         text = _read_text(os.fspath(path))
     except OSError as exc:
@@ -231,23 +222,21 @@ def load_file(path: str | Path, shown_as: str | None = None) -> ProfileFile:
     return ProfileFile(str(shown_as or path), text)
 
 
-# path → ((mtime_ns, size, inode), text): a long-lived process (the server, a
-# management app) reads the same profiles again and again; a stat is much cheaper.
-_TEXTS: dict[str, tuple[tuple[int, int, int], str]] = {}
-_TEXTS_SIZE = 512
+# path → (stamp, text): a long-lived process (the server, a management app) reads
+# the same profiles again and again; a stat is much cheaper than a read.
+_TEXTS = caching.Bounded(512)
 
 
 def _read_text(path: str) -> str:
-    info = os.stat(path)
-    stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+    stamp = caching.stamp(path)
+    if stamp is None:
+        os.stat(path)  # raises the OSError that says why
     cached = _TEXTS.get(path)
     if cached is not None and cached[0] == stamp:
         return cached[1]
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
-    if len(_TEXTS) >= _TEXTS_SIZE:
-        _TEXTS.pop(next(iter(_TEXTS)))
-    _TEXTS[path] = (stamp, text)
+    _TEXTS.put(path, (stamp, text))
     return text
 
 

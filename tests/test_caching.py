@@ -1,0 +1,53 @@
+"""The one cache (virtuned/caching.py): bounded, least recently used out first, and
+file stamps that change when a file does."""
+
+import threading
+
+from virtuned import caching
+
+
+def test_the_least_recently_used_entry_goes_first():
+    cache = caching.Bounded(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # now "b" is the least recently used
+    cache.put("c", 3)
+    assert (cache.get("a"), cache.get("b"), cache.get("c"), len(cache)) == (1, None, 3, 2)
+
+
+def test_a_cache_never_grows_past_its_size():
+    cache = caching.Bounded(8)
+    for i in range(1000):
+        cache.put(i, i)
+    assert len(cache) == 8
+    assert [cache.get(i) for i in range(992, 1000)] == list(range(992, 1000))
+
+
+def test_per_thread_caches_make_once_per_thread():
+    cache = caching.PerThread(4)
+    made = []
+
+    def make():
+        made.append(threading.get_ident())
+        return object()
+
+    first = cache.get_or_make("k", make)
+    assert cache.get_or_make("k", make) is first
+    other = []
+    thread = threading.Thread(target=lambda: other.append(cache.get_or_make("k", make)))
+    thread.start()
+    thread.join()
+    assert other[0] is not first and len(made) == 2
+    for key in range(10):
+        cache.get_or_make(key, object)
+    assert cache.get_or_make("k", make) is not first  # pushed out by newer keys
+
+
+def test_a_stamp_changes_with_the_file(tmp_path):
+    path = tmp_path / "p.vt"
+    assert caching.stamp(path) is None
+    path.write_text("video qxl\n")
+    first = caching.stamp(path)
+    assert caching.unchanged([(path, first)])
+    path.write_text("video vga and more\n")
+    assert not caching.unchanged([(path, first)])

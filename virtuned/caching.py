@@ -1,0 +1,85 @@
+"""The one way virtuned keeps what it worked out: a bounded cache, least recently
+used out first, and for what comes from files, the files' stamps to check it by.
+
+A long-lived process (the HTTP service, a management app calling the library) sees
+the same profiles, hosts and elements again and again; every cache here has a size
+it never grows past, so no stream of distinct requests can make a process grow
+without bound. Pure functions of small values use ``functools.lru_cache`` with a
+``maxsize``, the standard library's form of the same rule.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+
+class Bounded:
+    """A thread-safe cache of at most ``size`` entries."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._entries: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        with self._lock:
+            try:
+                self._entries.move_to_end(key)
+            except KeyError:
+                return default
+            return self._entries[key]
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+class PerThread:
+    """A ``Bounded`` cache of its own for each thread, for values that must not be
+    shared between threads (lxml elements); ``get_or_make`` needs no lock."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._local = threading.local()
+
+    def get_or_make(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        entries = getattr(self._local, "entries", None)
+        if entries is None:
+            entries = self._local.entries = OrderedDict()
+        try:
+            entries.move_to_end(key)
+            return entries[key]
+        except KeyError:
+            value = entries[key] = make()
+            if len(entries) > self.size:
+                entries.popitem(last=False)
+            return value
+
+
+def stamp(path: str | os.PathLike) -> tuple[int, int, int] | None:
+    """What changes when a file (or directory) changes: its modification time, size
+    and inode; None when it is not there."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size, info.st_ino)
+
+
+def unchanged(stamps) -> bool:
+    """Whether every ``(path, stamp)`` still holds."""
+    return all(stamp(path) == seen for path, seen in stamps)
