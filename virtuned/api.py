@@ -5,7 +5,8 @@ from __future__ import annotations
 import attrs
 
 # Everything below runs on every compile: imported once here, not per call.
-from virtuned import caching, domain, emit, merge, provenance, vocab  # noqa: F401 (vocab: registers the traits)
+from virtuned import caching, domain, emit, merge, provenance
+from virtuned import vocab  # noqa: F401  (registers the traits)
 from virtuned import plan as planning
 from virtuned.diagnostics import (CLI_OPTIONS, REQUEST, Diagnostic, ExitCode, OptionNames,
                                   Sources, Span, VirtunedError, error, real_path)

@@ -236,7 +236,8 @@ class HostSummary:
 
     @classmethod
     def of(cls, facts: HostFacts) -> HostSummary:
-        """Of the host and its constraints: SMT counts only where the guest may use both threads."""
+        """Of the host and its constraints: SMT counts only where the guest may use
+        both threads."""
         cells = facts.host.cells
         usable = frozenset().union(*(facts.usable(cell) for cell in cells))
         smt = any(len(cpu.siblings & usable) > 1 for cell in cells for cpu in cell.cpus

@@ -25,7 +25,7 @@ from virtuned.resolve import profiles
 from virtuned.resolve.conditions import condition_facts
 from virtuned.resolve.model import (FactsFor, Link, Origin, Request, ResolvedTrait, Skipped,
                                     TraitSet, UsedProfile, overrides_its_include)
-from virtuned.resolve.walk import Walk
+from virtuned.resolve.walk import Check, DecidedFacts, Walk
 
 __all__ = ["resolve", "check", "condition_facts", "FactsFor", "Link", "Origin", "Request",
            "ResolvedTrait", "Skipped", "TraitSet", "UsedProfile", "overrides_its_include"]
@@ -36,7 +36,7 @@ def resolve(request: Request, facts_for: FactsFor = lambda decided: decided
     """Resolve a request. ``facts_for`` turns the facts the traits decide (``machine``)
     into the full facts conditions may test (adding the input domain's)."""
     library = profiles.Library(profiles.search_path(request.profile_path))
-    decided = Walk(request, library, facts=None).run().facts_decided
+    decided = DecidedFacts(request, library).run().decided
     walk = Walk(request, library, facts=dict(facts_for(decided))).run()
     return walk.result()
 
@@ -50,6 +50,6 @@ def check(files: tuple[profiles.ProfileFile, ...], profile_path: tuple[str, ...]
     library = profiles.Library(profiles.search_path(profile_path))
     request = Request(files, (), profile_path)
     facts = condition_facts(Stated(None, None, None, False), {})
-    walk = Walk(request, library, facts=facts, checking=True).run()
+    walk = Check(request, library, facts).run()
     result = walk.result()
     return tuple(walk.unused_params()) + result.warnings

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from virtuned import values
-from virtuned.diagnostics import REQUEST, ExitCode, Related, Span, error
+from virtuned.diagnostics import (REQUEST, ExitCode, OptionNames, Related, Span, did_you_mean,
+                                  error)
 from virtuned.resolve import registry
 from virtuned.syntax import ast
 
@@ -75,3 +76,46 @@ def param_clash(key, span, other_span, params, other_params):
                  f"'{key}' is used twice with different params ({shown})",
                  related=related, exit_code=ExitCode.CONFLICT,
                  hint="one profile has one set of params per compile")
+
+
+def declared_params(tree) -> dict[str, ast.Param]:
+    """The params a profile declares, by name."""
+    declared: dict[str, ast.Param] = {}
+    for statement in tree.statements:
+        if isinstance(statement, ast.Param):
+            if statement.name in declared:
+                raise error(statement.span, f"param '{statement.name}' is declared twice",
+                            related=(Related(declared[statement.name].span,
+                                             "first declared here"),))
+            if statement.type not in PARAM_TYPES:
+                raise error(statement.span, f"param '{statement.name}': unknown type "
+                            f"'{statement.type}'",
+                            hint=did_you_mean(statement.type, PARAM_TYPES))
+            declared[statement.name] = statement
+    return declared
+
+
+def param_values(tree, declared, assigned: dict, unset_allowed: bool,
+                 option_names: OptionNames) -> dict:
+    """Typed values: assigned (include ``with``, ``--set``), else the default; a
+    required param without one is an error unless ``unset_allowed``."""
+    values_: dict = {}
+    for name, (item, span) in assigned.items():
+        if isinstance(item, ast.ParamRef):
+            continue  # checking: the includer's own param has no value yet
+        if name not in declared:
+            profile = tree.header.name if tree.header else tree.source
+            raise error(span, f"'{profile}' has no param '{name}'",
+                        hint=did_you_mean(name, tuple(declared)) or
+                        f"its params: {', '.join(declared) or 'none'}")
+        values_[name] = typed(declared[name], item, span)
+    for name, param in declared.items():
+        if name in values_:
+            continue
+        if param.default is not None:
+            values_[name] = typed(param, param.default, param.default.span)
+        elif not param.optional and not unset_allowed:
+            raise error(param.span, f"param '{name}' is required and was not set",
+                        hint=f"set it with 'include ... with {name} = VALUE' or "
+                             f"{option_names.given('settings', 'VALUE', name)}")
+    return values_

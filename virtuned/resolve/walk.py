@@ -1,5 +1,10 @@
 """The walk over the profile graph: includes, params, ``when`` blocks and trait
-lines, in one pass per set of facts."""
+lines, in one pass per set of facts.
+
+``Walk`` is the compile's pass. Two passes differ from it in one place each:
+``DecidedFacts`` (before it: only the unconditional traits, for the facts they
+decide, such as the machine) and ``Check`` (``virtuned check``: every ``when`` body
+whatever its condition, params that an includer would set, repeated lines)."""
 
 from __future__ import annotations
 
@@ -11,8 +16,10 @@ from virtuned.diagnostics import (Diagnostic, ExitCode, Related, Span, VirtunedE
                                   asking, did_you_mean, error)
 from virtuned.resolve import profiles, registry
 from virtuned.resolve.conditions import FACTS, fact_equals, host_fact
-from virtuned.resolve.model import Link, Request, ResolvedTrait, Skipped, TraitSet, UsedProfile
-from virtuned.resolve.params import (PARAM_TYPES, as_item, param_clash, setting_item, typed)
+from virtuned.resolve.model import (Link, Request, ResolvedTrait, Skipped, TraitSet,
+                                    UsedProfile)
+from virtuned.resolve.params import (as_item, declared_params, param_clash, param_values,
+                                     setting_item)
 from virtuned.resolve.traits import chain_notes, combine, match_line, own_order, sortable
 from virtuned.syntax import ast
 from virtuned.syntax.format import format_condition
@@ -37,17 +44,14 @@ class _Instance:
 
 
 class Walk:
-    """One pass over the profile graph. With ``facts=None`` it is the pre-pass: it
-    skips every ``when`` body and only collects the facts traits decide."""
+    """The compile's pass over the profile graph, against the facts conditions test."""
 
-    def __init__(self, request: Request, library: profiles.Library, facts: dict | None,
-                 checking: bool = False):
+    # Whether a param may have no value (an includer would give it one).
+    unset_params_allowed = False
+
+    def __init__(self, request: Request, library: profiles.Library, facts: dict | None):
         self.request = request
-        # ``virtuned check``: every when-body is visited whatever its condition, unset
-        # params are allowed, and only unconditional traits are combined.
-        self.checking = checking
         self.referenced: set[tuple[str, str]] = set()  # (profile, param) used
-        self.seen_lines: dict[tuple, Span] = {}
         self.library = library
         self.facts = facts
         self.definitions = registry.all_traits()
@@ -57,7 +61,6 @@ class Walk:
         self.skipped: list[Skipped] = []
         self.used: dict[str, UsedProfile] = {}
         self.instances: dict[str, tuple[_Instance, Span | None]] = {}
-        self.facts_decided: dict = {}
         self.settings_used: set[str] = set()
         self.exit_code = ExitCode.INVALID_INPUT
 
@@ -66,15 +69,13 @@ class Walk:
     def run(self) -> Walk:
         for file in self.request.roots:
             self._guard(self._root, file)
-        if self.facts is not None:
-            self._check_settings()
+        self._check_settings()
         if self.problems:
             raise VirtunedError(self.problems, self.exit_code)
         return self
 
     def result(self) -> TraitSet:
-        if not self.checking:
-            self.traits += self._expansions()
+        self.traits += self._expansions()
         order = {d.phrase: i for i, d in enumerate(self.definitions)}
         self.traits.sort(key=lambda t: (order[t.phrase], own_order(t), sortable(t.args),
                                         t.soft, t.origin.span))
@@ -130,8 +131,9 @@ class Walk:
 
     def _instantiate(self, file, tree, assigned: dict, chain, names, via: Span | None,
                      conditional: bool) -> None:
-        declared = self._declared_params(tree)
-        params = self._param_values(tree, declared, assigned)
+        declared = declared_params(tree)
+        params = param_values(tree, declared, assigned, self.unset_params_allowed,
+                              self.request.option_names)
         instance = _Instance(file, tree, params, declared, chain, ())
         instance = attrs.evolve(instance, names=names + (instance.name,))
         previous = self.instances.get(instance.name)
@@ -154,43 +156,6 @@ class Walk:
         used = UsedProfile(header.name if header else file.source,
                            header.version if header else None, file.sha256, file.source)
         self.used[file.source] = used
-
-    def _declared_params(self, tree) -> dict[str, ast.Param]:
-        declared: dict[str, ast.Param] = {}
-        for statement in tree.statements:
-            if isinstance(statement, ast.Param):
-                if statement.name in declared:
-                    raise error(statement.span, f"param '{statement.name}' is declared twice",
-                                related=(Related(declared[statement.name].span,
-                                                 "first declared here"),))
-                if statement.type not in PARAM_TYPES:
-                    raise error(statement.span, f"param '{statement.name}': unknown type "
-                                f"'{statement.type}'", hint=did_you_mean(statement.type, PARAM_TYPES))
-                declared[statement.name] = statement
-        return declared
-
-    def _param_values(self, tree, declared, assigned: dict) -> dict:
-        """Typed values: assigned (include ``with``, ``--set``), else the default."""
-        values_: dict = {}
-        for name, (item, span) in assigned.items():
-            if isinstance(item, ast.ParamRef):
-                continue  # checking: the includer's own param has no value yet
-            if name not in declared:
-                profile = tree.header.name if tree.header else tree.source
-                raise error(span, f"'{profile}' has no param '{name}'",
-                            hint=did_you_mean(name, tuple(declared)) or
-                            f"its params: {', '.join(declared) or 'none'}")
-            values_[name] = typed(declared[name], item, span)
-        for name, param in declared.items():
-            if name in values_:
-                continue
-            if param.default is not None:
-                values_[name] = typed(param, param.default, param.default.span)
-            elif not param.optional and not self.checking:
-                raise error(param.span, f"param '{name}' is required and was not set",
-                            hint=f"set it with 'include ... with {name} = VALUE' or "
-                                 f"{self.request.option_names.given('settings', 'VALUE', name)}")
-        return values_
 
     def _settings_for(self, profile_name: str | None, tree) -> dict:
         """``--set`` values that address this root profile: ``NAME=`` or ``PROFILE.NAME=``."""
@@ -233,18 +198,18 @@ class Walk:
         if isinstance(statement, ast.Include):
             self._include(instance, statement, conditional)
         elif isinstance(statement, ast.When):
-            if self.facts is None:
-                return  # pre-pass: only unconditional statements decide facts
-            if self._holds(instance, statement.condition) or self.checking:
-                self._block(instance, statement.body, conditional=True)
-            else:
-                self.skipped.append(Skipped(statement.span,
-                                            format_condition(statement.condition),
-                                            instance.chain))
+            self._when(instance, statement)
         elif isinstance(statement, ast.TraitLine):
             self._trait(instance, statement, statement, "require", conditional)
         elif isinstance(statement, ast.Prefer):
             self._trait(instance, statement.trait, statement, "prefer", conditional)
+
+    def _when(self, instance: _Instance, when: ast.When) -> None:
+        if self._holds(instance, when.condition):
+            self._block(instance, when.body, conditional=True)
+        else:
+            self.skipped.append(Skipped(when.span, format_condition(when.condition),
+                                        instance.chain))
 
     def _include(self, instance: _Instance, include: ast.Include, conditional: bool) -> None:
         try:
@@ -266,7 +231,8 @@ class Walk:
             hint = None if versions else did_you_mean(include.name, self.library.names())
             raise _chain_error(include.span, message, chain, hint)
         file = profiles.load_library_file(path)
-        assigned = {a.name: (self._substitute(instance, a.value, allow_unset=self.checking),
+        assigned = {a.name: (self._substitute(instance, a.value,
+                                              allow_unset=self.unset_params_allowed),
                              a.span)
                     for a in include.assignments}
         for target, text in self.request.settings:
@@ -279,66 +245,21 @@ class Walk:
                           instance.names, include.span, conditional)
 
     def _trait(self, instance, line: ast.TraitLine, statement, strength, conditional):
-        if self.checking and any(isinstance(i, ast.ParamRef) and i.name in instance.declared
-                                 and i.name not in instance.params for i in line.items):
-            self._check_unset_line(instance, line)
-            return
-        items = tuple(self._substitute(instance, item) for item in line.items)
-        # A preference is reported at its 'prefer', the start of its statement.
-        resolved = match_line(ast.TraitLine(items, statement.span), self.definitions,
-                              chain=instance.chain, strength=strength)
-        if self.checking:
-            self._note_repeat(instance, resolved)
-            if conditional:
-                return  # validated; only unconditional traits can be seen to conflict
-        decided = resolved.definition.facts(resolved.kwargs)
-        if decided and conditional and self.facts is not None:
+        resolved = self._match(instance, line, statement, strength)
+        if conditional and resolved.definition.facts(resolved.kwargs):
+            decided = resolved.definition.facts(resolved.kwargs)
             raise error(statement.span, f"'{resolved.origin.label}' decides the fact "
                         f"{', '.join(decided)}, which 'when' conditions read: it cannot "
                         "sit inside a 'when' block",
                         hint="move it out of the block, or condition on a param instead")
-        if decided and self.facts is None:
-            self.facts_decided.update(decided)
-        if self.facts is not None:
-            self.traits.append(resolved)
+        self.traits.append(resolved)
 
-    def _check_unset_line(self, instance: _Instance, line: ast.TraitLine) -> None:
-        """A line using a param that has no value here: check only that it names a
-        trait (its values are typed when an includer sets the param)."""
-        for item in line.items:
-            if isinstance(item, ast.ParamRef):
-                self._substitute(instance, item, allow_unset=True)
-        words = []
-        for item in line.items:
-            if not isinstance(item, ast.Word):
-                break
-            words.append(item.text)
-        names = {d.name for d in self.definitions}
-        if not any(" ".join(words[:len(n.split())]) == n for n in names):
-            close = registry.suggest([str(i) for i in line.items], self.definitions)
-            raise error(line.span, f"unknown trait '{line.words}'",
-                        hint=asking(close) or "'virtuned traits' lists every trait")
-
-    def _note_repeat(self, instance: _Instance, resolved: ResolvedTrait) -> None:
-        key = (instance.name, resolved.phrase, resolved.args, resolved.soft)
-        first = self.seen_lines.get(key)
-        if first is None:
-            self.seen_lines[key] = resolved.origin.span
-        else:
-            self.warnings.append(Diagnostic(
-                "warning", f"'{resolved.origin.label}' repeats a trait of this profile; "
-                "it changes nothing", resolved.origin.span,
-                (Related(first, "first here"),)))
-
-    def unused_params(self) -> list[Diagnostic]:
-        """Params of the checked profiles that nothing reads."""
-        found = []
-        for instance, _ in self.instances.values():
-            for name, param in instance.declared.items():
-                if (instance.name, name) not in self.referenced:
-                    found.append(Diagnostic("warning", f"param '{name}' is never used",
-                                            param.span))
-        return found
+    def _match(self, instance, line: ast.TraitLine, statement, strength) -> ResolvedTrait:
+        """The trait of a line, its params substituted; a preference is reported at
+        its 'prefer', the start of its statement."""
+        items = tuple(self._substitute(instance, item) for item in line.items)
+        return match_line(ast.TraitLine(items, statement.span), self.definitions,
+                          chain=instance.chain, strength=strength)
 
     def _substitute(self, instance: _Instance, item, allow_unset: bool = False):
         if not isinstance(item, ast.ParamRef):
@@ -368,7 +289,7 @@ class Walk:
         return self._fact_test(instance, condition)
 
     def _fact_test(self, instance: _Instance, test: ast.FactTest) -> bool:
-        items = tuple(self._substitute(instance, i, allow_unset=self.checking)
+        items = tuple(self._substitute(instance, i, allow_unset=self.unset_params_allowed)
                       for i in test.items)
         if any(isinstance(i, ast.ParamRef) for i in items):
             return False  # checking, and the value comes from an includer
@@ -388,6 +309,94 @@ class Walk:
         if head == "os" and words[:1] == ["family"]:
             return fact_equals(self.facts, "os family", words[1:], test)
         return fact_equals(self.facts, head, words, test)
+
+
+class DecidedFacts(Walk):
+    """The pass before the compile's: the facts the unconditional traits decide (the
+    machine), which every condition of the compile's pass may then read."""
+
+    def __init__(self, request: Request, library: profiles.Library):
+        super().__init__(request, library, facts=None)
+        self.decided: dict = {}
+
+    def _check_settings(self) -> None:
+        pass  # the compile's pass checks them
+
+    def _when(self, instance: _Instance, when: ast.When) -> None:
+        pass  # only unconditional statements decide facts
+
+    def _trait(self, instance, line, statement, strength, conditional) -> None:
+        resolved = self._match(instance, line, statement, strength)
+        self.decided.update(resolved.definition.facts(resolved.kwargs))
+
+
+class Check(Walk):
+    """``virtuned check``: every ``when`` body is checked whatever its condition, a
+    param may be unset (an includer sets it), only unconditional traits are combined,
+    and repeated lines and params nothing reads are reported."""
+
+    unset_params_allowed = True
+
+    def __init__(self, request: Request, library: profiles.Library, facts: dict):
+        super().__init__(request, library, facts)
+        self.seen_lines: dict[tuple, Span] = {}
+
+    def _expansions(self) -> list[ResolvedTrait]:
+        return []  # what 'recommended' stands for depends on the input
+
+    def _when(self, instance: _Instance, when: ast.When) -> None:
+        self._holds(instance, when.condition)  # its facts and params must exist
+        self._block(instance, when.body, conditional=True)
+
+    def _trait(self, instance, line: ast.TraitLine, statement, strength, conditional):
+        if any(isinstance(i, ast.ParamRef) and i.name in instance.declared
+               and i.name not in instance.params for i in line.items):
+            self._check_unset_line(instance, line)
+            return
+        resolved = self._match(instance, line, statement, strength)
+        self._note_repeat(instance, resolved)
+        if not conditional:  # only unconditional traits can be seen to conflict
+            self.traits.append(resolved)
+
+    def _check_unset_line(self, instance: _Instance, line: ast.TraitLine) -> None:
+        """A line using a param that has no value here: check only that it names a
+        trait (its values are typed when an includer sets the param)."""
+        for item in line.items:
+            if isinstance(item, ast.ParamRef):
+                self._substitute(instance, item, allow_unset=True)
+        words = []
+        for item in line.items:
+            if not isinstance(item, ast.Word):
+                break
+            words.append(item.text)
+        names = {d.name for d in self.definitions}
+        if not any(" ".join(words[:len(n.split())]) == n for n in names):
+            close = registry.suggest([str(i) for i in line.items], self.definitions)
+            raise error(line.span, f"unknown trait '{line.words}'",
+                        hint=asking(close) or "'virtuned traits' lists every trait")
+
+
+    def _note_repeat(self, instance: _Instance, resolved: ResolvedTrait) -> None:
+        key = (instance.name, resolved.phrase, resolved.args, resolved.soft)
+        first = self.seen_lines.get(key)
+        if first is None:
+            self.seen_lines[key] = resolved.origin.span
+        else:
+            self.warnings.append(Diagnostic(
+                "warning", f"'{resolved.origin.label}' repeats a trait of this profile; "
+                "it changes nothing", resolved.origin.span,
+                (Related(first, "first here"),)))
+
+
+    def unused_params(self) -> list[Diagnostic]:
+        """Params of the checked profiles that nothing reads."""
+        found = []
+        for instance, _ in self.instances.values():
+            for name, param in instance.declared.items():
+                if (instance.name, name) not in self.referenced:
+                    found.append(Diagnostic("warning", f"param '{name}' is never used",
+                                            param.span))
+        return found
 
 
 def _chain_error(span: Span, message: str, chain: tuple[str, ...], hint=None):

@@ -64,7 +64,8 @@ def emulator_threads(ctx, policy):
     """Where QEMU's own threads run: on a host CPU of their own, or the vCPUs'.
 
     isolated: one more host CPU of their own (a whole core under 'threads
-    isolate'); shared: the vCPUs' host CPUs. Written as <cputune><emulatorpin> when --host is given.
+    isolate'); shared: the vCPUs' host CPUs. Written as <cputune><emulatorpin>
+    when --host is given.
     """
     return pinning.edits(ctx)
 
@@ -95,7 +96,8 @@ def realtime(ctx):
     return [edit] if edit else []
 
 
-@trait("cpu topology sockets {sockets:int 1..} cores {cores:int 1..} threads {threads:int 1..}",
+@trait("cpu topology sockets {sockets:int 1..} cores {cores:int 1..} "
+       "threads {threads:int 1..}",
        version=1, rank=360,
        needs=lambda args: Topology(args["sockets"], args["cores"], args["threads"]))
 def cpu_topology(ctx, sockets, cores, threads):
@@ -138,7 +140,8 @@ def _cpu_attribute(ctx, name: str, value: str) -> list:
     return [SetAttr(cpu, name, value, ctx.origin)]
 
 
-@trait("vcpus {count:int 1..}", version=1, rank=380, needs=lambda args: VcpuCount(args["count"]))
+@trait("vcpus {count:int 1..}", version=1, rank=380,
+       needs=lambda args: VcpuCount(args["count"]))
 def vcpus(ctx, count):
     """The number of vCPUs (<vcpu>); an input that states another is a conflict."""
     element = ctx.root.find("vcpu")

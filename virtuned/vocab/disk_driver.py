@@ -14,7 +14,8 @@ from virtuned.emit.kit import ExitCode, Related, devices, error, trait
 DIRECT_CACHES = ("none", "directsync")
 
 
-@trait("disk cache {mode:none|writeback|writethrough|directsync|unsafe}", version=1, rank=260)
+@trait("disk cache {mode:none|writeback|writethrough|directsync|unsafe}", version=1,
+       rank=260)
 def disk_cache(ctx, mode):
     """The host page cache mode of every disk.
 

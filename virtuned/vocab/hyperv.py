@@ -32,7 +32,8 @@ def hyperv(ctx):
     Hyper-V enlightenments (relaxed, vapic, spinlocks with 8191 retries, vpindex,
     runtime, synic, stimer, reset, frequencies: the set virt-install and libvirt's
     documentation recommend) and the Hyper-V reference clock (``<timer
-    name='hypervclock'>``): Windows runs markedly better with them. An input that already has a <hyperv> element keeps it as is.
+    name='hypervclock'>``): Windows runs markedly better with them. An input that
+    already has a <hyperv> element keeps it as is.
     A TCG domain (type 'qemu') gets those QEMU emulates without KVM: no vpindex,
     synic or stimer.
     """

@@ -72,7 +72,8 @@ def _attributes(ctx, resolved, interface) -> dict:
     return {"queues": str(count)}
 
 
-@trait("network queues {count:int 1..256}", version=1, rank=170, key=lambda args: ("network queues",))
+@trait("network queues {count:int 1..256}", version=1, rank=170,
+       key=lambda args: ("network queues",))
 def network_queues(ctx, count):
     """virtio-net multiqueue: this many queue pairs on every interface.
 
@@ -82,7 +83,8 @@ def network_queues(ctx, count):
     return _driver_edits(ctx)
 
 
-@trait("network queues {count:auto}", version=1, rank=180, key=lambda args: ("network queues",))
+@trait("network queues {count:auto}", version=1, rank=180,
+       key=lambda args: ("network queues",))
 def network_queues_auto(ctx, count):
     """virtio-net multiqueue with one queue pair per vCPU (from ``<vcpu>``)."""
     return _driver_edits(ctx)
