@@ -125,8 +125,9 @@ def two_versions():
                                           model="virtio"), ctx.origin)]
         return emit
 
-    trait(phrase, version=1, rank=10_000)(emit_with("/dev/random"))
-    yield lambda: trait(phrase, version=2, rank=10_000)(emit_with("/dev/urandom"))
+    trait(phrase, version=1, rank=10_000, example=phrase)(emit_with("/dev/random"))
+    yield lambda: trait(phrase, version=2, rank=10_000,
+                        example=phrase)(emit_with("/dev/urandom"))
     for version in (1, 2):
         if registry.lookup(phrase, version):
             registry.unregister(phrase, version)

@@ -54,3 +54,17 @@ def test_traits_json_describes_the_slots():
         {"name": "count", "type": "int", "takes": "a whole number, 1 or more", "minimum": 1}]
     assert listing["video"]["signature"] == "video vga|cirrus|vmvga|qxl|virtio|bochs|ramfb|none"
     assert listing["video"]["module"] == "virtuned.vocab.video"
+
+
+def test_every_example_ends_with_its_own_trait_and_compiles(tmp_path):
+    """A trait's example is its own line last, after what it needs beside it; the
+    docs show it and tests/test_vocabulary.py compiles it on both machines."""
+    from virtuned import api
+    from virtuned.resolve import registry
+    from virtuned.resolve.traits import match_line
+    from virtuned.syntax.parser import parse
+
+    for definition in registry.all_traits():
+        last = parse(definition.example.splitlines()[-1], "<example>").statements[-1]
+        assert match_line(last, registry.all_traits()).phrase == definition.phrase
+        assert api.compile(None, traits=(definition.example,)).xml.startswith("<domain")

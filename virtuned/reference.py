@@ -57,7 +57,8 @@ def body(definition: TraitDef) -> str:
 def listing_json() -> list[dict]:
     """``virtuned traits --json`` and ``GET /v1/traits``: every trait, in canonical order."""
     return [{"name": d.name, "usage": registry.usage(d), "signature": signature(d),
-             "version": d.version, "summary": d.summary, "doc": d.doc.strip(),
+             "version": d.version, "summary": d.summary, "example": d.example,
+             "doc": d.doc.strip(),
              "slots": [_slot_json(slot) for slot in d.slots()],
              "module": d.module}
             for d in registry.all_traits()]
@@ -116,6 +117,7 @@ def vocabulary_markdown() -> str:
                  f"*(v{d.version}, [{module}](../{module}))*")
         if values(d):
             entry += "\n\n" + "\n".join(f"- `{name}`: {takes}" for name, takes in values(d))
+        entry += "\n\n```\n" + d.example + "\n```"
         for paragraph in body(d).split("\n\n"):
             if paragraph:
                 entry += "\n\n" + _markdown(" ".join(paragraph.split()))

@@ -111,6 +111,9 @@ class TraitDef:
     # documented by rank, so it decides which of two elements of one kind that two
     # traits add comes first. Unique per phrase; vocabulary modules leave gaps of 10.
     rank: int
+    # Trait text that uses it, with what it needs beside it ("network model
+    # virtio\nnetwork queues 2"): the docs show it, the vocabulary tests compile it.
+    example: str
     doc: str
     emit: Callable[..., Any]
     # Two traits with the same key must agree on their arguments (else: conflict).
@@ -188,14 +191,15 @@ def slot_type(name: str, parse: Callable[[str], Any], description: str) -> None:
 _REGISTRY: dict[str, dict[int, TraitDef]] = {}
 
 
-def trait(phrase: str, *, version: int, rank: int,
+def trait(phrase: str, *, version: int, rank: int, example: str,
           key: Callable[[dict], tuple] | None = None,
           facts: Callable[[dict], dict] | None = None,
           order: Callable[[dict], tuple] | None = None,
           expand: Callable[[dict, Any], Expansion] | None = None,
           needs: Callable[[dict], Any] | None = None):
     """Register the decorated emit function as semantics ``version`` of ``phrase``,
-    at ``rank`` in canonical order; the function's name becomes the trait's handle.
+    at ``rank`` in canonical order, with an ``example`` of its use; the function's
+    name becomes the trait's handle.
 
     Changing what a trait emits means registering a new version beside the old one.
     """
@@ -206,7 +210,7 @@ def trait(phrase: str, *, version: int, rank: int,
 
     def register(emit) -> TraitDef:
         definition = TraitDef(
-            phrase=phrase, tokens=tokens, version=version, rank=rank,
+            phrase=phrase, tokens=tokens, version=version, rank=rank, example=example,
             doc=emit.__doc__ or "", emit=emit, key=key or (lambda args, _p=phrase: (_p,)),
             facts=facts or (lambda args: {}), order=order, expand=expand, needs=needs)
         if not definition.doc.strip():

@@ -11,7 +11,7 @@ _AGENT = el("channel", el("source", mode="bind"),
             el("target", type_="virtio", name=AGENT_CHANNEL), type_="unix")
 
 
-@trait("guest agent", version=1, rank=40)
+@trait("guest agent", version=1, rank=40, example="guest agent")
 def guest_agent(ctx):
     """The qemu-guest-agent channel (virtio-serial), and its virtio-serial controller.
 

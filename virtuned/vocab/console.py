@@ -6,7 +6,7 @@ from __future__ import annotations
 from virtuned.emit.kit import devices, el, trait
 
 
-@trait("serial console", version=1, rank=130)
+@trait("serial console", version=1, rank=130, example="serial console")
 def serial_console(ctx):
     """A pty serial port 0 and a console on it (``virsh console`` works).
 

@@ -16,6 +16,7 @@ _CPUS_KEY = {"key": lambda args: ("host cpus",)}
 
 
 @trait("dedicated cpus [threads {threads:prefer|isolate|require}]", version=1, rank=310,
+       example="dedicated cpus threads isolate",
        needs=lambda args: CpuPolicy(True, args.get("threads") or "prefer"), **_CPUS_KEY)
 def dedicated_cpus(ctx, threads=None):
     """One host CPU of its own for each vCPU, never shared with another vCPU.
@@ -46,7 +47,8 @@ def _require_topology(ctx, threads) -> list:
     return _topology(ctx, sockets, wanted.vcpus // (sockets * per_core), per_core)
 
 
-@trait("shared cpus", version=1, rank=320, needs=lambda args: CpuPolicy(False), **_CPUS_KEY)
+@trait("shared cpus", version=1, rank=320, example="shared cpus",
+       needs=lambda args: CpuPolicy(False), **_CPUS_KEY)
 def shared_cpus(ctx):
     """vCPUs float over the host CPUs the guest may use, shared with other guests.
 
@@ -59,6 +61,7 @@ def shared_cpus(ctx):
 
 
 @trait("emulator threads {policy:isolated|shared}", version=1, rank=330,
+       example="emulator threads isolated",
        needs=lambda args: EmulatorPolicy(args["policy"]))
 def emulator_threads(ctx, policy):
     """Where QEMU's own threads run: on a host CPU of their own, or the vCPUs'.
@@ -70,7 +73,7 @@ def emulator_threads(ctx, policy):
     return pinning.edits(ctx)
 
 
-@trait("iothreads {count:int 1..}", version=1, rank=340,
+@trait("iothreads {count:int 1..}", version=1, rank=340, example="iothreads 2",
        needs=lambda args: IoThreads(args["count"]))
 def iothreads(ctx, count):
     """I/O threads for disks (<iothreads>), pinned with the emulator when placed.
@@ -82,7 +85,8 @@ def iothreads(ctx, count):
     return ([edit] if edit else []) + pinning.edits(ctx)
 
 
-@trait("realtime", version=1, rank=350, needs=lambda args: Realtime())
+@trait("realtime", version=1, rank=350, example="dedicated cpus\nrealtime",
+       needs=lambda args: Realtime())
 def realtime(ctx):
     """Real-time scheduling (SCHED_FIFO) of the dedicated vCPUs.
 
@@ -97,8 +101,8 @@ def realtime(ctx):
 
 
 @trait("cpu topology sockets {sockets:int 1..} cores {cores:int 1..} "
-       "threads {threads:int 1..}",
-       version=1, rank=360,
+       "threads {threads:int 1..}", version=1, rank=360,
+       example="cpu topology sockets 1 cores 2 threads 1",
        needs=lambda args: Topology(args["sockets"], args["cores"], args["threads"]))
 def cpu_topology(ctx, sockets, cores, threads):
     """The guest CPU topology (<cpu><topology>); its product is the vCPU count.
@@ -122,7 +126,8 @@ def _topology(ctx, sockets: int, cores: int, threads: int) -> list:
     return [edit] if edit else []
 
 
-@trait("cpu mode {mode:host-passthrough|host-model|maximum}", version=1, rank=370)
+@trait("cpu mode {mode:host-passthrough|host-model|maximum}", version=1, rank=370,
+       example="cpu mode host-passthrough")
 def cpu_mode(ctx, mode):
     """The guest CPU model (<cpu mode>): the host's own, the closest named, or all.
 
@@ -140,7 +145,7 @@ def _cpu_attribute(ctx, name: str, value: str) -> list:
     return [SetAttr(cpu, name, value, ctx.origin)]
 
 
-@trait("vcpus {count:int 1..}", version=1, rank=380,
+@trait("vcpus {count:int 1..}", version=1, rank=380, example="vcpus 2",
        needs=lambda args: VcpuCount(args["count"]))
 def vcpus(ctx, count):
     """The number of vCPUs (<vcpu>); an input that states another is a conflict."""

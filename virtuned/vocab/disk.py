@@ -29,7 +29,8 @@ BUSES = {
 }
 
 
-@trait("disk bus {bus:virtio|sata|scsi|ide}", version=1, rank=30)
+@trait("disk bus {bus:virtio|sata|scsi|ide}", version=1, rank=30,
+       example="disk bus virtio")
 def disk_bus(ctx, bus):
     """Every disk (not cdroms, floppies or LUNs) on this bus.
 

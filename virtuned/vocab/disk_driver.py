@@ -15,7 +15,7 @@ DIRECT_CACHES = ("none", "directsync")
 
 
 @trait("disk cache {mode:none|writeback|writethrough|directsync|unsafe}", version=1,
-       rank=260)
+       rank=260, example="disk cache none")
 def disk_cache(ctx, mode):
     """The host page cache mode of every disk.
 
@@ -26,7 +26,8 @@ def disk_cache(ctx, mode):
     return _driver_edits(ctx)
 
 
-@trait("disk io {mode:native|threads|io_uring}", version=1, rank=270)
+@trait("disk io {mode:native|threads|io_uring}", version=1, rank=270,
+       example="disk io native")
 def disk_io(ctx, mode):
     """The I/O backend of every disk: native, threads or io_uring.
 

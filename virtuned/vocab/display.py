@@ -8,7 +8,7 @@ from virtuned.vocab.usb import controller_for_usb_device
 SPICE_CHANNEL = "com.redhat.spice.0"
 
 
-@trait("graphics {type:spice|vnc|none}", version=1, rank=140)
+@trait("graphics {type:spice|vnc|none}", version=1, rank=140, example="graphics spice")
 def graphics(ctx, type):
     """The graphical console: spice, vnc, or none (headless).
 
@@ -41,7 +41,8 @@ def graphics(ctx, type):
 
 # Not ich7: libvirt 9.0 cannot place QEMU's ich7 sound device on pc or q35 ("Cannot
 # automatically add a new PCI bus for a device with connect flags 00").
-@trait("sound {model:ich9|ich6|ac97|es1370|sb16|usb}", version=1, rank=150)
+@trait("sound {model:ich9|ich6|ac97|es1370|sb16|usb}", version=1, rank=150,
+       example="sound ich9")
 def sound(ctx, model):
     """A sound card of this model.
 

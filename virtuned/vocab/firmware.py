@@ -16,6 +16,7 @@ from virtuned.vocab.platform import feature_on
 # first: a Windows profile and a secure profile can be combined); bios and uefi are
 # told apart by the bios emitter, which refuses any uefi trait beside it.
 @trait("firmware {kind:bios|uefi} [{secure:secure-boot}]", version=1, rank=200,
+       example="firmware uefi",
        key=lambda args: ("firmware", args["kind"], args.get("secure") or ""))
 def firmware(ctx, kind, secure=None):
     """The guest firmware: bios, uefi, or uefi with Secure Boot.

@@ -25,7 +25,7 @@ def _facts(args) -> dict:
     return {"os": args["id"], "os family": osinfo.lookup(args["id"]).family}
 
 
-@trait("os {id:osinfo}", version=1, rank=280, facts=_facts)
+@trait("os {id:osinfo}", version=1, rank=280, example="os fedora37", facts=_facts)
 def guest_os(ctx, id):
     """The guest operating system, by its osinfo-db short id (win11, fedora37, rhel9.0).
 
@@ -106,7 +106,8 @@ def _legacy_nic(info: osinfo.OsInfo, q35: bool) -> str:
                  if info.supports(kind)), "network model e1000")
 
 
-@trait("recommended", version=1, rank=290, expand=recommendations)
+@trait("recommended", version=1, rank=290, example="os fedora37\nrecommended",
+       expand=recommendations)
 def recommended(ctx):
     """What the guest OS ('os ID') recommends, from osinfo-db, as preferences.
 

@@ -25,7 +25,7 @@ def enlightenments(domain_type: str) -> tuple:
     return tuple(e for e in ENLIGHTENMENTS if e.tag not in KVM_ONLY)
 
 
-@trait("hyperv enlightenments", version=1, rank=220)
+@trait("hyperv enlightenments", version=1, rank=220, example="hyperv enlightenments")
 def hyperv(ctx):
     """The Hyper-V enlightenments and clock that Windows runs much better with.
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from virtuned.emit.kit import Add, SetAttr, el, error, trait
 
 
-@trait("iommu", version=1, rank=240)
+@trait("iommu", version=1, rank=240, example="iommu")
 def iommu(ctx):
     """A virtual Intel IOMMU with interrupt remapping (q35 only).
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from virtuned.emit.kit import SetAttr, machine_family, trait
 
 
-@trait("machine {type:q35|pc}", version=1, rank=10,
+@trait("machine {type:q35|pc}", version=1, rank=10, example="machine q35",
        facts=lambda args: {"machine": args["type"]})
 def machine(ctx, type):
     """Machine type: q35 (PCIe, SATA, no IDE) or pc (i440fx: PCI, IDE).

@@ -37,7 +37,7 @@ def _balloon(ctx) -> list:
     return edits
 
 
-@trait("memory balloon {state:on|off}", version=1, rank=80)
+@trait("memory balloon {state:on|off}", version=1, rank=80, example="memory balloon on")
 def memory_balloon(ctx, state):
     """The virtio memory balloon (on), or none at all (off: libvirt would add one).
 
@@ -47,7 +47,7 @@ def memory_balloon(ctx, state):
 
 
 
-@trait("free page reporting", version=1, rank=90)
+@trait("free page reporting", version=1, rank=90, example="free page reporting")
 def free_page_reporting(ctx):
     """The guest returns freed memory to the host (virtio balloon, freePageReporting).
 

@@ -6,7 +6,7 @@ from virtuned.emit.kit import (Hugepages, MemorySize, conflict, el, element_span
                               format_kib, pinning, trait)
 
 
-@trait("hugepages {size:size}", version=1, rank=410,
+@trait("hugepages {size:size}", version=1, rank=410, example="hugepages 2MiB",
        needs=lambda args: Hugepages(args["size"].kib))
 def hugepages(ctx, size):
     """Back the guest's memory with hugepages of one size (2MiB, 1GiB, ...).
@@ -22,7 +22,7 @@ def hugepages(ctx, size):
     return ([edit] if edit else []) + pinning.edits(ctx)
 
 
-@trait("locked memory", version=1, rank=420)
+@trait("locked memory", version=1, rank=420, example="locked memory")
 def locked_memory(ctx):
     """The guest's memory stays in host RAM, never swapped (<memoryBacking><locked>).
 
@@ -33,7 +33,7 @@ def locked_memory(ctx):
     return [edit] if edit else []
 
 
-@trait("memory {size:size}", version=1, rank=430,
+@trait("memory {size:size}", version=1, rank=430, example="memory 2GiB",
        needs=lambda args: MemorySize(args["size"].kib))
 def memory(ctx, size):
     """The guest's memory (<memory>); an input that states another is a conflict."""

@@ -11,7 +11,7 @@ from virtuned.vocab.firmware import refuse_firmware, uefi_edits
 POLICY = "0x0003"
 
 
-@trait("memory encryption", version=1, rank=300)
+@trait("memory encryption", version=1, rank=300, example="memory encryption")
 def memory_encryption(ctx):
     """AMD SEV: guest memory encrypted with a key the host cannot read.
 

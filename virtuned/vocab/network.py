@@ -7,7 +7,8 @@ from __future__ import annotations
 from virtuned.emit.kit import Add, SetAttr, devices, el, error, is_whole, trait
 
 
-@trait("network model {model:virtio|e1000e|e1000|rtl8139}", version=1, rank=160)
+@trait("network model {model:virtio|e1000e|e1000|rtl8139}", version=1, rank=160,
+       example="network model virtio")
 def network_model(ctx, model):
     """Every network interface gets this NIC model.
 
@@ -73,6 +74,7 @@ def _attributes(ctx, resolved, interface) -> dict:
 
 
 @trait("network queues {count:int 1..256}", version=1, rank=170,
+       example="network model virtio\nnetwork queues 2",
        key=lambda args: ("network queues",))
 def network_queues(ctx, count):
     """virtio-net multiqueue: this many queue pairs on every interface.
@@ -84,13 +86,15 @@ def network_queues(ctx, count):
 
 
 @trait("network queues {count:auto}", version=1, rank=180,
+       example="network model virtio\nnetwork queues auto",
        key=lambda args: ("network queues",))
 def network_queues_auto(ctx, count):
     """virtio-net multiqueue with one queue pair per vCPU (from ``<vcpu>``)."""
     return _driver_edits(ctx)
 
 
-@trait("network ring size {size:int 256|512|1024}", version=1, rank=190)
+@trait("network ring size {size:int 256|512|1024}", version=1, rank=190,
+       example="network model virtio\nnetwork ring size 512")
 def network_ring_size(ctx, size):
     """The virtio ring size of every interface: 256, 512 or 1024.
 

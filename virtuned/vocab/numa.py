@@ -10,7 +10,7 @@ from virtuned.emit.kit import GuestCells, HostNode, el, format_cpulist, pinning,
 
 
 @trait("place on host node {node:int}", version=1, rank=390,
-       needs=lambda args: HostNode(args["node"]))
+       example="place on host node 0", needs=lambda args: HostNode(args["node"]))
 def place_on_host_node(ctx, node):
     """vCPUs, emulator threads and memory on one host NUMA node.
 
@@ -23,6 +23,7 @@ def place_on_host_node(ctx, node):
 
 
 @trait("guest numa nodes {count:int 1..}", version=1, rank=400,
+       example="vcpus 2\nguest numa nodes 2",
        needs=lambda args: GuestCells(args["count"]))
 def guest_numa_nodes(ctx, count):
     """The guest sees N NUMA cells: vCPUs and memory split evenly (<cpu><numa>).

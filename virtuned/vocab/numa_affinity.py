@@ -30,7 +30,8 @@ class Placement:
     hostdevs: tuple  # (element, normalized host address), in document order
 
 
-@trait("device numa affinity", version=1, rank=440, needs=lambda args: DeviceAffinity())
+@trait("device numa affinity", version=1, rank=440, example="device numa affinity",
+       needs=lambda args: DeviceAffinity())
 def device_numa_affinity(ctx):
     """Host PCI devices beside the guest NUMA cell of their host node.
 

@@ -7,7 +7,8 @@ import itertools
 from virtuned.emit.kit import devices, error, trait
 
 
-@trait("pcie root ports {count:int 1..}", version=1, rank=250)
+@trait("pcie root ports {count:int 1..}", version=1, rank=250,
+       example="pcie root ports 4")
 def pcie_root_ports(ctx, count):
     """At least this many PCIe root ports, for hotplug (q35 only).
 

@@ -15,7 +15,7 @@ def feature_on(ctx, name: str) -> list:
     return [SetAttr(existing, "state", "on", ctx.origin)]
 
 
-@trait("vmcoreinfo", version=1, rank=50)
+@trait("vmcoreinfo", version=1, rank=50, example="vmcoreinfo")
 def vmcoreinfo(ctx):
     """The vmcoreinfo device, so a guest kernel crash dump can be read from the host.
 
@@ -26,7 +26,7 @@ def vmcoreinfo(ctx):
     return feature_on(ctx, "vmcoreinfo")
 
 
-@trait("pvpanic", version=1, rank=60)
+@trait("pvpanic", version=1, rank=60, example="pvpanic")
 def pvpanic(ctx):
     """A pvpanic device, so the host learns of a guest kernel panic (on_crash applies).
 
@@ -38,7 +38,7 @@ def pvpanic(ctx):
     return [devices.add_device(el("panic", model="isa"), ctx.origin)]
 
 
-@trait("clock {offset:utc|localtime}", version=1, rank=70)
+@trait("clock {offset:utc|localtime}", version=1, rank=70, example="clock utc")
 def clock(ctx, offset):
     """The guest's hardware clock: utc (Linux and most guests) or localtime (Windows).
 

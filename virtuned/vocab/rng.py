@@ -6,7 +6,7 @@ from __future__ import annotations
 from virtuned.emit.kit import devices, el, hypervisor, trait
 
 
-@trait("rng {model:virtio}", version=1, rank=100)
+@trait("rng {model:virtio}", version=1, rank=100, example="rng virtio")
 def rng(ctx, model):
     """A virtio RNG fed from the host's /dev/urandom.
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from virtuned.emit.kit import devices, el, hypervisor, trait
 
 
-@trait("tpm", version=1, rank=210)
+@trait("tpm", version=1, rank=210, example="tpm")
 def tpm(ctx):
     """A TPM 2.0, emulated by swtpm: tpm-crb on q35, tpm-tis otherwise.
 

@@ -19,7 +19,8 @@ def usb_controller_edits(ctx, model: str) -> list:
     return [SetAttr(existing, "model", model, ctx.origin)]
 
 
-@trait("usb controller {model:qemu-xhci|nec-xhci|ich9-ehci1|piix3-uhci}", version=1, rank=110)
+@trait("usb controller {model:qemu-xhci|nec-xhci|ich9-ehci1|piix3-uhci}", version=1,
+       rank=110, example="usb controller qemu-xhci")
 def usb_controller(ctx, model):
     """The USB controller model (qemu-xhci: USB 3, 15 ports, fine on pc and q35).
 
@@ -29,7 +30,7 @@ def usb_controller(ctx, model):
     return usb_controller_edits(ctx, model)
 
 
-@trait("usb tablet", version=1, rank=120)
+@trait("usb tablet", version=1, rank=120, example="usb tablet")
 def usb_tablet(ctx):
     """A USB tablet, so the pointer follows the host's cursor in a graphical console.
 

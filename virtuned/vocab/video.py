@@ -19,8 +19,8 @@ def _key(args):
     return ("video", model) if model in SECONDARY_OK else ("video", "primary")
 
 
-@trait("video {model:" + "|".join(MODELS) + "}", version=1, rank=20, key=_key,
-       order=lambda args: (args["model"] in SECONDARY_OK,))
+@trait("video {model:" + "|".join(MODELS) + "}", version=1, rank=20, example="video qxl",
+       key=_key, order=lambda args: (args["model"] in SECONDARY_OK,))
 def video(ctx, model):
     """A video device of this model, by libvirt's upstream rule (add, fill or add a second).
 

@@ -10,7 +10,8 @@ from virtuned.emit.kit import (ExitCode, Related, SetAttr, devices, el, element_
 # libvirt (9.0) allows one watchdog per domain: two watchdog traits are a conflict,
 # whatever their models.
 @trait("watchdog {model:i6300esb|ib700} action {action:reset|shutdown|poweroff|pause|"
-       "none|dump|inject-nmi}", version=1, rank=230, key=lambda args: ("watchdog",))
+       "none|dump|inject-nmi}", version=1, rank=230,
+       example="watchdog i6300esb action reset", key=lambda args: ("watchdog",))
 def watchdog(ctx, model, action):
     """A watchdog, and what the host does when the guest stops feeding it.
 
