@@ -120,3 +120,14 @@ def test_only_the_front_ends_import_inside_functions():
                     for name, edges in graph().items() if name not in LAZY_IMPORTERS
                     for target, local in edges if local)
     assert hidden == []
+
+
+def test_trait_modules_import_only_the_emit_kit():
+    """The emit kit is the whole surface a trait module uses (and the traits of its
+    family in other vocabulary modules): nothing of virtuned's outside it."""
+    reached = sorted(f"{name} imports {target}" for name, edges in graph().items()
+                     if name.startswith("virtuned.vocab.")
+                     for target, _ in edges
+                     if target != "virtuned.emit.kit"
+                     and not target.startswith("virtuned.vocab"))
+    assert reached == []
