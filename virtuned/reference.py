@@ -18,27 +18,9 @@ from pathlib import Path
 
 from virtuned import vocab  # noqa: F401  (registers the traits)
 from virtuned.resolve import registry
-from virtuned.resolve.registry import Optional, Slot, TraitDef
+from virtuned.resolve.registry import Slot, TraitDef, signature
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def signature(definition: TraitDef) -> str:
-    """The phrase as its users write it: ``video vga|cirrus|...``, ``vcpus COUNT``."""
-    def render(tokens) -> str:
-        out = []
-        for token in tokens:
-            if isinstance(token, str):
-                out.append(token)
-            elif isinstance(token, Optional):
-                out.append("[" + render(token.tokens) + "]")
-            elif token.type == "choice":
-                out.append("|".join(token.choices))
-            else:
-                out.append(token.name.upper())
-        return " ".join(out)
-
-    return render(definition.tokens)
 
 
 def values(definition: TraitDef) -> tuple[tuple[str, str], ...]:

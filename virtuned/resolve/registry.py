@@ -419,20 +419,30 @@ def _show(item) -> str:
     return repr(str(item))
 
 
-def _render(tokens) -> str:
+def _render(tokens, choices: bool = False) -> str:
+    """A phrase with each slot as its NAME, or with a choice's words (``a|b``)."""
     out = []
     for token in tokens:
         if isinstance(token, str):
             out.append(token)
-        elif isinstance(token, Slot):
-            out.append(token.name.upper())
+        elif isinstance(token, Optional):
+            out.append("[" + _render(token.tokens, choices) + "]")
+        elif choices and token.type == "choice":
+            out.append("|".join(token.choices))
         else:
-            out.append("[" + _render(token.tokens) + "]")
+            out.append(token.name.upper())
     return " ".join(out)
 
 
 def usage(definition: TraitDef) -> str:
+    """The phrase with its slots named: ``disk bus BUS`` (hints say it)."""
     return _render(definition.tokens)
+
+
+def signature(definition: TraitDef) -> str:
+    """The phrase as its users write it: ``disk bus virtio|sata|scsi|ide``,
+    ``vcpus COUNT`` (listings and docs show it)."""
+    return _render(definition.tokens, choices=True)
 
 
 def suggest(words: list[str], definitions) -> list[str]:
