@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import attrs
-
 # Everything below runs on every compile: imported once here, not per call.
 from virtuned import caching, domain, emit, merge, provenance
 from virtuned import vocab  # noqa: F401  (registers the traits)
@@ -15,6 +13,7 @@ from virtuned.facts import host as hosts
 from virtuned.facts.devices import pci_address
 from virtuned.facts.host import HostSummary
 from virtuned.facts.platform import stated_platform
+from virtuned.frozen import frozen
 from virtuned.plan import report
 from virtuned.plan.requirements import PLACING, Realtime, described
 from virtuned.resolve import Request, condition_facts, resolve
@@ -28,7 +27,7 @@ from virtuned.version import __version__
 TraitSource = ProfileFile
 
 
-@attrs.frozen
+@frozen
 class CompileResult:
     xml: str
     warnings: tuple[Diagnostic, ...] = ()
@@ -94,7 +93,7 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
     return CompileResult(run.xml, run.warnings, written)
 
 
-@attrs.frozen
+@frozen
 class ExplainResult:
     """Every change a compile makes, and why; plus what was skipped or dropped."""
 
@@ -156,7 +155,7 @@ def explanation_json(result) -> dict:
     }
 
 
-@attrs.frozen
+@frozen
 class _Run:
     xml: str
     trait_set: object
@@ -180,7 +179,7 @@ def _run(prepared, name) -> _Run:
                 tuple(warnings), prepared.request)
 
 
-@attrs.frozen
+@frozen
 class _Prepared:
     """A request parsed and resolved, ready to be planned on any host."""
 
@@ -244,7 +243,7 @@ def _prepare(domain_xml, *, profiles=(), traits=(), sources=(), settings=(),
                      facts, option_names)
 
 
-@attrs.frozen
+@frozen
 class PlanResult:
     """What the guest needs of a host (``requirements``) and, with a host, where it
     goes there (``placement``), as JSON values (virtuned/plan.schema.json)."""
@@ -271,7 +270,7 @@ def plan(domain_xml: str | bytes | None = None, **request) -> PlanResult:
                       tuple(the_plan.traits.warnings))
 
 
-@attrs.frozen
+@frozen
 class Fit:
     """Whether the guest fits one host, why not, and where it would go."""
 

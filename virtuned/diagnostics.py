@@ -14,6 +14,8 @@ import os
 
 import attrs
 
+from virtuned.frozen import frozen
+
 
 class ExitCode(enum.IntEnum):
     OK = 0
@@ -21,7 +23,7 @@ class ExitCode(enum.IntEnum):
     CONFLICT = 3  # conflicting traits or infeasible placement
 
 
-@attrs.frozen(order=True)
+@frozen(order=True)
 class Span:
     """A region of a source file; lines and columns count from 1."""
 
@@ -40,7 +42,7 @@ class Span:
         return f"{self.file}:{self.line}:{self.col}"
 
 
-@attrs.frozen
+@frozen
 class Related:
     """Another place that takes part in a diagnostic, such as the other side of a conflict."""
 
@@ -48,7 +50,7 @@ class Related:
     message: str
 
 
-@attrs.frozen
+@frozen
 class Diagnostic:
     severity: str  # "error" or "warning"
     message: str
@@ -102,7 +104,7 @@ def asking(names) -> str | None:
 REQUEST = "<request>"  # how diagnostics name the request itself (an HTTP body)
 
 
-@attrs.frozen
+@frozen
 class OptionNames:
     """How diagnostics name the values of a request that come with no file of their
     own (``reserved_cpus``, a param's value, ``name``): as the CLI's options, which

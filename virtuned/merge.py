@@ -12,17 +12,17 @@ from __future__ import annotations
 import functools
 import re
 
-import attrs
 from lxml import etree
 
 from virtuned.diagnostics import Diagnostic, Span, error
 from virtuned.domain import (Inserter, MixedContent, copy_of, element_span, indent_subtree,
                              indent_unit, path_of)
 from virtuned.emit.edits import Add, E, Ensure, SetAttr, SetText, conflict
+from virtuned.frozen import frozen
 from virtuned.resolve.model import Origin
 
 
-@attrs.frozen
+@frozen
 class Change:
     """One change made to the domain, for ``explain``: where, old → new, and why."""
 

@@ -11,6 +11,8 @@ import re
 
 import attrs
 
+from virtuned.frozen import frozen
+
 # Sizes are written in libvirt's units (docs/formatdomain "memory"), in the trait
 # language as in domain XML: unit_bytes reads them all; these are the ones named.
 SHOWN_UNITS = "KB, k, K, KiB, MB, M, MiB, GB, G, GiB, TB, T, TiB"
@@ -18,7 +20,7 @@ _SIZE = re.compile(r"([0-9]+)([A-Za-z]+)")
 _WHOLE = re.compile(r"[0-9]+")  # ASCII digits only: str.isdigit() takes '²' too
 
 
-@attrs.frozen(order=True)
+@frozen(order=True)
 class Size:
     """A quantity of bytes that remembers how the author wrote it."""
 

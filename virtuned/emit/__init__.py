@@ -6,11 +6,10 @@ see each other's output, so the result cannot depend on the order they run in.
 
 from __future__ import annotations
 
-import attrs
-
 from virtuned.diagnostics import CLI_OPTIONS, Diagnostic, OptionNames, VirtunedError
 from virtuned.domain import element_span
 from virtuned.emit.edits import Add, SetAttr, conflict, el
+from virtuned.frozen import frozen
 from virtuned.plan import Plan
 from virtuned.resolve.model import Origin, overrides_its_include
 
@@ -18,7 +17,7 @@ DEFAULT_NAME = "vm"
 COMPLETION = Origin("completion")
 
 
-@attrs.frozen
+@frozen
 class Context:
     """What an emitter may look at."""
 

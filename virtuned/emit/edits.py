@@ -15,10 +15,11 @@ import attrs
 from lxml import etree
 
 from virtuned.diagnostics import ExitCode, Related, Span, error
+from virtuned.frozen import frozen
 from virtuned.resolve.model import Origin
 
 
-@attrs.frozen(cache_hash=True)
+@frozen(cache_hash=True)
 class E:
     """An element to add: tag, attributes (in output order), children, text."""
 
@@ -77,7 +78,7 @@ def el(tag: str, *children: E, text: str | None = None, **attrib: str) -> E:
     return E(tag, tuple((k.rstrip("_"), v) for k, v in attrib.items()), children, text)
 
 
-@attrs.frozen
+@frozen
 class SetAttr:
     """Set attribute ``name`` of an element of the input tree (found by the trait,
     so the place a message names is the element's own: domain.path_of)."""
@@ -91,7 +92,7 @@ class SetAttr:
     replaces: str | None = None
 
 
-@attrs.frozen
+@frozen
 class SetText:
     """Set the text of an element of the input tree."""
 
@@ -100,7 +101,7 @@ class SetText:
     origin: Origin = attrs.field(eq=False)
 
 
-@attrs.frozen
+@frozen
 class Add:
     """Add ``spec`` under ``parent``: an element of the input tree, or a path from the
     root such as ``devices`` (missing elements on the way are created). ``identity``
@@ -113,7 +114,7 @@ class Add:
     identity: tuple | None = None
 
 
-@attrs.frozen
+@frozen
 class Ensure:
     """The element at ``path`` (from the root) has attribute ``name`` = ``value``;
     the element, absent from the input, is created. (For an element the input has,

@@ -11,6 +11,7 @@ from virtuned.emit import devices, hypervisor, pinning
 from virtuned.emit.edits import Add, E, Ensure, SetAttr, SetText, conflict, el
 from virtuned.facts import osinfo
 from virtuned.facts.platform import machine_family
+from virtuned.frozen import frozen
 from virtuned.plan.requirements import (CpuPolicy, DeviceAffinity, EmulatorPolicy,
                                         GuestCells, Hugepages, HostNode, IoThreads,
                                         MemorySize, Realtime, Topology, VcpuCount)
@@ -21,6 +22,6 @@ __all__ = [
     "Add", "CpuPolicy", "DeviceAffinity", "E", "EmulatorPolicy", "Ensure", "ExitCode",
     "Expansion", "GuestCells", "HostNode", "Hugepages", "IoThreads", "MemorySize",
     "Realtime", "Related", "SetAttr", "SetText", "Topology", "VcpuCount", "conflict",
-    "devices", "el", "element_span", "error", "format_cpulist", "format_kib",
+    "devices", "el", "element_span", "error", "format_cpulist", "format_kib", "frozen",
     "hypervisor", "int_attr", "is_whole", "machine_family", "osinfo", "parse_cpulist",
     "pinning", "slot_type", "trait"]

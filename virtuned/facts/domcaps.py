@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import functools
 
-import attrs
-
 from virtuned import domain
 from virtuned.diagnostics import Span, error
 from virtuned.facts.platform import machine_family
+from virtuned.frozen import frozen
 
 KIND = "domain capabilities XML"
 
 
-@attrs.frozen
+@frozen
 class Capability:
     """One element of the document (``<tpm supported='yes'>`` and the like): whether
     it is supported and the values each of its ``<enum>`` lists."""
@@ -34,7 +33,7 @@ class Capability:
         return dict(self.enums).get(name, ())
 
 
-@attrs.frozen
+@frozen
 class Sev:
     """AMD SEV memory encryption, as ``<features><sev>`` describes it."""
 
@@ -43,7 +42,7 @@ class Sev:
     max_es_guests: int  # 0: SEV-ES (encrypted register state) is not available
 
 
-@attrs.frozen
+@frozen
 class DomainCaps:
     source: str  # how diagnostics name the document (its path)
     emulator: str | None

@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import functools
 
-import attrs
-
 from virtuned import domain
 from virtuned.diagnostics import CLI_OPTIONS, OptionNames, Span, error
 from virtuned.domain import element_span
 from virtuned import values
+from virtuned.frozen import frozen
 from virtuned.values import format_cpulist, parse_cpulist
 
 KIND = "host capabilities XML"
 
 
-@attrs.frozen
+@frozen
 class HostCpu:
     id: int
     socket: int
@@ -35,7 +34,7 @@ class HostCpu:
         return (self.socket, self.die, self.core)
 
 
-@attrs.frozen
+@frozen
 class HostCell:
     id: int
     memory_kib: int | None  # None: the host does not say (old libvirt, Xen)
@@ -79,7 +78,7 @@ class HostCell:
                      sorted(groups.values(), key=lambda g: (g[0].core_key, g[0].id)))
 
 
-@attrs.frozen
+@frozen
 class Host:
     source: str  # how diagnostics name the document (its path)
     cells: tuple[HostCell, ...]  # by id
@@ -92,7 +91,7 @@ class Host:
         return next((c for c in self.cells if c.id == node), None)
 
 
-@attrs.frozen
+@frozen
 class HostFacts:
     """The host and the constraints a compile places on it."""
 
@@ -226,7 +225,7 @@ def _cpus(text: str | None, field: str, host: Host, option_names: OptionNames
     return cpus
 
 
-@attrs.frozen
+@frozen
 class HostSummary:
     """What ``when host ...`` conditions may test of the host (``--host``)."""
 

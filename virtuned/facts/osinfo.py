@@ -15,9 +15,8 @@ import os
 import re
 from pathlib import Path
 
-import attrs
-
 from virtuned.diagnostics import did_you_mean
+from virtuned.frozen import frozen
 
 DEFAULT_DIR = "/usr/share/osinfo"
 
@@ -43,14 +42,14 @@ FAMILIES = {"linux": "linux", "winnt": "windows", "win9x": "windows", "win16": "
             "dragonflybsd": "bsd", "solaris": "solaris", "darwin": "darwin"}
 
 
-@attrs.frozen
+@frozen
 class Firmware:
     arch: str
     type: str  # bios, efi
     supported: bool
 
 
-@attrs.frozen
+@frozen
 class OsInfo:
     id: str  # the osinfo URI, e.g. http://microsoft.com/win/11
     short_id: str  # as asked for, e.g. win11
@@ -109,7 +108,7 @@ def by_id(uri: str) -> OsInfo | None:
     return lookup(own.short_ids[0]) if own.short_ids else None
 
 
-@attrs.frozen
+@frozen
 class _Index:
     by_short_id: dict
     by_id: dict
@@ -133,7 +132,7 @@ def _index(root: str) -> _Index:
     return _Index(by_short_id, by_id)
 
 
-@attrs.frozen
+@frozen
 class _Entry:
     """One OS as its own file states it, before inheritance."""
 

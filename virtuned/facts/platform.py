@@ -9,9 +9,8 @@ QEMU's default, ``pc``), and a domain with no ``<os>`` at all becomes q35.
 
 from __future__ import annotations
 
-import attrs
-
 from virtuned.facts import osinfo
+from virtuned.frozen import frozen
 
 DEFAULT_ARCH = "x86_64"
 DEFAULT_MACHINE = "q35"
@@ -27,7 +26,7 @@ def machine_family(machine: str) -> str:
     return machine
 
 
-@attrs.frozen
+@frozen
 class Platform:
     """Facts about the machine the guest will have, as flags (sqlglot-dialect style)."""
 
@@ -49,7 +48,7 @@ class Platform:
         return self.family == "q35"
 
 
-@attrs.frozen
+@frozen
 class Stated:
     """What the input domain says about its platform (None: it says nothing)."""
 

@@ -16,6 +16,7 @@ from virtuned.diagnostics import Diagnostic, ExitCode, error
 from virtuned.facts.devices import hostdev_address
 from virtuned.facts.domcaps import check_platform
 from virtuned.facts.platform import Platform, Stated, os_facts, platform_of, stated_platform
+from virtuned.frozen import frozen
 from virtuned.plan.placement import Infeasible, place
 from virtuned.plan.requirements import (PLACING, DeviceAffinity, Requirements, check_cover,
                                         requirements)
@@ -23,7 +24,7 @@ from virtuned.resolve import TraitSet
 from virtuned.values import format_kib
 
 
-@attrs.frozen
+@frozen
 class Plan:
     traits: TraitSet
     platform: Platform

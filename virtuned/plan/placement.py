@@ -37,18 +37,19 @@ import attrs
 
 from virtuned.facts.host import HostCell, HostFacts
 # What a guest needs is the planner's (requirements.py); the search here only reads it.
+from virtuned.frozen import frozen
 from virtuned.plan.requirements import GuestCell, Requirements  # noqa: F401  (re-exported)
 from virtuned.values import format_cpulist, format_kib
 
 
-@attrs.frozen
+@frozen
 class CellPlacement:
     cell: int
     node: int | None  # None: not bound to a node (shared CPUs over the whole host)
     pins: tuple[tuple[int, frozenset[int]], ...]  # (vCPU, the host CPUs it may use)
 
 
-@attrs.frozen
+@frozen
 class Placement:
     cells: tuple[CellPlacement, ...]
     emulator: frozenset[int]
@@ -79,7 +80,7 @@ class Infeasible(Exception):
 
 # ---------------------------------------------------------------- host nodes
 
-@attrs.frozen
+@frozen
 class Node:
     """What one host node offers this guest."""
 
@@ -107,7 +108,7 @@ def _node(cell: HostCell, facts: HostFacts, page_kib: int | None) -> Node:
 
 # ---------------------------------------------------------------- demands
 
-@attrs.frozen(order=True)
+@frozen(order=True)
 class Demand:
     """What one guest cell takes from a node: CPU units (CPUs, whole cores or cores
     of N threads, per the policy; shared: 1 when it has vCPUs, which float over the

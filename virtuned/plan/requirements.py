@@ -5,24 +5,23 @@ from __future__ import annotations
 
 from collections import Counter
 
-import attrs
-
 from virtuned.diagnostics import REQUEST, ExitCode, Span, VirtunedError, error
 from virtuned.domain import element_span, int_attr
 from virtuned import values
+from virtuned.frozen import frozen
 from virtuned.values import format_cpulist, format_kib, parse_cpulist
 
 DEFAULT_MEMORY_KIB = 1024 * 1024
 
 
-@attrs.frozen
+@frozen
 class GuestCell:
     id: int
     vcpus: tuple[int, ...]
     memory_kib: int
 
 
-@attrs.frozen
+@frozen
 class Requirements:
     """What the guest needs, whatever host it lands on (``virtuned plan``)."""
 
@@ -74,7 +73,7 @@ class Requirements:
 # What a trait asks of the planner (its declaration's ``needs``): one small typed
 # value each, so the planner reads what the traits want without naming them.
 
-@attrs.frozen
+@frozen
 class CpuPolicy:
     """Host CPUs of the vCPUs' own ('dedicated cpus'), or shared ('shared cpus')."""
 
@@ -82,22 +81,22 @@ class CpuPolicy:
     threads: str = "prefer"  # dedicated only: prefer | isolate | require
 
 
-@attrs.frozen
+@frozen
 class EmulatorPolicy:
     policy: str  # isolated | shared
 
 
-@attrs.frozen
+@frozen
 class IoThreads:
     count: int
 
 
-@attrs.frozen
+@frozen
 class Realtime:
     pass
 
 
-@attrs.frozen
+@frozen
 class Topology:
     sockets: int
     cores: int
@@ -108,32 +107,32 @@ class Topology:
         return self.sockets * self.cores * self.threads
 
 
-@attrs.frozen
+@frozen
 class VcpuCount:
     count: int
 
 
-@attrs.frozen
+@frozen
 class MemorySize:
     kib: int
 
 
-@attrs.frozen
+@frozen
 class Hugepages:
     page_kib: int
 
 
-@attrs.frozen
+@frozen
 class HostNode:
     node: int
 
 
-@attrs.frozen
+@frozen
 class GuestCells:
     count: int
 
 
-@attrs.frozen
+@frozen
 class DeviceAffinity:
     pass
 

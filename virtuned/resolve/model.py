@@ -8,11 +8,12 @@ from collections.abc import Callable, Mapping
 import attrs
 
 from virtuned.diagnostics import CLI_OPTIONS, Diagnostic, OptionNames, Span
+from virtuned.frozen import frozen
 from virtuned.resolve import registry
 from virtuned.resolve.profiles import ProfileFile
 
 
-@attrs.frozen
+@frozen
 class Link:
     """One step of an include chain: profile ``name`` included at ``span``."""
 
@@ -23,7 +24,7 @@ class Link:
         return f"include {self.name} at {self.span}"
 
 
-@attrs.frozen
+@frozen
 class Origin:
     """What asked for an edit: a trait with its source location, or completion."""
 
@@ -38,7 +39,7 @@ class Origin:
         return self.strength == "prefer"
 
 
-@attrs.frozen
+@frozen
 class ResolvedTrait:
     definition: registry.TraitDef = attrs.field(eq=False)
     phrase: str  # the definition's phrase; stands in for it in equality
@@ -62,7 +63,7 @@ class ResolvedTrait:
         return self.phrase == handle.phrase
 
 
-@attrs.frozen(cache_hash=True)
+@frozen(cache_hash=True)
 class UsedProfile:
     """A profile that contributed, for provenance and locks."""
 
@@ -72,7 +73,7 @@ class UsedProfile:
     source: str
 
 
-@attrs.frozen
+@frozen
 class Skipped:
     """A ``when`` block whose condition did not hold, for ``explain``."""
 
@@ -88,7 +89,7 @@ def _collect_facts(trait_set: TraitSet) -> dict:
     return out
 
 
-@attrs.frozen
+@frozen
 class TraitSet:
     traits: tuple[ResolvedTrait, ...]
     profiles: tuple[UsedProfile, ...] = ()
@@ -103,7 +104,7 @@ class TraitSet:
         return tuple(t for t in self.traits if t.phrase == handle.phrase)
 
 
-@attrs.frozen
+@frozen
 class Request:
     """What the caller asked for: root profiles and ``--set`` values (raw text)."""
 

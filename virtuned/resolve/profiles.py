@@ -25,6 +25,7 @@ import attrs
 
 from virtuned import caching, data
 from virtuned.diagnostics import Span, did_you_mean, error, name_file
+from virtuned.frozen import frozen
 
 SYSTEM_DIR = Path("/etc/virtuned/profiles")
 
@@ -45,7 +46,7 @@ def search_path(extra: tuple[str, ...] = ()) -> tuple[Path, ...]:
 _VERSION = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?")
 
 
-@attrs.frozen(order=True)
+@frozen(order=True)
 class Version:
     major: int
     minor: int
@@ -67,7 +68,7 @@ def parse_version(text: str) -> Version:
     return Version(int(major), int(minor), int(patch), pre is None, pre or "", text)
 
 
-@attrs.frozen
+@frozen
 class Range:
     """A semantic-version range: ``^1.2``, ``~1.2``, ``=1.2.3``, ``>=1.0``, ``1.2``."""
 
@@ -127,7 +128,7 @@ def _bump(numbers: list[int], index: int) -> Version:
 
 # ---------------------------------------------------------------- profile files
 
-@attrs.frozen(cache_hash=True)
+@frozen(cache_hash=True)
 class ProfileFile:
     """One profile's text and where it came from (its header is read when it is
     parsed)."""
@@ -140,7 +141,7 @@ class ProfileFile:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
 
-@attrs.frozen
+@frozen
 class Library:
     """Every profile on the search path, by name (read once, then cached)."""
 

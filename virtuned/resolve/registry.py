@@ -23,10 +23,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import attrs
-
 from virtuned import values
 from virtuned.diagnostics import did_you_mean, similarity, suggestions
+from virtuned.frozen import frozen
 from virtuned.syntax import ast
 
 _BASE_DESCRIPTIONS = {
@@ -39,7 +38,7 @@ _BASE_DESCRIPTIONS = {
 VALUE_TYPES = tuple(_BASE_DESCRIPTIONS)
 
 
-@attrs.frozen
+@frozen
 class Slot:
     """A typed value in a phrase: its name, its type and the values it takes."""
 
@@ -91,7 +90,7 @@ def _suggestion(text: str, known) -> str:
     return f" ({hint})" if hint else ""
 
 
-@attrs.frozen
+@frozen
 class Optional:
     tokens: tuple[str | Slot | Optional, ...]
 
@@ -99,7 +98,7 @@ class Optional:
 Token = str | Slot | Optional
 
 
-@attrs.frozen(eq=False)
+@frozen(eq=False)
 class TraitDef:
     """A trait's declaration, and its handle: emitters, the planner and the rest of
     virtuned name a trait by this object, never by its phrase."""
@@ -160,7 +159,7 @@ class TraitDef:
         return tuple(walk(self.tokens))
 
 
-@attrs.frozen
+@frozen
 class Expansion:
     """What an expanding trait stands for: trait-line texts, each with the reason
     it is there (shown in its label), and warnings for the line itself."""
@@ -169,7 +168,7 @@ class Expansion:
     warnings: tuple[str, ...] = ()
 
 
-@attrs.frozen
+@frozen
 class SlotType:
     """A slot type a vocabulary module adds (``{id:osinfo}``): its parser raises
     ValueError with the message the user sees."""
@@ -330,7 +329,7 @@ def _compile_slot(text: str, phrase: str) -> Slot:
 
 # ---------------------------------------------------------------- matching
 
-@attrs.frozen
+@frozen
 class Mismatch:
     """How far a trait's phrase matched a line, and why it stopped."""
 

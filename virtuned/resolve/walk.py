@@ -14,6 +14,7 @@ import attrs
 
 from virtuned.diagnostics import (Diagnostic, ExitCode, Related, Span, VirtunedError,
                                   asking, did_you_mean, error)
+from virtuned.frozen import frozen
 from virtuned.resolve import profiles, registry
 from virtuned.resolve.conditions import FACTS, fact_equals, host_fact
 from virtuned.resolve.model import (Link, Request, ResolvedTrait, Skipped, TraitSet,
@@ -26,7 +27,7 @@ from virtuned.syntax.format import format_condition
 from virtuned.syntax.parser import parse
 
 
-@attrs.frozen
+@frozen
 class _Instance:
     """A profile with its parameter values: the unit that is evaluated."""
 

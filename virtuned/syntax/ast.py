@@ -9,11 +9,12 @@ from __future__ import annotations
 import attrs
 
 from virtuned.diagnostics import Span
+from virtuned.frozen import frozen
 
 _span = attrs.field(eq=False, repr=False, default=None)
 
 
-@attrs.frozen
+@frozen
 class Word:
     text: str
     span: Span = _span
@@ -22,7 +23,7 @@ class Word:
         return self.text
 
 
-@attrs.frozen
+@frozen
 class Literal:
     """A number-like token (``4``, ``1GiB``, ``0-3,^2``); typed by the trait that uses it."""
 
@@ -33,7 +34,7 @@ class Literal:
         return self.text
 
 
-@attrs.frozen
+@frozen
 class String:
     value: str
     span: Span = _span
@@ -44,7 +45,7 @@ class String:
         return f'"{escaped}"'
 
 
-@attrs.frozen
+@frozen
 class ParamRef:
     name: str
     span: Span = _span
@@ -56,7 +57,7 @@ class ParamRef:
 Item = Word | Literal | String | ParamRef
 
 
-@attrs.frozen
+@frozen
 class TraitLine:
     items: tuple[Item, ...]
     span: Span = _span
@@ -66,7 +67,7 @@ class TraitLine:
         return " ".join(str(i) for i in self.items)
 
 
-@attrs.frozen
+@frozen
 class Prefer:
     """A soft trait: dropped with a warning when it conflicts or cannot hold."""
 
@@ -74,7 +75,7 @@ class Prefer:
     span: Span = _span
 
 
-@attrs.frozen
+@frozen
 class Header:
     name: str
     version: str
@@ -82,14 +83,14 @@ class Header:
     span: Span = _span
 
 
-@attrs.frozen
+@frozen
 class Assignment:
     name: str
     value: Item
     span: Span = _span
 
 
-@attrs.frozen
+@frozen
 class Include:
     name: str
     range: str | None
@@ -97,7 +98,7 @@ class Include:
     span: Span = _span
 
 
-@attrs.frozen
+@frozen
 class Param:
     name: str
     type: str
@@ -106,7 +107,7 @@ class Param:
     span: Span = _span
 
 
-@attrs.frozen
+@frozen
 class FactTest:
     """``machine q35``, ``os family windows``, or a bare param name (``node``)."""
 
@@ -114,19 +115,19 @@ class FactTest:
     span: Span = _span
 
 
-@attrs.frozen
+@frozen
 class Not:
     operand: Condition
     span: Span = _span
 
 
-@attrs.frozen
+@frozen
 class And:
     operands: tuple[Condition, ...]
     span: Span = _span
 
 
-@attrs.frozen
+@frozen
 class Or:
     operands: tuple[Condition, ...]
     span: Span = _span
@@ -135,7 +136,7 @@ class Or:
 Condition = FactTest | Not | And | Or
 
 
-@attrs.frozen
+@frozen
 class When:
     condition: Condition
     body: tuple[Statement, ...]
@@ -145,7 +146,7 @@ class When:
 Statement = Header | Include | Param | TraitLine | Prefer | When
 
 
-@attrs.frozen
+@frozen
 class Comment:
     """``# text`` at a line and column (``text`` starts with the ``#``)."""
 
@@ -154,7 +155,7 @@ class Comment:
     text: str
 
 
-@attrs.frozen
+@frozen
 class Profile:
     """One parsed file (or one inline ``-t`` text)."""
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import attrs
-
-from virtuned.emit.kit import (Add, ExitCode, SetAttr, devices, el, error, hypervisor,
-                              int_attr, trait)
+from virtuned.emit.kit import (Add, ExitCode, SetAttr, devices, el, error, frozen,
+                              hypervisor, int_attr, trait)
 
 
-@attrs.frozen
+@frozen
 class Bus:
     """How a disk bus names its disks and where libvirt puts them."""
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import itertools
 
-import attrs
-
 from virtuned.emit.kit import (Add, DeviceAffinity, ExitCode, Related, devices, el,
-                              element_span, error, int_attr, parse_cpulist, trait)
+                              element_span, error, frozen, int_attr, parse_cpulist, trait)
 from virtuned.vocab.pcie import root_ports_to_add
 
 # PCI bus numbers end at 255, and libvirt gives an expander bus 1 to 254. Each new
@@ -22,7 +20,7 @@ from virtuned.vocab.pcie import root_ports_to_add
 LAST_BUS, LAST_EXPANDER_BUS = 255, 254
 
 
-@attrs.frozen
+@frozen
 class Placement:
     """The host devices that go behind one expander bus: those of one guest cell."""
 
