@@ -8,10 +8,7 @@ from virtuned import vocab  # noqa: F401  (registers the traits)
 from virtuned import plan as planning
 from virtuned.diagnostics import (CLI_OPTIONS, REQUEST, Diagnostic, ExitCode, OptionNames,
                                   Sources, Span, VirtunedError, error, real_path)
-from virtuned.facts import domcaps as domain_capabilities
-from virtuned.facts import host as hosts
 from virtuned.facts.devices import pci_address
-from virtuned.facts.host import HostSummary
 from virtuned.facts.platform import stated_platform
 from virtuned.frozen import frozen
 from virtuned.plan import report
@@ -231,11 +228,13 @@ def _prepare(domain_xml, *, profiles=(), traits=(), sources=(), settings=(),
         trait_set = locks.load(lock, lock_name,
                                request={**named, "input_sha256": recorded["input_sha256"]})
     else:
-        summary = HostSummary.of(facts) if facts is not None else None
         trait_set = _resolve(roots, tuple(sorted(dict(settings).items())),
-                             tuple(profile_path), stated, summary, option_names)
+                             tuple(profile_path), stated, _host_summary(facts), option_names)
     capabilities = None
     if domcaps is not None:
+        # Loaded only when asked for, like the host's facts (tests/test_layers.py).
+        from virtuned.facts import domcaps as domain_capabilities
+
         seen.add(domcaps_name, domcaps)
         capabilities = domain_capabilities.parse(domcaps, domcaps_name)
     return _Prepared(tree, original, trait_set, stated, capabilities,
@@ -328,9 +327,21 @@ def host_facts(host, host_name, reserved_cpus, allocated_cpus, seen: Sources,
                             hint="give the host's 'virsh capabilities' with "
                                  f"{option_names.name('host')}")
         return None
+    # Loaded only with a host: a compile without one starts faster (tests/test_layers.py).
+    from virtuned.facts import host as hosts
+
     seen.add(host_name, host)
     return hosts.facts(hosts.parse(host, host_name), reserved_cpus, allocated_cpus,
                        option_names)
+
+
+def _host_summary(facts):
+    """What ``when host ...`` conditions test of the host (None without one)."""
+    if facts is None:
+        return None
+    from virtuned.facts.host import HostSummary
+
+    return HostSummary.of(facts)
 
 
 def phase_one_warnings(the_plan) -> list[Diagnostic]:

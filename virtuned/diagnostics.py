@@ -8,7 +8,6 @@ here, so they are never disguised as user errors.
 
 from __future__ import annotations
 
-import difflib
 import enum
 import os
 
@@ -81,11 +80,15 @@ def error(span: Span, message: str, *, hint: str | None = None,
 def suggestions(word: str, known, n: int = 1) -> list[str]:
     """The ``n`` names of ``known`` closest to a mistyped ``word``, closest first
     (none when nothing is close): the one source of every "did you mean"."""
+    import difflib  # only for mistakes: a run without any starts without it
+
     return difflib.get_close_matches(word, list(known), n=n, cutoff=0.6)
 
 
 def similarity(word: str, name: str) -> float:
     """How close ``word`` is to ``name``, from 0 to 1 (as ``suggestions`` ranks them)."""
+    import difflib
+
     return difflib.SequenceMatcher(None, word, name).ratio()
 
 

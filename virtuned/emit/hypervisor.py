@@ -5,8 +5,12 @@ capabilities nothing is checked."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from virtuned.diagnostics import Related, Span, error
-from virtuned.facts.domcaps import Capability, DomainCaps
+
+if TYPE_CHECKING:  # names for annotations; the module loads only with --domcaps
+    from virtuned.facts.domcaps import Capability, DomainCaps
 
 def offer(ctx, path: str, enum: str, value: str, what: str, hint: str | None = None, *,
           if_listed: bool = False) -> None:

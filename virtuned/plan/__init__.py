@@ -14,14 +14,11 @@ import attrs
 
 from virtuned.diagnostics import Diagnostic, ExitCode, error
 from virtuned.facts.devices import hostdev_address
-from virtuned.facts.domcaps import check_platform
 from virtuned.facts.platform import Platform, Stated, os_facts, platform_of, stated_platform
 from virtuned.frozen import frozen
-from virtuned.plan.placement import Infeasible, place
 from virtuned.plan.requirements import (PLACING, DeviceAffinity, Requirements, check_cover,
                                         requirements)
 from virtuned.resolve import TraitSet
-from virtuned.values import format_kib
 
 
 @frozen
@@ -56,6 +53,10 @@ def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
     stated = stated or stated_platform(root)
     platform = platform_of(stated, traits.facts)
     if domcaps is not None:
+        # Loaded only with domain capabilities, like placement only with a host: a
+        # compile that has neither starts faster (tests/test_layers.py).
+        from virtuned.facts.domcaps import check_platform
+
         check_platform(domcaps, platform)
     guest = os_facts(stated, traits.facts)
     needs, asked_by = _needs(traits)
@@ -64,10 +65,12 @@ def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
         wanted = attrs.evolve(wanted, device_nodes=_hostdev_nodes(root, device_nodes))
     placement = None
     if host is not None and (wanted.placed or wanted.page_kib):
+        from virtuned.plan.placement import Infeasible, check_pools, place
+
         if wanted.placed and wanted.guest_numa and not wanted.split:
             check_cover(wanted.cells, wanted.vcpus, root, filename)
         try:
-            placement = place(wanted, host) if wanted.placed else _check_pools(wanted, host)
+            placement = place(wanted, host) if wanted.placed else check_pools(wanted, host)
         except Infeasible as exc:
             problem = f"infeasible placement on {host.host.source}: {exc}"
             preferred = [t for t in traits.traits if t.soft and t.definition.needs]
@@ -100,15 +103,6 @@ def _without(traits: TraitSet, preferred, problem: str) -> TraitSet:
                                f"cannot hold: {problem}", t.origin.span) for t in preferred)
     kept = tuple(t for t in traits.traits if t not in preferred)
     return attrs.evolve(traits, traits=kept, warnings=traits.warnings + dropped)
-
-
-def _check_pools(wanted: Requirements, host) -> None:
-    """Hugepages with nothing placed: the host's pools together must hold them."""
-    pool = sum(cell.pool(wanted.page_kib) for cell in host.host.cells)
-    pages = wanted.memory_kib // wanted.page_kib
-    if pool < pages:
-        raise Infeasible((f"the host has {pool} free {format_kib(wanted.page_kib)} "
-                          f"hugepages, the guest needs {pages}",))
 
 
 def _needs(traits: TraitSet) -> tuple[dict, dict]:

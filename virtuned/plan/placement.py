@@ -188,6 +188,15 @@ def _shortfall(req: Requirements, node: Node, demands, emulator: bool,
 
 # ---------------------------------------------------------------- the search
 
+def check_pools(wanted: Requirements, host: HostFacts) -> None:
+    """Hugepages with nothing placed: the host's pools together must hold them."""
+    pool = sum(cell.pool(wanted.page_kib) for cell in host.host.cells)
+    pages = wanted.memory_kib // wanted.page_kib
+    if pool < pages:
+        raise Infeasible((f"the host has {pool} free {format_kib(wanted.page_kib)} "
+                          f"hugepages, the guest needs {pages}",))
+
+
 def place(req: Requirements, facts: HostFacts) -> Placement:
     """The placement of ``req`` on the host, or Infeasible."""
     host = facts.host

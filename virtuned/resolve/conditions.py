@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from virtuned import values
 from virtuned.diagnostics import Span, did_you_mean, error
-from virtuned.facts.host import HostSummary
 from virtuned.facts.platform import Stated, machine_family, os_facts, platform_of
 from virtuned.syntax import ast
+
+if TYPE_CHECKING:  # a name for annotations; the module loads only with a host
+    from virtuned.facts.host import HostSummary
 
 FACTS = ("machine", "arch", "type", "os", "host")
 
