@@ -21,11 +21,31 @@ def console() -> int:
     from virtuned.syntax import cache
 
     cache.enable()
-    return main()
+    args = _parser().parse_args()
+    code = run(args)
+    if args.run is _serve:
+        return code  # the web stack's processes and handlers end the way they expect
+    _end(code)
+
+
+def _end(code: int) -> None:
+    """End the process without tearing the interpreter down: freeing every module
+    and object one by one costs a command as long as a compile does, and there is
+    nothing left to do. What it wrote is flushed first; its files are closed by now."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass  # the reader has gone, as main() treats it
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    return run(_parser().parse_args(argv))
+
+
+def run(args) -> int:
+    """Run the command ``args`` name; errors are reported, never raised."""
     from virtuned.diagnostics import Sources, VirtunedError, render
 
     sources = Sources()
