@@ -12,6 +12,14 @@ of what the server does. Prints requests/s, latency percentiles and errors (any
 answer but 200 with the expected XML, or a broken connection). Target on a 2-core
 machine: >= 1,000 compiles/s, p99 < 25 ms, no errors.
 
+And the server's cost per request beside its floor, measured in the same run: the
+in-process compile of the same request (timed as bench/bench_compile.py times it,
+before the load starts and again after it; the lower counts, as other work on the
+machine only ever slows it), the CPU time the server's processes (the supervisor and
+its workers: user + system, from /proc/PID/stat) spent over the measured period
+divided by the requests answered in it, and their ratio (target <= 1.3). CPU time,
+not wall time: the load generator shares the machine's cores with the server.
+
 Numbers, not assertions: the test suite never times anything.
 """
 
@@ -28,6 +36,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_compile import median_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAIN = ROOT / "examples" / "domains" / "web-server.xml"
@@ -125,6 +135,39 @@ def start_server(port: int, workers: int, log: Path, access_log: bool) -> subpro
     sys.exit("the server did not answer within 60 s")
 
 
+def process_tree(root: int) -> list[int]:
+    """``root`` and every process below it (uvicorn's workers, multiprocessing's
+    helpers), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue  # gone meanwhile
+            ppid = int(stat.rpartition(")")[2].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, tuple[float, float]]:
+    """User and system CPU time of each process so far (a process gone is left out)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    spent = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        spent[pid] = (int(fields[11]) / ticks, int(fields[12]) / ticks)  # utime, stime
+    return spent
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind((HOST, 0))
@@ -152,9 +195,14 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     import virtuned
 
-    expected = json.dumps({"xml": virtuned.compile(DOMAIN.read_text(),
-                                                   traits=[PROFILE.read_text()]).xml,
+    domain, traits = DOMAIN.read_text(), [PROFILE.read_text()]
+    expected = json.dumps({"xml": virtuned.compile(domain, traits=traits).xml,
                            "warnings": []}, ensure_ascii=False, separators=(",", ":"))
+    # The floor: the same request compiled in-process, warm, on a machine not yet busy.
+    def compile_once():
+        virtuned.compile(domain, traits=traits)
+
+    compile_before = median_seconds(compile_once, 51)
     port = free_port()
     request = request_bytes(port)
     with tempfile.TemporaryDirectory(prefix="virtuned-bench-") as scratch:
@@ -170,12 +218,18 @@ def main() -> None:
                 for _ in range(args.clients)]
             for process in clients:
                 process.start()
+            time.sleep(max(0.0, measure_from - time.time()))
+            pids = process_tree(server.pid)
+            cpu_before = cpu_seconds(pids)
+            time.sleep(max(0.0, stop_at - time.time()))
+            cpu_after = cpu_seconds(pids)
             outcomes = [results.get() for _ in clients]
             for process in clients:
                 process.join()
         finally:
             server.terminate()
             server.wait(timeout=30)
+        compile_after = median_seconds(compile_once, 51)
         log_lines = sum(1 for _ in log.open("rb"))
 
     latencies = sorted(t for outcome in outcomes for t in outcome[0])
@@ -197,6 +251,18 @@ def main() -> None:
               f"max {latencies[-1] * 1e3:6.2f} ms   "
               f"mean {statistics.fmean(latencies) * 1e3:6.2f} ms")
     print(f"errors:     {errors}" + (f"   first: {first_errors[0]}" if first_errors else ""))
+    user, system = (sum(cpu_after[pid][n] - cpu_before[pid][n] for pid in cpu_after
+                        if pid in cpu_before) for n in (0, 1))
+    served = max(len(latencies), 1)
+    per_request = (user + system) / served
+    in_process = min(compile_before, compile_after)
+    print(f"in-process compile of the same request: {in_process * 1e6:8.1f} us   "
+          f"(before the load {compile_before * 1e6:.1f}, after {compile_after * 1e6:.1f})")
+    print(f"server CPU per request:                 {per_request * 1e6:8.1f} us   "
+          f"(user {user / served * 1e6:.1f} + system {system / served * 1e6:.1f}; "
+          f"{user + system:.1f} CPU s in {len(cpu_after)} processes)")
+    print(f"ratio server CPU / in-process compile:  {per_request / in_process:8.2f} x   "
+          f"(target <= 1.3x)")
 
 
 if __name__ == "__main__":

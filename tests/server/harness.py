@@ -113,8 +113,11 @@ def in_process_server(app):
     what the server calls; yields its base URL."""
     import uvicorn
 
+    from virtuned.server.http import Protocol
+
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
-                                           access_log=False))
+                                           access_log=False, http=Protocol,
+                                           interface="asgi3", proxy_headers=False))
     thread = threading.Thread(target=server.run)
     thread.start()
     try:

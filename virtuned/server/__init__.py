@@ -1,6 +1,7 @@
 """The HTTP/JSON service (``virtuned serve``): the Python API's operations for
-management applications in any language. The application is app.py; its logs and
-metrics are observe.py."""
+management applications in any language. The operations are app.py's, their HTTP
+http.py's; requests and answers are the types of contract.py (read by validation.py,
+documented by documents.py); logs and metrics are observe.py's."""
 
 from virtuned.server.app import (Limits, app_from_environment, create_app,  # noqa: F401
                                  serve)

@@ -3,7 +3,7 @@ management applications in any language.
 
 The contract is docs/server.md and the types of contract.py, from which requests are
 read (validation.py) and the OpenAPI document ``virtuned/openapi.json`` (also served
-at ``/openapi.json``) is generated. Every error is an RFC 9457 problem document
+at ``/openapi.json``) is generated. HTTP is http.py's; uvicorn runs the processes. Every error is an RFC 9457 problem document
 (``application/problem+json``) carrying the CLI's diagnostics and exit code:
 
 ====  =====================================================================
@@ -26,42 +26,40 @@ a file, and nothing a client sends is ever used as a path.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import json
 import logging
 import os
 import re
 import shutil
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections import deque
 from pathlib import Path
 
 import attrs
 import msgspec
 import uvicorn
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from virtuned import api
-from virtuned.diagnostics import (HTTP_OPTIONS, Diagnostic, ExitCode, Sources, Span,
-                                  VirtunedError, did_you_mean, locate, real_path, render)
+from virtuned.diagnostics import (HTTP_OPTIONS, ExitCode, Sources, Span, VirtunedError,
+                                  did_you_mean, real_path)
 from virtuned.resolve import check as check_profiles
 from virtuned.resolve import registry
 from virtuned.resolve.profiles import (ANY_VERSION, Library, ProfileFile, load_library_file,
                                        search_path)
 from virtuned.server import contract, observe
+from virtuned.server.http import Request, Response, diagnostic, json_response
 from virtuned.server.validation import Problem, decode, invalid
 from virtuned.syntax.parser import parse
 from virtuned.version import __version__
 
 LOG = logging.getLogger("virtuned.server")
 OPENAPI = Path(__file__).parent.parent / "openapi.json"
-JSON = "application/json"
-PROBLEM_JSON = "application/problem+json"
+# A request whose body is at most this is run on the event loop itself, not in a
+# thread: handing it to a thread and back costs about a third of its compile (two
+# threads put to sleep and woken), and it takes a millisecond or so, which is how long
+# /healthz and the worker's other connections wait for it. Larger ones go to threads.
+INLINE_BODY_BYTES = 8 * 1024
 
 
 @attrs.frozen
@@ -72,28 +70,6 @@ class Limits:
     body_bytes: int = 1024 * 1024  # the request body, in bytes
     timeout: float = 10.0  # seconds: reading the body, then waiting for and running
     concurrency: int = 2  # operations running at once in one worker process
-
-
-# ---------------------------------------------------------------- problems
-
-def problem_response(problem: Problem, request: Request) -> Response:
-    """The problem document of an error answer (RFC 9457)."""
-    kind = contract.PROBLEMS[problem.kind]
-    request_id = request.scope.get("state", {}).get("request_id")
-    request.scope.setdefault("state", {})["problem"] = problem.kind
-    body = contract.Problem(
-        type=contract.PROBLEM_TYPE + problem.kind, title=kind.title, status=kind.status,
-        detail=problem.message or "\n".join(render(d, problem.sources)
-                                            for d in problem.diagnostics),
-        instance=f"urn:virtuned:request:{request_id}" if request_id else None,
-        request_id=request_id,
-        diagnostics=[diagnostic(d, problem.sources) for d in problem.diagnostics],
-        exit_code=kind.exit_code)
-    try:
-        encoded = msgspec.json.encode(body)
-    except UnicodeEncodeError:  # a lone surrogate of the request, named in a pointer
-        encoded = json.dumps(msgspec.to_builtins(body)).encode("ascii")
-    return Response(encoded, kind.status, problem.headers, media_type=PROBLEM_JSON)
 
 
 def problem_of(exc: VirtunedError, sources: Sources) -> Problem:
@@ -113,69 +89,126 @@ class RequestSources(Sources):
         return super().line(span)
 
 
-def diagnostic(d: Diagnostic, sources: Sources | None) -> contract.Diagnostic:
-    span = locate(d.span, sources)
-    return contract.Diagnostic(
-        severity=d.severity, message=d.message, file=span.file, line=span.line,
-        col=span.col, end_line=span.end_line, end_col=span.end_col, hint=d.hint,
-        related=[_related(r.message, locate(r.span, sources)) for r in d.related])
-
-
-def _related(message: str, span: Span) -> contract.Related:
-    return contract.Related(message=message, file=span.file, line=span.line, col=span.col)
-
-
 def _diagnostics(found, sources: Sources) -> list[contract.Diagnostic]:
     return [diagnostic(d, sources) for d in found]
 
 
 # ---------------------------------------------------------------- running operations
 
+class _Worker(threading.Thread):
+    """A thread that runs one call at a time, handed to it through a lock: cheaper
+    than a ThreadPoolExecutor's queue and futures, which cost a typical request more
+    than a tenth of its compile."""
+
+    def __init__(self, name: str):
+        super().__init__(name=name, daemon=True)
+        self._go = threading.Lock()
+        self._go.acquire()
+        self._job = None
+        self.start()
+
+    def hand(self, job) -> None:
+        """``job``: (function, then, loop): ``then(worker, result, error)`` is called
+        on the loop when ``function()`` returns or raises; None stops the thread."""
+        self._job = job
+        self._go.release()
+
+    def run(self) -> None:
+        while True:
+            self._go.acquire()
+            if self._job is None:
+                return
+            function, then, loop = self._job
+            self._job = None
+            try:
+                result, error = function(), None
+            except BaseException as exc:  # handed to the loop, as the call's outcome
+                result, error = None, exc
+            loop.call_soon_threadsafe(then, self, result, error)
+
+
 class Runner:
     """Runs operations in worker threads, so the event loop stays free to answer
-    other requests (and /healthz), within the per-request time limit. A thread
-    cannot be stopped: one that outlives its request keeps its slot until it ends,
-    so a flood of slow requests turns into 503s, not into a pile of threads."""
+    other requests (and /healthz), within the per-request time limit: waiting for a
+    free thread longer is a 503, running longer a 504. A thread cannot be stopped:
+    one that outlives its request keeps its slot until it ends, so a flood of slow
+    requests turns into 503s, not into a pile of threads."""
 
     def __init__(self, limits: Limits):
-        self._pool = ThreadPoolExecutor(limits.concurrency, "virtuned-op")
-        self._slots = asyncio.Semaphore(limits.concurrency)
+        self._idle = [_Worker(f"virtuned-op-{n}") for n in range(limits.concurrency)]
+        self._waiting: deque[asyncio.Future] = deque()  # requests waiting for a thread
         self._timeout = limits.timeout
+        self._closed = False
 
-    async def __call__(self, function, /, **kwargs):
+    async def __call__(self, function, /, *, inline: bool = False, **kwargs):
+        """``function(**kwargs)`` in a thread; ``inline``: on the event loop itself,
+        when a thread is free (for small requests: see INLINE_BODY_BYTES)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
+        worker = self._idle.pop() if self._idle else await self._free(loop, deadline)
+        if inline:
+            try:
+                return function(**kwargs)
+            finally:
+                self._release(worker)
+        answer = loop.create_future()
+        worker.hand((functools.partial(function, **kwargs),
+                     functools.partial(self._finished, answer), loop))
+        timer = loop.call_at(deadline, _fail, answer, Problem(
+            "timeout", f"the operation did not finish within {self._timeout:g} s"))
         try:
-            async with asyncio.timeout_at(deadline):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise Problem("overloaded", f"no operation slot became free within "
-                          f"{self._timeout:g} s; retry later or elsewhere",
-                          headers={"Retry-After": "1"}) from None
-        future = loop.run_in_executor(self._pool, functools.partial(function, **kwargs))
-        future.add_done_callback(self._finished)
-        try:
-            async with asyncio.timeout_at(deadline) as budget:
-                return await asyncio.shield(future)
-        except TimeoutError:
-            if not budget.expired():
-                raise  # the operation's own error, not the time limit
-            raise Problem("timeout", f"the operation did not finish within "
-                          f"{self._timeout:g} s") from None
+            return await answer
+        finally:
+            timer.cancel()
 
-    def _finished(self, future) -> None:
-        self._slots.release()
-        if not future.cancelled():
-            future.exception()  # mark it seen: a late failure is not "never retrieved"
+    async def _free(self, loop, deadline: float) -> _Worker:
+        """The next thread that comes free, or 503 when none does in time."""
+        slot = loop.create_future()
+        self._waiting.append(slot)
+        timer = loop.call_at(deadline, _fail, slot, Problem(
+            "overloaded", f"no operation slot became free within {self._timeout:g} s; "
+            "retry later or elsewhere", headers={"Retry-After": "1"}))
+        try:
+            return await slot
+        finally:
+            timer.cancel()
+
+    def _finished(self, answer: asyncio.Future, worker: _Worker, result, error) -> None:
+        if not answer.done():  # else: abandoned at its time limit, or cancelled
+            if error is None:
+                answer.set_result(result)
+            else:
+                answer.set_exception(error)
+        self._release(worker)
+
+    def _release(self, worker: _Worker) -> None:
+        """The thread to the next request waiting for one, or back to the idle."""
+        while self._waiting:
+            slot = self._waiting.popleft()
+            if not slot.done():
+                slot.set_result(worker)
+                return
+        if self._closed:
+            worker.hand(None)
+        else:
+            self._idle.append(worker)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._closed = True
+        while self._idle:
+            self._idle.pop().hand(None)
+
+
+def _fail(future: asyncio.Future, problem: Problem) -> None:
+    if not future.done():
+        future.set_exception(problem)
 
 
 # ---------------------------------------------------------------- the service
 
 class Service:
-    """The endpoints, with the library, limits and runner they share."""
+    """The operations, with the library, limits and runner they share. Each takes
+    a Request and answers a Response, or raises a Problem."""
 
     def __init__(self, profile_path: tuple[str, ...], limits: Limits):
         self.profile_path, self.limits = profile_path, limits
@@ -188,90 +221,77 @@ class Service:
     # -- the operations
 
     async def compile(self, request: Request) -> Response:
-        body = await self._request(request, contract.CompileRequest)
+        body = self._request(request, contract.CompileRequest)
         sources = RequestSources()
-        result = await self._run(api.compile, self._api_request(body, sources), sources)
-        if _prefers_xml(request.headers.get("accept")):
-            return Response(result.xml, media_type="application/xml; charset=utf-8",
-                            headers={"Virtuned-Warnings": str(len(result.warnings))})
-        return _json(contract.CompileResult(
+        result = await self._run(request, api.compile, self._api_request(body, sources),
+                                sources)
+        if _prefers_xml(request.header(b"accept")):
+            return Response(200, result.xml.encode("utf-8"),
+                            b"application/xml; charset=utf-8",
+                            ((b"virtuned-warnings", b"%d" % len(result.warnings)),))
+        return json_response(contract.CompileResult(
             xml=result.xml, warnings=_diagnostics(result.warnings, sources)))
 
     async def explain(self, request: Request) -> Response:
-        body = await self._request(request, contract.CompileRequest)
+        body = self._request(request, contract.CompileRequest)
         sources = RequestSources()
-        result = await self._run(api.explain, self._api_request(body, sources), sources)
-        return _json({**api.explanation_json(result), "xml": result.xml,
-                      "warnings": _diagnostics(result.warnings, sources)})
+        result = await self._run(request, api.explain, self._api_request(body, sources),
+                                sources)
+        return json_response({**api.explanation_json(result), "xml": result.xml,
+                              "warnings": _diagnostics(result.warnings, sources)})
 
     async def plan(self, request: Request) -> Response:
-        body = await self._request(request, contract.CompileRequest)
+        body = self._request(request, contract.CompileRequest)
         sources = RequestSources()
-        result = await self._run(api.plan, self._api_request(body, sources), sources)
-        return _json({**result.json(), "warnings": _diagnostics(result.warnings, sources)})
+        result = await self._run(request, api.plan, self._api_request(body, sources),
+                                sources)
+        return json_response({**result.json(),
+                              "warnings": _diagnostics(result.warnings, sources)})
 
     async def fit(self, request: Request) -> Response:
-        body = await self._request(request, contract.FitRequest)
+        body = self._request(request, contract.FitRequest)
         sources = RequestSources()
         kwargs = {**self._api_request(body, sources), "hosts": body.hosts}
-        answers = await self._run(api.fit, kwargs, sources)
-        return _json([answer.json() for answer in answers])  # as 'virtuned fit' prints
+        answers = await self._run(request, api.fit, kwargs, sources)
+        return json_response([answer.json() for answer in answers])  # as 'virtuned fit'
 
     async def check(self, request: Request) -> Response:
-        body = await self._request(request, contract.CheckRequest)
+        body = self._request(request, contract.CheckRequest)
         sources = RequestSources()
         sources.add("<profile>", body.text)
         files = (ProfileFile("<profile>", body.text),)
-        warnings = await self._run(check_profiles, {"files": files,
-                                                    "profile_path": self.profile_path}, sources)
-        return _json(contract.CheckResult(warnings=_diagnostics(warnings, sources)))
+        warnings = await self._run(request, check_profiles, {
+            "files": files, "profile_path": self.profile_path}, sources)
+        return json_response(contract.CheckResult(warnings=_diagnostics(warnings, sources)))
 
     async def profiles(self, request: Request) -> Response:
-        return _json(await self.runner(self._profile_listing))
+        return json_response(await self.runner(self._profile_listing))
 
     async def traits(self, request: Request) -> Response:
-        return Response(self.trait_listing, media_type=JSON)
+        return Response(200, self.trait_listing)
 
     async def health(self, request: Request) -> Response:
-        return _json(contract.Health(status="ok", version=__version__))
+        return json_response(contract.Health(status="ok", version=__version__))
 
     async def metrics(self, request: Request) -> Response:
         body, content_type = self.prometheus.exposition()
-        return Response(body, media_type=content_type)
+        return Response(200, body, content_type.encode("latin-1"))
 
     async def openapi(self, request: Request) -> Response:
-        return Response(self.document, media_type=JSON)
+        return Response(200, self.document)
 
     # -- reading requests
 
-    async def _request(self, request: Request, kind: type):
-        content_type = request.headers.get("content-type", "")
+    def _request(self, request: Request, kind: type):
+        content_type = request.header(b"content-type") or ""
         media, _, parameters = content_type.partition(";")
         charset = re.search(r"charset\s*=\s*\"?([^\";\s]+)", parameters, re.I)
-        if media.strip().lower() != JSON or (charset and charset.group(1).lower()
-                                              not in ("utf-8", "utf8")):
+        if media.strip().lower() != "application/json" or (
+                charset and charset.group(1).lower() not in ("utf-8", "utf8")):
             raise Problem("unsupported-media-type",
                           f"expected Content-Type: application/json (UTF-8), got "
                           f"{content_type or 'none'}")
-        return decode(await self._body(request), kind)
-
-    async def _body(self, request: Request) -> bytes:
-        limit = self.limits.body_bytes
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise _too_large(int(declared), limit)  # refused before reading a byte of it
-        chunks, size = [], 0
-        try:
-            async with asyncio.timeout(self.limits.timeout):
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > limit:
-                        raise _too_large(size, limit, at_least=True)
-                    chunks.append(chunk)
-        except TimeoutError:
-            raise Problem("request-timeout", f"the body did not arrive within "
-                          f"{self.limits.timeout:g} s") from None
-        return b"".join(chunks)
+        return decode(request.body, kind)
 
     def _api_request(self, body, sources: Sources) -> dict:
         """The API's keyword arguments for a request (fit's has no "host")."""
@@ -306,9 +326,10 @@ class Service:
             raise Problem("invalid-input", tuple(problems))
         return tuple(files)
 
-    async def _run(self, operation, kwargs: dict, sources: Sources):
+    async def _run(self, request: Request, operation, kwargs: dict, sources: Sources):
         try:
-            return await self.runner(operation, **kwargs)
+            return await self.runner(operation, inline=len(request.body) <= INLINE_BODY_BYTES,
+                                     **kwargs)
         except VirtunedError as exc:
             raise problem_of(exc, sources) from None
 
@@ -329,11 +350,6 @@ def _param_text(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _too_large(size: int, limit: int, at_least: bool = False) -> Problem:
-    said = f"more than {limit}" if at_least else str(size)
-    return Problem("too-large", f"the body is {said} bytes; the limit is {limit}")
 
 
 def _stamp(path: Path) -> tuple:
@@ -367,11 +383,7 @@ def _prefers_xml(accept: str | None) -> bool:
         media = media.strip().lower()
         ranks[media] = max(ranks.get(media, 0.0), quality)
     xml = max(ranks.get("application/xml", 0.0), ranks.get("text/xml", 0.0))
-    return xml > 0 and xml > ranks.get(JSON, 0.0)
-
-
-def _json(value) -> Response:
-    return Response(msgspec.json.encode(value), media_type=JSON)
+    return xml > 0 and xml > ranks.get("application/json", 0.0)
 
 
 def _trait_listing() -> list[contract.TraitListing]:
@@ -382,23 +394,45 @@ def _trait_listing() -> list[contract.TraitListing]:
 
 # ---------------------------------------------------------------- the application
 
-def create_app(profile_path=(), limits: Limits = Limits()):
-    """The ASGI application. ``profile_path``: more profile directories (highest
-    priority last), searched after the shipped library, /etc and the user's."""
-    service = Service(tuple(str(p) for p in profile_path), limits)
-    routes = [Route(op.path, _endpoint(getattr(service, op.name)), methods=[op.method])
-              for op in contract.OPERATIONS]
+class App:
+    """The service as uvicorn runs it with http.Protocol: the routes (path → method →
+    handler, from contract.OPERATIONS), the limits and the observer the protocol
+    uses, and ASGI's lifespan (a warm-up compile at start, the threads at the end).
+    Its HTTP is http.Protocol's, never ASGI's: ``uvicorn.Config(app, http=Protocol)``."""
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        _warm_up()
-        yield
-        service.runner.close()
+    def __init__(self, service: Service, access_log: bool):
+        self.service, self.limits = service, service.limits
+        self.routes: dict[str, dict] = {}
+        for op in contract.OPERATIONS:
+            handler = getattr(service, op.name)
+            methods = self.routes.setdefault(op.path, {})
+            methods[op.method] = handler
+            if op.method == "GET":
+                methods["HEAD"] = handler
+        self.observer = observe.Observer(service.prometheus, frozenset(self.routes),
+                                         access_log)
 
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={HTTPException: _http_problem})
-    app.state.service = service
-    return observe.Observed(app, service.prometheus, frozenset(r.path for r in routes))
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "lifespan":
+            raise RuntimeError("virtuned's service speaks HTTP through "
+                               "virtuned.server.http.Protocol: uvicorn.Config(app, "
+                               "http=Protocol)")
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                _warm_up()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.service.runner.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(profile_path=(), limits: Limits = Limits(), access_log: bool = False) -> App:
+    """The application. ``profile_path``: more profile directories (highest
+    priority last), searched after the shipped library, /etc and the user's;
+    ``access_log``: one JSON line per request on stderr."""
+    return App(Service(tuple(str(p) for p in profile_path), limits), access_log)
 
 
 def _warm_up() -> None:
@@ -407,48 +441,16 @@ def _warm_up() -> None:
     api.compile(None, traits=("video qxl",))
 
 
-def _endpoint(handler):
-    """Every answer of a handler: its response, its Problem, or a 500 problem for a
-    bug, logged with its traceback and the request id (never sent to the client)."""
-    async def endpoint(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except Problem as problem:
-            return problem_response(problem, request)
-        except ClientDisconnect:
-            return problem_response(Problem(
-                "malformed-request", "the client closed the connection before the body "
-                "was complete"), request)
-        except Exception:
-            request_id = request.scope.get("state", {}).get("request_id")
-            LOG.exception("internal error", extra={"fields": {
-                "request_id": request_id, "path": request.url.path}})
-            return problem_response(Problem(
-                "internal", f"an internal error occurred; the server's log has it under "
-                f"request id {request_id}"), request)
-    return endpoint
-
-
-async def _http_problem(request: Request, exc: HTTPException) -> Response:
-    """Starlette's own answers (unknown path, wrong method) as problem documents."""
-    if exc.status_code == 405:
-        problem = Problem("method-not-allowed", f"{request.method} is not allowed on "
-                          f"{request.url.path}", headers=dict(exc.headers or {}))
-    else:
-        problem = Problem("not-found", f"no resource at {request.url.path}; the API is "
-                          "described at /openapi.json")
-    return problem_response(problem, request)
-
-
 # ---------------------------------------------------------------- serving
 
 # ``virtuned serve`` hands its options to the worker processes through these (each
 # worker imports the application anew, so they cannot be passed as objects).
 ENVIRONMENT = {"profile_path": "VIRTUNED_PROFILE_PATH", "body_bytes": "VIRTUNED_MAX_BODY_BYTES",
-               "timeout": "VIRTUNED_TIMEOUT", "concurrency": "VIRTUNED_CONCURRENCY"}
+               "timeout": "VIRTUNED_TIMEOUT", "concurrency": "VIRTUNED_CONCURRENCY",
+               "access_log": "VIRTUNED_ACCESS_LOG"}
 
 
-def app_from_environment():
+def app_from_environment() -> App:
     """The application as ``virtuned serve`` configured it (uvicorn's factory)."""
     env = os.environ
     path = env.get(ENVIRONMENT["profile_path"], "")
@@ -458,7 +460,8 @@ def app_from_environment():
         body_bytes=int(env.get(ENVIRONMENT["body_bytes"], defaults.body_bytes)),
         timeout=float(env.get(ENVIRONMENT["timeout"], defaults.timeout)),
         concurrency=int(env.get(ENVIRONMENT["concurrency"], defaults.concurrency)))
-    return create_app(tuple(p for p in path.split(os.pathsep) if p), limits)
+    return create_app(tuple(p for p in path.split(os.pathsep) if p), limits,
+                      env.get(ENVIRONMENT["access_log"]) == "1")
 
 
 def serve(host: str, port: int, workers: int, profile_path=(), limits: Limits = Limits(),
@@ -468,14 +471,16 @@ def serve(host: str, port: int, workers: int, profile_path=(), limits: Limits = 
     os.environ[ENVIRONMENT["body_bytes"]] = str(limits.body_bytes)
     os.environ[ENVIRONMENT["timeout"]] = str(limits.timeout)
     os.environ[ENVIRONMENT["concurrency"]] = str(limits.concurrency)
+    os.environ[ENVIRONMENT["access_log"]] = "1" if access_log else "0"
     metrics_dir = None
     if workers > 1:  # the workers share their metrics through files (observe.py)
         metrics_dir = tempfile.mkdtemp(prefix="virtuned-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
         uvicorn.run("virtuned.server:app_from_environment", factory=True, host=host,
-                    port=port, workers=workers, log_config=observe.log_config(access_log),
-                    access_log=False, server_header=False)
+                    port=port, workers=workers, http="virtuned.server.http:Protocol",
+                    interface="asgi3", lifespan="on", proxy_headers=False,
+                    log_config=observe.log_config(), access_log=False, server_header=False)
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
