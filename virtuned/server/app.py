@@ -150,7 +150,7 @@ class Runner:
             try:
                 return function(**kwargs)
             finally:
-                self._release(worker)
+                self.release(worker)
         answer = loop.create_future()
         worker.hand((functools.partial(function, **kwargs),
                      functools.partial(self._finished, answer), loop))
@@ -179,9 +179,13 @@ class Runner:
                 answer.set_result(result)
             else:
                 answer.set_exception(error)
-        self._release(worker)
+        self.release(worker)
 
-    def _release(self, worker: _Worker) -> None:
+    def take(self) -> _Worker | None:
+        """A free slot's thread, taken (release it), or None when every one is busy."""
+        return self._idle.pop() if self._idle else None
+
+    def release(self, worker: _Worker) -> None:
         """The thread to the next request waiting for one, or back to the idle."""
         while self._waiting:
             slot = self._waiting.popleft()
@@ -218,66 +222,61 @@ class Service:
         self.document = OPENAPI.read_bytes()
         self.trait_listing = msgspec.json.encode(_trait_listing())
 
-    # -- the operations
+    # -- the operations: each answers a Response, or a coroutine that will
 
-    async def compile(self, request: Request) -> Response:
+    def compile(self, request: Request):
         body = self._request(request, contract.CompileRequest)
         sources = RequestSources()
-        result = await self._run(request, api.compile, self._api_request(body, sources),
-                                sources)
-        if _prefers_xml(request.header(b"accept")):
-            return Response(200, result.xml.encode("utf-8"),
-                            b"application/xml; charset=utf-8",
-                            ((b"virtuned-warnings", b"%d" % len(result.warnings)),))
-        return json_response(contract.CompileResult(
-            xml=result.xml, warnings=_diagnostics(result.warnings, sources)))
+        return self._run(request, api.compile, self._api_request(body, sources), sources,
+                         functools.partial(_compiled, request, sources))
 
-    async def explain(self, request: Request) -> Response:
+    def explain(self, request: Request):
         body = self._request(request, contract.CompileRequest)
         sources = RequestSources()
-        result = await self._run(request, api.explain, self._api_request(body, sources),
-                                sources)
-        return json_response({**api.explanation_json(result), "xml": result.xml,
-                              "warnings": _diagnostics(result.warnings, sources)})
+        return self._run(request, api.explain, self._api_request(body, sources), sources,
+                         lambda result: json_response({
+                             **api.explanation_json(result), "xml": result.xml,
+                             "warnings": _diagnostics(result.warnings, sources)}))
 
-    async def plan(self, request: Request) -> Response:
+    def plan(self, request: Request):
         body = self._request(request, contract.CompileRequest)
         sources = RequestSources()
-        result = await self._run(request, api.plan, self._api_request(body, sources),
-                                sources)
-        return json_response({**result.json(),
-                              "warnings": _diagnostics(result.warnings, sources)})
+        return self._run(request, api.plan, self._api_request(body, sources), sources,
+                         lambda result: json_response({
+                             **result.json(),
+                             "warnings": _diagnostics(result.warnings, sources)}))
 
-    async def fit(self, request: Request) -> Response:
+    def fit(self, request: Request):
         body = self._request(request, contract.FitRequest)
         sources = RequestSources()
         kwargs = {**self._api_request(body, sources), "hosts": body.hosts}
-        answers = await self._run(request, api.fit, kwargs, sources)
-        return json_response([answer.json() for answer in answers])  # as 'virtuned fit'
+        return self._run(request, api.fit, kwargs, sources,  # as 'virtuned fit' prints
+                         lambda answers: json_response([a.json() for a in answers]))
 
-    async def check(self, request: Request) -> Response:
+    def check(self, request: Request):
         body = self._request(request, contract.CheckRequest)
         sources = RequestSources()
         sources.add("<profile>", body.text)
-        files = (ProfileFile("<profile>", body.text),)
-        warnings = await self._run(request, check_profiles, {
-            "files": files, "profile_path": self.profile_path}, sources)
-        return json_response(contract.CheckResult(warnings=_diagnostics(warnings, sources)))
+        kwargs = {"files": (ProfileFile("<profile>", body.text),),
+                  "profile_path": self.profile_path}
+        return self._run(request, check_profiles, kwargs, sources, lambda warnings:
+                         json_response(contract.CheckResult(
+                             warnings=_diagnostics(warnings, sources))))
 
     async def profiles(self, request: Request) -> Response:
         return json_response(await self.runner(self._profile_listing))
 
-    async def traits(self, request: Request) -> Response:
+    def traits(self, request: Request) -> Response:
         return Response(200, self.trait_listing)
 
-    async def health(self, request: Request) -> Response:
+    def health(self, request: Request) -> Response:
         return json_response(contract.Health(status="ok", version=__version__))
 
-    async def metrics(self, request: Request) -> Response:
+    def metrics(self, request: Request) -> Response:
         body, content_type = self.prometheus.exposition()
         return Response(200, body, content_type.encode("latin-1"))
 
-    async def openapi(self, request: Request) -> Response:
+    def openapi(self, request: Request) -> Response:
         return Response(200, self.document)
 
     # -- reading requests
@@ -326,12 +325,28 @@ class Service:
             raise Problem("invalid-input", tuple(problems))
         return tuple(files)
 
-    async def _run(self, request: Request, operation, kwargs: dict, sources: Sources):
+    def _run(self, request: Request, operation, kwargs: dict, sources: Sources, answer):
+        """``answer(operation(**kwargs))``: at once when the request is small and a
+        slot is free (no thread, no task: the common case), else a coroutine that
+        waits for a slot and, for a large request, a thread."""
+        inline = len(request.body) <= INLINE_BODY_BYTES
+        if inline and (worker := self.runner.take()) is not None:
+            try:
+                result = operation(**kwargs)
+            except VirtunedError as exc:
+                raise problem_of(exc, sources) from None
+            finally:
+                self.runner.release(worker)
+            return answer(result)
+        return self._later(operation, kwargs, sources, answer, inline)
+
+    async def _later(self, operation, kwargs: dict, sources: Sources, answer,
+                     inline: bool) -> Response:
         try:
-            return await self.runner(operation, inline=len(request.body) <= INLINE_BODY_BYTES,
-                                     **kwargs)
+            result = await self.runner(operation, inline=inline, **kwargs)
         except VirtunedError as exc:
             raise problem_of(exc, sources) from None
+        return answer(result)
 
     def _profile_listing(self) -> list[contract.ProfileListing]:
         rows = []
@@ -343,6 +358,15 @@ class Service:
                 name=name, version=str(version), versions=self.library.versions(name),
                 summary=header.summary or "", sha256=file.sha256))
         return rows
+
+
+def _compiled(request: Request, sources: Sources, result) -> Response:
+    """A compile's answer: JSON, or the XML itself when the client ranks it first."""
+    if _prefers_xml(request.header(b"accept")):
+        return Response(200, result.xml.encode("utf-8"), b"application/xml; charset=utf-8",
+                        ((b"virtuned-warnings", b"%d" % len(result.warnings)),))
+    return json_response(contract.CompileResult(
+        xml=result.xml, warnings=_diagnostics(result.warnings, sources)))
 
 
 def _param_text(value) -> str:

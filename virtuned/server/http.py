@@ -199,7 +199,9 @@ class Protocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         request = self.request
         request.method = self.parser.get_method().decode("ascii", "replace")
-        path = httptools.parse_url(self.url).path.decode("latin-1")
+        url = self.url  # origin-form (/path?query) but for a proxy's absolute-form
+        path = (url.partition(b"?")[0] if url[:1] == b"/" else
+                httptools.parse_url(url).path).decode("latin-1")
         request.path = unquote(path) if "%" in path else path
         request.request_id = self.observer.request_id(request.headers.get(b"x-request-id"))
         request.keep_alive = self.parser.should_keep_alive()
@@ -255,21 +257,22 @@ class Protocol(asyncio.Protocol):
         if isinstance(handler, Problem):
             self._send(request, problem_response(handler, request.request_id))
             return
-        task = self.loop.create_task(self._answer(request, handler))
+        try:  # a Response now, or a coroutine that will answer it
+            answer = handler(request)
+        except Exception as exc:
+            answer = _failed(request, exc)
+        if isinstance(answer, Response):
+            self._send(request, answer)
+            return
+        task = self.loop.create_task(self._answer(request, answer))
         self.state.tasks.add(task)
         task.add_done_callback(self.state.tasks.discard)
 
-    async def _answer(self, request: Request, handler) -> None:
+    async def _answer(self, request: Request, answer) -> None:
         try:
-            response = await handler(request)
-        except Problem as problem:
-            response = problem_response(problem, request.request_id)
-        except Exception:
-            LOG.exception("internal error", extra={"fields": {
-                "request_id": request.request_id, "path": request.path}})
-            response = problem_response(Problem(
-                "internal", f"an internal error occurred; the server's log has it under "
-                f"request id {request.request_id}"), request.request_id)
+            response = await answer
+        except Exception as exc:
+            response = _failed(request, exc)
         self._send(request, response)
 
     def _send(self, request: Request, response: Response) -> None:
@@ -345,6 +348,18 @@ class Protocol(asyncio.Protocol):
             if timer is not None:
                 timer.cancel()
         self.idle_timer = self.read_timer = None
+
+
+def _failed(request: Request, exc: Exception) -> Response:
+    """The answer of a handler that raised: its Problem, or a 500 for a bug, logged
+    with its traceback and the request id (never sent to the client)."""
+    if isinstance(exc, Problem):
+        return problem_response(exc, request.request_id)
+    LOG.error("internal error", exc_info=exc, extra={"fields": {
+        "request_id": request.request_id, "path": request.path}})
+    return problem_response(Problem(
+        "internal", f"an internal error occurred; the server's log has it under request "
+        f"id {request.request_id}"), request.request_id)
 
 
 def _too_large(size: int, limit: int, at_least: bool = False) -> Problem:
