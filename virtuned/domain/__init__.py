@@ -267,41 +267,25 @@ def serialize(tree, original: bytes | None = None) -> str:
     """The document as text; keeps the input's XML declaration if it had one."""
     root = tree.getroot()
     declaration = _declaration(original)
-    if root.getprevious() is None and root.getnext() is None:
-        body = etree.tostring(root, encoding="unicode")
-        return (declaration + "\n" if declaration else "") + body + "\n"
-    # Top-level comments and PIs have no whitespace of their own in lxml; put each on
-    # its own line, as canonical XML does.
-    parts = _top_level_parts(root) or [
-        etree.tostring(node, encoding="unicode", with_tail=False)
-        for node in [*reversed(list(root.itersiblings(preceding=True))), root,
-                     *root.itersiblings()]]
+    parts = [etree.tostring(root, encoding="unicode")]
+    if root.getprevious() is not None or root.getnext() is not None:
+        # Top-level comments and PIs have no whitespace of their own in lxml; put each
+        # on its own line, as canonical XML does.
+        parts = [*map(_top_level_text, reversed(list(root.itersiblings(preceding=True)))),
+                 parts[0], *map(_top_level_text, root.itersiblings())]
     if declaration:
         parts.insert(0, declaration)
     return "\n".join(parts) + "\n"
 
 
-def _top_level_parts(root) -> list[str] | None:
-    """The top-level nodes as text from one serialization of the whole document, cut
-    where the comments and PIs around the root end (their text is known without
-    serializing each); None if that text is not exactly what the document holds."""
-    before = [_markup(node) for node in root.itersiblings(preceding=True)][::-1]
-    after = [_markup(node) for node in root.itersiblings()]
-    if None in before or None in after:
-        return None
-    whole = etree.tostring(root.getroottree(), encoding="unicode")
-    head, tail = "".join(before), "".join(after)
-    if not (whole.startswith(head) and whole.endswith(tail)):
-        return None
-    return [*before, whole[len(head):len(whole) - len(tail)], *after]
-
-
-def _markup(node) -> str | None:
+def _top_level_text(node) -> str:
+    """A comment or PI beside the root as libxml2 writes it: its text is known without
+    serializing it (the root is serialized on its own, the largest part of the work)."""
     if node.tag is etree.Comment:
         return f"<!--{node.text or ''}-->"
     if node.tag is etree.ProcessingInstruction:
         return f"<?{node.target} {node.text}?>" if node.text else f"<?{node.target}?>"
-    return None
+    return etree.tostring(node, encoding="unicode", with_tail=False)
 
 
 def int_attr(element, name: str, default: int, filename: str) -> int:
