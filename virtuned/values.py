@@ -16,8 +16,9 @@ from virtuned.frozen import frozen
 # Sizes are written in libvirt's units (docs/formatdomain "memory"), in the trait
 # language as in domain XML: unit_bytes reads them all; these are the ones named.
 SHOWN_UNITS = "KB, k, K, KiB, MB, M, MiB, GB, G, GiB, TB, T, TiB"
-_SIZE = re.compile(r"([0-9]+)([A-Za-z]+)")
-_WHOLE = re.compile(r"[0-9]+")  # ASCII digits only: str.isdigit() takes '²' too
+# Patterns are compiled when first used (re's own cache): a run needs few of them.
+_SIZE = r"([0-9]+)([A-Za-z]+)"
+_WHOLE = r"[0-9]+"  # ASCII digits only: str.isdigit() takes '²' too
 
 
 @frozen(order=True)
@@ -37,7 +38,7 @@ class Size:
 
 def is_whole(text: str) -> bool:
     """Whether ``text`` is a whole number in ASCII digits."""
-    return _WHOLE.fullmatch(text) is not None
+    return re.fullmatch(_WHOLE, text) is not None
 
 
 def parse_int(text: str) -> int:
@@ -48,7 +49,7 @@ def parse_int(text: str) -> int:
 
 def parse_size(text: str) -> Size:
     """A size with its unit, as the trait language writes it: ``1GiB``, ``2M``."""
-    match = _SIZE.fullmatch(text)
+    match = re.fullmatch(_SIZE, text)
     if not match:
         raise ValueError(f"expected a size with a unit like 1GiB or 2MiB, got {text!r}")
     number, unit = match.groups()

@@ -100,7 +100,8 @@ def parse(data: bytes | str, filename: str, *, root_tag: str = "domain",
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe\x00\x00", "utf-32-le"),
          (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe", "utf-16-le"),
          (b"\xfe\xff", "utf-16-be"))
-_DECLARED = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+# Patterns are compiled when first used (re's own cache): a run needs few of them.
+_DECLARED = rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']"""
 
 
 def _decode(raw: bytes, filename: str) -> str:
@@ -108,7 +109,7 @@ def _decode(raw: bytes, filename: str) -> str:
     if encoding is None and raw[:2] in (b"<\x00", b"\x00<"):
         encoding = "utf-16-le" if raw[0] == ord("<") else "utf-16-be"  # no BOM
     if encoding is None and raw.lstrip()[:5] == b"<?xml":
-        declared = _DECLARED.match(raw)
+        declared = re.match(_DECLARED, raw)
         encoding = declared.group(1).decode("ascii") if declared else None
     encoding = encoding or "utf-8"
     try:
@@ -125,9 +126,9 @@ def _decode(raw: bytes, filename: str) -> str:
 
 # Everything that may come before the root element: a declaration, comments, PIs,
 # whitespace. A DOCTYPE can only be there, and an entity can only be declared in one.
-_SPACE = re.compile(r"[\ufeff\s]*")
-_SPACE_BYTES = re.compile(rb"\s*")
-_UTF8_DECLARATION = re.compile(rb"""<\?xml[^>]*?encoding\s*=\s*["']utf-?8["']""", re.I)
+_SPACE = r"[\ufeff\s]*"
+_SPACE_BYTES = rb"\s*"
+_UTF8_DECLARATION = rb"""(?i)<\?xml[^>]*?encoding\s*=\s*["']utf-?8["']"""
 
 
 def _plain_utf8(raw: bytes) -> bool:
@@ -138,7 +139,7 @@ def _plain_utf8(raw: bytes) -> bool:
         return False
     head = raw.lstrip()[:200]
     return not head.startswith(b"<?xml") or b"encoding" not in head.split(b"?>", 1)[0] \
-        or _UTF8_DECLARATION.match(head) is not None
+        or re.match(_UTF8_DECLARATION, head) is not None
 
 
 def _refuse_doctype(text: str | bytes, filename: str, kind: str) -> None:
@@ -174,7 +175,7 @@ def _prolog_end(text: str | bytes) -> int:
     is_bytes = isinstance(text, bytes)
     pi, comment = (b"<?", b"<!--") if is_bytes else ("<?", "<!--")
     pi_end, comment_end = (b"?>", b"-->") if is_bytes else ("?>", "-->")
-    space = _SPACE_BYTES if is_bytes else _SPACE
+    space = re.compile(_SPACE_BYTES if is_bytes else _SPACE)
     position = 0
     while True:
         position = space.match(text, position).end()
@@ -229,13 +230,13 @@ class Element(etree.ElementBase):
 
 
 _STEP = r"(?:\{[^}]+\})?[A-Za-z_][\w.-]*"
-_CHILD_PATH = re.compile(f"{_STEP}(?:/{_STEP})*")
+_CHILD_PATH = f"{_STEP}(?:/{_STEP})*"
 @functools.lru_cache(maxsize=1024)
 def _child_steps(path):
     """A plain child path's steps, or None (not one: a QName, a predicate...)."""
     if type(path) is not str:
         return None
-    return tuple(re.findall(_STEP, path)) if _CHILD_PATH.fullmatch(path) else None
+    return tuple(re.findall(_STEP, path)) if re.fullmatch(_CHILD_PATH, path) else None
 
 
 def _children(element, steps):

@@ -114,8 +114,9 @@ class _Index:
     by_id: dict
 
 
-_SHORT_ID = re.compile(rb"<short-id>([^<]+)</short-id>")
-_OS_ID = re.compile(rb"<os\s+id=\"([^\"]+)\"")
+# Patterns are compiled when first used (re's own cache): a run needs few of them.
+_SHORT_ID = rb"<short-id>([^<]+)</short-id>"
+_OS_ID = rb"<os\s+id=\"([^\"]+)\""
 
 
 @functools.lru_cache(maxsize=4)
@@ -125,9 +126,9 @@ def _index(root: str) -> _Index:
     by_short_id, by_id = {}, {}
     for path in sorted(Path(root, "os").glob("*/*.xml")):
         data = path.read_bytes()
-        for uri in _OS_ID.findall(data):
+        for uri in re.findall(_OS_ID, data):
             by_id[uri.decode()] = path
-        for short_id in _SHORT_ID.findall(data):
+        for short_id in re.findall(_SHORT_ID, data):
             by_short_id.setdefault(short_id.decode().strip(), path)
     return _Index(by_short_id, by_id)
 

@@ -43,7 +43,8 @@ def search_path(extra: tuple[str, ...] = ()) -> tuple[Path, ...]:
 
 # ---------------------------------------------------------------- versions
 
-_VERSION = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?")
+# Patterns are compiled when first used (re's own cache): a run needs few of them.
+_VERSION = r"([0-9]+)\.([0-9]+)\.([0-9]+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?"
 
 
 @frozen(order=True)
@@ -61,7 +62,7 @@ class Version:
 
 
 def parse_version(text: str) -> Version:
-    match = _VERSION.fullmatch(text)
+    match = re.fullmatch(_VERSION, text)
     if not match:
         raise ValueError(f"expected a version like 1.2.0, got {text!r}")
     major, minor, patch, pre = match.groups()
@@ -90,11 +91,11 @@ class Range:
 
 
 ANY_VERSION = Range("*", None, True, None)
-_RANGE = re.compile(r"(\^|~|>=|<=|>|<|=)?([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?")
+_RANGE = r"(\^|~|>=|<=|>|<|=)?([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?"
 
 
 def parse_range(text: str) -> Range:
-    match = _RANGE.fullmatch(text)
+    match = re.fullmatch(_RANGE, text)
     if not match:
         raise ValueError(f"expected a version range like ^1.0, ~1.2 or >=1.0, got {text!r}")
     op, *parts = match.groups()
@@ -181,12 +182,12 @@ def _scan(directories: tuple[Path, ...], stamp: tuple) -> dict[str, tuple]:
     return {name: tuple(items) for name, items in found.items()}
 
 
-_HEADER = re.compile(r'^[ \t]*profile[ \t]+([A-Za-z_][A-Za-z0-9_.+-]*)[ \t]+(\S+)', re.M)
+_HEADER = r'(?m)^[ \t]*profile[ \t]+([A-Za-z_][A-Za-z0-9_.+-]*)[ \t]+(\S+)'
 
 
 def read_header(text: str) -> tuple[str, Version] | None:
     """The name and version of a profile, read without a full parse (for scanning)."""
-    match = _HEADER.search(text)
+    match = re.search(_HEADER, text)
     if not match:
         return None
     try:
