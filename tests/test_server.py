@@ -13,7 +13,7 @@ import pytest
 
 from tests.server.harness import problem, request_diagnostic, running_server
 from virtuned import __version__, api
-from virtuned.resolve import registry
+from virtuned import reference
 from virtuned.api import explanation_json
 from virtuned.resolve.profiles import Library, load_library_file, search_path
 
@@ -102,9 +102,7 @@ def test_profiles_lists_the_library(client):
 def test_traits_lists_the_vocabulary(client):
     answer = client.get("/v1/traits")
     assert answer.status_code == 200
-    assert answer.json() == [
-        {"name": d.name, "usage": registry.usage(d), "version": d.version,
-         "summary": d.summary, "doc": d.doc.strip()} for d in registry.all_traits()]
+    assert answer.json() == reference.listing_json()  # as 'virtuned traits --json' lists
 
 
 # ---------------------------------------------------------------- compile

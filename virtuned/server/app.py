@@ -44,7 +44,7 @@ from virtuned import api
 from virtuned.diagnostics import (HTTP_OPTIONS, ExitCode, Sources, Span, VirtunedError,
                                   did_you_mean, real_path)
 from virtuned.resolve import check as check_profiles
-from virtuned.resolve import registry
+from virtuned import reference
 from virtuned.resolve.profiles import (ANY_VERSION, Library, ProfileFile, load_library_file,
                                        search_path)
 from virtuned.server import contract, observe
@@ -411,9 +411,8 @@ def _prefers_xml(accept: str | None) -> bool:
 
 
 def _trait_listing() -> list[contract.TraitListing]:
-    return [contract.TraitListing(name=d.name, usage=registry.usage(d), version=d.version,
-                                  summary=d.summary, doc=d.doc.strip())
-            for d in registry.all_traits()]
+    """What 'virtuned traits --json' prints, typed by the contract."""
+    return msgspec.convert(reference.listing_json(), list[contract.TraitListing])
 
 
 # ---------------------------------------------------------------- the application

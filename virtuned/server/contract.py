@@ -209,12 +209,29 @@ class ProfileListing(_Contract):
         "of the newest version's text, as a compiled domain's provenance records it"))]
 
 
-class TraitListing(_Contract):
+class SlotListing(_Contract, omit_defaults=True):
+    """A value of a trait's phrase and what it takes."""
+
     name: str
-    usage: str
+    type: str
+    takes: Annotated[str, Meta(description="what the value takes, in words")]
+    choices: Optional[list[str]] = None
+    minimum: Optional[int] = None
+    maximum: Optional[int] = None
+
+
+class TraitListing(_Contract):
+    """A trait, as `virtuned traits --json` lists it (virtuned/reference.py)."""
+
+    name: str
+    usage: Annotated[str, Meta(description="the phrase with its values named")]
+    signature: Annotated[str, Meta(description="the phrase with choices spelled out")]
     version: Annotated[int, Meta(description="the trait's semantics version")]
     summary: str
+    example: str
     doc: str
+    slots: list[SlotListing]
+    module: str
 
 
 class Health(_Contract):
