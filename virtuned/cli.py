@@ -21,7 +21,8 @@ def console() -> int:
     from virtuned.syntax import cache
 
     cache.enable()
-    args = _parser().parse_args()
+    argv = sys.argv[1:]
+    args = _parser(argv).parse_args(argv)
     code = run(args)
     if args.run is _serve:
         return code  # the web stack's processes and handlers end the way they expect
@@ -41,7 +42,8 @@ def _end(code: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(_parser().parse_args(argv))
+    argv = sys.argv[1:] if argv is None else argv
+    return run(_parser(argv).parse_args(argv))
 
 
 def run(args) -> int:
@@ -67,86 +69,87 @@ def run(args) -> int:
         return INTERNAL_ERROR
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser of the command line ``argv``: only the command it names, when it
+    names one (argparse builds a parser per command and a help formatter to check
+    each argument as it is added: the other commands and their sixty arguments cost
+    a run more than its compile does); else every command, for the help and the
+    error that lists them."""
     parser = argparse.ArgumentParser(
         prog="virtuned", description="Compile VM traits into complete libvirt domain XML.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    compile_ = commands.add_parser("compile", help="compile traits onto a domain XML")
-    add_request_arguments(compile_)
-    compile_.add_argument("-o", "--output", metavar="OUT.xml",
-                          help="write the domain here instead of stdout")
-    compile_.add_argument("--write-lock", metavar="LOCK.json",
-                          help="also write the resolved trait set, to replay it later")
-    compile_.add_argument("--lock", metavar="LOCK.json",
-                          help="compile from a lock alone, reading no profile")
-    compile_.set_defaults(run=_compile)
-
-    explain = commands.add_parser(
-        "explain", help="list every change a compile makes, and the trait behind it")
-    add_request_arguments(explain)
-    explain.add_argument("--lock", metavar="LOCK.json", help="explain a lock's replay")
-    explain.add_argument("--diff", action="store_true",
-                         help="a unified diff of input and output instead")
-    explain.add_argument("--json", action="store_true", help="machine-readable output")
-    explain.set_defaults(run=_explain)
-
-    plan = commands.add_parser(
-        "plan", help="what the guest needs of a host, as JSON (with --host: where it goes)")
-    add_request_arguments(plan)
-    plan.set_defaults(run=_plan)
-
-    fit = commands.add_parser("fit", help="which hosts the guest fits on, as JSON")
-    add_request_arguments(fit)
-    fit.add_argument("--hosts", nargs="+", required=True, metavar="CAPS.xml",
-                     help="each host's 'virsh capabilities', answered in this order")
-    fit.set_defaults(run=_fit)
-
-    check = commands.add_parser("check", help="check profiles for mistakes")
-    check.add_argument("files", nargs="+", metavar="FILE.vt")
-    check.add_argument("--profile-path", action="append", default=[], metavar="DIR",
-                       help="another profile directory, for includes")
-    check.set_defaults(run=_check)
-
-    fmt = commands.add_parser("fmt", help="rewrite profiles in the canonical layout")
-    fmt.add_argument("files", nargs="+", metavar="FILE.vt", help="files, or - for stdin")
-    fmt.add_argument("--check", action="store_true",
-                     help="change nothing; exit 1 if a file is not in canonical layout")
-    fmt.set_defaults(run=_fmt)
-
-    listing = commands.add_parser("profiles", help="list the profiles on the search path")
-    listing.add_argument("--profile-path", action="append", default=[], metavar="DIR")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
-    listing.set_defaults(run=_profiles)
-
-    traits = commands.add_parser("traits", help="list the trait vocabulary")
-    traits.add_argument("--json", action="store_true", help="machine-readable output")
-    traits.set_defaults(run=_traits)
-
-    add_serve_command(commands)
+    named = [argv[0]] if argv and argv[0] in _COMMANDS else list(_COMMANDS)
+    for name in named:
+        summary, arguments, run_it = _COMMANDS[name]
+        command = commands.add_parser(name, help=summary)
+        arguments(command)
+        command.set_defaults(run=run_it)
     return parser
 
 
-def add_serve_command(commands) -> None:
+def _compile_arguments(command) -> None:
+    add_request_arguments(command)
+    command.add_argument("-o", "--output", metavar="OUT.xml",
+                         help="write the domain here instead of stdout")
+    command.add_argument("--write-lock", metavar="LOCK.json",
+                         help="also write the resolved trait set, to replay it later")
+    command.add_argument("--lock", metavar="LOCK.json",
+                         help="compile from a lock alone, reading no profile")
+
+
+def _explain_arguments(command) -> None:
+    add_request_arguments(command)
+    command.add_argument("--lock", metavar="LOCK.json", help="explain a lock's replay")
+    command.add_argument("--diff", action="store_true",
+                         help="a unified diff of input and output instead")
+    command.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _fit_arguments(command) -> None:
+    add_request_arguments(command)
+    command.add_argument("--hosts", nargs="+", required=True, metavar="CAPS.xml",
+                         help="each host's 'virsh capabilities', answered in this order")
+
+
+def _check_arguments(command) -> None:
+    command.add_argument("files", nargs="+", metavar="FILE.vt")
+    command.add_argument("--profile-path", action="append", default=[], metavar="DIR",
+                         help="another profile directory, for includes")
+
+
+def _fmt_arguments(command) -> None:
+    command.add_argument("files", nargs="+", metavar="FILE.vt", help="files, or - for stdin")
+    command.add_argument("--check", action="store_true",
+                         help="change nothing; exit 1 if a file is not in canonical layout")
+
+
+def _profiles_arguments(command) -> None:
+    command.add_argument("--profile-path", action="append", default=[], metavar="DIR")
+    command.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _traits_arguments(command) -> None:
+    command.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _serve_arguments(command) -> None:
     """``virtuned serve``: the HTTP/JSON service (virtuned/server/, docs/server.md)."""
-    serve = commands.add_parser("serve", help="run the HTTP/JSON service")
-    serve.add_argument("--host", default="127.0.0.1", metavar="ADDR",
-                       help="address to listen on (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, metavar="N",
-                       help="port to listen on (default: 8080)")
-    serve.add_argument("--workers", type=_positive, default=1, metavar="N",
-                       help="worker processes (default: 1; about one per core)")
-    serve.add_argument("--profile-path", action="append", default=[], metavar="DIR",
-                       help="another profile directory, searched before the others")
-    serve.add_argument("--max-body-bytes", type=_positive, default=1024 * 1024,
-                       metavar="N", help="largest request body (default: 1 MiB)")
-    serve.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
-                       help="time limit of one request (default: 10)")
-    serve.add_argument("--concurrency", type=_positive, default=2, metavar="N",
-                       help="operations running at once per worker (default: 2)")
-    serve.add_argument("--no-access-log", dest="access_log", action="store_false",
-                       help="no JSON line per request on stderr")
-    serve.set_defaults(run=_serve)
+    command.add_argument("--host", default="127.0.0.1", metavar="ADDR",
+                         help="address to listen on (default: 127.0.0.1)")
+    command.add_argument("--port", type=int, default=8080, metavar="N",
+                         help="port to listen on (default: 8080)")
+    command.add_argument("--workers", type=_positive, default=1, metavar="N",
+                         help="worker processes (default: 1; about one per core)")
+    command.add_argument("--profile-path", action="append", default=[], metavar="DIR",
+                         help="another profile directory, searched before the others")
+    command.add_argument("--max-body-bytes", type=_positive, default=1024 * 1024,
+                         metavar="N", help="largest request body (default: 1 MiB)")
+    command.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                         help="time limit of one request (default: 10)")
+    command.add_argument("--concurrency", type=_positive, default=2, metavar="N",
+                         help="operations running at once per worker (default: 2)")
+    command.add_argument("--no-access-log", dest="access_log", action="store_false",
+                         help="no JSON line per request on stderr")
 
 
 def _positive(text: str) -> int:
@@ -449,3 +452,19 @@ def _traits(args, sources) -> int:
     else:
         sys.stdout.write(reference.listing_text())
     return 0
+
+
+# name: (what it does, its arguments, what runs it), in the order help lists them.
+_COMMANDS = {
+    "compile": ("compile traits onto a domain XML", _compile_arguments, _compile),
+    "explain": ("list every change a compile makes, and the trait behind it",
+                _explain_arguments, _explain),
+    "plan": ("what the guest needs of a host, as JSON (with --host: where it goes)",
+             add_request_arguments, _plan),
+    "fit": ("which hosts the guest fits on, as JSON", _fit_arguments, _fit),
+    "check": ("check profiles for mistakes", _check_arguments, _check),
+    "fmt": ("rewrite profiles in the canonical layout", _fmt_arguments, _fmt),
+    "profiles": ("list the profiles on the search path", _profiles_arguments, _profiles),
+    "traits": ("list the trait vocabulary", _traits_arguments, _traits),
+    "serve": ("run the HTTP/JSON service", _serve_arguments, _serve),
+}
