@@ -11,9 +11,9 @@ a trait emits still replays the old behaviour (or refuses, if it no longer has i
 
 from __future__ import annotations
 
-import hashlib
 import json
 
+from virtuned import caching
 from virtuned.diagnostics import Span, error
 from virtuned.resolve import registry
 from virtuned.resolve.model import Link, Origin, ResolvedTrait, TraitSet, UsedProfile
@@ -25,7 +25,7 @@ def input_digest(domain_xml: str | bytes | None) -> str | None:
     if domain_xml is None:
         return None
     raw = domain_xml.encode("utf-8") if isinstance(domain_xml, str) else domain_xml
-    return hashlib.sha256(raw).hexdigest()
+    return caching.sha256(raw).hexdigest()
 
 
 def dump(trait_set: TraitSet, *, request: dict, compiler: str) -> str:

@@ -16,7 +16,6 @@ administrator can shadow a shipped profile without renaming it.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import re
 from pathlib import Path
@@ -139,7 +138,7 @@ class ProfileFile:
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+        return caching.sha256(self.text.encode("utf-8")).hexdigest()
 
 
 @frozen

@@ -14,14 +14,13 @@ broken entry) only means parsing again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
 import attrs
 
-from virtuned import data
+from virtuned import caching, data
 from virtuned.diagnostics import Span
 from virtuned.syntax import ast
 
@@ -117,12 +116,12 @@ _CODE_DIGEST: list[bytes] = []
 
 def _key(text: str, filename: str) -> str:
     if not _CODE_DIGEST:
-        code = hashlib.sha256(str(FORMAT).encode())
+        code = caching.sha256(str(FORMAT).encode())
         code.update(data.read_text("grammar", "virtuned.lark").encode())
         for module in ("parser.py", "ast.py", "cache.py"):
             code.update((Path(__file__).parent / module).read_bytes())
         _CODE_DIGEST.append(code.digest())
-    digest = hashlib.sha256(_CODE_DIGEST[0])
+    digest = caching.sha256(_CODE_DIGEST[0])
     digest.update(filename.encode("utf-8", "surrogatepass") + b"\0")
     digest.update(text.encode("utf-8", "surrogatepass"))
     return digest.hexdigest() + ".json"
