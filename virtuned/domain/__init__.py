@@ -397,11 +397,15 @@ def insert_child(parent, child, unit: str = "  ") -> None:
 
 class Inserter:
     """``insert_child`` for many children of one document: each parent's depth is
-    found once."""
+    found once, and the places of the siblings a search has passed are remembered,
+    so the next child added to that parent looks only further back."""
 
     def __init__(self, unit: str = "  "):
         self.unit = unit  # the document's indent step, from ``indent_unit``
         self._depths: dict = {}  # parent element → its depth
+        # parent element → the places in libvirt's order of its last children, as
+        # far back as a search has looked: [0] is the last child's.
+        self._passed: dict = {}
 
     def depth(self, parent) -> int:
         depth = self._depths.get(parent)
@@ -413,18 +417,30 @@ class Inserter:
         """Insert ``child`` as ``insert_child`` does. ``indented``: the inside of
         ``child`` is already indented for its level (one deeper than ``parent``)."""
         order = _RANKS.get(parent.tag)
-        rank = None if order is None else order.get(child.tag)
-        index = len(parent)
-        if rank is not None:
+        count = len(parent)
+        back = 0  # how many siblings go after the child
+        if order is not None:
             # From the end, where new elements usually belong: only the siblings
-            # after the place are looked at. Inserting right after that sibling
-            # keeps a comment that introduces the next sibling next to it.
-            for sibling in parent.iterchildren(reversed=True):
-                before = order.get(sibling.tag, rank + 1)  # comments, unknown: last
-                if before <= rank:
+            # after the place are looked at (lxml makes an object for each), and only
+            # once. Inserting right after that sibling keeps a comment that
+            # introduces the next sibling next to it.
+            rank = order.get(child.tag, _LAST)
+            passed = self._passed.setdefault(parent, [])
+            sibling = None
+            while rank != _LAST and back < count:
+                if back == len(passed):
+                    sibling = parent[count - 1 - back] if sibling is None \
+                        else sibling.getprevious()
+                    passed.append(order.get(sibling.tag, _LAST))  # comments too: last
+                if passed[back] <= rank:
                     break
-                index -= 1
-        _insert_indented(parent, index, child, self.unit, self.depth(parent), indented)
+                back += 1
+            passed.insert(back, rank)
+        _insert_indented(parent, count - back, child, self.unit, self.depth(parent),
+                         indented)
+
+
+_LAST = 1 << 30  # the place of what libvirt's order does not name: after everything
 
 
 # parent tag → child tag → its place in libvirt's order.
