@@ -50,8 +50,9 @@ class LibvirtResult:
     qemu: str                     # "PASS" | "FAIL": embedded QEMU driver define --validate
     qemu_error: str | None
     notes: tuple[str, ...] = ()   # e.g. "qemu check on a copy, ... type kvm->qemu"
-    start: str | None = None      # only with start=True
+    start: str | None = None      # only with start=True or boot=SECONDS
     start_error: str | None = None
+    boot_seconds: float | None = None  # with boot=SECONDS: how long the guest ran
 
     @property
     def ok(self) -> bool:
@@ -111,11 +112,13 @@ def _file_name(i: int, name: str) -> str:
 
 
 def check_with_libvirt(xml_texts: dict[str, str], *, start: bool = False,
-                       timeout: float = 900) -> dict[str, LibvirtResult]:
+                       boot: float | None = None, timeout: float = 900
+                       ) -> dict[str, LibvirtResult]:
     """Check every document in one checker run; returns {name: LibvirtResult}.
 
     With start=True each domain is also started paused under TCG and destroyed
-    (about 2 s per domain; referenced disk images must exist).
+    (about 2 s per domain; referenced disk images must exist). With boot=SECONDS it
+    runs instead, and must power itself off within SECONDS (tests/guest.py).
     """
     require_libvirt()
     if not xml_texts:
@@ -126,7 +129,8 @@ def check_with_libvirt(xml_texts: dict[str, str], *, start: bool = False,
             path = Path(tmp) / _file_name(i, name)
             path.write_text(text, encoding="utf-8")
             paths[str(path)] = name
-        cmd = [SYSTEM_PYTHON, "-I", str(CHECKER)] + (["--start"] if start else []) + list(paths)
+        mode = ["--boot", str(boot)] if boot else ["--start"] if start else []
+        cmd = [SYSTEM_PYTHON, "-I", str(CHECKER), *mode, *paths]
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
                               text=True, timeout=timeout)
     try:
@@ -142,7 +146,8 @@ def check_with_libvirt(xml_texts: dict[str, str], *, start: bool = False,
         results[name] = LibvirtResult(
             rng=r["rng"], rng_error=_rename(r["rng_error"], r["file"], name),
             qemu=r["qemu"], qemu_error=r["qemu_error"], notes=tuple(r["notes"]),
-            start=r.get("start"), start_error=r.get("start_error"))
+            start=r.get("start"), start_error=r.get("start_error"),
+            boot_seconds=r.get("boot_seconds"))
     return results
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Check libvirt domain XML files with libvirt's own validators, no daemon needed.
 
-Usage: /usr/bin/python3 tests/libvirt_checker.py [--start] FILE.xml...
+Usage: /usr/bin/python3 tests/libvirt_checker.py [--start | --boot SECONDS] FILE.xml...
 
 Run it with Debian's /usr/bin/python3: it needs only the standard library and
 the ``libvirt`` module (package python3-libvirt), which a pyenv or venv python
@@ -10,8 +10,8 @@ cannot import. It prints one JSON object on stdout:
     {"results": [{"file": F, "rng": "PASS"|"FAIL", "rng_error": str|null,
                   "qemu": "PASS"|"FAIL", "qemu_error": str|null, "notes": [str]}]}
 
-(with --start each result also has "start": "PASS"|"FAIL"|null and
-"start_error": str|null) and exits 0 when every check passed, 1 when at least
+(with --start or --boot each result also has "start": "PASS"|"FAIL"|null and
+"start_error": str|null, and with --boot "boot_seconds": float|null) and exits 0 when every check passed, 1 when at least
 one failed, 2 on a usage or environment error (message on stderr, no JSON).
 
 Checks
@@ -27,6 +27,9 @@ Checks
   start only with --start: define a copy whose <interface>s are type='user',
         start it paused, check it is paused, destroy and undefine it. Files the
         domain references (disk images, kernels) must exist.
+        With --boot SECONDS the copy runs instead, and passes when the guest
+        powers itself off within SECONDS (tests/guest.py boots a kernel whose
+        init reports on a file serial port, then powers off).
 
 How it runs
   * Inputs (and this script) are copied into a fresh temporary directory, so
@@ -86,7 +89,7 @@ def world_traversable(path):
         path = os.path.dirname(path)
 
 
-def prepare_and_run(files, start):
+def prepare_and_run(files, start, boot=None):
     """Copy the inputs to a work dir and run the worker there (as nobody if root)."""
     for f in files:
         if not os.path.isfile(f):
@@ -121,7 +124,8 @@ def prepare_and_run(files, start):
             shutil.copyfile(f, os.path.join(work, copy))
             manifest.append({"file": f, "copy": copy})
         with open(os.path.join(work, "manifest.json"), "w", encoding="utf-8") as fh:
-            json.dump({"files": manifest, "start": start, "user": RUN_AS if as_root else None}, fh)
+            json.dump({"files": manifest, "start": start, "boot": boot,
+                       "user": RUN_AS if as_root else None}, fh)
         script = os.path.join(work, "checker.py")
         shutil.copyfile(os.path.abspath(__file__), script)
         for sub in ("home", "tmp"):
@@ -331,11 +335,11 @@ class Embedded:
             self.open()
 
 
-def check_qemu(work, manifest, results, start, user):
+def check_qemu(work, manifest, results, start, user, boot=None):
     libvirt = import_libvirt()
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # no stderr noise
     libvirt.virEventRegisterDefaultImpl()
-    if start:
+    if start or boot:
         def loop():
             while True:
                 libvirt.virEventRunDefaultImpl()
@@ -372,7 +376,10 @@ def check_qemu(work, manifest, results, start, user):
         else:
             r["qemu"] = "PASS"
             drv.undefine(dom, notes)
-        if start:
+        if boot:
+            r["start"], r["start_error"], r["boot_seconds"] = boot_one(libvirt, drv, xml,
+                                                                       notes, boot)
+        elif start:
             r["start"], r["start_error"] = start_one(libvirt, drv, xml, notes)
     drv.conn.close()
 
@@ -405,22 +412,59 @@ def start_one(libvirt, drv, xml, notes):
         drv.undefine(dom, notes)
 
 
+def boot_one(libvirt, drv, xml, notes, seconds):
+    """Run the domain until it shuts itself off: (verdict, error, seconds taken)."""
+    import time
+
+    try:
+        xml, changes = user_interfaces(xml)
+    except Exception as e:
+        return "FAIL", "cannot rewrite interfaces: %s" % e, None
+    if changes:
+        notes.append("boot on a copy: " + ", ".join(changes))
+    try:
+        dom = drv.conn.defineXMLFlags(xml, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
+    except libvirt.libvirtError as e:
+        return "FAIL", error_text(e), None
+    began = time.monotonic()
+    try:
+        dom.create()
+        while time.monotonic() - began < seconds:
+            if dom.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF:
+                return "PASS", None, round(time.monotonic() - began, 2)
+            time.sleep(0.1)
+        state = dom.state()[0]
+        return "FAIL", ("still running (state %d) after %g s: the guest did not power "
+                        "itself off" % (state, seconds)), None
+    except libvirt.libvirtError as e:
+        return "FAIL", error_text(e), None
+    finally:
+        try:
+            if dom.isActive():
+                dom.destroy()
+        except libvirt.libvirtError as e:
+            notes.append("destroy failed: %s" % e.get_error_message())
+        drv.undefine(dom, notes)
+
+
 def worker(work):
     with open(os.path.join(work, "manifest.json"), encoding="utf-8") as fh:
         spec = json.load(fh)
-    manifest, start = spec["files"], spec["start"]
+    manifest, start, boot = spec["files"], spec["start"], spec.get("boot")
     results = []
     for m in manifest:
         r = {"file": m["file"], "rng": None, "rng_error": None,
              "qemu": None, "qemu_error": None, "notes": []}
-        if start:
+        if start or boot:
             r.update(start=None, start_error=None)
+        if boot:
+            r.update(boot_seconds=None)
         results.append(r)
     check_rng(work, manifest, results)
-    check_qemu(work, manifest, results, start, spec.get("user"))
+    check_qemu(work, manifest, results, start, spec.get("user"), boot)
     json.dump({"results": results}, sys.stdout, indent=1)
     sys.stdout.write("\n")
-    keys = ("rng", "qemu", "start") if start else ("rng", "qemu")
+    keys = ("rng", "qemu", "start") if start or boot else ("rng", "qemu")
     return 0 if all(r[k] == "PASS" for r in results for k in keys) else 1
 
 
@@ -428,11 +472,17 @@ def main(argv):
     try:
         if argv[:1] == [WORKER_FLAG] and len(argv) == 2:
             return worker(argv[1])
-        start = False
+        start, boot = False, None
         files = []
-        for a in argv:
+        args = iter(argv)
+        for a in args:
             if a == "--start":
                 start = True
+            elif a == "--boot":
+                try:
+                    boot = float(next(args))
+                except (StopIteration, ValueError):
+                    raise Fatal("--boot takes the seconds a guest may run")
             elif a in ("-h", "--help"):
                 print(__doc__)
                 return 0
@@ -441,8 +491,8 @@ def main(argv):
             else:
                 files.append(a)
         if not files:
-            raise Fatal("usage: libvirt_checker.py [--start] FILE.xml...")
-        return prepare_and_run(files, start)
+            raise Fatal("usage: libvirt_checker.py [--start | --boot SECONDS] FILE.xml...")
+        return prepare_and_run(files, start, boot)
     except Fatal as e:
         sys.stderr.write("libvirt_checker: %s\n" % e)
         return 2

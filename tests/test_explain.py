@@ -46,6 +46,18 @@ def test_explain_lists_every_change_and_why(folder):
     <- 'disk bus ide' at lib/legacy.vt:4:1
 /domain/devices/disk/target/@dev: 'vda' -> 'hda'
     <- 'disk bus ide' at lib/legacy.vt:4:1
+/domain/features/acpi: (absent) -> <acpi/>
+    <- completion: ACPI and the APIC
+/domain/features/apic: (absent) -> <apic/>
+    <- completion: ACPI and the APIC
+/domain/clock/timer[1]: (absent) -> <timer name="rtc" tickpolicy="catchup"/>
+    <- completion: the guest clock
+/domain/clock/timer[2]: (absent) -> <timer name="pit" tickpolicy="delay"/>
+    <- completion: the guest clock
+/domain/clock/timer[3]: (absent) -> <timer name="hpet" present="no"/>
+    <- completion: the guest clock
+/domain/pm: (absent) -> <pm><suspend-to-mem enabled="no"/><suspend-to-disk enabled="no"/></pm>
+    <- completion: power management
 /domain/devices/video[1]/model: (absent) -> <model type="vga"/>
     <- 'video vga' at lib/legacy.vt:5:1
 /domain/devices/video[2]: (absent) -> <video><model type="virtio"/></video>
@@ -53,6 +65,14 @@ def test_explain_lists_every_change_and_why(folder):
     through include base at lib/legacy.vt:2:1
 /domain/devices/controller: (absent) -> <controller type="ide" index="0"/>
     <- 'disk bus ide' at lib/legacy.vt:4:1
+/domain/cpu/@mode: (absent) -> 'host-passthrough'
+    <- completion: the guest CPU model
+/domain/cpu/@check: (absent) -> 'none'
+    <- completion: the guest CPU model
+/domain/cpu/@migratable: (absent) -> 'on'
+    <- completion: the guest CPU model
+/domain/clock/@offset: (absent) -> 'utc'
+    <- completion: the guest clock
 /domain/metadata/virtuned:provenance: (absent) -> 'virtuned provenance (compiler 0.1.0, \
 2 profile(s))'
     <- provenance
@@ -64,7 +84,11 @@ def test_explain_json(folder):
     code, out, err = explain(folder, "--json")
     assert (code, err) == (0, "")
     document = json.loads(out)
-    assert document["changes"][4] == {
+    assert document["changes"][3] == {
+        "path": "/domain/features/acpi", "old": None, "new": "<acpi/>",
+        "trait": "completion: ACPI and the APIC", "strength": "default", "at": None,
+        "chain": []}
+    assert document["changes"][10] == {
         "path": "/domain/devices/video[2]", "old": None,
         "new": '<video><model type="virtio"/></video>', "trait": "video virtio",
         "strength": "prefer", "at": {"file": "lib/base.vt", "line": 6, "col": 1},

@@ -61,6 +61,7 @@ def test_lock_contents(folder):
     write_lock(folder)
     lock = json.loads((folder / "guest.lock").read_text())
     assert lock["virtuned_lock"] == 1
+    assert lock["defaults"] == registry.defaults_version() == 1
     assert lock["request"] == {
         "profiles": ["guest"], "traits": [], "settings": [["bus", "scsi"]],
         "input_sha256": hashlib.sha256(DOMAIN.encode()).hexdigest()}
@@ -75,6 +76,33 @@ def test_lock_contents(folder):
     ]
 
 
+def test_a_lock_replays_the_defaults_it_was_written_with(folder):
+    """A lock written before virtuned completed VMs (no "defaults") replays with
+    none: the XML it was written for, not today's completions."""
+    code, first, _ = write_lock(folder)
+    assert '<cpu mode="host-passthrough"' in first
+    lock = json.loads((folder / "guest.lock").read_text())
+    del lock["defaults"]
+    (folder / "old.lock").write_text(json.dumps(lock, indent=2, sort_keys=True))
+    code, old, err = run(["compile", "d.xml", "--lock", "old.lock"], cwd=folder)
+    assert (code, err) == (0, "")
+    assert [tag in old for tag in ("<features>", "<cpu", "<clock", "<pm>")] == [False] * 4
+    assert [tag in first for tag in ("<features>", "<cpu", "<clock", "<pm>")] == [True] * 4
+
+
+def test_a_lock_from_a_newer_virtuned_says_what_it_needs(folder):
+    write_lock(folder)
+    text = (folder / "guest.lock").read_text().replace('"defaults": 1', '"defaults": 7')
+    (folder / "new.lock").write_text(text)
+    assert run(["compile", "d.xml", "--lock", "new.lock"], cwd=folder) == (2, "", """\
+new.lock:3:3: error: the lock needs defaults version 7, which this virtuned does not have \
+(it has 0 to 1)
+      "defaults": 7,
+      ^
+hint: replay with the virtuned that wrote the lock, or write a new one
+""")
+
+
 def test_lock_is_deterministic(folder):
     write_lock(folder)
     first = (folder / "guest.lock").read_text()
@@ -87,7 +115,7 @@ def test_lock_for_another_input_is_refused(folder):
     (folder / "other.xml").write_text(DOMAIN.replace("locked", "other"))
     code, out, err = run(["compile", "other.xml", "--lock", "guest.lock"], cwd=folder)
     assert (code, out) == (2, "")
-    assert err.startswith("guest.lock:18:5: error: this lock was written for other input "
+    assert err.startswith("guest.lock:19:5: error: this lock was written for other input "
                           "domain (sha256): ")
     assert err.endswith("hint: write a new lock with --write-lock for this request\n")
 
@@ -95,7 +123,7 @@ def test_lock_for_another_input_is_refused(folder):
 def test_lock_for_other_profiles_is_refused(folder):
     write_lock(folder)
     assert run(["compile", "d.xml", "-p", "display", "--lock", "guest.lock"], cwd=folder) \
-        == (2, "", "guest.lock:19:5: error: this lock was written for other profiles: "
+        == (2, "", "guest.lock:20:5: error: this lock was written for other profiles: "
             "['guest'], not ['display']\n"
             '        "profiles": [\n'
             "        ^\n"
@@ -148,7 +176,7 @@ def test_lock_needing_a_version_this_virtuned_lacks(folder, two_versions):
     two_versions()
     registry.unregister("entropy source", 1)
     assert run(["compile", "--lock", "e.lock"], cwd=folder) == (2, "", """\
-e.lock:28:7: error: the lock needs trait 'entropy source' version 1, which this virtuned \
+e.lock:29:7: error: the lock needs trait 'entropy source' version 1, which this virtuned \
 does not have (it has version 2)
           "label": "entropy source",
           ^

@@ -30,7 +30,18 @@ def test_with_the_hosts_sev_parameters(tmp_path):
   </os>
   <features>
     <acpi/>
+    <apic/>
   </features>
+  <cpu mode="host-passthrough" check="none" migratable="on"/>
+  <clock offset="utc">
+    <timer name="rtc" tickpolicy="catchup"/>
+    <timer name="pit" tickpolicy="delay"/>
+    <timer name="hpet" present="no"/>
+  </clock>
+  <pm>
+    <suspend-to-mem enabled="no"/>
+    <suspend-to-disk enabled="no"/>
+  </pm>
   <devices>
     <disk type="file" device="disk">
       <driver name="qemu" type="qcow2"/>

@@ -15,10 +15,11 @@ def test_the_generated_docs_are_current():
 
 
 def test_a_stale_part_is_found_and_rewritten(tmp_path):
-    for file, (name, _) in reference.generated().items():
+    for file, parts in reference.generated().items():
         (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
-        start, end = reference._marked(name)
-        (tmp_path / file).write_text(f"# head\n{start}old\n{end}tail\n")
+        marked = "".join(reference._marked(name)[0] + "old\n" + reference._marked(name)[1]
+                         for name, _ in parts)
+        (tmp_path / file).write_text(f"# head\n{marked}tail\n")
     assert sorted(reference.stale(tmp_path)) == ["README.md", "docs/language.md"]
     assert sorted(reference.write(tmp_path)) == ["README.md", "docs/language.md"]
     assert reference.stale(tmp_path) == []

@@ -16,6 +16,7 @@ from virtuned.plan.requirements import PLACING, Realtime, described
 from virtuned.resolve import Request, condition_facts, resolve
 from virtuned.resolve import lock as locks
 from virtuned.resolve.profiles import ProfileFile, load_reference, search_path
+from virtuned.resolve import registry
 from virtuned.resolve.registry import generation
 from virtuned.version import __version__
 
@@ -86,7 +87,8 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
                         allocated_cpus=allocated_cpus, option_names=option_names), name)
     written = None
     if write_lock:
-        written = locks.dump(run.trait_set, request=run.request(), compiler=__version__)
+        written = locks.dump(run.trait_set, request=run.request(), compiler=__version__,
+                             defaults=run.defaults)
     return CompileResult(run.xml, run.warnings, written)
 
 
@@ -159,6 +161,7 @@ class _Run:
     changes: object  # () -> tuple of merge.Change, computed only for explain
     warnings: tuple[Diagnostic, ...]
     request: object  # () -> the request as a lock records it
+    defaults: int  # the defaults version the VM was completed with
 
 
 def _run(prepared, name) -> _Run:
@@ -173,7 +176,7 @@ def _run(prepared, name) -> _Run:
     stamped = provenance.stamp(tree, trait_set.profiles, __version__)
     return _Run(domain.serialize(tree, prepared.original), trait_set,
                 lambda: tuple(merge.describe(tree, done)) + tuple(stamped()),
-                tuple(warnings), prepared.request)
+                tuple(warnings), prepared.request, the_plan.defaults)
 
 
 @frozen
@@ -192,10 +195,20 @@ class _Prepared:
     host: object  # host.HostFacts or None
     option_names: OptionNames
 
+    @property
+    def defaults(self) -> int:
+        """The defaults version this compile completes the VM with: none for an
+        input domain no trait touches (it passes unchanged), a lock's own, else this
+        virtuned's."""
+        if self.original is not None and not self.trait_set.traits:
+            return 0
+        recorded = self.trait_set.defaults
+        return registry.defaults_version() if recorded is None else recorded
+
     def plan(self):
         return planning.plan(self.trait_set, self.tree, self.stated, domcaps=self.domcaps,
                              device_nodes=self.device_nodes, host=self.host,
-                             filename=self.domain_name)
+                             filename=self.domain_name, defaults=self.defaults)
 
 
 def _prepare(domain_xml, *, profiles=(), traits=(), sources=(), settings=(),

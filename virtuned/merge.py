@@ -137,6 +137,11 @@ def _settle(edits, filename: str, warnings: list | None):
         try:
             return _check_values(values, filename), _dedupe_additions(adds)
         except _Clash as clash:
+            default = next((o for o in (clash.origin, clash.other)
+                            if o is not None and o.strength == "default"), None)
+            if default is not None:  # a completion only fills: it gives way silently
+                edits = [e for e in edits if e.origin is not default]
+                continue
             loser = next((o for o in (clash.origin, clash.other) if o is not None and o.soft),
                          None)
             if loser is None or warnings is None:

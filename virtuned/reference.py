@@ -85,8 +85,11 @@ def _plain(text: str) -> str:
 # ---------------------------------------------------------------- documents
 
 def _markdown(text: str) -> str:
-    """Docstring text as Markdown: reST literals become code spans."""
-    return re.sub(r"``(.+?)``", r"`\1`", text)
+    """Docstring text as Markdown: reST literals become code spans, and an XML tag
+    outside them is shown as text, not taken for HTML."""
+    pieces = re.split(r"(``.+?``)", text)
+    return "".join(f"`{piece[2:-2]}`" if piece.startswith("``") else
+                   piece.replace("<", "&lt;") for piece in pieces)
 
 
 def vocabulary_markdown() -> str:
@@ -107,6 +110,18 @@ def vocabulary_markdown() -> str:
     return "\n\n".join(entries) + "\n"
 
 
+def completions_markdown() -> str:
+    """docs/language.md's list of what a compile completes where nothing says."""
+    entries = []
+    for c in registry.completions(registry.defaults_version()):
+        module = c.module.replace(".", "/") + ".py"
+        summary, _, rest = c.doc.strip().partition("\n")
+        entry = (f"- **{c.name}** *(since defaults {c.since}, [{module}](../{module}))*: "
+                 + _markdown(" ".join((summary + " " + textwrap.dedent(rest)).split())))
+        entries.append(entry)
+    return "\n".join(entries) + "\n"
+
+
 def readme_table() -> str:
     """README.md's table of traits: one row per trait."""
     rows = ["| trait | what it does |", "|---|---|"]
@@ -121,10 +136,11 @@ def _marked(name: str) -> tuple[str, str]:
             f"<!-- end generated: {name} -->\n")
 
 
-# file (from the repository's root) → (name of the part, its text)
-def generated() -> dict[str, tuple[str, str]]:
-    return {"docs/language.md": ("vocabulary", vocabulary_markdown()),
-            "README.md": ("traits", readme_table())}
+def generated() -> dict[str, list[tuple[str, str]]]:
+    """Each file (from the repository's root) → its generated parts, (name, text)."""
+    return {"docs/language.md": [("vocabulary", vocabulary_markdown()),
+                                 ("completions", completions_markdown())],
+            "README.md": [("traits", readme_table())]}
 
 
 def refreshed(text: str, name: str, part: str) -> str:
@@ -139,18 +155,22 @@ def refreshed(text: str, name: str, part: str) -> str:
 
 def stale(root: Path = ROOT) -> list[str]:
     """The files whose generated parts differ from what the registry gives."""
-    return [file for file, (name, part) in generated().items()
-            if (root / file).read_text() != refreshed((root / file).read_text(), name,
-                                                      part)]
+    return [file for file in generated() if (root / file).read_text() !=
+            _current(file, (root / file).read_text())]
+
+
+def _current(file: str, text: str) -> str:
+    for name, part in generated()[file]:
+        text = refreshed(text, name, part)
+    return text
 
 
 def write(root: Path = ROOT) -> list[str]:
     """Rewrite the generated parts; returns the files changed."""
     changed = stale(root)
     for file in changed:
-        name, part = generated()[file]
         path = root / file
-        path.write_text(refreshed(path.read_text(), name, part))
+        path.write_text(_current(file, path.read_text()))
     return changed
 
 

@@ -1,4 +1,6 @@
-"""Plan + input domain → edits: completion first, then every trait's own emitter.
+"""Plan + input domain → edits: completion first (what libvirt needs; then, in a
+compile that completes a VM, the good-VM defaults of the vocabulary's completions),
+then every trait's own emitter.
 
 Emitters read the (unchanged) input tree and the plan, and return edits; they never
 see each other's output, so the result cannot depend on the order they run in.
@@ -11,6 +13,7 @@ from virtuned.domain import element_span
 from virtuned.emit.edits import Add, SetAttr, conflict, el
 from virtuned.frozen import frozen
 from virtuned.plan import Plan
+from virtuned.resolve import registry
 from virtuned.resolve.model import Origin, overrides_its_include
 
 DEFAULT_NAME = "vm"
@@ -43,6 +46,9 @@ def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
     root = tree.getroot()
     edits = complete(root, plan, filename, name, option_names)
     devices = root.find("devices")
+    for default in registry.completions(plan.defaults):
+        origin = Origin(f"completion: {default.name}", strength="default")
+        edits += default.emit(Context(root, devices, plan, filename, origin))
     for trait in plan.traits.traits:
         context = Context(root, devices, plan, filename, trait.origin)
         try:

@@ -44,6 +44,10 @@ class Platform:
         return machine_family(self.machine)
 
     @property
+    def x86(self) -> bool:
+        return self.arch in ("x86_64", "i686")
+
+    @property
     def has_pcie(self) -> bool:
         return self.family == "q35"
 

@@ -39,6 +39,9 @@ class Plan:
     host: object = None  # host.HostFacts, when --host is given
     # The type of a need (plan/requirements.py) → the trait that asked for it first.
     asked_by: tuple[tuple[type, object], ...] = ()
+    # The defaults version the compile completes the VM with (registry.completions);
+    # 0: none, as for an input domain compiled with no trait, which passes unchanged.
+    defaults: int = 0
 
     def asker(self, *kinds: type):
         """The trait behind the first of the needs of ``kinds`` that a trait asked for."""
@@ -47,8 +50,8 @@ class Plan:
 
 
 def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
-         domcaps=None, device_nodes=(), host=None,
-         filename: str = "<domain>") -> Plan:
+         domcaps=None, device_nodes=(), host=None, filename: str = "<domain>",
+         defaults: int = 0) -> Plan:
     root = tree.getroot()
     stated = stated or stated_platform(root)
     platform = platform_of(stated, traits.facts)
@@ -77,12 +80,12 @@ def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
             if preferred:  # placed again without them, and said so
                 return plan(_without(traits, preferred, problem), tree, stated,
                             domcaps=domcaps, device_nodes=device_nodes, host=host,
-                            filename=filename)
+                            filename=filename, defaults=defaults)
             asker = asked_by[next(f for f in PLACING if f in asked_by)]
             raise error(asker.origin.span, problem, exit_code=ExitCode.CONFLICT) from None
     return Plan(traits, platform, domcaps, tuple(sorted(device_nodes)),
                 guest.get("os"), guest.get("os family"), wanted, placement, host,
-                tuple(asked_by.items()))
+                tuple(asked_by.items()), defaults)
 
 
 def _hostdev_nodes(root, device_nodes) -> tuple[int, ...]:

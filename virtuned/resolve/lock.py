@@ -28,11 +28,12 @@ def input_digest(domain_xml: str | bytes | None) -> str | None:
     return caching.sha256(raw).hexdigest()
 
 
-def dump(trait_set: TraitSet, *, request: dict, compiler: str) -> str:
+def dump(trait_set: TraitSet, *, request: dict, compiler: str, defaults: int) -> str:
     """The lock as JSON text (keys sorted, so equal locks are equal bytes)."""
     document = {
         "virtuned_lock": FORMAT,
         "compiler": compiler,
+        "defaults": defaults,
         "request": request,
         "profiles": [_profile(p) for p in trait_set.profiles],
         "traits": [_trait(t) for t in trait_set.traits],
@@ -57,7 +58,20 @@ def load(text: str, source: str, *, request: dict) -> TraitSet:
     except (KeyError, TypeError) as exc:
         raise error(Span(source, 1, 1), f"malformed lock: missing or wrong field {exc}") \
             from None
-    return TraitSet(traits, profiles)
+    return TraitSet(traits, profiles, defaults=_defaults(document, text, source))
+
+
+def _defaults(document: dict, text: str, source: str) -> int:
+    """The defaults version the lock was compiled with: a lock written before
+    virtuned had defaults (no field) replays with none."""
+    recorded = document.get("defaults", 0)
+    have = registry.defaults_version()
+    if type(recorded) is not int or not 0 <= recorded <= have:
+        raise error(Span(source, _line_of(text, '"defaults"'), 3),
+                    f"the lock needs defaults version {recorded!r}, which this virtuned "
+                    f"does not have (it has 0 to {have})",
+                    hint="replay with the virtuned that wrote the lock, or write a new one")
+    return recorded
 
 
 def _line_of(text: str, needle: str, after: str = "") -> int:

@@ -32,7 +32,9 @@ class Origin:
     span: Span | None = None
     # How the trait got here: the includes that led to it, outermost first.
     chain: tuple[Link, ...] = ()
-    strength: str = "require"  # or "prefer": dropped with a warning when it cannot hold
+    # "require"; "prefer": dropped with a warning when it cannot hold; "default": a
+    # completion, which gives way without a word
+    strength: str = "require"
 
     @property
     def soft(self) -> bool:
@@ -95,6 +97,9 @@ class TraitSet:
     profiles: tuple[UsedProfile, ...] = ()
     warnings: tuple[Diagnostic, ...] = ()
     skipped: tuple[Skipped, ...] = ()
+    # The defaults version (registry.completions) a lock recorded; None: this
+    # virtuned's own.
+    defaults: int | None = None
     # The platform facts the traits fix, e.g. {"machine": "q35"}; computed once.
     facts: dict = attrs.field(init=False, eq=False, repr=False,
                               default=attrs.Factory(_collect_facts, takes_self=True))

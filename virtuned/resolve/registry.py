@@ -230,6 +230,53 @@ def trait(phrase: str, *, version: int, rank: int, example: str,
     return register
 
 
+# ---------------------------------------------------------------- completions
+
+@frozen(eq=False)
+class CompletionDef:
+    """A good-VM default: what a compile writes where the input and every trait are
+    silent (the choices of virt-install, Nova and KubeVirt, or better ones). It only
+    fills: where the input or a trait says anything, it gives way without a word."""
+
+    name: str  # what it completes, as explain names it ("the guest CPU model")
+    rank: int  # its place among completions: they are emitted before the traits
+    since: int  # the defaults version that brought it (locks replay a version)
+    doc: str
+    emit: Callable[..., Any]
+
+    @property
+    def module(self) -> str:
+        return self.emit.__module__
+
+
+_COMPLETIONS: dict[str, CompletionDef] = {}
+
+
+def completion(name: str, *, rank: int, since: int = 1):
+    """Register the decorated function (``ctx`` → edits) as a completion."""
+    def register(emit) -> CompletionDef:
+        definition = CompletionDef(name, rank, since, emit.__doc__ or "", emit)
+        if not definition.doc.strip():
+            raise TypeError(f"completion {name!r} has no documentation")
+        if name in _COMPLETIONS or any(c.rank == rank for c in _COMPLETIONS.values()):
+            raise TypeError(f"completion {name!r}: its name or rank is taken")
+        _COMPLETIONS[name] = definition
+        return definition
+
+    return register
+
+
+def defaults_version() -> int:
+    """This virtuned's defaults: the newest version any completion belongs to."""
+    return max((c.since for c in _COMPLETIONS.values()), default=0)
+
+
+def completions(version: int) -> tuple[CompletionDef, ...]:
+    """The completions of defaults ``version`` (0: none), in their order."""
+    return tuple(sorted((c for c in _COMPLETIONS.values() if c.since <= version),
+                        key=lambda c: c.rank))
+
+
 def unregister(phrase: str, version: int) -> None:
     """Remove one version (tests register throwaway traits and clean up after)."""
     del _REGISTRY[phrase][version]

@@ -176,8 +176,11 @@ class Change(_Contract):
     path: Annotated[str, Meta(description="XPath-like: what changed")]
     old: Annotated[Optional[str], Meta(description="null: added")]
     new: str
-    trait: str
-    strength: Literal["require", "prefer"]
+    trait: Annotated[str, Meta(description=(
+        "the trait behind the change, or 'completion' (what libvirt needs) or "
+        "'completion: WHAT' (a good-VM default where nothing said otherwise)"))]
+    strength: Annotated[Literal["require", "prefer", "default"], Meta(description=(
+        "default: a completion, which only fills"))]
     at: Optional[Location]
     chain: Annotated[list[Include], Meta(description="the includes that brought the "
                                                      "trait in")]

@@ -8,9 +8,9 @@ virtuned/emit/pinning.py. Without ``--host`` only what holds on every host is wr
 
 from __future__ import annotations
 
-from virtuned.emit.kit import (CpuPolicy, EmulatorPolicy, Ensure, IoThreads, Realtime,
-                              SetAttr, SetText, Topology, VcpuCount, conflict, el,
-                              element_span, format_cpulist, pinning, trait)
+from virtuned.emit.kit import (Add, CpuPolicy, EmulatorPolicy, Ensure, IoThreads,
+                              Realtime, SetAttr, SetText, Topology, VcpuCount, completion,
+                              conflict, el, element_span, format_cpulist, pinning, trait)
 
 _CPUS_KEY = {"key": lambda args: ("host cpus",)}
 
@@ -143,6 +143,38 @@ def _cpu_attribute(ctx, name: str, value: str) -> list:
     if cpu is None:
         return [Ensure("cpu", name, value, ctx.origin)]
     return [SetAttr(cpu, name, value, ctx.origin)]
+
+
+# QEMU's Nehalem is x86-64-v2 (SSE4.2, SSSE3, POPCNT, CMPXCHG16B), which RHEL 9 needs;
+# it is a named model, so a TCG guest's CPU is the same whichever QEMU runs it.
+TCG_MODEL = "Nehalem"
+
+
+@completion("the guest CPU model", rank=20)
+def guest_cpu_model(ctx):
+    """A CPU a modern guest boots on, where neither the input nor 'cpu mode' names one.
+
+    KVM: the host's own CPU (``<cpu mode='host-passthrough' check='none'
+    migratable='on'>``, as virt-install chooses; 'cpu mode host-model' is the choice
+    for fleets that migrate). TCG (``type='qemu'``): QEMU's Nehalem, an x86-64-v2
+    model, where QEMU's own default (qemu64) lacks SSE4.2 and RHEL 9 does not boot.
+    """
+    cpu = ctx.root.find("cpu")
+    stated = cpu is not None and (cpu.get("mode") or cpu.find("model") is not None)
+    if stated or ctx.of(cpu_mode) or not ctx.platform.x86:
+        return []
+    if ctx.platform.domain_type == "kvm":
+        wanted = {"mode": "host-passthrough", "check": "none", "migratable": "on"}
+    elif ctx.platform.domain_type == "qemu":
+        wanted = {"mode": "custom", "match": "exact", "check": "none"}
+    else:
+        return []
+    edits = [SetAttr(cpu, name, value, ctx.origin) if cpu is not None
+             else Ensure("cpu", name, value, ctx.origin) for name, value in wanted.items()]
+    if wanted["mode"] == "custom":
+        edits.append(Add("cpu", el("model", text=TCG_MODEL, fallback="forbid"), ctx.origin,
+                         identity=("model",)))
+    return edits
 
 
 @trait("vcpus {count:int 1..}", version=1, rank=380, example="vcpus 2",

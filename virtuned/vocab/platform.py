@@ -1,9 +1,12 @@
-"""Platform traits that live outside ``<devices>``: vmcoreinfo, pvpanic, clock."""
+"""Platform traits that live outside ``<devices>``: vmcoreinfo, pvpanic, clock; and
+what every x86 VM gets where nothing says otherwise: ACPI and the APIC, the guest
+clock's timers, power management."""
 
 from __future__ import annotations
 
 
-from virtuned.emit.kit import Add, Ensure, SetAttr, devices, el, hypervisor, trait
+from virtuned.emit.kit import (Add, Ensure, SetAttr, completion, devices, el, hypervisor,
+                              trait)
 
 
 def feature_on(ctx, name: str) -> list:
@@ -48,3 +51,48 @@ def clock(ctx, offset):
     if existing is None:
         return [Ensure("clock", "offset", offset, ctx.origin)]
     return [SetAttr(existing, "offset", offset, ctx.origin)]
+
+
+@completion("ACPI and the APIC", rank=10)
+def acpi_and_apic(ctx):
+    """ACPI and the local APIC on x86, where the input has no ``<features>``.
+
+    Without ACPI, QEMU runs with -no-acpi: a pc guest sees one CPU whatever <vcpu>
+    says, and powering off only halts it. An input that lists its features is left
+    as it is (it says which it wants).
+    """
+    if not ctx.platform.x86 or ctx.root.find("features") is not None:
+        return []
+    return [Add("features", el(name), ctx.origin, identity=(name,)) for name in ("acpi", "apic")]
+
+
+# The timers virt-install, Nova and KubeVirt give an x86 guest: the RTC catches up
+# after the guest was not scheduled, the PIT delays ticks rather than lose them, and
+# no HPET (it costs more than it helps a modern guest).
+TIMERS = (el("timer", name="rtc", tickpolicy="catchup"),
+          el("timer", name="pit", tickpolicy="delay"),
+          el("timer", name="hpet", present="no"))
+
+
+@completion("the guest clock", rank=30)
+def guest_clock(ctx):
+    """The clock in UTC (unless 'clock' says otherwise) with the RTC catching up,
+    the PIT delaying its ticks and no HPET, where the input has no ``<clock>``."""
+    if not ctx.platform.x86 or ctx.root.find("clock") is not None:
+        return []
+    edits = [Add("clock", timer, ctx.origin, identity=("timer", timer.get("name")))
+             for timer in TIMERS]
+    if not ctx.of(clock):
+        edits.append(Ensure("clock", "offset", "utc", ctx.origin))
+    return edits
+
+
+@completion("power management", rank=40)
+def power_management(ctx):
+    """No suspend to memory or to disk for an x86 guest (``<pm>``), as virt-install
+    writes: QEMU's S3/S4 are not what a server guest's power button should do and
+    break live migration. An input with ``<pm>`` keeps its own."""
+    if not ctx.platform.x86 or ctx.root.find("pm") is not None:
+        return []
+    return [Add("", el("pm", el("suspend-to-mem", enabled="no"),
+                       el("suspend-to-disk", enabled="no")), ctx.origin, identity=("pm",))]
