@@ -55,6 +55,7 @@ def test_with_the_hosts_sev_parameters(tmp_path):
     </disk>
     <interface type="user">
       <mac address="52:54:00:12:34:56"/>
+      <model type="virtio"/>
     </interface>
   </devices>
   <launchSecurity type="sev">

@@ -80,7 +80,8 @@ def _choices(info: osinfo.OsInfo, q35: bool, arch: str) -> list[tuple[str, str]]
         choices.append(("hyperv enlightenments", "a Windows guest"))
     choices += [_driver(info, "virtio-block", "disk bus virtio",
                         "disk bus sata" if q35 else "disk bus ide"),
-                _driver(info, "virtio-net", "network model virtio", _legacy_nic(info, q35)),
+                _driver(info, "virtio-net", "network model virtio",
+                        "network model " + emulated_nic(info, q35)),
                 _driver(info, "virtio-gpu", "video virtio", "video qxl"),
                 _driver(info, "qemu-xhci", "usb controller qemu-xhci",
                         "usb controller ich9-ehci1")]
@@ -97,13 +98,25 @@ def _driver(info: osinfo.OsInfo, kind: str, with_driver: str, without: str):
     return without, f"no {kind} driver"
 
 
-def _legacy_nic(info: osinfo.OsInfo, q35: bool) -> str:
+def emulated_nic(info: osinfo.OsInfo, q35: bool) -> str:
     """virt-install's NIC for an OS without virtio-net: e1000e on q35, else the
     first emulated NIC the OS has a driver for, else e1000."""
     if q35:
-        return "network model e1000e"
-    return next((f"network model {kind}" for kind in ("e1000", "rtl8139")
-                 if info.supports(kind)), "network model e1000")
+        return "e1000e"
+    return next((kind for kind in ("e1000", "rtl8139") if info.supports(kind)), "e1000")
+
+
+def os_info(ctx) -> osinfo.OsInfo | None:
+    """The guest OS of this compile ('os ID', or the input's libosinfo metadata)."""
+    return osinfo.lookup(ctx.plan.os) if ctx.plan.os else None
+
+
+def drives(ctx, kind: str) -> bool:
+    """Whether the guest OS has a driver for a device kind (osinfo-db); an OS no one
+    names is taken to be a modern one, which drives virtio (as Nova and KubeVirt
+    take it)."""
+    info = os_info(ctx)
+    return info is None or info.supports(kind)
 
 
 @trait("recommended", version=1, rank=290, example="os fedora37\nrecommended",

@@ -4,7 +4,9 @@ NIC model and the virtio-net driver of every interface."""
 from __future__ import annotations
 
 
-from virtuned.emit.kit import Add, SetAttr, devices, el, error, is_whole, trait
+from virtuned.emit.kit import (Add, SetAttr, completion, devices, el, error, is_whole,
+                              trait)
+from virtuned.vocab.guest_os import drives, emulated_nic, os_info
 
 
 @trait("network model {model:virtio|e1000e|e1000|rtl8139}", version=1, rank=160,
@@ -46,15 +48,37 @@ def _driver_edits(ctx) -> list:
     for index, interface in enumerate(interfaces, start=1):
         model = interface.find("model")
         kind = model.get("type") if model is not None else planned
-        if kind != "virtio":
+        if kind is None:  # no model stated: virtio is what these traits need
+            edits.append(Add(interface, VIRTIO, ctx.origin, identity=("model",)))
+        elif kind != "virtio":
             raise error(ctx.origin.span, f"{ctx.origin.label}: needs virtio NICs, and "
-                        f"interface {index} is {kind or 'of no stated model'}",
-                        hint="add 'network model virtio'")
+                        f"interface {index} is {kind}", hint="add 'network model virtio'")
         wanted = {}
         for resolved in traits:
             wanted.update(_attributes(ctx, resolved, interface))
         edits += devices.driver_edits(interface, wanted, ctx.origin)
     return edits
+
+
+VIRTIO = el("model", type_="virtio")
+# Interfaces whose model is the host device's own, or that a NIC model cannot be
+# given to.
+_MODELLESS = ("hostdev", "vdpa")
+
+
+@completion("the network interface models", rank=50)
+def interface_models(ctx):
+    """An explicit NIC model on every interface that has none, where no 'network
+    model' says which: virtio when the guest OS drives it (or no OS is named, as Nova
+    and KubeVirt choose), else e1000e on q35 and e1000 on pc, as virt-install
+    chooses. Never libvirt's rtl8139 by accident."""
+    if ctx.of(network_model) or ctx.devices is None:
+        return []
+    model = VIRTIO if drives(ctx, "virtio-net") else \
+        el("model", type_=emulated_nic(os_info(ctx), ctx.platform.has_pcie))
+    return [Add(interface, model, ctx.origin, identity=("model",))
+            for interface in ctx.devices.iterchildren("interface")
+            if interface.find("model") is None and interface.get("type") not in _MODELLESS]
 
 
 def _attributes(ctx, resolved, interface) -> dict:
