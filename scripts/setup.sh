@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the tests need; idempotent, safe to re-run.
-#   1. Debian packages for the libvirt checks (tests/libvirt_checker.py), via
-#      apt-get, only when some are missing (root, or sudo when not root).
+#   1. Debian packages for the libvirt checks (tests/libvirt_checker.py) and the
+#      boot test's guest (tests/guest.py), via apt-get, only when some are missing
+#      (root, or sudo when not root).
 #   2. .venv made with the python3 on PATH (PYTHON=... to choose another,
 #      >= 3.11), with the project installed editable plus its `test` and `server`
 #      extras.
@@ -20,6 +21,8 @@ APT_PACKAGES=(
     swtpm                       # emulated TPM
     swtpm-tools                 # swtpm_setup: libvirt probes TPM 2.0 support with it
     osinfo-db                   # guest OS data for 'os ID' and 'recommended'
+    linux-image-cloud-amd64     # the boot test's guest kernel (tests/guest.py)
+    busybox-static              # ... and its userland, in an initramfs built there
 )
 PYTHON=${PYTHON:-python3}
 export DEBIAN_FRONTEND=noninteractive PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1

@@ -69,7 +69,7 @@ def test_lock_contents(folder):
         ("display", "1.0.0", "lib/display.vt"), ("guest", "1.0.0", "lib/guest.vt")]
     assert [(t["label"], t["version"], t["args"], t["at"], t["chain"])
             for t in lock["traits"]] == [
-        ("video qxl", 1, {"model": "qxl"}, ["lib/display.vt", 2, 1],
+        ("video qxl", 2, {"model": "qxl"}, ["lib/display.vt", 2, 1],
          [{"include": "display", "at": ["lib/guest.vt", 3, 1]}]),
         ("disk bus scsi", 1, {"bus": "scsi"}, ["lib/guest.vt", 4, 1], []),
         ("guest agent", 1, {}, ["lib/guest.vt", 5, 1], []),

@@ -53,6 +53,7 @@ def test_with_the_hosts_sev_parameters(tmp_path):
       <target dev="sdb" bus="sata"/>
       <readonly/>
     </disk>
+    <controller type="scsi" index="0" model="virtio-scsi"/>
     <interface type="user">
       <mac address="52:54:00:12:34:56"/>
       <model type="virtio"/>

@@ -315,6 +315,28 @@ q.vt:1:1: warning: preference 'disk bus scsi' dropped: the preferences 'disk bus
 """
 
 
+def test_a_preference_gives_way_to_a_required_trait_of_its_name(lib):
+    """'video qxl' and 'video virtio' can both be asked for (two cards); a preferred
+    'video virtio' beside a required 'video qxl' only fills, so it adds no card."""
+    write(lib, {"p.vt": "prefer video virtio\n", "q.vt": "video qxl\n"})
+    code, out, err = compile_(lib, "-p", "p.vt", "-p", "q.vt")
+    assert (code, out.count("<video>"), out.count('<model type="qxl"/>')) == (0, 1, 1)
+    assert err == """\
+p.vt:1:1: warning: preference 'video virtio' dropped: 'video qxl' is required
+    prefer video virtio
+    ^^^^^^^^^^^^^^^^^^^
+"""
+
+
+def test_preferences_of_one_name_that_disagree_drop_each_other(lib):
+    """windows prefers qxl, desktop virtio: neither, rather than a second card no one
+    asked for (the video model is then the completion's)."""
+    write(lib, {"p.vt": "prefer video qxl\n", "q.vt": "prefer video virtio\n"})
+    code, out, err = compile_(lib, "-p", "p.vt", "-p", "q.vt")
+    assert (code, out.count("<video>")) == (0, 0)
+    assert err.count("disagree, so none applies") == 2
+
+
 def test_prefer_never_overrides_the_input(lib):
     write(lib, {"p.vt": "prefer machine pc\n"})
     code, out, err = compile_(lib, "d.xml", "-p", "p.vt")

@@ -28,6 +28,7 @@ DEVICES = {
     "virtio-balloon": ("http://pcisig.com/pci/1af4/1002", "http://pcisig.com/pci/1af4/1045"),
     "virtio-serial": ("http://pcisig.com/pci/1af4/1003", "http://pcisig.com/pci/1af4/1043"),
     "virtio-rng": ("http://pcisig.com/pci/1af4/1005", "http://pcisig.com/pci/1af4/1044"),
+    "virtio-scsi": ("http://pcisig.com/pci/1af4/1004", "http://pcisig.com/pci/1af4/1048"),
     "virtio-gpu": ("http://pcisig.com/pci/1af4/1050",),
     "qemu-xhci": ("http://pcisig.com/pci/1b36/0004",),
     "q35": ("http://qemu.org/chipset/x86/q35",),

@@ -40,35 +40,58 @@ def match_line(line: ast.TraitLine, definitions, chain: tuple[Link, ...] = (),
 
 def combine(traits: list[ResolvedTrait]) -> tuple[tuple[ResolvedTrait, ...],
                                                    tuple[Diagnostic, ...]]:
-    """One trait per slot. Required traits must agree (else conflict); a preference
-    fills a slot only no required trait decides, and only if preferences agree."""
+    """One trait per slot. Required traits of one slot must agree (else conflict). A
+    preference only fills what nothing decides: it gives way to a required trait of
+    its slot or of its name (a required 'video qxl' decides the video, so a preferred
+    'video virtio' does not add a second card), and preferences of one slot or name
+    that disagree all give way."""
     by_key: dict[tuple, list[ResolvedTrait]] = {}
     for trait in traits:
-        by_key.setdefault(trait.key, []).append(trait)
-    kept: list[ResolvedTrait] = []
-    conflicts: list[Diagnostic] = []
-    dropped: list[Diagnostic] = []
-    for group in by_key.values():
-        required = [t for t in group if not t.soft]
-        preferred = [t for t in group if t.soft]
-        if required:
-            first = required[0]
-            conflicts += [_conflict(t, first) for t in required[1:] if t != first]
-            kept.append(first)
-            dropped += [_dropped(t, f"'{first.origin.label}' is required") for t in preferred
-                        if _values(t) != _values(first)
-                        and not overrides_its_include(first.origin, t.origin)]
-        elif len({_values(t) for t in preferred}) == 1:
-            kept.append(preferred[0])
-        else:
-            others = ", ".join(sorted({f"'{t.origin.label}'" for t in preferred}))
-            dropped += [_dropped(t, f"the preferences {others} disagree, so none applies")
-                        for t in preferred]
+        if not trait.soft:
+            by_key.setdefault(trait.key, []).append(trait)
+    conflicts = [_conflict(t, group[0]) for group in by_key.values()
+                 for t in group[1:] if t != group[0]]
     if conflicts:
         raise VirtunedError(conflicts, ExitCode.CONFLICT)
+    kept = [group[0] for group in by_key.values()]
+    dropped: list[tuple[ResolvedTrait, str]] = []  # (preference, why)
+    open_ = []
+    for preference in (t for t in traits if t.soft):
+        deciders = [r for r in kept if _same_slot(r, preference)]
+        decider = next((r for r in deciders if _values(r) != _values(preference)), None)
+        if decider is None and deciders:
+            continue  # the same as a required trait: one of them is enough
+        if decider is None:
+            open_.append(preference)
+        elif not overrides_its_include(decider.origin, preference.origin):
+            dropped.append((preference, f"'{decider.origin.label}' is required"))
+    for group in _slots(open_):
+        if len({_values(t) for t in group}) == 1:
+            kept.append(group[0])
+            continue
+        others = ", ".join(sorted({f"'{t.origin.label}'" for t in group}))
+        dropped += [(t, f"the preferences {others} disagree, so none applies")
+                    for t in group]
     order = {id(t): i for i, t in enumerate(traits)}
     kept.sort(key=lambda t: order[id(t)])
-    return tuple(kept), tuple(dropped)
+    dropped.sort(key=lambda pair: order[id(pair[0])])
+    return tuple(kept), tuple(_dropped(t, why) for t, why in dropped)
+
+
+def _same_slot(one: ResolvedTrait, other: ResolvedTrait) -> bool:
+    """Whether two traits decide the same thing: their slot, or their name."""
+    return one.key == other.key or one.definition.name == other.definition.name
+
+
+def _slots(preferences: list[ResolvedTrait]) -> list[list[ResolvedTrait]]:
+    """Preferences grouped by what they decide (sharing a slot or a name, directly
+    or through another), each group in canonical order."""
+    groups: list[list[ResolvedTrait]] = []
+    for preference in preferences:
+        joined = [g for g in groups if any(_same_slot(preference, t) for t in g)]
+        merged = [t for g in joined for t in g] + [preference]
+        groups = [g for g in groups if g not in joined] + [merged]
+    return groups
 
 
 def _values(trait: ResolvedTrait) -> tuple:

@@ -1,9 +1,11 @@
-"""``disk bus BUS``: every disk on one bus, with fitting names and the controllers it needs."""
+"""``disk bus BUS``: every disk on one bus, with fitting names and the controllers it
+needs; and the model of every SCSI controller, where nothing names one."""
 
 from __future__ import annotations
 
-from virtuned.emit.kit import (Add, ExitCode, SetAttr, devices, el, error, frozen,
-                              hypervisor, int_attr, trait)
+from virtuned.emit.kit import (Add, ExitCode, SetAttr, completion, devices, el, error,
+                              frozen, hypervisor, int_attr, trait)
+from virtuned.vocab.guest_os import drives
 
 
 @frozen
@@ -180,3 +182,32 @@ def _ide_controller(ctx, all_disks, names):
     if devices.controller_indexes(ctx.devices, "ide", ctx.filename):
         return []
     return [devices.controller("ide", 0, ctx.origin)]
+
+
+@completion("the SCSI controller model", rank=70)
+def scsi_controller_model(ctx):
+    """An explicit SCSI controller model wherever a device is on the SCSI bus (its
+    target says so, or its sdX name, as libvirt reads a name with no bus) and no
+    trait adds the controller: virtio-scsi when the guest OS drives it (or no OS is
+    named), else lsilogic, chosen rather than defaulted. A SCSI controller of the
+    input without a model gets it too; cdroms and LUNs count."""
+    if ctx.devices is None:
+        return []
+    moved = bool(ctx.of(disk_bus))  # its disks leave the SCSI bus or get their own
+    on_scsi = [d for d in ctx.devices.iterchildren("disk")
+               if not (moved and d.get("device", "disk") == "disk") and _on_scsi(d)]
+    controllers = devices.controller_indexes(ctx.devices, "scsi", ctx.filename)
+    model = "virtio-scsi" if drives(ctx, "virtio-scsi") else "lsilogic"
+    edits = [SetAttr(c, "model", model, ctx.origin) for c in controllers.values()
+             if c.get("model") is None]
+    if on_scsi and not controllers:
+        edits.append(devices.controller("scsi", 0, ctx.origin, model=model))
+    return edits
+
+
+def _on_scsi(disk) -> bool:
+    target = disk.find("target")
+    if target is None:
+        return False
+    bus = target.get("bus")
+    return bus == "scsi" or (bus is None and (target.get("dev") or "").startswith("sd"))

@@ -1,10 +1,13 @@
-"""``video MODEL``: the upstream rule every implementation must honour."""
+"""``video MODEL``: the upstream rule every implementation must honour; and the video
+model a display gets where no trait names one."""
 
 from __future__ import annotations
 
 
-from virtuned.emit.kit import (Add, ExitCode, SetAttr, devices, el, error, hypervisor,
-                              trait)
+from virtuned.emit.kit import (Add, ExitCode, SetAttr, completion, devices, el, error,
+                              hypervisor, trait)
+from virtuned.vocab.display import graphics
+from virtuned.vocab.guest_os import drives
 
 
 # The video models of libvirt's schema that QEMU on x86 can have.
@@ -19,8 +22,22 @@ def _key(args):
     return ("video", model) if model in SECONDARY_OK else ("video", "primary")
 
 
-@trait("video {model:" + "|".join(MODELS) + "}", version=1, rank=20, example="video qxl",
-       key=_key, order=lambda args: (args["model"] in SECONDARY_OK,))
+_PHRASE = "video {model:" + "|".join(MODELS) + "}"
+_DECLARED = {"rank": 20, "example": "video qxl", "key": _key,
+             "order": lambda args: (args["model"] in SECONDARY_OK,)}
+
+
+@trait(_PHRASE, version=1, **_DECLARED)
+def video_v1(ctx, model):
+    """A video device of this model, by libvirt's upstream rule (add, fill or add a second).
+
+    As version 2, but a preferred video model too adds a second video device beside
+    the input's.
+    """
+    return _video(ctx, model, preference_fills=False)
+
+
+@trait(_PHRASE, version=2, **_DECLARED)
 def video(ctx, model):
     """A video device of this model, by libvirt's upstream rule (add, fill or add a second).
 
@@ -29,8 +46,14 @@ def video(ctx, model):
     With several video traits, the first in canonical order fills a model-less
     video and the others are added; models other than qxl and virtio can only be
     the primary video, so at most one of them is asked for and it comes first.
-    'video none' means no display adapter at all and goes with no other video.
+    'video none' means no display adapter at all and goes with no other video. A
+    preferred video only fills: beside an input video of another model it gives way
+    rather than add a second device no one asked for.
     """
+    return _video(ctx, model, preference_fills=True)
+
+
+def _video(ctx, model, preference_fills: bool) -> list:
     hypervisor.offer(ctx, "devices/video", "modelType", model, "video model")
     videos = ctx.devices.findall("video") if ctx.devices is not None else []
     wanted = [t.kwargs["model"] for t in ctx.of(video)]
@@ -47,7 +70,41 @@ def video(ctx, model):
         if model_element is None:
             return [Add(target, el("model", type_=model), ctx.origin)]
         return [SetAttr(model_element, "type", model, ctx.origin)]
+    if preference_fills and ctx.origin.soft and present:
+        raise error(ctx.origin.span, f"video {model}: the input's video is "
+                    f"{', '.join(present)}, and a preference adds no second one",
+                    exit_code=ExitCode.CONFLICT)
     return [devices.add_device(el("video", el("model", type_=model)), ctx.origin)]
+
+
+# With a display and no 'video' trait: the model a careful administrator names.
+@completion("the video model", rank=60)
+def video_model(ctx):
+    """An explicit video model wherever the guest has a display and no 'video' trait
+    says which: virtio when the guest OS drives virtio-gpu (or no OS is named), else
+    qxl for a SPICE display and vga for another, as virt-install chooses. A video
+    device of the input without a model gets it too. Never libvirt's default by
+    accident; with no display (or 'graphics none') no video device is added."""
+    if ctx.of(video):
+        return []
+    videos = ctx.devices.findall("video") if ctx.devices is not None else []
+    kinds = [g.get("type") for g in (ctx.devices.iterchildren("graphics")
+                                     if ctx.devices is not None else ())]
+    kinds += [t.kwargs["type"] for t in ctx.of(graphics) if t.kwargs["type"] != "none"]
+    if not videos and not kinds:
+        return []
+    chosen = el("model", type_="virtio" if drives(ctx, "virtio-gpu") else
+                "qxl" if "spice" in kinds else "vga")
+    edits = []
+    for device in videos:
+        stated = device.find("model")
+        if stated is None:
+            edits.append(Add(device, chosen, ctx.origin, identity=("model",)))
+        elif not stated.get("type"):
+            edits.append(SetAttr(stated, "type", chosen.get("type"), ctx.origin))
+    if not videos:
+        edits.append(devices.add_device(el("video", chosen), ctx.origin))
+    return edits
 
 
 def _check_combination(ctx, model, wanted, present):
