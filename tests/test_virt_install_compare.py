@@ -17,7 +17,7 @@ Deliberate differences (docs/language.md, "os ID and recommended"):
   traits and profiles (``desktop``, ``pcie root ports N``, ``serial console``).
 - Windows gets more Hyper-V enlightenments (vpindex, runtime, synic, stimer, reset,
   frequencies besides relaxed, vapic and spinlocks), as newer virt-manager and
-  libvirt's documentation recommend.
+  libvirt's documentation recommend, and tlbflush and ipi, as Nova and KubeVirt add.
 - An OS without qemu-xhci drivers gets ``ich9-ehci1`` alone; virt-install adds the
   three UHCI companion controllers for USB 1.1 devices.
 - ``unknown`` (osinfo-db's id for no particular OS) stands for virt-install's
@@ -47,13 +47,14 @@ INPUT = """<domain type="kvm">
   </devices>
 </domain>
 """
+# The enlightenments virtuned gives Windows (virt-install: relaxed, vapic, spinlocks).
+WINDOWS_HYPERV = ["relaxed", "vapic", "spinlocks", "vpindex", "runtime", "synic", "stimer",
+                  "reset", "frequencies", "tlbflush", "ipi"]
 # sample → (os id, what virtuned decides differently, as {choice: virtuned's value})
 CASES = {
     "fedora37": ("fedora37", {}),
-    "win10": ("win10", {"hyperv": ["relaxed", "vapic", "spinlocks", "vpindex", "runtime",
-                                   "synic", "stimer", "reset", "frequencies"]}),
-    "win11": ("win11", {"hyperv": ["relaxed", "vapic", "spinlocks", "vpindex", "runtime",
-                                   "synic", "stimer", "reset", "frequencies"]}),
+    "win10": ("win10", {"hyperv": WINDOWS_HYPERV}),
+    "win11": ("win11", {"hyperv": WINDOWS_HYPERV}),
     "generic-q35": ("unknown", {"usb": ["ich9-ehci1"]}),
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 
+import attrs
 from lxml import etree
 
 from virtuned.diagnostics import Diagnostic, Span, error
@@ -203,23 +204,48 @@ def _location(edit) -> str:
 
 
 def _dedupe_additions(adds: list[Add]) -> list[Add]:
-    by_identity: dict[tuple, Add] = {}
-    result = []
+    """Additions of one thing (same parent, same identity) become one: equal ones,
+    or ones that only say more of it (a disk's <driver> with its cache mode from one
+    trait and its I/O thread from another) are united; a value they disagree on is a
+    conflict."""
+    by_identity: dict[tuple, int] = {}  # (parent, identity) → its place in result
+    result: list[Add] = []
     for add in adds:
         if add.identity is None:
             result.append(add)
             continue
         key = (add.parent, add.identity)
-        other = by_identity.get(key)
-        if other is None:
-            by_identity[key] = add
+        place = by_identity.get(key)
+        if place is None:
+            by_identity[key] = len(result)
             result.append(add)
-        elif other.spec != add.spec:
+            continue
+        other = result[place]
+        if other.spec == add.spec:
+            continue
+        united = _united(other.spec, add.spec)
+        if united is None:
             raise _Clash(conflict(add.origin, f"a <{add.spec.tag}> {add.identity}",
                                   other.origin.span,
                                   f"'{other.origin.label}' adds a different one"),
                          add.origin, other.origin)
+        result[place] = attrs.evolve(other, spec=united)
     return result
+
+
+def _united(one: E, other: E) -> E | None:
+    """One element saying all that two say of it, or None if they disagree: the
+    same tag and text, no attribute with two values, and children from one of them
+    (or the same in both)."""
+    if one.tag != other.tag or one.text != other.text:
+        return None
+    if one.children and other.children and one.children != other.children:
+        return None
+    attributes = dict(one.attrib)
+    for name, value in other.attrib:
+        if attributes.setdefault(name, value) != value:
+            return None
+    return E(one.tag, tuple(attributes.items()), one.children or other.children, one.text)
 
 
 def _existing(root, path: str):

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from virtuned.emit.kit import (Add, CpuPolicy, EmulatorPolicy, Ensure, IoThreads,
                               Realtime, SetAttr, SetText, Topology, VcpuCount, completion,
-                              conflict, el, element_span, format_cpulist, pinning, trait)
+                              conflict, devices, el, element_span, format_cpulist,
+                              pinning, trait)
+from virtuned.vocab.disk import disk_bus
 
 _CPUS_KEY = {"key": lambda args: ("host cpus",)}
 
@@ -185,3 +187,64 @@ def vcpus(ctx, count):
     if element is not None and (element.text or "").strip() != str(count):
         return [SetText(element, str(count), ctx.origin)]
     return []
+
+
+@completion("the dedicated-CPU hint", rank=80)
+def dedicated_cpu_hint(ctx):
+    """Under KVM, a guest with dedicated CPUs is told so (``<features><kvm>
+    <hint-dedicated state='on'/>``, as Nova and KubeVirt do): its kernel then spins
+    instead of halting and skips paravirtual spinlocks, which only cost on a CPU
+    nothing else runs on. An input that states the hint keeps its own."""
+    if not ctx.of(dedicated_cpus) or ctx.platform.domain_type != "kvm":
+        return []
+    hint = el("hint-dedicated", state="on")
+    kvm = ctx.root.find("features/kvm")
+    if kvm is None:
+        return [Add("features", el("kvm", hint), ctx.origin, identity=("kvm",))]
+    if kvm.find("hint-dedicated") is None:
+        return [Add(kvm, hint, ctx.origin, identity=("hint-dedicated",))]
+    return []
+
+
+@completion("the disks' I/O threads", rank=90)
+def disk_iothreads(ctx):
+    """With 'iothreads N', every virtio disk runs on one of them, spread evenly in
+    disk order (KubeVirt's choice): I/O threads no disk uses do nothing. A disk whose
+    driver names its I/O thread keeps it."""
+    threads = next((t.kwargs["count"] for t in ctx.of(iothreads)), 0)
+    if not threads or ctx.devices is None:
+        return []
+    virtio = [d for d in ctx.devices.iterchildren("disk") if _on_virtio(ctx, d)]
+    return [edit for index, disk in enumerate(virtio)
+            for edit in devices.driver_edits(disk, {"iothread": str(index % threads + 1)},
+                                             ctx.origin, name="qemu")
+            if disk.find("driver") is None or disk.find("driver").get("iothread") is None]
+
+
+def _on_virtio(ctx, disk) -> bool:
+    """Whether a disk ends up on the virtio bus (its own, or 'disk bus virtio')."""
+    if disk.get("device", "disk") != "disk":
+        return False
+    if any(t.kwargs["bus"] == "virtio" for t in ctx.of(disk_bus)):
+        return True
+    target = disk.find("target")
+    bus = target.get("bus") if target is not None else None
+    return bus == "virtio" or (bus is None and (target is not None and
+                                                (target.get("dev") or "").startswith("vd")))
+
+
+@completion("real-time memory and PMU", rank=100)
+def realtime_tuning(ctx):
+    """A real-time guest's memory is not merged with other guests' (KSM would stall
+    it: ``<memoryBacking><nosharepages/>``) and it has no virtual PMU (``<features>
+    <pmu state='off'/>``, whose exits add latency), as KubeVirt's real-time VMs.
+    What the input states of either stays."""
+    if not ctx.of(realtime):
+        return []
+    edits = []
+    if ctx.root.find("features/pmu") is None:
+        edits.append(Add("features", el("pmu", state="off"), ctx.origin, identity=("pmu",)))
+    if ctx.root.find("memoryBacking/nosharepages") is None:
+        edits.append(Add("memoryBacking", el("nosharepages"), ctx.origin,
+                         identity=("nosharepages",)))
+    return edits

@@ -1,9 +1,10 @@
-"""Guest memory: its size, hugepages, and keeping it in RAM."""
+"""Guest memory: its size, hugepages, and keeping it in RAM; and memory shared with
+the host's vhost-user and virtiofs back ends, which need it."""
 
 from __future__ import annotations
 
-from virtuned.emit.kit import (Hugepages, MemorySize, conflict, el, element_span,
-                              format_kib, pinning, trait)
+from virtuned.emit.kit import (Add, Hugepages, MemorySize, completion, conflict, el,
+                              element_span, format_kib, pinning, trait)
 
 
 @trait("hugepages {size:size}", version=1, rank=410, example="hugepages 2MiB",
@@ -46,3 +47,32 @@ def memory(ctx, size):
                        hint="a trait never overrides what the input states: change "
                             "the input, or drop the trait")
     return []
+
+
+@completion("memory shared with vhost-user back ends", rank=110)
+def shared_memory(ctx):
+    """A guest with a vhost-user NIC or disk, or a virtiofs file system, shares its
+    memory with the back end that serves it (``<memoryBacking><access
+    mode='shared'/>``), and memory that is not hugepages comes from a memfd, which
+    can be shared; without them QEMU refuses to start the device. What the input
+    states of either stays."""
+    if ctx.devices is None or not any(_shares_memory(device) for device in ctx.devices):
+        return []
+    edits = []
+    backing = ctx.root.find("memoryBacking")
+    if ctx.root.find("memoryBacking/access") is None:
+        edits.append(Add("memoryBacking", el("access", mode="shared"), ctx.origin,
+                         identity=("access",)))
+    own_pages = backing is not None and backing.find("hugepages") is not None
+    stated_source = backing is not None and backing.find("source") is not None
+    if not own_pages and not stated_source and not ctx.of(hugepages):
+        edits.append(Add("memoryBacking", el("source", type_="memfd"), ctx.origin,
+                         identity=("source",)))
+    return edits
+
+
+def _shares_memory(device) -> bool:
+    if device.tag in ("interface", "disk"):
+        return device.get("type") == "vhostuser"
+    driver = device.find("driver") if device.tag == "filesystem" else None
+    return driver is not None and driver.get("type") == "virtiofs"
