@@ -26,6 +26,19 @@ def disk_cache(ctx, mode):
     return _driver_edits(ctx)
 
 
+@trait("disk discard {mode:unmap|ignore}", version=1, rank=275,
+       example="disk discard unmap")
+def disk_discard(ctx, mode):
+    """Whether a guest's discards (TRIM) reach every disk's image: unmap or ignore.
+
+    unmap frees the blocks in the image, so thin provisioning stays thin (what Nova's
+    hw_disk_discard=unmap asks for); ignore keeps them allocated. Every disk
+    (not cdroms) gets ``<driver discard=...>``; an input stating another is a
+    conflict.
+    """
+    return _driver_edits(ctx)
+
+
 @trait("disk io {mode:native|threads|io_uring}", version=1, rank=270,
        example="disk io native")
 def disk_io(ctx, mode):
@@ -54,6 +67,9 @@ def _wanted(ctx) -> dict:
                             f"directsync, but '{cache.origin.label}' asks for "
                             f"{wanted['cache']}", exit_code=ExitCode.CONFLICT,
                             related=(Related(cache.origin.span, "the cache mode"),))
+    discard = next(iter(ctx.of(disk_discard)), None)
+    if discard is not None:
+        wanted["discard"] = discard.kwargs["mode"]
     return wanted
 
 

@@ -34,6 +34,20 @@ def locked_memory(ctx):
     return [edit] if edit else []
 
 
+@trait("memory allocation {mode:immediate|ondemand}", version=1, rank=425,
+       example="memory allocation immediate")
+def memory_allocation(ctx, mode):
+    """When the host backs the guest's memory: all of it at start, or as it is used.
+
+    immediate: QEMU allocates (and so faults in) all of the guest's memory when it
+    starts, so a latency-sensitive guest never waits for the host or finds it out of
+    memory later; ondemand: as the guest touches it. Writes ``<memoryBacking><allocation mode=...>``; an input
+    stating another is a conflict.
+    """
+    edit = pinning.child(ctx, "memoryBacking", el("allocation", mode=mode))
+    return [edit] if edit else []
+
+
 @trait("memory {size:size}", version=1, rank=430, example="memory 2GiB",
        needs=lambda args: MemorySize(args["size"].kib))
 def memory(ctx, size):
