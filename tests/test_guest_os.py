@@ -105,7 +105,9 @@ def test_recommendations_in_explain_and_in_a_lock(tmp_path):
          "prefer"),
         ("network model virtio (recommended for fedora37: it has a virtio-net driver)",
          "prefer"),
-        ("os fedora37", "require"), ("recommended", "require")]
+        ("os fedora37", "require"), ("recommended", "require"),
+        ("memory 2GiB (recommended for fedora37: osinfo-db's recommended memory)",
+         "prefer")]
     replayed = run(["compile", "--lock", "l.json", "-t", "os fedora37", "-t", "recommended",
                     "-t", "rng virtio"], cwd=tmp_path)
     assert replayed == (code, out, "")

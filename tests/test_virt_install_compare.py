@@ -96,7 +96,10 @@ def choices(xml: str) -> dict:
 
 
 def compile_like_virt_install(os_id: str, domcaps: str) -> virtuned.CompileResult:
-    return virtuned.compile(INPUT, traits=[f"os {os_id}", "recommended", "machine q35"],
+    """As virt-install was run (MANIFEST): 1 GiB of memory, 4 GiB for win11."""
+    memory = "<memory>4194304</memory>" if os_id == "win11" else "<memory>1048576</memory>"
+    return virtuned.compile(INPUT.replace("<memory>1048576</memory>", memory),
+                            traits=[f"os {os_id}", "recommended", "machine q35"],
                             domcaps=corpus(f"caps/{domcaps}"), domcaps_name=domcaps)
 
 

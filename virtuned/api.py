@@ -422,7 +422,8 @@ def _resolve(roots, settings, profile_path, stated, host_summary=None,
     if hit is not None and caching.unchanged(hit[1]):
         return hit[0]
     request = Request(roots, settings, profile_path, option_names)
-    result = resolve(request, lambda decided: condition_facts(stated, decided, host_summary))
+    result = resolve(request, lambda decided, preferred: condition_facts(
+        stated, decided, host_summary, preferred))
     root_sources = {r.source for r in roots}
     included = tuple(str(real_path(p.source) or p.source) for p in result.profiles
                      if p.source not in root_sources)

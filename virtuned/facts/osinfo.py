@@ -51,6 +51,17 @@ class Firmware:
 
 
 @frozen
+class Resources:
+    """What osinfo-db says an OS needs (minimum) and runs well with (recommended)."""
+
+    arch: str
+    minimum_ram: int | None = None  # bytes
+    minimum_cpus: int | None = None
+    recommended_ram: int | None = None
+    recommended_cpus: int | None = None
+
+
+@frozen
 class OsInfo:
     id: str  # the osinfo URI, e.g. http://microsoft.com/win/11
     short_id: str  # as asked for, e.g. win11
@@ -58,6 +69,12 @@ class OsInfo:
     family: str  # the 'os family' fact: linux, windows, bsd, solaris, darwin, other
     devices: frozenset[str]  # every supported device id, inheritance applied
     firmware: tuple[Firmware, ...]  # inheritance applied, nearest first
+    resources: tuple[Resources, ...] = ()  # the OS's own, as libosinfo reads them
+
+    def resources_for(self, arch: str = "x86_64") -> Resources:
+        """Its resources for ``arch`` (that arch's, else those for every arch)."""
+        return next((r for r in self.resources if r.arch == arch),
+                    next((r for r in self.resources if r.arch == "all"), Resources("all")))
 
     def supports(self, kind: str) -> bool:
         """Whether the OS has drivers for a device kind of ``DEVICES``."""
@@ -96,7 +113,7 @@ def _lookup(short_id: str, root: str) -> OsInfo:
     devices, firmware = _inherited(own, index)
     return OsInfo(own.id, short_id, own.name, FAMILIES.get(own.family or "", "other"),
                   frozenset(d for d, supported in devices.items() if supported),
-                  tuple(firmware))
+                  tuple(firmware), own.resources)
 
 
 def by_id(uri: str) -> OsInfo | None:
@@ -145,6 +162,7 @@ class _Entry:
     parents: tuple[str, ...]  # derives-from and clones URIs, in file order
     devices: tuple[tuple[str, bool], ...]
     firmware: tuple[Firmware, ...]
+    resources: tuple[Resources, ...] = ()
 
 
 @functools.lru_cache(maxsize=256)
@@ -165,7 +183,18 @@ def _read(path: Path) -> _Entry:
         firmware=tuple(Firmware(f.get("arch", "all"), f.get("type"),
                                 f.get("supported", "true") != "false")
                        for f in element.iterfind("firmware")),
+        resources=tuple(_resources(r) for r in element.iterfind("resources")),
     )
+
+
+def _resources(element) -> Resources:
+    def number(path: str) -> int | None:
+        text = (element.findtext(path) or "").strip()
+        return int(text) if text.isascii() and text.isdigit() else None
+
+    return Resources(element.get("arch", "all"), number("minimum/ram"),
+                     number("minimum/n-cpus"), number("recommended/ram"),
+                     number("recommended/n-cpus"))
 
 
 def _inherited(own: _Entry, index: _Index) -> tuple[dict, list]:

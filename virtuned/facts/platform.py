@@ -9,6 +9,7 @@ QEMU's default, ``pc``), and a domain with no ``<os>`` at all becomes q35.
 
 from __future__ import annotations
 
+from virtuned import values
 from virtuned.facts import osinfo
 from virtuned.frozen import frozen
 
@@ -63,6 +64,9 @@ class Stated:
     # The osinfo URI of the guest OS in the input's libosinfo metadata, which
     # virt-install and virt-manager write.
     os_uri: str | None = None
+    # The guest's <memory> (KiB) and <vcpu> count, where the input states them.
+    memory_kib: int | None = None
+    vcpus: int | None = None
 
 
 # Inside <metadata>: <libosinfo:libosinfo><libosinfo:os id=URI/>, as virt-install
@@ -79,19 +83,38 @@ def stated_platform(root) -> Stated:
     os_element = next(root.iterchildren("os"), None)
     os_type = next(os_element.iterchildren("type"), None) if os_element is not None \
         else None
+    sizes = _stated_sizes(root)
     if os_type is None:
-        return Stated(root.get("type"), None, None, False, os_uri)
+        return Stated(root.get("type"), None, None, False, os_uri, *sizes)
     return Stated(root.get("type"), os_type.get("machine"), os_type.get("arch"), True,
-                  os_uri)
+                  os_uri, *sizes)
 
 
-def platform_of(stated: Stated, decided) -> Platform:
+def _stated_sizes(root) -> tuple[int | None, int | None]:
+    """The input's memory (KiB) and vCPU count, where it states them readably (the
+    planner reports what it cannot read)."""
+    memory = next(root.iterchildren("memory"), None)
+    vcpu = next(root.iterchildren("vcpu"), None)
+    try:
+        kib = values.kib((memory.text or "").strip(), memory.get("unit")) \
+            if memory is not None else None
+    except ValueError:
+        kib = None
+    count = (vcpu.text or "").strip() if vcpu is not None else ""
+    return kib, int(count) if values.is_whole(count) else None
+
+
+def platform_of(stated: Stated, decided, preferred=None) -> Platform:
     """The platform: facts the traits decide (``machine``) over what the input states
-    over the defaults."""
+    over what a trait prefers where neither says (``recommended`` for an OS without
+    q35 drivers) over the defaults."""
+    preferred = preferred or {}
     if decided.get("machine"):
         machine, source = decided["machine"], "set by a trait"
     elif stated.machine:
         machine, source = stated.machine, "stated by the input"
+    elif preferred.get("machine"):
+        machine, source = preferred["machine"], "preferred by a trait"
     elif stated.has_os_type:
         machine, source = "pc", "QEMU's default: the input's <os><type> names no machine"
     else:

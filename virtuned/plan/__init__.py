@@ -19,6 +19,7 @@ from virtuned.frozen import frozen
 from virtuned.plan.requirements import (PLACING, DeviceAffinity, Requirements, check_cover,
                                         requirements)
 from virtuned.resolve import TraitSet
+from virtuned.resolve.model import preferred_facts
 
 
 @frozen
@@ -54,14 +55,15 @@ def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
          defaults: int = 0) -> Plan:
     root = tree.getroot()
     stated = stated or stated_platform(root)
-    platform = platform_of(stated, traits.facts)
+    guest = os_facts(stated, traits.facts)
+    platform = platform_of(stated, traits.facts,
+                           preferred_facts(traits.traits, {**traits.facts, **guest}))
     if domcaps is not None:
         # Loaded only with domain capabilities, like placement only with a host: a
         # compile that has neither starts faster (tests/test_layers.py).
         from virtuned.facts.domcaps import check_platform
 
         check_platform(domcaps, platform)
-    guest = os_facts(stated, traits.facts)
     needs, asked_by = _needs(traits)
     wanted = requirements(needs, asked_by, root, filename)
     if DeviceAffinity in needs and wanted.placed:

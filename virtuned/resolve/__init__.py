@@ -24,20 +24,25 @@ from virtuned.facts.platform import Stated
 from virtuned.resolve import profiles
 from virtuned.resolve.conditions import condition_facts
 from virtuned.resolve.model import (FactsFor, Link, Origin, Request, ResolvedTrait, Skipped,
-                                    TraitSet, UsedProfile, overrides_its_include)
+                                    TraitSet, UsedProfile, overrides_its_include,
+                                    preferred_facts)
 from virtuned.resolve.walk import Check, DecidedFacts, Walk
 
 __all__ = ["resolve", "check", "condition_facts", "FactsFor", "Link", "Origin", "Request",
            "ResolvedTrait", "Skipped", "TraitSet", "UsedProfile", "overrides_its_include"]
 
 
-def resolve(request: Request, facts_for: FactsFor = lambda decided: decided
+def resolve(request: Request, facts_for: FactsFor = lambda decided, preferred: decided
             ) -> TraitSet:
     """Resolve a request. ``facts_for`` turns the facts the traits decide (``machine``)
-    into the full facts conditions may test (adding the input domain's)."""
+    and prefer into the full facts conditions may test (adding the input domain's)."""
     library = profiles.Library(profiles.search_path(request.profile_path))
-    decided = DecidedFacts(request, library).run().decided
-    walk = Walk(request, library, facts=dict(facts_for(decided))).run()
+    first = DecidedFacts(request, library).run()
+    facts = dict(facts_for(first.decided, {}))
+    preferred = preferred_facts(first.traits, facts)
+    if preferred:
+        facts = dict(facts_for(first.decided, preferred))
+    walk = Walk(request, library, facts=facts).run()
     return walk.result()
 
 

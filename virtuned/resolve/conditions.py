@@ -15,12 +15,15 @@ if TYPE_CHECKING:  # a name for annotations; the module loads only with a host
 FACTS = ("machine", "arch", "type", "os", "host")
 
 
-def condition_facts(stated: Stated, decided, host: HostSummary | None = None) -> dict:
+def condition_facts(stated: Stated, decided, host: HostSummary | None = None,
+                    preferred=None) -> dict:
     """What ``when`` blocks may test: the platform, the guest OS, the host (when
-    given), plus any other decided facts."""
-    platform = platform_of(stated, decided)
+    given), plus any other decided facts; and, for traits that expand, the memory
+    and vCPUs the input states."""
+    platform = platform_of(stated, decided, preferred)
     return {**decided, **os_facts(stated, decided), "machine": platform.machine,
-            "arch": platform.arch, "type": platform.domain_type, "host": host}
+            "arch": platform.arch, "type": platform.domain_type, "host": host,
+            "input memory_kib": stated.memory_kib, "input vcpus": stated.vcpus}
 
 
 def fact_equals(facts, fact: str, words: list[str], test: ast.FactTest) -> bool:

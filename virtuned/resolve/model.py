@@ -119,7 +119,18 @@ class Request:
     option_names: OptionNames = CLI_OPTIONS  # how messages name the settings
 
 
-FactsFor = Callable[[Mapping], Mapping]
+# (facts the traits decide, facts they prefer) → every fact conditions may test.
+FactsFor = Callable[[Mapping, Mapping], Mapping]
+
+
+def preferred_facts(traits, known: Mapping) -> dict:
+    """The facts ``traits`` prefer (their declarations' ``prefers``), given the facts
+    ``known`` (the guest OS among them); they hold only where nothing decides."""
+    preferred: dict = {}
+    for trait in traits:
+        if trait.definition.prefers is not None:
+            preferred.update(trait.definition.prefers(trait.kwargs, known))
+    return preferred
 
 
 def overrides_its_include(decider: Origin, preference: Origin) -> bool:

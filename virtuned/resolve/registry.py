@@ -127,6 +127,9 @@ class TraitDef:
     # What the trait asks of the planner: args → a need (plan/requirements.py's
     # typed needs, such as ``DedicatedCpus``) or a tuple of them.
     needs: Callable[[dict], Any] | None = None
+    # Platform facts the trait prefers, given the facts known (the guest OS): (args,
+    # facts) → {"machine": "pc"}. They hold where no trait and not the input decide.
+    prefers: Callable[[dict, Any], dict] | None = None
 
     @property
     def name(self) -> str:
@@ -195,7 +198,8 @@ def trait(phrase: str, *, version: int, rank: int, example: str,
           facts: Callable[[dict], dict] | None = None,
           order: Callable[[dict], tuple] | None = None,
           expand: Callable[[dict, Any], Expansion] | None = None,
-          needs: Callable[[dict], Any] | None = None):
+          needs: Callable[[dict], Any] | None = None,
+          prefers: Callable[[dict, Any], dict] | None = None):
     """Register the decorated emit function as semantics ``version`` of ``phrase``,
     at ``rank`` in canonical order, with an ``example`` of its use; the function's
     name becomes the trait's handle.
@@ -211,7 +215,8 @@ def trait(phrase: str, *, version: int, rank: int, example: str,
         definition = TraitDef(
             phrase=phrase, tokens=tokens, version=version, rank=rank, example=example,
             doc=emit.__doc__ or "", emit=emit, key=key or (lambda args, _p=phrase: (_p,)),
-            facts=facts or (lambda args: {}), order=order, expand=expand, needs=needs)
+            facts=facts or (lambda args: {}), order=order, expand=expand, needs=needs,
+            prefers=prefers)
         if not definition.doc.strip():
             raise TypeError(f"trait {phrase!r} has no documentation")
         versions = _REGISTRY.setdefault(phrase, {})

@@ -314,7 +314,8 @@ class Walk:
 
 class DecidedFacts(Walk):
     """The pass before the compile's: the facts the unconditional traits decide (the
-    machine), which every condition of the compile's pass may then read."""
+    machine), which every condition of the compile's pass may then read, and its
+    traits, for the facts they prefer."""
 
     def __init__(self, request: Request, library: profiles.Library):
         super().__init__(request, library, facts=None)
@@ -329,6 +330,7 @@ class DecidedFacts(Walk):
     def _trait(self, instance, line, statement, strength, conditional) -> None:
         resolved = self._match(instance, line, statement, strength)
         self.decided.update(resolved.definition.facts(resolved.kwargs))
+        self.traits.append(resolved)  # for the facts they prefer
 
 
 class Check(Walk):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 
-from virtuned.emit.kit import (Add, E, Expansion, SetAttr, error, machine_family, osinfo,
-                              slot_type, trait)
+from virtuned.emit.kit import (Add, E, Expansion, SetAttr, error, format_kib,
+                              machine_family, osinfo, slot_type, trait)
 
 
 LIBOSINFO = "http://libosinfo.org/xmlns/libvirt/domain/1.0"
@@ -57,13 +57,55 @@ def recommendations(args, facts, origin) -> Expansion:
                     "in the input's libosinfo metadata, as virt-install does)")
     info = osinfo.lookup(short_id)
     q35 = machine_family(facts.get("machine") or "q35") == "q35"
+    arch = facts.get("arch") or "x86_64"
+    choices = _choices(info, q35, arch) + _resources(info, arch, facts)
     lines = [(text, f"recommended for {short_id}: {why}")
-             for text, why in _choices(info, q35, facts.get("arch") or "x86_64")]
-    warnings = ()
-    if q35 and not info.supports("q35"):
-        warnings = (f"recommended: osinfo-db does not list the q35 chipset for "
-                    f"{info.name}; 'machine pc' may suit it better",)
+             for text, why in choices if text is not None]
+    warnings = tuple(why for text, why in choices if text is None)
+    if q35 and not _drives_q35(info):
+        warnings += (f"recommended: osinfo-db does not list the q35 chipset for "
+                     f"{info.name}; 'machine pc' may suit it better",)
     return Expansion(tuple(lines), warnings)
+
+
+def _drives_q35(info: osinfo.OsInfo) -> bool:
+    """Whether the OS drives the q35 chipset; osinfo-db's 'unknown' OS is taken to be
+    a modern one."""
+    return info.supports("q35") or info.short_id == "unknown"
+
+
+def _prefers(args, facts) -> dict:
+    """The machine the guest OS drives, where nothing decides one: pc for an OS that
+    osinfo-db does not list with q35 (winxp), as virt-install chooses."""
+    short_id = facts.get("os")
+    if short_id is None or _drives_q35(osinfo.lookup(short_id)):
+        return {}
+    return {"machine": "pc"}
+
+
+def _resources(info: osinfo.OsInfo, arch: str, facts) -> list[tuple[str | None, str]]:
+    """Memory and vCPUs: osinfo's recommendation (else its minimum) where the input
+    states none; a warning (no trait) where it states less than the minimum."""
+    wanted = info.resources_for(arch)
+    out: list[tuple[str | None, str]] = []
+    memory, vcpus = facts.get("input memory_kib"), facts.get("input vcpus")
+    ram = wanted.recommended_ram or wanted.minimum_ram
+    if memory is None and ram:
+        out.append((f"memory {format_kib(ram // 1024)}", "osinfo-db's recommended memory"
+                    if wanted.recommended_ram else "osinfo-db's minimum memory"))
+    elif memory is not None and wanted.minimum_ram and memory * 1024 < wanted.minimum_ram:
+        out.append((None, f"recommended: the input gives {info.name} "
+                          f"{format_kib(memory)} of memory; osinfo-db's minimum is "
+                          f"{format_kib(wanted.minimum_ram // 1024)}"))
+    cpus = wanted.recommended_cpus or wanted.minimum_cpus
+    if vcpus is None and cpus and cpus > 1:
+        out.append((f"vcpus {cpus}", "osinfo-db's recommended vCPUs"
+                    if wanted.recommended_cpus else "osinfo-db's minimum vCPUs"))
+    elif vcpus is not None and wanted.minimum_cpus and vcpus < wanted.minimum_cpus:
+        out.append((None, f"recommended: the input gives {info.name} {vcpus} vCPU"
+                          f"{'s' * (vcpus != 1)}; osinfo-db's minimum is "
+                          f"{wanted.minimum_cpus}"))
+    return out
 
 
 def _choices(info: osinfo.OsInfo, q35: bool, arch: str) -> list[tuple[str, str]]:
@@ -120,7 +162,7 @@ def drives(ctx, kind: str) -> bool:
 
 
 @trait("recommended", version=1, rank=290, example="os fedora37\nrecommended",
-       expand=recommendations)
+       expand=recommendations, prefers=_prefers)
 def recommended(ctx):
     """What the guest OS ('os ID') recommends, from osinfo-db, as preferences.
 
