@@ -146,7 +146,7 @@ def explanation_json(result) -> dict:
         "changes": [{"path": c.path, "old": c.old, "new": c.new,
                      "trait": c.origin.label, "strength": c.origin.strength,
                      "at": span(c.origin.span),
-                     "chain": [{"include": link.name, "at": span(link.span)}
+                     "chain": [{link.kind: link.name, "at": span(link.span)}
                                for link in c.origin.chain]}
                     for c in result.changes],
         "skipped": [{"when": s.condition, "at": span(s.span)} for s in result.skipped],

@@ -104,6 +104,14 @@ def asking(names) -> str | None:
         if names else None
 
 
+def quoted(text: str, limit: int = 40) -> str:
+    """``text`` quoted for a message, cut short when long: a message names what it
+    refers to and never echoes a tenant's megabyte back."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
 REQUEST = "<request>"  # how diagnostics name the request itself (an HTTP body)
 
 
@@ -239,4 +247,15 @@ def _context(span: Span, sources: Sources | None) -> list[str]:
     width = 1
     if span.end_line == span.line and span.end_col and span.end_col > span.col:
         width = len(line[span.col - 1: span.end_col - 1].expandtabs())
-    return ["    " + line.expandtabs(), "    " + " " * len(prefix) + "^" * width]
+    shown, start = line.expandtabs(), 0
+    if len(shown) > _CONTEXT_WIDTH:  # a window around the caret, "..." where cut
+        start = max(min(len(prefix) - _CONTEXT_WIDTH // 3, len(shown) - _CONTEXT_WIDTH), 0)
+        end = start + _CONTEXT_WIDTH
+        shown = ("..." if start else "") + shown[start:end] + \
+            ("..." if end < len(shown) else "")
+        start -= 3 if start else 0
+        width = max(min(width, end - len(prefix)), 1)
+    return ["    " + shown, "    " + " " * (len(prefix) - start) + "^" * width]
+
+
+_CONTEXT_WIDTH = 100  # columns of a long source line shown around the caret

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from tests import strategies
 from virtuned.diagnostics import ExitCode, Sources, Span, VirtunedError, render
-from virtuned.syntax.ast import (And, Assignment, FactTest, Header, Include, Literal, Not,
-                                 Or, Param, ParamRef, Prefer, String, TraitLine, When, Word)
+from virtuned.syntax.ast import (And, Assignment, Declaration, FactTest, Header, Include,
+                                 Literal, Not, Or, Param, ParamRef, Prefer, String, TraitLine, When, Word)
 from virtuned.syntax.parser import parse
 
 
@@ -117,6 +117,15 @@ CONSTRUCTS = {
     "include when": (Include("when", None, ()),),
     "param not: or = profile": (Param("not", "or", False, W("profile")),),
     "profile when 1.0.0": (Header("when", "1.0.0", None),),
+    # ';' ends a statement as a line break does
+    "video qxl; hugepages 1GiB": (line("video", "qxl"), line("hugepages", L("1GiB"))),
+    "when a { b; c }": (When(fact("a"), (line("b"), line("c"))),),
+    # a composite trait's declaration
+    'trait "fast net" 2 "virtio, queues" { network model virtio; prefer network queues auto }':
+        (Declaration(String("fast net"), L("2"), String("virtio, queues"),
+                     (line("network", "model", "virtio"),
+                      Prefer(line("network", "queues", "auto")))),),
+    'trait "x" {\n  a\n}': (Declaration(String("x"), None, None, (line("a"),)),),
 }
 
 
@@ -286,37 +295,31 @@ hint: only 'param NAME: TYPE' uses ':'""",
 t.vt:1:18: error: this block is never closed: the file ends before its '}'
     when machine q35 {
                      ^
-hint: a 'when ... {' block is still open; close it with '}' on its own line""",
+hint: a 'when ... {' or 'trait ... {' block is still open; close it with '}'""",
 
     "when a {\n  when b {\n  c\n}\n": """\
 t.vt:1:8: error: this block is never closed: the file ends before its '}'
     when a {
            ^
-hint: a 'when ... {' block is still open; close it with '}' on its own line""",
+hint: a 'when ... {' or 'trait ... {' block is still open; close it with '}'""",
 
     "}": """\
 t.vt:1:1: error: unexpected '}', expected a word or end of line
     }
     ^
-hint: '}' closes a 'when ... {' block; there is no open block here""",
+hint: '}' closes a 'when ... {' or 'trait ... {' block; there is no open block here""",
 
     "when a {\n    b\n}\n}\n": """\
-t.vt:4:1: error: unexpected '}', expected 'include', 'param', 'prefer', 'profile', 'when', a word, end of file or end of line
+t.vt:4:1: error: unexpected '}', expected 'include', 'param', 'prefer', 'profile', 'trait', 'when', a word, end of file or end of line
     }
     ^
-hint: '}' closes a 'when ... {' block; there is no open block here""",
+hint: '}' closes a 'when ... {' or 'trait ... {' block; there is no open block here""",
 
     "video 'qxl'": """\
 t.vt:1:7: error: unexpected character "'"
     video 'qxl'
           ^
 hint: strings use double quotes""",
-
-    "video qxl; hugepages 1GiB": """\
-t.vt:1:10: error: unexpected character ';'
-    video qxl; hugepages 1GiB
-             ^
-hint: put one statement on each line""",
 
     "param queues int = 4": """\
 t.vt:1:14: error: unexpected 'int', expected ':'
@@ -445,7 +448,7 @@ def test_missing_brace_does_not_ask_for_a_parenthesis(text):
         "a number or size, a quoted string or a word\n"
         f"    {first}\n"
         f"    {' ' * len(first)}^\n"
-        "hint: a block's '{' goes at the end of its 'when' line")
+        "hint: a block's '{' goes at the end of its 'when' or 'trait' line")
 
 
 def test_diagnostic_names_the_file():
@@ -520,3 +523,18 @@ def test_random_text_parses_or_gives_a_diagnostic(text):
 @given(_near_misses())
 def test_near_misses_parse_or_give_a_diagnostic(text):
     _parse_or_diagnose(text)
+
+
+def test_blocks_nest_at_most_16_deep():
+    assert parse("when a {\n" * 16 + "b\n" + "}\n" * 16, "t.vt")
+    assert diagnose("when a {\n" * 300 + "b\n" + "}\n" * 300) == """\
+t.vt:17:1: error: 'when' blocks nest more than 16 deep here
+    when a {
+    ^
+hint: combine the conditions with 'and'"""
+
+
+def test_conditions_nest_at_most_32_operators_deep():
+    assert parse("when " + "not " * 32 + "a { b }", "t.vt")
+    assert diagnose("when " + "not " * 1000 + "a { b }").splitlines()[0] == (
+        "t.vt:1:138: error: this condition nests more than 32 operators deep")

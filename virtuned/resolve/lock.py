@@ -105,7 +105,7 @@ def _trait(trait: ResolvedTrait) -> dict:
         "strength": origin.strength,
         "label": origin.label,
         "at": _span(origin.span),
-        "chain": [{"include": link.name, "at": _span(link.span)} for link in origin.chain],
+        "chain": [{link.kind: link.name, "at": _span(link.span)} for link in origin.chain],
     }
 
 
@@ -124,9 +124,14 @@ def _read_trait(data: dict, span: Span) -> ResolvedTrait:
     except (KeyError, ValueError) as exc:
         raise error(span, f"lock trait '{data['label']}': {exc}") from None
     origin = Origin(data["label"], _read_span(data["at"]),
-                    tuple(Link(link["include"], _read_span(link["at"]))
-                          for link in data["chain"]), data["strength"])
+                    tuple(_read_link(link) for link in data["chain"]), data["strength"])
     return ResolvedTrait(definition, definition.phrase, args, origin)
+
+
+def _read_link(data: dict) -> Link:
+    """A chain step: ``{"include": NAME, "at": ...}`` or ``{"trait": PHRASE, ...}``."""
+    kind = "trait" if "trait" in data else "include"
+    return Link(data[kind], _read_span(data["at"]), kind)
 
 
 def _span(span: Span | None) -> list | None:

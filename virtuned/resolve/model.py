@@ -15,13 +15,26 @@ from virtuned.resolve.profiles import ProfileFile
 
 @frozen
 class Link:
-    """One step of an include chain: profile ``name`` included at ``span``."""
+    """One step of the chain that led to a trait: profile ``name`` included at
+    ``span``; or the composite trait ``name`` used at ``span`` (kind "trait"), or
+    declared there (kind "declaration": ``virtuned check`` expands it alone)."""
 
     name: str
     span: Span
+    kind: str = "include"
 
     def __str__(self) -> str:
-        return f"include {self.name} at {self.span}"
+        return f"{self.kind} {self.name} at {self.span}"
+
+    @property
+    def note(self) -> str:
+        """What a diagnostic's note says at ``span``."""
+        done = {"include": "included", "trait": "used", "declaration": "declared"}
+        return f"'{self.name}' is {done[self.kind]} here"
+
+    @property
+    def composite(self) -> bool:
+        return self.kind != "include"
 
 
 @frozen

@@ -158,6 +158,26 @@ class Library:
         # a long-running process sees new profiles without rescanning every time.
         return _scan(self.directories, tuple(caching.stamp(d) for d in self.directories))
 
+    def phrases(self) -> tuple[str, ...]:
+        """Every composite trait phrase a profile on the path declares (any version)."""
+        return tuple(sorted(self._declarations()))
+
+    def declaring(self, phrase: str) -> tuple[str, ...]:
+        """The names of the profiles that declare a composite trait ``phrase``."""
+        return self._declarations().get(phrase, ())
+
+    def declared_in(self, path: Path) -> frozenset[str]:
+        """The composite trait phrases the profile at ``path`` declares."""
+        return _declared_phrases(path, caching.stamp(path))
+
+    def _declarations(self) -> dict[str, tuple[str, ...]]:
+        found: dict[str, set[str]] = {}
+        for name, candidates in self._scanned().items():
+            for _, _, path in candidates:
+                for phrase in self.declared_in(path):
+                    found.setdefault(phrase, set()).add(name)
+        return {phrase: tuple(sorted(names)) for phrase, names in found.items()}
+
     def find(self, name: str, wanted: Range) -> Path | None:
         """The file of the highest version in range; ties go to the later directory."""
         fitting = [c for c in self.candidates(name) if c[0] in wanted]
@@ -174,7 +194,7 @@ def _scan(directories: tuple[Path, ...], stamp: tuple) -> dict[str, tuple]:
         if not directory.is_dir():
             continue
         for path in sorted(directory.glob("*.vt")):
-            header = read_header(path.read_text(encoding="utf-8"))
+            header = read_header(_read_text(os.fspath(path)))
             if header is None or header[0] != path.stem:
                 continue  # not a profile of this name (check reports it)
             found.setdefault(header[0], []).append((header[1], priority, path))
@@ -182,6 +202,18 @@ def _scan(directories: tuple[Path, ...], stamp: tuple) -> dict[str, tuple]:
 
 
 _HEADER = r'(?m)^[ \t]*profile[ \t]+([A-Za-z_][A-Za-z0-9_.+-]*)[ \t]+(\S+)'
+# A composite trait's declaration, found without a full parse: its phrase.
+_DECLARATION = r'(?m)^[ \t]*trait[ \t]+"((?:[^"\\\n]|\\.)*)"'
+
+
+@functools.lru_cache(maxsize=256)
+def _declared_phrases(path: Path, stamp) -> frozenset[str]:
+    """The phrases a profile file declares (as written, spaces normalized)."""
+    try:
+        text = _read_text(os.fspath(path))
+    except (OSError, UnicodeDecodeError):
+        return frozenset()  # reading it for use says why
+    return frozenset(" ".join(m.group(1).split()) for m in re.finditer(_DECLARATION, text))
 
 
 def read_header(text: str) -> tuple[str, Version] | None:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from virtuned import values
-from virtuned.diagnostics import did_you_mean, similarity, suggestions
+from virtuned.diagnostics import did_you_mean, quoted, similarity, suggestions
 from virtuned.frozen import frozen
 from virtuned.syntax import ast
 
@@ -66,7 +66,7 @@ class Slot:
         """The typed value of ``text``, or ValueError saying what was expected."""
         if self.type == "choice":
             if text not in self.choices:
-                raise ValueError(f"expected {self.describe()}, got {text!r}"
+                raise ValueError(f"expected {self.describe()}, got {quoted(text)}"
                                  + _suggestion(text, self.choices))
             return text
         if self.type in ("word", "string"):
@@ -440,24 +440,24 @@ def _match(tokens, items, pos, args):
 
 def convert(slot: Slot, item) -> Any:
     """Type one item for a slot, or raise ValueError saying what was expected."""
-    quoted = isinstance(item, ast.String)
-    text = item.value if quoted else item.text
+    is_string = isinstance(item, ast.String)
+    text = item.value if is_string else item.text
     if slot.type == "choice":
-        if quoted and text in slot.choices:
+        if is_string and text in slot.choices:
             raise ValueError(f"expected {slot.describe()}, got the quoted string {item}; "
                              f"write it without quotes")
-        if not quoted and not _is_word(item) and text in slot.choices:
+        if not is_string and not _is_word(item) and text in slot.choices:
             return text  # a choice of numbers would be written as a literal
         if not _is_word(item):
-            raise ValueError(f"expected {slot.describe()}, got {text!r}")
+            raise ValueError(f"expected {slot.describe()}, got {quoted(text)}")
         return slot.parse(text)
     if slot.type == "word":
         if _is_word(item):
             return text
-        raise ValueError(f"expected a word, got {text!r}")
+        raise ValueError(f"expected a word, got {quoted(text)}")
     if slot.type == "string":
         return text
-    if quoted:
+    if is_string:
         raise ValueError(f"expected {slot.describe()}, got a quoted string")
     return slot.parse(text)
 
@@ -496,10 +496,10 @@ def signature(definition: TraitDef) -> str:
     return _render(definition.tokens, choices=True)
 
 
-def suggest(words: list[str], definitions) -> list[str]:
+def suggest(words: list[str], names) -> list[str]:
     """Trait names close to the leading words of an unknown line ("did you mean"):
     each name is compared with as many leading words as it has."""
-    names = sorted({d.name for d in definitions})
+    names = sorted(set(names))
     candidates = set()
     for size in sorted({len(n.split()) for n in names}):
         candidates.update(suggestions(" ".join(words[:size]),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from virtuned.diagnostics import (Diagnostic, ExitCode, Related, VirtunedError, asking,
-                                  error)
+                                  error, quoted)
 from virtuned.resolve import registry
 from virtuned.resolve.model import Link, Origin, ResolvedTrait, overrides_its_include
 from virtuned.syntax import ast
@@ -12,30 +12,48 @@ from virtuned.syntax import ast
 def match_line(line: ast.TraitLine, definitions, chain: tuple[Link, ...] = (),
                strength: str = "require") -> ResolvedTrait:
     """The one trait a line names, with typed arguments; or an error that says why not."""
-    items = line.items
-    for item in items:
+    resolved = try_match(line, definitions, chain, strength)
+    if resolved is None:
+        raise unmatched(line, definitions)
+    return resolved
+
+
+def try_match(line: ast.TraitLine, definitions, chain: tuple[Link, ...] = (),
+              strength: str = "require") -> ResolvedTrait | None:
+    """The one trait of virtuned's a line names, with typed arguments (None: none)."""
+    for item in line.items:
         if isinstance(item, ast.ParamRef):
             raise error(item.span, f"unknown parameter ${item.name}",
                         hint="parameters are declared with 'param NAME: TYPE'")
-    best: tuple[registry.TraitDef, registry.Mismatch] | None = None
     for definition in definitions:
-        result = registry.match(definition, items)
+        result = registry.match(definition, line.items)
         if not isinstance(result, registry.Mismatch):
             origin = Origin(line.words, line.span, chain, strength)
             return ResolvedTrait(definition, definition.phrase,
                                  tuple(sorted(result.items())), origin)
+    return None
+
+
+def unmatched(line: ast.TraitLine, definitions, composites: tuple[str, ...] = ()):
+    """Why a line names no trait (of virtuned's, or the ``composites`` phrases): the
+    trait whose words it starts with and the value that does not fit, or the
+    names it is close to."""
+    items = line.items
+    best: tuple[registry.TraitDef, registry.Mismatch] | None = None
+    for definition in definitions:
+        result = registry.match(definition, items)
         if result.matched and (best is None or result.matched > best[1].matched):
             best = (definition, result)
     if best is not None and best[1].matched >= len(best[0].name.split()):
         definition, mismatch = best
         span = items[mismatch.item_index].span if mismatch.item_index is not None \
             else line.span
-        raise error(span, f"{definition.name}: {mismatch.message}",
-                    hint=f"usage: {registry.usage(definition)}")
+        return error(span, f"{definition.name}: {mismatch.message}",
+                     hint=f"usage: {registry.usage(definition)}")
     words = [str(i) for i in items]
-    close = registry.suggest(words, definitions)
+    close = registry.suggest(words, [d.name for d in definitions] + list(composites))
     hint = asking(close) or "'virtuned traits' lists every trait"
-    raise error(line.span, f"unknown trait '{line.words}'", hint=hint)
+    return error(line.span, f"unknown trait {quoted(line.words, 60)}", hint=hint)
 
 
 def combine(traits: list[ResolvedTrait]) -> tuple[tuple[ResolvedTrait, ...],
@@ -129,5 +147,4 @@ def sortable(args) -> tuple:
 
 
 def chain_notes(chain) -> tuple[Related, ...]:
-    return tuple(Related(link.span, f"'{link.name}' is included here")
-                 for link in reversed(chain))
+    return tuple(Related(link.span, link.note) for link in reversed(chain))

@@ -15,13 +15,14 @@ import attrs
 from virtuned.diagnostics import (Diagnostic, ExitCode, Related, Span, VirtunedError,
                                   asking, did_you_mean, error)
 from virtuned.frozen import frozen
-from virtuned.resolve import profiles, registry
+from virtuned.resolve import composites, profiles, registry
 from virtuned.resolve.conditions import FACTS, fact_equals, host_fact
 from virtuned.resolve.model import (Link, Request, ResolvedTrait, Skipped, TraitSet,
                                     UsedProfile)
 from virtuned.resolve.params import (as_item, declared_params, param_clash, param_values,
                                      setting_item)
-from virtuned.resolve.traits import chain_notes, combine, match_line, own_order, sortable
+from virtuned.resolve.traits import (chain_notes, combine, match_line, own_order, sortable,
+                                     try_match, unmatched)
 from virtuned.syntax import ast
 from virtuned.syntax.format import format_condition
 from virtuned.syntax.parser import parse
@@ -54,6 +55,7 @@ class Walk:
         self.request = request
         self.referenced: set[tuple[str, str]] = set()  # (profile, param) used
         self.library = library
+        self.composites = composites.Composites(library)
         self.facts = facts
         self.definitions = registry.all_traits()
         self.traits: list[ResolvedTrait] = []
@@ -68,8 +70,11 @@ class Walk:
     # -- entry points
 
     def run(self) -> Walk:
-        for file in self.request.roots:
-            self._guard(self._root, file)
+        roots = []
+        for file in self.request.roots:  # every root's declarations, before any use
+            self._guard(lambda f: roots.append((f, self._declarations_of(f))), file)
+        for file, tree in roots:
+            self._guard(self._root, file, tree)
         self._check_settings()
         if self.problems:
             raise VirtunedError(self.problems, self.exit_code)
@@ -124,8 +129,12 @@ class Walk:
 
     # -- profiles
 
-    def _root(self, file: profiles.ProfileFile) -> None:
+    def _declarations_of(self, file: profiles.ProfileFile) -> ast.Profile:
         tree = parse(file.text, file.source)
+        self.composites.add_own(file, tree)
+        return tree
+
+    def _root(self, file: profiles.ProfileFile, tree: ast.Profile) -> None:
         settings = self._settings_for(tree.header.name if tree.header else None, tree)
         self._instantiate(file, tree, settings, chain=(), names=(), via=None,
                           conditional=False)
@@ -149,6 +158,8 @@ class Walk:
                                    previous[0].params)
             return  # already evaluated with the same values: a union is idempotent
         self.instances[instance.name] = (instance, via)
+        if via is not None:  # an included profile's declarations (a root's are known)
+            composites.declared(file, tree)
         self._record(file, tree)
         self._block(instance, tree.statements, conditional)
 
@@ -192,7 +203,9 @@ class Walk:
             self._guard(self._statement, instance, statement, conditional)
 
     def _statement(self, instance: _Instance, statement, conditional: bool) -> None:
-        if isinstance(statement, (ast.Header, ast.Param)):
+        if isinstance(statement, ast.Declaration):
+            self._declaration(instance, statement)
+        elif isinstance(statement, (ast.Header, ast.Param)):
             if isinstance(statement, ast.Header) and statement is not instance.tree.header:
                 raise error(statement.span, "a profile has one header, at its top")
             return
@@ -201,9 +214,12 @@ class Walk:
         elif isinstance(statement, ast.When):
             self._when(instance, statement)
         elif isinstance(statement, ast.TraitLine):
-            self._trait(instance, statement, statement, "require", conditional)
+            self._use(instance, statement, statement, "require", conditional)
         elif isinstance(statement, ast.Prefer):
-            self._trait(instance, statement.trait, statement, "prefer", conditional)
+            self._use(instance, statement.trait, statement, "prefer", conditional)
+
+    def _declaration(self, instance: _Instance, declaration: ast.Declaration) -> None:
+        """A composite trait's declaration acts where the composite is used."""
 
     def _when(self, instance: _Instance, when: ast.When) -> None:
         if self._holds(instance, when.condition):
@@ -245,8 +261,47 @@ class Walk:
         self._instantiate(file, parse(file.text, file.source), assigned, chain,
                           instance.names, include.span, conditional)
 
-    def _trait(self, instance, line: ast.TraitLine, statement, strength, conditional):
-        resolved = self._match(instance, line, statement, strength)
+    def _use(self, instance, line: ast.TraitLine, statement, strength, conditional) -> None:
+        """A trait line: a trait of virtuned's, or a composite trait's parts here."""
+        items = tuple(self._substitute(instance, item) for item in line.items)
+        line = ast.TraitLine(items, statement.span)
+        resolved = try_match(line, self.definitions, instance.chain, strength)
+        if resolved is not None:
+            self._trait(instance, resolved, statement, conditional)
+            return
+        phrase = composites.words_of(line)
+        composite = self.composites.find(phrase) if phrase else None
+        if composite is None:
+            raise unmatched(line, self.definitions, self.composites.phrases())
+        self._expand(instance, composite, statement, strength, conditional)
+
+    def _expand(self, instance, composite: composites.Composite, statement, strength,
+                conditional, kind: str = "trait") -> None:
+        """A composite's parts, each as if written at its use; an error in one names
+        the use."""
+        used = [link.name for link in instance.chain if link.composite]
+        if composite.phrase in used:  # the uses above add their notes
+            cycle = used[used.index(composite.phrase):] + [composite.phrase]
+            raise error(statement.span, f"trait '{composite.phrase}' uses itself "
+                        f"through {' → '.join(cycle)}")
+        if len(used) == composites.MAX_DEPTH:
+            raise error(statement.span, f"composite traits nest more than "
+                        f"{composites.MAX_DEPTH} deep here")
+        self._record(composite.file, composite.tree)
+        link = Link(composite.phrase, statement.span, kind)
+        inner = _Instance(composite.file, composite.tree, {}, {}, instance.chain + (link,),
+                          instance.names)
+        for part in composite.parts:
+            line = part.trait if isinstance(part, ast.Prefer) else part
+            soft = strength == "prefer" or isinstance(part, ast.Prefer)
+            try:
+                self._use(inner, line, part, "prefer" if soft else "require", conditional)
+            except VirtunedError as exc:
+                raise VirtunedError([attrs.evolve(d, related=d.related + (
+                    Related(link.span, link.note),)) for d in exc.diagnostics],
+                    exc.exit_code) from None
+
+    def _trait(self, instance, resolved: ResolvedTrait, statement, conditional) -> None:
         if conditional and resolved.definition.facts(resolved.kwargs):
             decided = resolved.definition.facts(resolved.kwargs)
             raise error(statement.span, f"'{resolved.origin.label}' decides the fact "
@@ -254,13 +309,6 @@ class Walk:
                         "sit inside a 'when' block",
                         hint="move it out of the block, or condition on a param instead")
         self.traits.append(resolved)
-
-    def _match(self, instance, line: ast.TraitLine, statement, strength) -> ResolvedTrait:
-        """The trait of a line, its params substituted; a preference is reported at
-        its 'prefer', the start of its statement."""
-        items = tuple(self._substitute(instance, item) for item in line.items)
-        return match_line(ast.TraitLine(items, statement.span), self.definitions,
-                          chain=instance.chain, strength=strength)
 
     def _substitute(self, instance: _Instance, item, allow_unset: bool = False):
         if not isinstance(item, ast.ParamRef):
@@ -327,8 +375,7 @@ class DecidedFacts(Walk):
     def _when(self, instance: _Instance, when: ast.When) -> None:
         pass  # only unconditional statements decide facts
 
-    def _trait(self, instance, line, statement, strength, conditional) -> None:
-        resolved = self._match(instance, line, statement, strength)
+    def _trait(self, instance, resolved: ResolvedTrait, statement, conditional) -> None:
         self.decided.update(resolved.definition.facts(resolved.kwargs))
         self.traits.append(resolved)  # for the facts they prefer
 
@@ -351,15 +398,32 @@ class Check(Walk):
         self._holds(instance, when.condition)  # its facts and params must exist
         self._block(instance, when.body, conditional=True)
 
-    def _trait(self, instance, line: ast.TraitLine, statement, strength, conditional):
+    def _use(self, instance, line: ast.TraitLine, statement, strength, conditional):
         if any(isinstance(i, ast.ParamRef) and i.name in instance.declared
                and i.name not in instance.params for i in line.items):
             self._check_unset_line(instance, line)
             return
-        resolved = self._match(instance, line, statement, strength)
-        self._note_repeat(instance, resolved)
+        super()._use(instance, line, statement, strength, conditional)
+
+    def _trait(self, instance, resolved: ResolvedTrait, statement, conditional) -> None:
+        if not any(link.composite for link in instance.chain):
+            self._note_repeat(instance, resolved)  # a composite's parts are checked alone
         if not conditional:  # only unconditional traits can be seen to conflict
             self.traits.append(resolved)
+
+    def _declaration(self, instance: _Instance, declaration: ast.Declaration) -> None:
+        """A declared composite, checked as if used alone: its parts must name
+        traits and agree with each other."""
+        composite = composites.declared(instance.file, instance.tree)[
+            " ".join(declaration.phrase.value.split())]
+        before = self.traits
+        self.traits = []
+        try:
+            self._expand(instance, composite, declaration.phrase, "require",
+                         conditional=False, kind="declaration")
+            combine(self.traits)
+        finally:
+            self.traits = before
 
     def _check_unset_line(self, instance: _Instance, line: ast.TraitLine) -> None:
         """A line using a param that has no value here: check only that it names a
@@ -374,7 +438,7 @@ class Check(Walk):
             words.append(item.text)
         names = {d.name for d in self.definitions}
         if not any(" ".join(words[:len(n.split())]) == n for n in names):
-            close = registry.suggest([str(i) for i in line.items], self.definitions)
+            close = registry.suggest([str(i) for i in line.items], names)
             raise error(line.span, f"unknown trait '{line.words}'",
                         hint=asking(close) or "'virtuned traits' lists every trait")
 

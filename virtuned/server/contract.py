@@ -167,9 +167,14 @@ class Location(_Contract):
     col: int
 
 
-class Include(_Contract):
-    include: str
+class Link(_Contract):
+    """One step of the chain behind a trait: a profile included, or a composite trait
+    used (whose part the trait is), at a place."""
+
     at: Optional[Location]
+    include: Annotated[Optional[str], Meta(description="the profile included here")] = None
+    trait: Annotated[Optional[str], Meta(
+        description="the composite trait used here")] = None
 
 
 class Change(_Contract):
@@ -182,8 +187,9 @@ class Change(_Contract):
     strength: Annotated[Literal["require", "prefer", "default"], Meta(description=(
         "default: a completion, which only fills"))]
     at: Optional[Location]
-    chain: Annotated[list[Include], Meta(description="the includes that brought the "
-                                                     "trait in")]
+    chain: Annotated[list[Link], Meta(description="the includes and composite traits "
+                                                  "that brought the trait in, outermost "
+                                                  "first")]
 
 
 class Skipped(_Contract):

@@ -143,7 +143,19 @@ class When:
     span: Span = _span
 
 
-Statement = Header | Include | Param | TraitLine | Prefer | When
+@frozen
+class Declaration:
+    """``trait "PHRASE" VERSION "what it does" { ... }``: a composite trait, the
+    phrase standing for the trait lines (and preferences) of its body."""
+
+    phrase: String
+    version: Literal | None
+    doc: String | None
+    parts: tuple[TraitLine | Prefer, ...]
+    span: Span = _span
+
+
+Statement = Header | Include | Param | TraitLine | Prefer | When | Declaration
 
 
 @frozen

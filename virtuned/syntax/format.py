@@ -1,7 +1,7 @@
 """AST → canonical text (``virtuned fmt``). Idempotent; keeps the AST equal.
 
 Canonical layout: one statement a line, four spaces per block level, single spaces
-between items, ``when ... {`` blocks over several lines, at most one blank line
+between items, ``when ... {`` and ``trait ... {`` blocks over several lines, at most one blank line
 between statements (kept where the author left one). Comments stay where they were:
 a comment on its own line stays before the statement that follows it, at that
 statement's indentation; a comment after a statement stays at the end of its line.
@@ -35,12 +35,13 @@ class _Writer:
         pad = _INDENT * depth
         self.comments_before(stmt.span.line if stmt.span else None, depth)
         self.blank_line_before(stmt)
-        if isinstance(stmt, ast.When):
+        if isinstance(stmt, (ast.When, ast.Declaration)):
             head_line = stmt.span.line if stmt.span else None
-            self.lines.append(f"{pad}when {format_condition(stmt.condition)} {{"
-                              + self.trailing(head_line, stop_col=None, body=stmt.body))
+            body = stmt.body if isinstance(stmt, ast.When) else stmt.parts
+            self.lines.append(f"{pad}{_head(stmt)} {{"
+                              + self.trailing(head_line, body=body))
             self.last_line = head_line or self.last_line
-            self.block(stmt.body, depth + 1)
+            self.block(body, depth + 1)
             close = _closing_line(stmt)
             self.comments_before(close, depth + 1)
             self.lines.append(f"{pad}}}" + self.trailing(close))
@@ -59,7 +60,7 @@ class _Writer:
             self.lines.append(_INDENT * depth + comment.text)
             self.last_line = comment.line
 
-    def trailing(self, line: int | None, stop_col=None, body=()) -> str:
+    def trailing(self, line: int | None, body=()) -> str:
         """A comment at the end of ``line``, if the source had one there."""
         if line is None or not self.comments or self.comments[0].line != line:
             return ""
@@ -74,11 +75,19 @@ class _Writer:
             self.lines.append("")
 
 
+def _head(stmt: ast.When | ast.Declaration) -> str:
+    """A block's first line, before its '{'."""
+    if isinstance(stmt, ast.When):
+        return f"when {format_condition(stmt.condition)}"
+    parts = [str(stmt.phrase)] + [str(item) for item in (stmt.version, stmt.doc) if item]
+    return "trait " + " ".join(parts)
+
+
 def _end_line(stmt) -> int | None:
     return stmt.span.end_line if stmt.span else None
 
 
-def _closing_line(stmt: ast.When) -> int | None:
+def _closing_line(stmt: ast.When | ast.Declaration) -> int | None:
     """The line of a block's '}' (lark's span runs on to the newline after it)."""
     if not stmt.span or stmt.span.end_line is None:
         return None

@@ -108,7 +108,7 @@ def _syntax_error(exc, text: str, filename: str):
         if str(token) == "}" and open_blocks:
             hint = None
         if token.type == "_NL" and "LBRACE" in expected:
-            hint = "a block's '{' goes at the end of its 'when' line"
+            hint = "a block's '{' goes at the end of its 'when' or 'trait' line"
     else:
         message = "unexpected end of file"
     return error(Span(filename, line, col), message, hint=hint)
@@ -139,12 +139,11 @@ def _open_blocks(text: str, line: int, col: int) -> list[tuple[int, int]]:
     return stack
 
 
-_UNCLOSED_HINT = "a 'when ... {' block is still open; close it with '}' on its own line"
+_UNCLOSED_HINT = "a 'when ... {' or 'trait ... {' block is still open; close it with '}'"
 _HINTS = {
     "=": "trait lines take no '='; write the value after the words, as in 'video qxl'",
     ":": "only 'param NAME: TYPE' uses ':'",
-    ";": "put one statement on each line",
-    "}": "'}' closes a 'when ... {' block; there is no open block here",
+    "}": "'}' closes a 'when ... {' or 'trait ... {' block; there is no open block here",
     "'": "strings use double quotes",
 }
 
@@ -153,11 +152,18 @@ def _join_or(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
+# How deep blocks and conditions may nest: far beyond what a profile needs, and far
+# below what would exhaust Python's stack in the stages that walk the AST.
+MAX_BLOCK_DEPTH = 16
+MAX_CONDITION_DEPTH = 32
+
+
 class _Builder:
     """Lark tree → AST nodes, with spans from the tree's ``meta`` and the tokens."""
 
     def __init__(self, filename: str):
         self.filename = filename
+        self.depth = 0  # of the 'when' blocks being built
 
     def span(self, node) -> Span:
         if hasattr(node, "meta"):
@@ -209,17 +215,34 @@ class _Builder:
     def _prefer(self, tree, children):
         return ast.Prefer(self.statement(children[0]), self.span(tree))
 
-    def _when(self, tree, children):
-        return ast.When(self.condition(children[0]), self.statements(children[1:]),
-                        self.span(tree))
+    def _declaration(self, tree, children):
+        phrase, rest = self.item(children[0]), children[1:]
+        version = self.item(rest.pop(0)) if rest and getattr(rest[0], "type", None) == \
+            "LITERAL" else None
+        doc = self.item(rest.pop(0)) if rest and getattr(rest[0], "type", None) == \
+            "STRING" else None
+        return ast.Declaration(phrase, version, doc, self.statements(rest), self.span(tree))
 
-    def condition(self, tree) -> ast.Condition:
+    def _when(self, tree, children):
+        if self.depth == MAX_BLOCK_DEPTH:
+            raise error(self.span(tree), f"'when' blocks nest more than {MAX_BLOCK_DEPTH} "
+                        "deep here", hint="combine the conditions with 'and'")
+        self.depth += 1
+        when = ast.When(self.condition(children[0]), self.statements(children[1:]),
+                        self.span(tree))
+        self.depth -= 1
+        return when
+
+    def condition(self, tree, depth: int = 0) -> ast.Condition:
         span = self.span(tree)
+        if depth > MAX_CONDITION_DEPTH:
+            raise error(span, f"this condition nests more than {MAX_CONDITION_DEPTH} "
+                        "operators deep", hint="'not not X' is X; flatten the condition")
         if tree.data == "fact_test":
             return ast.FactTest(tuple(self.item(c) for c in tree.children), span)
         if tree.data == "negation":
-            return ast.Not(self.condition(tree.children[0]), span)
-        operands = tuple(self.condition(c) for c in tree.children)
+            return ast.Not(self.condition(tree.children[0], depth + 1), span)
+        operands = tuple(self.condition(c, depth + 1) for c in tree.children)
         return (ast.And if tree.data == "and_test" else ast.Or)(operands, span)
 
 
