@@ -50,7 +50,7 @@ def _driver_edits(ctx) -> list:
         kind = model.get("type") if model is not None else planned
         if kind is None:  # no model stated: virtio is what these traits need
             edits.append(Add(interface, VIRTIO, ctx.origin, identity=("model",)))
-        elif kind != "virtio":
+        elif kind not in VIRTIO_MODELS:
             raise error(ctx.origin.span, f"{ctx.origin.label}: needs virtio NICs, and "
                         f"interface {index} is {kind}", hint="add 'network model virtio'")
         wanted = {}
@@ -61,6 +61,9 @@ def _driver_edits(ctx) -> list:
 
 
 VIRTIO = el("model", type_="virtio")
+# virtio-net in each of libvirt's flavours: the transitional and modern-only
+# (non-transitional) devices take the same driver settings (KubeVirt writes the latter).
+VIRTIO_MODELS = ("virtio", "virtio-transitional", "virtio-non-transitional")
 # Interfaces whose model is the host device's own, or that a NIC model cannot be
 # given to.
 _MODELLESS = ("hostdev", "vdpa")
