@@ -21,6 +21,7 @@ APT_PACKAGES=(
     swtpm                       # emulated TPM
     swtpm-tools                 # swtpm_setup: libvirt probes TPM 2.0 support with it
     osinfo-db                   # guest OS data for 'os ID' and 'recommended'
+    virtinst                    # virt-install, the parity test's reference (tests/test_parity.py)
     linux-image-cloud-amd64     # the boot test's guest kernel (tests/guest.py)
     busybox-static              # ... and its userland, in an initramfs built there
 )
