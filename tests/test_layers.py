@@ -23,7 +23,7 @@ LAYERS = (
     ("virtuned.vocab",),
     ("virtuned.merge", "virtuned.provenance"),
     ("virtuned.api", "virtuned.reference"),
-    ("virtuned.server",),
+    ("virtuned.server", "virtuned.engines"),
     ("virtuned.cli", "virtuned.__main__"),
     ("virtuned",),  # the package itself: the lazy public API
 )

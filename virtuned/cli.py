@@ -15,13 +15,15 @@ import sys
 INTERNAL_ERROR = 1
 
 
-def console() -> int:
+def console(prefix: tuple[str, ...] = ()) -> int:
     """The ``virtuned`` command (and ``python -m virtuned``): a short-lived process,
-    so parsed profiles come from the disk cache (virtuned/syntax/cache.py)."""
+    so parsed profiles come from the disk cache (virtuned/syntax/cache.py).
+    ``prefix``: words before the arguments, for a command under another name
+    (``onDefineDomain`` is ``virtuned kubevirt on-define-domain``)."""
     from virtuned.syntax import cache
 
     cache.enable()
-    argv = sys.argv[1:]
+    argv = [*prefix, *sys.argv[1:]]
     args = _parser(argv).parse_args(argv)
     code = run(args)
     if args.run is _serve:
@@ -454,6 +456,24 @@ def _traits(args, sources) -> int:
     return 0
 
 
+def on_define_domain() -> None:
+    """The ``onDefineDomain`` executable KubeVirt's sidecar-shim runs: ``virtuned
+    kubevirt on-define-domain`` (virtuned/engines/kubevirt.py)."""
+    console(prefix=("kubevirt", "on-define-domain"))
+
+
+def _kubevirt_arguments(command) -> None:
+    from virtuned.engines import kubevirt
+
+    kubevirt.arguments(command)
+
+
+def _kubevirt(args, sources) -> int:
+    from virtuned.engines import kubevirt
+
+    return kubevirt.run(args, sources)
+
+
 # name: (what it does, its arguments, what runs it), in the order help lists them.
 _COMMANDS = {
     "compile": ("compile traits onto a domain XML", _compile_arguments, _compile),
@@ -467,4 +487,6 @@ _COMMANDS = {
     "profiles": ("list the profiles on the search path", _profiles_arguments, _profiles),
     "traits": ("list the trait vocabulary", _traits_arguments, _traits),
     "serve": ("run the HTTP/JSON service", _serve_arguments, _serve),
+    "kubevirt": ("run as KubeVirt's hook sidecar (docs/engines.md)", _kubevirt_arguments,
+                 _kubevirt),
 }
