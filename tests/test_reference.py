@@ -52,7 +52,8 @@ def test_traits_json_describes_the_slots():
         {"name": "size", "type": "int", "takes": "one of 256, 512, 1024",
          "choices": ["256", "512", "1024"]}]
     assert listing["iothreads"]["slots"] == [
-        {"name": "count", "type": "int", "takes": "a whole number, 1 or more", "minimum": 1}]
+        {"name": "count", "type": "int", "takes": "a whole number from 1 to 256", "minimum": 1,
+         "maximum": 256}]
     assert listing["video"]["signature"] == "video vga|cirrus|vmvga|qxl|virtio|bochs|ramfb|none"
     assert listing["video"]["module"] == "virtuned.vocab.video"
 

@@ -47,3 +47,37 @@ def test_whole_numbers_are_ascii_digits():
         True, True, False, False, False, False, False]
     with pytest.raises(ValueError, match="expected a whole number, got '²'"):
         values.parse_int("²")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("0-999999999", "CPU 999999999 in '0-999999999' is out of range: CPU ids are "
+                    "0..16383 (libvirt's limit)"),
+    ("^0-99999", "CPU 99999 in '^0-99999' is out of range: CPU ids are 0..16383 "
+                 "(libvirt's limit)"),
+    ("1" * 31, f"'{'1' * 31}' is too large (more than 30 digits)"),
+    ("3-1", "CPU range '3-1' in '3-1' runs backwards")])
+def test_cpu_lists_are_bounded_before_they_are_expanded(text, message):
+    with pytest.raises(ValueError) as caught:
+        values.parse_cpulist(text)
+    assert str(caught.value) == message
+
+
+def test_a_cpu_list_has_its_own_bound_when_given():
+    with pytest.raises(ValueError, match=r"CPU 16 in '0-16' is out of range: CPU ids are "
+                                         r"0\.\.15 \(the host's\)"):
+        values.parse_cpulist("0-16", 16, "the host's")
+    assert values.parse_cpulist("0-15,^3", 16, "the host's") == set(range(16)) - {3}
+
+
+def test_repeated_ranges_cost_the_text_once():
+    """Each id is added once whatever the repetition: the list stays within its
+    bound (ids below 16384) and its time stays in the text's length."""
+    assert values.parse_cpulist(",".join(["0-16383"] * 20000)) == set(range(16384))
+    assert values.parse_cpulist("0-7,2-9,^4-5,1") == {0, 1, 2, 3, 6, 7, 8, 9}
+
+
+def test_numbers_of_absurd_length_are_refused_before_conversion():
+    with pytest.raises(ValueError, match=r"\(100000 characters\) is too large"):
+        values.parse_int("9" * 100000)
+    with pytest.raises(ValueError, match="too large"):
+        values.parse_size("9" * 5000 + "GiB")

@@ -16,6 +16,13 @@ from virtuned.frozen import frozen
 # Sizes are written in libvirt's units (docs/formatdomain "memory"), in the trait
 # language as in domain XML: unit_bytes reads them all; these are the ones named.
 SHOWN_UNITS = "KB, k, K, KiB, MB, M, MiB, GB, G, GiB, TB, T, TiB"
+# The largest CPU id libvirt reads in a cpuset, plus one: VIR_DOMAIN_CPUMASK_LEN
+# (src/conf/domain_conf.h, 16384 since libvirt 1.2.x). A CPU list is checked
+# against its bound before any range is expanded, so no list holds more ids.
+MAX_CPU_IDS = 16384
+# Longer digit strings are refused before int() reads them: no slot or attribute
+# takes a number near 10**30, and int() of a huge string costs quadratic time.
+_MAX_DIGITS = 30
 # Patterns are compiled when first used (re's own cache): a run needs few of them.
 _SIZE = r"([0-9]+)([A-Za-z]+)"
 _WHOLE = r"[0-9]+"  # ASCII digits only: str.isdigit() takes '²' too
@@ -43,8 +50,21 @@ def is_whole(text: str) -> bool:
 
 def parse_int(text: str) -> int:
     if not is_whole(text):
-        raise ValueError(f"expected a whole number, got {text!r}")
-    return int(text)
+        raise ValueError(f"expected a whole number, got {_shown(text)}")
+    return _whole(text)
+
+
+def _whole(digits: str) -> int:
+    """ASCII digits → int, refusing absurd lengths before converting them."""
+    if len(digits.lstrip("0")) > _MAX_DIGITS:
+        raise ValueError(f"{_shown(digits)} is too large (more than {_MAX_DIGITS} digits)")
+    return int(digits)
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """``text`` quoted for a message, cut short: never a tenant's megabyte echoed."""
+    return repr(text) if len(text) <= limit else \
+        f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 def parse_size(text: str) -> Size:
@@ -56,7 +76,7 @@ def parse_size(text: str) -> Size:
     factor = unit_bytes(unit)
     if factor is None:
         raise ValueError(f"unknown unit {unit!r} in {text!r}; use one of {SHOWN_UNITS}")
-    return Size(int(number) * factor, text)
+    return Size(_whole(number) * factor, text)
 
 
 def kib(number: str, unit: str | None) -> int:
@@ -66,26 +86,45 @@ def kib(number: str, unit: str | None) -> int:
     if factor is None:
         raise ValueError(f"unknown unit {unit!r}")
     if not is_whole(number):
-        raise ValueError(f"expected a whole number, got {number!r}")
-    return int(number) * factor // 1024
+        raise ValueError(f"expected a whole number, got {_shown(number)}")
+    return _whole(number) * factor // 1024
 
 
-def parse_cpulist(text: str) -> frozenset[int]:
-    """libvirt's cpuset syntax: ranges, single CPUs and ``^N`` exclusions."""
-    include: set[int] = set()
-    exclude: set[int] = set()
+def parse_cpulist(text: str, limit: int = MAX_CPU_IDS,
+                  bound: str = "libvirt's limit") -> frozenset[int]:
+    """libvirt's cpuset syntax: ranges, single CPUs and ``^N`` exclusions. Every id
+    must be below ``limit`` (``bound`` says whose limit, for the message): each range
+    is checked before it is expanded, and overlapping ranges are merged first, so
+    the result never holds more than ``limit`` ids whatever the text says."""
+    include: list[tuple[int, int]] = []
+    exclude: list[tuple[int, int]] = []
     for part in text.split(","):
         target = exclude if part.startswith("^") else include
         part = part.removeprefix("^")
         match = re.fullmatch(r"([0-9]+)(?:-([0-9]+))?", part)
         if not match:
-            raise ValueError(f"expected a CPU list like 0-3,8,^2, got {text!r}")
-        first = int(match.group(1))
-        last = int(match.group(2)) if match.group(2) else first
+            raise ValueError(f"expected a CPU list like 0-3,8,^2, got {_shown(text)}")
+        first = _whole(match.group(1))
+        last = _whole(match.group(2)) if match.group(2) else first
         if last < first:
-            raise ValueError(f"CPU range {part!r} in {text!r} runs backwards")
-        target.update(range(first, last + 1))
-    return frozenset(include - exclude)
+            raise ValueError(f"CPU range {_shown(part)} in {_shown(text)} runs backwards")
+        if last >= limit:
+            raise ValueError(f"CPU {last} in {_shown(text)} is out of range: CPU ids "
+                             f"are 0..{limit - 1} ({bound})")
+        target.append((first, last))
+    excluded = _expand(exclude)
+    return frozenset(cpu for cpu in _expand(include) if cpu not in excluded)
+
+
+def _expand(ranges: list[tuple[int, int]]) -> set[int]:
+    """The ids of inclusive ranges, merged first: "0-9,0-9,..." costs its text once."""
+    ids: set[int] = set()
+    end = -1  # the ranges are sorted: only what lies past the last end is new
+    for first, last in sorted(ranges):
+        if last > end:
+            ids.update(range(max(first, end + 1), last + 1))
+            end = last
+    return ids
 
 
 def format_cpulist(cpus) -> str:

@@ -145,6 +145,9 @@ def _cell(cell, source: str) -> HostCell:
 
 def _cpu(cpu, source: str) -> HostCpu:
     ident = _int(cpu, "id", source)
+    if ident >= values.MAX_CPU_IDS:
+        raise _bad(cpu, source, f"id='{ident}' (CPU ids are 0..{values.MAX_CPU_IDS - 1}, "
+                   "libvirt's limit)")
     siblings = cpu.get("siblings")
     try:
         threads = parse_cpulist(siblings) if siblings else frozenset((ident,))
@@ -172,14 +175,21 @@ def _int(element, name: str, source: str, default: int | None = None) -> int:
     if value is None or not values.is_whole(value):
         raise _bad(element, source, f"{name}='{value}' (expected a whole number)"
                    if value is not None else f"no {name}")
-    return int(value)
+    return _whole(element, source, value)
 
 
 def _int_text(element, source: str) -> int:
     text = (element.text or "").strip()
     if not values.is_whole(text):
         raise _bad(element, source, f"'{text}' (expected a whole number)")
-    return int(text)
+    return _whole(element, source, text)
+
+
+def _whole(element, source: str, digits: str) -> int:
+    try:  # values refuses absurd lengths before int() reads them
+        return values.parse_int(digits)
+    except ValueError as exc:
+        raise _bad(element, source, str(exc)) from None
 
 
 def _bad(element, source: str, what: str):
@@ -211,7 +221,7 @@ def _cpus(text: str | None, field: str, host: Host, option_names: OptionNames
     where, option = option_names.span(field, text), option_names.name(field)
     if not text.strip():
         return frozenset()
-    try:
+    try:  # ids beyond libvirt's are refused before a range is expanded
         cpus = parse_cpulist(text.strip())
     except ValueError as exc:
         raise error(where, f"{option}: {exc}") from None

@@ -16,6 +16,7 @@ from virtuned.diagnostics import Diagnostic, ExitCode, error
 from virtuned.facts.devices import hostdev_address
 from virtuned.facts.platform import Platform, Stated, os_facts, platform_of, stated_platform
 from virtuned.frozen import frozen
+from virtuned.plan import limits
 from virtuned.plan.requirements import (PLACING, DeviceAffinity, Requirements, check_cover,
                                         requirements)
 from virtuned.resolve import TraitSet
@@ -65,6 +66,8 @@ def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
 
         check_platform(domcaps, platform)
     needs, asked_by = _needs(traits)
+    if needs:
+        limits.check(needs, asked_by, platform, domcaps, root, filename)
     wanted = requirements(needs, asked_by, root, filename)
     if DeviceAffinity in needs and wanted.placed:
         wanted = attrs.evolve(wanted, device_nodes=_hostdev_nodes(root, device_nodes))

@@ -75,10 +75,13 @@ def emulator_threads(ctx, policy):
     return pinning.edits(ctx)
 
 
-@trait("iothreads {count:int 1..}", version=1, rank=340, example="iothreads 2",
+@trait("iothreads {count:int 1..256}", version=1, rank=340, example="iothreads 2",
        needs=lambda args: IoThreads(args["count"]))
 def iothreads(ctx, count):
     """I/O threads for disks (<iothreads>), pinned with the emulator when placed.
+
+    1 to 256: a virtio disk runs on one I/O thread, and more threads than any
+    guest has disks only add host threads and pinning.
 
     With --host they run on the emulator's host CPUs (<cputune><iothreadpin>): its
     isolated CPU under 'emulator threads isolated', else the vCPUs' CPUs.
@@ -102,15 +105,15 @@ def realtime(ctx):
     return [edit] if edit else []
 
 
-@trait("cpu topology sockets {sockets:int 1..} cores {cores:int 1..} "
-       "threads {threads:int 1..}", version=1, rank=360,
+@trait("cpu topology sockets {sockets:int 1..4096} cores {cores:int 1..4096} "
+       "threads {threads:int 1..4096}", version=1, rank=360,
        example="cpu topology sockets 1 cores 2 threads 1",
        needs=lambda args: Topology(args["sockets"], args["cores"], args["threads"]))
 def cpu_topology(ctx, sockets, cores, threads):
     """The guest CPU topology (<cpu><topology>); its product is the vCPU count.
 
     A domain without <vcpu> gets sockets × cores × threads vCPUs; one whose <vcpu>
-    differs is a conflict.
+    differs is a conflict. The product is held to the machine's vCPU limit ('vcpus').
     """
     vcpus = ctx.plan.requirements.vcpus
     if sockets * cores * threads != vcpus:
@@ -179,10 +182,14 @@ def guest_cpu_model(ctx):
     return edits
 
 
-@trait("vcpus {count:int 1..}", version=1, rank=380, example="vcpus 2",
+@trait("vcpus {count:int 1..4096}", version=1, rank=380, example="vcpus 2",
        needs=lambda args: VcpuCount(args["count"]))
 def vcpus(ctx, count):
-    """The number of vCPUs (<vcpu>); an input that states another is a conflict."""
+    """The number of vCPUs (<vcpu>); an input that states another is a conflict.
+
+    1 to 4096 (QEMU's most, pc-q35-9.0), and no more than the machine takes: 255 on
+    pc, 288 on pc-q35-7.2 and older, 1024 on pc-q35-8.x, or --domcaps' <vcpu max>.
+    """
     element = ctx.root.find("vcpu")
     if element is not None and (element.text or "").strip() != str(count):
         return [SetText(element, str(count), ctx.origin)]

@@ -12,6 +12,8 @@ from virtuned.emit.kit import (Add, Hugepages, MemorySize, completion, conflict,
 def hugepages(ctx, size):
     """Back the guest's memory with hugepages of one size (2MiB, 1GiB, ...).
 
+    A page size the architecture has: 4KiB, 2MiB or 1GiB on x86_64.
+
     <memoryBacking><hugepages><page size>. The memory must be a whole number of
     pages; with --host the pages must be free in the pools of the host nodes the
     guest is placed on (those of the whole host when it is not placed), else the
@@ -51,7 +53,10 @@ def memory_allocation(ctx, mode):
 @trait("memory {size:size}", version=1, rank=430, example="memory 2GiB",
        needs=lambda args: MemorySize(args["size"].kib))
 def memory(ctx, size):
-    """The guest's memory (<memory>); an input that states another is a conflict."""
+    """The guest's memory (<memory>); an input that states another is a conflict.
+
+    Whole KiB, at least 1MiB and less than 8EiB (libvirt's limit: LLONG_MAX bytes).
+    """
     wanted = ctx.plan.requirements.memory_kib
     if size.kib != wanted or size.bytes % 1024:
         element = ctx.root.find("memory")

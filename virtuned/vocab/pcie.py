@@ -7,7 +7,7 @@ import itertools
 from virtuned.emit.kit import devices, error, trait
 
 
-@trait("pcie root ports {count:int 1..}", version=1, rank=250,
+@trait("pcie root ports {count:int 1..240}", version=1, rank=250,
        example="pcie root ports 4")
 def pcie_root_ports(ctx, count):
     """At least this many PCIe root ports, for hotplug (q35 only).
@@ -17,7 +17,8 @@ def pcie_root_ports(ctx, count):
     libvirt adds only one spare.
 
     Root ports already in the input count; the missing ones are added with the next
-    free PCI controller indexes.
+    free PCI controller indexes. 1 to 240: libvirt plugs root ports into pcie-root's
+    slots 1 to 0x1e, 8 functions each (slot 0 is the host bridge, 0x1f the ICH9).
     """
     if not ctx.platform.has_pcie:
         raise error(ctx.origin.span, f"pcie root ports: {ctx.platform.describe_machine()} "
