@@ -158,8 +158,17 @@ def statements() -> st.SearchStrategy[ast.Statement]:
 
 
 @functools.cache
+def declarations() -> st.SearchStrategy[ast.Declaration]:
+    """``trait "PHRASE" VERSION "doc" { ... }`` (a top-level statement only)."""
+    return st.builds(ast.Declaration, string_values().map(ast.String),
+                     st.none() | literals().map(ast.Literal),
+                     st.none() | string_values().map(ast.String),
+                     st.lists(st.one_of(trait_lines(), prefers()), max_size=3).map(tuple))
+
+
+@functools.cache
 def profiles() -> st.SearchStrategy[ast.Profile]:
-    return st.lists(statements(), max_size=5).map(
+    return st.lists(statements() | declarations(), max_size=5).map(
         lambda stmts: ast.Profile(source="<generated>", statements=tuple(stmts)))
 
 
@@ -272,6 +281,8 @@ class _Writer:
         self.out.append(self.indent(depth))
         if isinstance(stmt, ast.When):
             self.when(stmt, depth)
+        elif isinstance(stmt, ast.Declaration):
+            self.declaration(stmt)
         else:
             self.out.append(self.line(stmt) + self.newline())
 
@@ -307,6 +318,21 @@ class _Writer:
                             + self.newline())
         else:
             self.out.append(self.indent(depth) + "}" + self.newline())
+
+    def declaration(self, stmt: ast.Declaration) -> None:
+        """Parts on lines of their own or after ';', the last maybe before '}'."""
+        head = "trait" + self.sep() + self.string(stmt.phrase.value)
+        if stmt.version is not None:
+            head += self.sep() + str(stmt.version)
+        if stmt.doc is not None:
+            head += self.sep() + self.string(stmt.doc.value)
+        self.out.append(head + self.opt_sep() + "{" + self.newline())
+        for part in stmt.parts:
+            end = self.newline()
+            if self.draw(_BOOL):
+                end = self.opt_sep() + ";" + self.opt_sep() + end
+            self.out.append(self.indent(1) + self.line(part) + end)
+        self.out.append("}" + self.newline())
 
     def statement_inline(self, stmt: ast.Statement, depth: int) -> None:
         if isinstance(stmt, ast.When):

@@ -94,7 +94,7 @@ def test_profiles_lists_the_library(client):
     assert {"base", "desktop", "secure", "server", "windows"} <= set(rows)
     server = library_file("server")
     assert rows["server"] == {
-        "name": "server", "version": "1.0.0", "versions": ["1.0.0"],
+        "name": "server", "version": "1.1.0", "versions": ["1.1.0"],
         "summary": "A headless server: paravirtual disks and NICs, guest agent",
         "sha256": server.sha256}
 
@@ -118,9 +118,10 @@ def test_compile_answers_what_the_library_answers(client):
         "severity": "warning",
         "message": "preference 'graphics none' dropped: it cannot hold: graphics none: "
                    "the input has a <graphics type='vnc'> display",
-        "file": "traits/server.vt", "line": 5, "col": 1, "end_line": 5, "end_col": 21,
-        "hint": None, "related": []}]}
-    assert '<virtuned:profile name="server" version="1.0.0"' in answer.json()["xml"]
+        "file": "traits/bundles.vt", "line": 34, "col": 5, "end_line": 34, "end_col": 25,
+        "hint": None, "related": [{"message": "'headless server' is used here",
+                                   "file": "traits/server.vt", "line": 3, "col": 1}]}]}
+    assert '<virtuned:profile name="server" version="1.1.0"' in answer.json()["xml"]
 
 
 def test_compile_of_nothing_is_the_empty_domain_completed(client):
@@ -391,7 +392,9 @@ def test_explain_answers_what_the_library_answers(client):
     assert body["changes"][0] == {
         "path": "/domain/devices/disk[1]/target/@bus", "old": None, "new": "virtio",
         "trait": "disk bus virtio", "strength": "prefer",
-        "at": {"file": "traits/server.vt", "line": 3, "col": 1}, "chain": []}
+        "at": {"file": "traits/bundles.vt", "line": 32, "col": 5},
+        "chain": [{"trait": "headless server",
+                   "at": {"file": "traits/server.vt", "line": 3, "col": 1}}]}
 
 
 def test_check_lists_warnings(client):

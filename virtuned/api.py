@@ -18,6 +18,7 @@ from virtuned.resolve import lock as locks
 from virtuned.resolve.profiles import ProfileFile, load_reference, search_path
 from virtuned.resolve import registry
 from virtuned.resolve.registry import generation
+from virtuned.resolve.traits import with_uses
 from virtuned.version import __version__
 
 # Inline trait text or a profile's text, with the name diagnostics use for it
@@ -167,16 +168,21 @@ class _Run:
 def _run(prepared, name) -> _Run:
     """plan → emit → merge on a prepared request, once, for compile and explain."""
     tree, trait_set, domain_name = prepared.tree, prepared.trait_set, prepared.domain_name
-    the_plan = prepared.plan()
-    # The plan's trait set: without preferred placing traits that could not hold.
-    warnings = list(the_plan.traits.warnings) + phase_one_warnings(the_plan)
-    edits = emit.emit(the_plan, tree, domain_name, name=name, warnings=warnings,
-                      option_names=prepared.option_names)
-    done = merge.apply(tree, edits, domain_name, warnings)
+    try:
+        the_plan = prepared.plan()
+        # The plan's trait set: without preferred placing traits that could not hold.
+        warnings = list(the_plan.traits.warnings) + phase_one_warnings(the_plan)
+        edits = emit.emit(the_plan, tree, domain_name, name=name, warnings=warnings,
+                          option_names=prepared.option_names)
+        done = merge.apply(tree, edits, domain_name, warnings)
+    except VirtunedError as exc:  # name the composite behind a part, as resolve does
+        raise VirtunedError(with_uses(exc.diagnostics, trait_set.traits),
+                            exc.exit_code) from None
+    warnings = with_uses(warnings, trait_set.traits)
     stamped = provenance.stamp(tree, trait_set.profiles, __version__)
     return _Run(domain.serialize(tree, prepared.original), trait_set,
                 lambda: tuple(merge.describe(tree, done)) + tuple(stamped()),
-                tuple(warnings), prepared.request, the_plan.defaults)
+                warnings, prepared.request, the_plan.defaults)
 
 
 @frozen
@@ -279,7 +285,7 @@ def plan(domain_xml: str | bytes | None = None, **request) -> PlanResult:
     return PlanResult(report.requirements_json(wanted, realtime=the_plan.asker(Realtime)
                                                is not None),
                       report.placement_json(the_plan.placement),
-                      tuple(the_plan.traits.warnings))
+                      with_uses(the_plan.traits.warnings, the_plan.traits.traits))
 
 
 @frozen

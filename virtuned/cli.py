@@ -132,6 +132,8 @@ def _profiles_arguments(command) -> None:
 
 def _traits_arguments(command) -> None:
     command.add_argument("--json", action="store_true", help="machine-readable output")
+    command.add_argument("--profile-path", action="append", default=[], metavar="DIR",
+                         help="another profile directory whose composite traits to list")
 
 
 def _serve_arguments(command) -> None:
@@ -450,9 +452,9 @@ def _traits(args, sources) -> int:
     if args.json:
         import json
 
-        print(json.dumps(reference.listing_json(), indent=2))
+        print(json.dumps(reference.listing_json(tuple(args.profile_path)), indent=2))
     else:
-        sys.stdout.write(reference.listing_text())
+        sys.stdout.write(reference.listing_text(tuple(args.profile_path)))
     return 0
 
 

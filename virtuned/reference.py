@@ -36,14 +36,20 @@ def body(definition: TraitDef) -> str:
     return textwrap.dedent(rest).strip()
 
 
-def listing_json() -> list[dict]:
-    """``virtuned traits --json`` and ``GET /v1/traits``: every trait, in canonical order."""
+def listing_json(profile_path: tuple[str, ...] = ()) -> list[dict]:
+    """``virtuned traits --json`` and ``GET /v1/traits``: every trait, in canonical
+    order, then the composite traits of the profile library, by phrase."""
     return [{"name": d.name, "usage": registry.usage(d), "signature": signature(d),
              "version": d.version, "summary": d.summary, "example": d.example,
              "doc": d.doc.strip(),
              "slots": [_slot_json(slot) for slot in d.slots()],
              "module": d.module}
-            for d in registry.all_traits()]
+            for d in registry.all_traits()] + [
+            {"name": c.phrase, "usage": c.phrase, "signature": c.phrase,
+             "version": c.version, "summary": c.summary, "example": c.phrase,
+             "doc": c.doc.strip(), "slots": [], "module": c.file.source,
+             "profile": c.profile, "parts": list(parts(c))}
+            for c in composites(profile_path)]
 
 
 def _slot_json(slot: Slot) -> dict:
@@ -58,20 +64,49 @@ def _slot_json(slot: Slot) -> dict:
     return described
 
 
-def listing_text() -> str:
+def listing_text(profile_path: tuple[str, ...] = ()) -> str:
     """``virtuned traits``: a line per trait (a long signature on a line of its own),
-    and a line per value that the signature does not spell out."""
+    and a line per value that the signature does not spell out; then the composite
+    traits of the profile library, each with its parts."""
     definitions = registry.all_traits()
     width = min(max(len(signature(d)) for d in definitions), _WIDEST)
     lines = []
     for d in definitions:
-        shown = signature(d)
-        if len(shown) > width:
-            lines.append(shown)
-            shown = ""
-        lines.append(f"{shown:<{width}}  v{d.version}  {_plain(d.summary)}")
+        lines += _entry(signature(d), d.version, _plain(d.summary), width)
         lines += [f"    {name}: {takes}" for name, takes in values(d)]
+    found = composites(profile_path)
+    if found:
+        lines.append("")
+        lines.append("composite traits (declared by profiles on the search path):")
+    for c in found:
+        lines += _entry(c.phrase, c.version, f"{c.summary} [{c.file.source}]", width)
+        lines.append(f"    = {'; '.join(parts(c))}")
     return "".join(line + "\n" for line in lines)
+
+
+def _entry(shown: str, version: int, summary: str, width: int) -> list[str]:
+    if len(shown) > width:
+        return [shown, f"{'':<{width}}  v{version}  {summary}"]
+    return [f"{shown:<{width}}  v{version}  {summary}"]
+
+
+def composites(profile_path: tuple[str, ...] | None = ()) -> tuple:
+    """The composite traits declared on the search path (newest profile versions);
+    with None, only those of the shipped library (what the docs list)."""
+    from virtuned import data
+    from virtuned.resolve import composites as declared
+    from virtuned.resolve.profiles import Library, search_path
+
+    path = (data.directory("traits"),) if profile_path is None else \
+        search_path(profile_path)
+    return declared.listing(Library(path))
+
+
+def parts(composite) -> tuple[str, ...]:
+    """A composite's parts as trait text, in the order declared."""
+    from virtuned.syntax.format import statement_text
+
+    return tuple(statement_text(part) for part in composite.parts)
 
 
 _WIDEST = 40  # signatures longer than this get a line of their own
@@ -122,12 +157,24 @@ def completions_markdown() -> str:
     return "\n".join(entries) + "\n"
 
 
+def composites_markdown() -> str:
+    """docs/language.md's list of the shipped composite traits, with their parts."""
+    return "\n".join(
+        f"- **`{c.phrase}`** *(v{c.version}, [{c.file.source}](../{c.file.source}))*: "
+        f"{_markdown(c.doc.strip().rstrip('.'))}. Stands for: "
+        + "; ".join(f"`{part}`" for part in parts(c)) + "."
+        for c in composites(None)) + "\n"
+
+
 def readme_table() -> str:
-    """README.md's table of traits: one row per trait."""
+    """README.md's table of traits: one row per trait, then the shipped composites."""
     rows = ["| trait | what it does |", "|---|---|"]
     for d in registry.all_traits():
         shown = signature(d).replace("|", "\\|")
         rows.append(f"| `{shown}` | {_markdown(d.summary).replace('|', '/')} |")
+    for c in composites(None):
+        rows.append(f"| `{c.phrase}` | composite ({c.file.source}): "
+                    + "; ".join(f"`{part}`" for part in parts(c)) + " |")
     return "\n".join(rows) + "\n"
 
 
@@ -139,7 +186,8 @@ def _marked(name: str) -> tuple[str, str]:
 def generated() -> dict[str, list[tuple[str, str]]]:
     """Each file (from the repository's root) → its generated parts, (name, text)."""
     return {"docs/language.md": [("vocabulary", vocabulary_markdown()),
-                                 ("completions", completions_markdown())],
+                                 ("completions", completions_markdown()),
+                                 ("composites", composites_markdown())],
             "README.md": [("traits", readme_table())]}
 
 

@@ -157,3 +157,17 @@ def test_format_does_not_depend_on_layout(source):
     # Every comment survives, in order.
     assert [c.text for c in parse(formatted, "t.vt").comments] == \
         [c.text for c in parse(text, "t.vt").comments]
+
+
+def test_format_declarations():
+    assert fmt('trait "a  b" 1 "doc" { video qxl; prefer disk bus virtio\n guest agent }\n'
+               'trait "c" 2 "d" { a b }') == '''\
+trait "a  b" 1 "doc" {
+    video qxl
+    prefer disk bus virtio
+    guest agent
+}
+trait "c" 2 "d" {
+    a b
+}
+'''

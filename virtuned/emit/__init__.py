@@ -56,7 +56,7 @@ def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
         except VirtunedError as exc:
             if not trait.soft or warnings is None:
                 raise
-            if _overridden(exc.diagnostics[0], trait.origin):
+            if _overridden(exc.diagnostics[0], trait.origin, plan.traits.traits):
                 continue
             warnings.append(Diagnostic(
                 "warning", f"preference '{trait.origin.label}' dropped: it cannot hold: "
@@ -64,10 +64,12 @@ def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
     return edits
 
 
-def _overridden(refusal: Diagnostic, preference) -> bool:
+def _overridden(refusal: Diagnostic, preference, traits) -> bool:
     """A preference refused because of a trait (its diagnostic's related place) in
     a profile that includes the preference's profile gives way silently."""
-    return any(overrides_its_include(Origin("", related.span), preference)
+    origins = {trait.origin.span: trait.origin for trait in traits}
+    return any(overrides_its_include(origins.get(related.span, Origin("", related.span)),
+                                     preference)
                for related in refusal.related)
 
 

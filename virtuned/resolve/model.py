@@ -53,6 +53,17 @@ class Origin:
     def soft(self) -> bool:
         return self.strength == "prefer"
 
+    @property
+    def home(self) -> str | None:
+        """The file whose profile stated the trait: for a part of a composite trait,
+        where the composite was used (a composite stands for its parts there)."""
+        home = self.span.file if self.span is not None else None
+        for link in reversed(self.chain):
+            if not link.composite:
+                break
+            home = link.span.file
+        return home
+
 
 @frozen
 class ResolvedTrait:
@@ -150,5 +161,5 @@ def overrides_its_include(decider: Origin, preference: Origin) -> bool:
     """Whether ``decider`` sits in a profile that includes (directly or not) the
     profile of ``preference``: specializing what an included profile prefers is what
     includes are for, so that preference gives way without a warning."""
-    return decider.span is not None and any(
-        link.span.file == decider.span.file for link in preference.chain)
+    home = decider.home
+    return home is not None and any(link.span.file == home for link in preference.chain)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import attrs
+
 from virtuned.diagnostics import (Diagnostic, ExitCode, Related, VirtunedError, asking,
                                   error, quoted)
 from virtuned.resolve import registry
@@ -127,7 +129,7 @@ def _conflict(trait: ResolvedTrait, other: ResolvedTrait) -> Diagnostic:
 
 def _dropped(trait: ResolvedTrait, why: str) -> Diagnostic:
     return Diagnostic("warning", f"preference '{trait.origin.label}' dropped: {why}",
-                      trait.origin.span)
+                      trait.origin.span, composite_notes(trait.origin.chain))
 
 
 def own_order(trait: ResolvedTrait) -> tuple:
@@ -148,3 +150,17 @@ def sortable(args) -> tuple:
 
 def chain_notes(chain) -> tuple[Related, ...]:
     return tuple(Related(link.span, link.note) for link in reversed(chain))
+
+
+def composite_notes(chain) -> tuple[Related, ...]:
+    """Where the composite traits in ``chain`` were used: a part's own line alone
+    would not say which use a diagnostic is about."""
+    return chain_notes([link for link in chain if link.composite])
+
+
+def with_uses(warnings, traits) -> tuple[Diagnostic, ...]:
+    """``warnings``, each one about a part of a composite trait noting where the
+    composite was used."""
+    uses = {trait.origin.span: composite_notes(trait.origin.chain) for trait in traits}
+    return tuple(attrs.evolve(w, related=w.related + uses[w.span])
+                 if uses.get(w.span) else w for w in warnings)

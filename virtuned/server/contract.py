@@ -229,7 +229,7 @@ class SlotListing(_Contract, omit_defaults=True):
     maximum: Optional[int] = None
 
 
-class TraitListing(_Contract):
+class TraitListing(_Contract, omit_defaults=True):
     """A trait, as `virtuned traits --json` lists it (virtuned/reference.py)."""
 
     name: str
@@ -240,7 +240,12 @@ class TraitListing(_Contract):
     example: str
     doc: str
     slots: list[SlotListing]
-    module: str
+    module: Annotated[str, Meta(description="where it is defined: the trait's module, "
+                                            "or a composite's profile file")]
+    profile: Annotated[Optional[str], Meta(
+        description="a composite trait's declaring profile")] = None
+    parts: Annotated[Optional[list[str]], Meta(
+        description="a composite trait's parts, as trait text")] = None
 
 
 class Health(_Contract):

@@ -48,7 +48,7 @@ class _Writer:
             self.last_line = close or self.last_line
             return
         end = _end_line(stmt)
-        self.lines.append(pad + _line(stmt) + self.trailing(end))
+        self.lines.append(pad + statement_text(stmt) + self.trailing(end))
         self.last_line = end or self.last_line
 
     def comments_before(self, line: int | None, depth: int) -> None:
@@ -96,7 +96,8 @@ def _closing_line(stmt: ast.When | ast.Declaration) -> int | None:
     return stmt.span.end_line
 
 
-def _line(stmt: ast.Statement) -> str:
+def statement_text(stmt: ast.Statement) -> str:
+    """One statement (not a block) as it is written on its line."""
     if isinstance(stmt, ast.TraitLine):
         return stmt.words
     if isinstance(stmt, ast.Prefer):
