@@ -416,10 +416,12 @@ def _unknown_os(case, facts):
     """For an OS it does not know (`generic`) virt-install picks the first machine
     of the host's capabilities (`pc-i440fx-7.2`), IDE disks and an e1000 NIC: a
     2003 PC. virtuned's `unknown` (osinfo-db's own id for no particular OS) gets
-    q35, SATA and e1000e, which every x86 OS of the last 15 years drives, as Nova
-    (`hw_machine_type`, q35 default on x86_64 since 2023.1) and KubeVirt (q35
-    only) do. An old OS is named with its id, and then gets what osinfo-db says
-    it drives (winxp: pc, IDE, e1000)."""
+    q35, SATA and e1000e, which every x86 OS of the last 15 years drives; KubeVirt
+    gives every x86 guest q35, and Nova does where the operator sets
+    `[libvirt]hw_machine_type = x86_64=q35` (its built-in default is still pc:
+    `nova/virt/libvirt/utils.py` `get_default_machine_type`). An old OS is named
+    with its id, and then gets what osinfo-db says it drives (winxp: pc, IDE,
+    e1000)."""
     facts = _replace(facts, "unknown-os", "machine", "pc", "q35")
     facts = _replace(facts, "unknown-os", "disk", "ide", "sata")
     return _replace(facts, "unknown-os", "nic", "e1000", "e1000e")
@@ -436,7 +438,7 @@ def _resources_not_recommended(case: Case) -> bool:
 def _resources(case, facts):
     """Where osinfo-db lists a minimum but no recommendation, virt-install takes
     twice the minimum (`virtinst/osdict.py` `_get_recommended_key`, logged as an
-    approximation): 2 vCPUs for every OS here, 8 GiB and 4 vCPUs for Windows 11.
+    approximation): 2 vCPUs for most OSes here, 8 GiB and 4 vCPUs for Windows 11.
     virtuned takes the number osinfo-db states, the minimum (one vCPU where it
     states none), so the guest is what its vendor requires and no more; the
     management app sizes it above that (a flavor, an instance type), and
@@ -463,12 +465,15 @@ WINDOWS_HYPERV = ("relaxed vapic spinlocks vpindex runtime synic stimer reset fr
             lambda case: _osinfo(case).family == "windows" and not _secure_boot_on_pc(case))
 def _hyperv(case, facts):
     """virt-install 4.1 gives Windows relaxed, vapic and spinlocks. virtuned adds
-    vpindex, runtime, synic, stimer, reset and frequencies (libvirt's
-    documentation and virt-manager 5 recommend them; stimer is what keeps an idle
-    Windows guest from burning host CPU on timer interrupts), and tlbflush and
-    ipi, which Nova (`nova/virt/libvirt/driver.py`, `_set_features`) and KubeVirt
-    (its default Hyper-V set for Windows presets) enable: paravirtual TLB
-    shootdowns and IPIs avoid an exit per target vCPU."""
+    vpindex, runtime, synic, stimer, reset, frequencies, tlbflush and ipi: Nova
+    writes the same set but stimer (`nova/virt/libvirt/driver.py`
+    `_set_features`), and virt-manager's own master branch now writes all of them
+    but reset (its `tests/data/cli/compare/virt-install-win11.xml`). stimer keeps
+    an idle Windows guest from burning host CPU on timer interrupts; tlbflush and
+    ipi turn a TLB shootdown or an IPI into one hypercall instead of an exit per
+    target vCPU. KubeVirt writes what the VMI states
+    (`pkg/virt-launcher/virtwrap/converter/compute/hypervisor_features.go`).
+    """
     return _replace(facts, "hyperv", "hyperv", "relaxed vapic spinlocks", WINDOWS_HYPERV)
 
 
