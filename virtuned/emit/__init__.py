@@ -49,6 +49,8 @@ def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
     for default in registry.completions(plan.defaults):
         origin = Origin(f"completion: {default.name}", strength="default")
         edits += default.emit(Context(root, devices, plan, filename, origin))
+    if plan.defaults and warnings is not None:
+        warnings += _without_acpi(root, plan, filename)
     for trait in plan.traits.traits:
         context = Context(root, devices, plan, filename, trait.origin)
         try:
@@ -62,6 +64,18 @@ def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
                 "warning", f"preference '{trait.origin.label}' dropped: it cannot hold: "
                 f"{exc.diagnostics[0].message}", trait.origin.span))
     return edits
+
+
+def _without_acpi(root, plan: Plan, filename: str) -> list[Diagnostic]:
+    """An x86 input that lists its ``<features>`` without ``<acpi/>`` keeps them as
+    stated (the input wins), but a compile that completes the VM says what it costs."""
+    features = root.find("features")
+    if not plan.platform.x86 or features is None or features.find("acpi") is not None:
+        return []
+    return [Diagnostic("warning", "the input's <features> has no <acpi/>: QEMU runs the "
+                       "guest without ACPI, so it may see only one vCPU and cannot power "
+                       "itself off; add <acpi/> and <apic/> unless that is intended",
+                       element_span(features, filename))]
 
 
 def _overridden(refusal: Diagnostic, preference, traits) -> bool:

@@ -59,7 +59,8 @@ def acpi_and_apic(ctx):
 
     Without ACPI, QEMU runs with -no-acpi: a pc guest sees one CPU whatever <vcpu>
     says, and powering off only halts it. An input that lists its features is left
-    as it is (it says which it wants).
+    as it is (it says which it wants), with a warning when ``<acpi/>`` is not among
+    them.
     """
     if not ctx.platform.x86 or ctx.root.find("features") is not None:
         return []
