@@ -142,9 +142,10 @@ def compile_virtuned(case: Case) -> str:
     machine = case.os.virtuned_machine or case.os.machine
     domcaps = MACHINE_DOMCAPS[machine]
     try:
-        result = virtuned.compile(virtuned_input(case), traits=[f"os {case.os.short_id}", "recommended",
-                                                 *case.variant.traits],
-                                  domcaps=domcaps.read_text(), domcaps_name=domcaps.name)
+        result = virtuned.compile(
+            virtuned_input(case), traits=[f"os {case.os.short_id}", "recommended",
+                                          *case.variant.traits],
+            domcaps=domcaps.read_text(), domcaps_name=domcaps.name)
     except VirtunedError as exc:
         return f"error: {exc.diagnostics[0].message}"
     return result.xml
@@ -229,8 +230,7 @@ def _memory(root, devices) -> str:
     memory = root.find("memory")
     if memory is None:
         return ""
-    kib = int(memory.text) * UNITS[memory.get("unit", "KiB")]
-    return f"{kib // 1024 ** 2} GiB" if kib % 1024 ** 2 == 0 else f"{kib // 1024} MiB"
+    return _size(int(memory.text) * UNITS[memory.get("unit", "KiB")] * 1024)
 
 
 def _vcpus(root, devices) -> str:
@@ -238,11 +238,15 @@ def _vcpus(root, devices) -> str:
     return "" if vcpu is None else vcpu.text
 
 
-def _models(tag: str, attribute: str = "type", path: str = "model"):
+def _models(tag: str, attribute: str = "type", path: str | None = "model"):
+    """A reader of the model of every device ``tag``: ``attribute`` of its child
+    ``path`` (or of the device itself); '?' where it states none."""
+    def model(device) -> str:
+        holder = device.find(path) if path else device
+        return "?" if holder is None else holder.get(attribute, "?")
+
     def read(root, devices):
-        return _join((d.find(path) if path else d).get(attribute, "?") if
-                     (d.find(path) if path else d) is not None else "?"
-                     for d in devices.iterfind(tag))
+        return _join(model(d) for d in devices.iterfind(tag))
     return read
 
 
