@@ -64,6 +64,13 @@ def test_the_example_vm_gets_the_site_profile_its_traits_and_params(home):
     assert result.stdout.decode() == expected
 
 
+def test_on_a_migration_target_its_own_output_passes_unchanged(home):
+    # virt-launcher runs the hook again on the target, with the running domain.
+    first = on_define_domain(vmi(example_annotations()), domain(), home).stdout
+    again = on_define_domain(vmi(example_annotations()), first.decode(), home)
+    assert (again.returncode, again.stderr, again.stdout) == (0, b"", first)
+
+
 def test_the_example_vm_names_the_sidecar_and_mounts_the_site_profile():
     vm = yaml.safe_load((CONTRIB / "vm-nfv.yaml").read_text())
     config_map = yaml.safe_load((CONTRIB / "configmap.yaml").read_text())
