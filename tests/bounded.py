@@ -17,8 +17,9 @@ def _capped() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
 
 
-def run_bounded(argv: list[str], stdin: bytes | None = None, cwd=ROOT
+def run_bounded(argv: list[str], stdin=subprocess.DEVNULL, cwd=ROOT
                 ) -> tuple[int, str, str]:
-    done = subprocess.run([sys.executable, "-m", "virtuned", *argv], input=stdin,
+    """``stdin``: a file object or descriptor the command reads."""
+    done = subprocess.run([sys.executable, "-m", "virtuned", *argv], stdin=stdin,
                           capture_output=True, cwd=cwd, preexec_fn=_capped)
     return done.returncode, done.stdout.decode(), done.stderr.decode()

@@ -13,7 +13,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "virtuned"
 # Lowest first. A module may import its own layer's modules and those of the layers
 # below it; a package name stands for all of its modules.
 LAYERS = (
-    ("virtuned.version", "virtuned.frozen", "virtuned.diagnostics", "virtuned.values",
+    ("virtuned.version", "virtuned.frozen", "virtuned.diagnostics", "virtuned.inputs",
+     "virtuned.values",
      "virtuned.data", "virtuned.caching"),
     ("virtuned.syntax", "virtuned.domain"),
     ("virtuned.facts",),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # Everything below runs on every compile: imported once here, not per call.
-from virtuned import caching, domain, emit, merge, provenance
+from virtuned import caching, domain, emit, inputs, merge, provenance
 from virtuned import vocab  # noqa: F401  (registers the traits)
 from virtuned import plan as planning
 from virtuned.diagnostics import (CLI_OPTIONS, REQUEST, Diagnostic, ExitCode, OptionNames,
@@ -241,6 +241,7 @@ def _prepare(domain_xml, *, profiles=(), traits=(), sources=(), settings=(),
         return _request_record(profiles, traits, settings, domain_xml)
 
     if lock is not None:
+        inputs.check(lock, lock_name, "lock")
         # Replaying needs no profile; any that are named must be the lock's own.
         recorded = request()
         named = {k: v for k, v in recorded.items() if v and k != "input_sha256"}
@@ -409,6 +410,8 @@ def load_roots(profiles=(), traits=(), sources=(), profile_path=()) -> tuple[Pro
     # provenance and the lock, which must not depend on the order of -t options.
     roots += [ProfileFile(f"<trait {i}>", text) for i, text in enumerate(sorted(traits), 1)]
     roots += list(sources)
+    for root in roots[len(profiles):]:  # files were read with their cap
+        inputs.check(root.text, root.source, "trait text")
     return tuple(sorted(roots, key=lambda r: (r.source, r.text)))
 
 

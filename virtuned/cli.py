@@ -237,15 +237,17 @@ def _setting(text: str) -> tuple[str, str]:
 
 def request_kwargs(args, sources) -> dict:
     """The API's keyword arguments for the request the command line describes."""
-    domain = _read(args.domain) if args.domain else None
+    domain = _read(args.domain, "domain XML") if args.domain else None
     return dict(domain_xml=domain, profiles=tuple(args.profile), traits=tuple(args.trait),
                 settings=tuple(args.settings), profile_path=tuple(args.profile_path),
                 name=args.name, diagnostics_sources=sources,
                 domain_name="<stdin>" if args.domain == "-" else args.domain or "<domain>",
-                domcaps=_read(args.domcaps) if args.domcaps else None,
+                domcaps=_read(args.domcaps, "domain capabilities XML")
+                if args.domcaps else None,
                 domcaps_name=args.domcaps or "<domcaps>",
                 device_nodes=tuple(args.device_nodes),
-                host=_read(args.host_caps) if args.host_caps else None,
+                host=_read(args.host_caps, "host capabilities XML")
+                if args.host_caps else None,
                 host_name=args.host_caps or "<host>", reserved_cpus=args.reserved_cpus,
                 allocated_cpus=args.allocated_cpus)
 
@@ -263,12 +265,14 @@ class _InputFileError(Exception):
         self.path, self.reason = path, reason
 
 
-def _read(path: str) -> bytes:
+def _read(path: str, what: str) -> bytes:
+    """A file (``-``: stdin) read with the cap of ``what`` it is (virtuned/inputs.py)."""
+    from virtuned import inputs
+
     try:
         if path == "-":
-            return sys.stdin.buffer.read()
-        with open(path, "rb") as handle:
-            return handle.read()
+            return inputs.read(sys.stdin.buffer, "<stdin>", what)
+        return inputs.read_file(path, what)
     except OSError as exc:
         raise _InputFileError(path, exc.strerror or str(exc)) from None
 
@@ -279,7 +283,7 @@ def _compile(args, sources) -> int:
     lock = None
     if args.lock:
         try:
-            lock = _read(args.lock).decode("utf-8")
+            lock = _read(args.lock, "lock").decode("utf-8")
         except UnicodeDecodeError as exc:
             raise _InputFileError(args.lock, f"not UTF-8 text ({exc.reason})") from None
     result = compile(**request_kwargs(args, sources), lock=lock,
@@ -315,8 +319,9 @@ def _fit(args, sources) -> int:
     if args.host_caps:
         raise _InputFileError("--host", "fit takes its hosts with --hosts")
     request = request_kwargs(args, sources)
-    texts = [_read(path) for path in args.hosts]
-    bar = _ProgressBar(len(texts)) if sys.stderr.isatty() else None
+    # One host's capabilities in memory at a time, however many hosts are named.
+    texts = (_read(path, "host capabilities XML") for path in args.hosts)
+    bar = _ProgressBar(len(args.hosts)) if sys.stderr.isatty() else None
     answers = fit(**request, hosts=texts, host_names=args.hosts,
                   progress=bar.update if bar else None)
     if bar:
@@ -346,7 +351,7 @@ class _ProgressBar:
 def _explain(args, sources) -> int:
     from virtuned.api import explain, explanation_json, explanation_text
 
-    lock = _read(args.lock).decode("utf-8", "replace") if args.lock else None
+    lock = _read(args.lock, "lock").decode("utf-8", "replace") if args.lock else None
     result = explain(**request_kwargs(args, sources), lock=lock,
                      lock_name=args.lock or "<lock>")
     if args.diff:
@@ -394,7 +399,10 @@ def _fmt(args, sources) -> int:
 
     unformatted = []
     for path in args.files:
-        text = _read(path).decode("utf-8")
+        try:
+            text = _read(path, "profile").decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _InputFileError(path, f"not UTF-8 text ({exc.reason})") from None
         sources.add("<stdin>" if path == "-" else path, text)
         formatted = format_profile(parse(text, "<stdin>" if path == "-" else path))
         if path == "-":

@@ -208,9 +208,15 @@ def _read_quietly(path: str) -> str | None:
         return None
     try:
         with open(real_path(path) or path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
+            text = handle.read(_CONTEXT_CHARS + 1)
     except OSError:
         return None
+    # A file beyond every input's cap (/dev/zero) is what the diagnostic is about:
+    # it is not read on for a line of context.
+    return text if len(text) <= _CONTEXT_CHARS else None
+
+
+_CONTEXT_CHARS = 10 * 1024 * 1024  # inputs.XML_BYTES: the largest input there is
 
 
 def render(diagnostic: Diagnostic, sources: Sources | None = None) -> str:

@@ -14,10 +14,10 @@ import threading
 
 from lxml import etree
 
-from virtuned import caching
+from virtuned import caching, inputs
 from virtuned.diagnostics import Span, error
 
-MAX_BYTES = 10 * 1024 * 1024
+MAX_BYTES = inputs.XML_BYTES
 MAX_DEPTH = 64
 
 # Where a new child goes among its siblings: libvirt's own formatting order

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import attrs
 
-from virtuned import caching, data
+from virtuned import caching, data, inputs
 from virtuned.diagnostics import Span, did_you_mean, error, name_file
 from virtuned.frozen import frozen
 
@@ -267,8 +267,7 @@ def _read_text(path: str) -> str:
     cached = _TEXTS.get(path)
     if cached is not None and cached[0] == stamp:
         return cached[1]
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
+    text = inputs.read_text(path, "profile")  # read with its cap, never whole
     _TEXTS.put(path, (stamp, text))
     return text
 

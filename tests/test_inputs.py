@@ -1,0 +1,78 @@
+"""Every input is read with its cap (virtuned/inputs.py), never whole first: an
+endless one (/dev/zero) ends at once with exit 2 naming the cap. The commands run in
+a process whose memory is capped (tests/bounded.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.bounded import run_bounded
+from tests.cli_run import run, write
+from virtuned import api, inputs
+from virtuned.diagnostics import VirtunedError
+
+HINT = "hint: docs/security.md lists the limit of every input\n"
+
+
+@pytest.mark.parametrize("argv, what", [
+    (["compile", "/dev/zero"], "domain XML is larger than 10485760 bytes"),
+    (["compile", "--host", "/dev/zero"], "host capabilities XML is larger than "
+                                         "10485760 bytes"),
+    (["compile", "--domcaps", "/dev/zero"], "domain capabilities XML is larger than "
+                                            "10485760 bytes"),
+    (["fit", "--hosts", "examples/hosts/two-node-smt.xml", "/dev/zero"],
+     "host capabilities XML is larger than 10485760 bytes"),
+    (["compile", "-p", "/dev/zero"], "profile is larger than 65536 bytes"),
+    (["compile", "--lock", "/dev/zero"], "lock is larger than 1048576 bytes"),
+    (["explain", "--lock", "/dev/zero"], "lock is larger than 1048576 bytes"),
+    (["check", "/dev/zero"], "profile is larger than 65536 bytes"),
+    (["fmt", "/dev/zero"], "profile is larger than 65536 bytes"),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else "")
+def test_an_endless_file_is_refused_at_its_cap(argv, what):
+    code, out, err = run_bounded(argv)
+    assert (code, out, err) == (2, "", f"/dev/zero:1:1: error: {what}, its limit\n{HINT}")
+
+
+@pytest.mark.parametrize("argv, what", [
+    (["compile", "-"], "domain XML is larger than 10485760 bytes"),
+    (["fmt", "-"], "profile is larger than 65536 bytes"),
+])
+def test_endless_stdin_is_refused_at_its_cap(argv, what):
+    with open("/dev/zero", "rb") as zero:
+        code, out, err = run_bounded(argv, stdin=zero)
+    assert (code, out, err) == (2, "", f"<stdin>:1:1: error: {what}, its limit\n{HINT}")
+
+
+def test_a_profile_at_its_cap_is_read_and_one_byte_more_is_not(tmp_path):
+    line = "# padding\n"
+    body = "video qxl\n"
+    text = body + line * ((inputs.TRAIT_BYTES - len(body)) // len(line))
+    text += "#" * (inputs.TRAIT_BYTES - len(text) - 1) + "\n"
+    write(tmp_path, {"at.vt": text, "over.vt": text + "\n"})
+    assert len(text.encode()) == inputs.TRAIT_BYTES
+    assert run(["compile", "-p", "./at.vt"], cwd=tmp_path)[0] == 0
+    assert run(["compile", "-p", "./over.vt"], cwd=tmp_path) == (
+        2, "", f"./over.vt:1:1: error: profile is larger than 65536 bytes, its limit\n"
+               f"    video qxl\n    ^\n{HINT}")
+
+
+def test_inline_trait_text_and_a_lock_have_their_caps_in_the_api():
+    with pytest.raises(VirtunedError) as caught:
+        api.compile(traits=["video qxl\n" + "#" * inputs.TRAIT_BYTES])
+    assert str(caught.value) == ("<trait 1>:1:1: trait text is larger than 65536 bytes, "
+                                 "its limit")
+    with pytest.raises(VirtunedError) as caught:
+        api.compile(lock=" " * (inputs.LOCK_BYTES + 1), lock_name="big.json")
+    assert str(caught.value) == "big.json:1:1: lock is larger than 1048576 bytes, its limit"
+
+
+def test_text_files_read_with_a_cap_keep_text_modes_newlines(tmp_path):
+    (tmp_path / "crlf.vt").write_bytes(b"video qxl\r\nvideo virtio\rx\n")
+    assert inputs.read_text(str(tmp_path / "crlf.vt"), "profile") == \
+        "video qxl\nvideo virtio\nx\n"
+
+
+def test_a_profile_that_is_not_utf8_is_an_input_error_for_fmt(tmp_path):
+    (tmp_path / "bad.vt").write_bytes(b"video \xff\n")
+    assert run(["fmt", "bad.vt"], cwd=tmp_path) == (
+        2, "", "bad.vt: error: not UTF-8 text (invalid start byte)\n")

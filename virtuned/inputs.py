@@ -1,0 +1,64 @@
+"""How much of each input virtuned takes: every file, stdin and text has a cap, and
+a file is read with it (at most the cap and one byte more), never whole first, so
+``virtuned compile /dev/zero`` ends at once. docs/security.md lists them all.
+"""
+
+from __future__ import annotations
+
+from virtuned.diagnostics import Span, VirtunedError, error
+
+# Domain XML, host capabilities and domain capabilities: libvirt's own documents
+# are a few KiB to a few hundred KiB (a 1000-CPU host's capabilities: ~200 KiB).
+XML_BYTES = 10 * 1024 * 1024
+# A profile (.vt) or an inline trait text: the shipped profiles are under 2 KiB,
+# and resolving takes time that grows faster than the text (64 KiB of trait
+# lines: under a second).
+TRAIT_BYTES = 64 * 1024
+# A lock (JSON): one entry of about 300 bytes per resolved trait.
+LOCK_BYTES = 1024 * 1024
+
+# What an input is → its cap in bytes.
+CAPS = {
+    "domain XML": XML_BYTES,
+    "host capabilities XML": XML_BYTES,
+    "domain capabilities XML": XML_BYTES,
+    "profile": TRAIT_BYTES,
+    "trait text": TRAIT_BYTES,
+    "lock": LOCK_BYTES,
+}
+
+
+def read(stream, source: str, what: str) -> bytes:
+    """All of a binary ``stream`` if it holds no more than ``what``'s cap, else
+    VirtunedError naming ``source`` and the cap; OSError as it comes."""
+    limit = CAPS[what]
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise too_large(source, what)
+    return data
+
+
+def read_file(path: str, what: str) -> bytes:
+    """The bytes of the file at ``path``, read with its cap."""
+    with open(path, "rb") as handle:
+        return read(handle, path, what)
+
+
+def read_text(path: str, what: str) -> str:
+    """A UTF-8 text file read with its cap, newlines as Python's text mode makes
+    them (\\r\\n and \\r become \\n); UnicodeDecodeError when it is not UTF-8."""
+    text = read_file(path, what).decode("utf-8")
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def check(text: str | bytes, source: str, what: str) -> None:
+    """An input given as a value (the API, a request body) is held to its cap too."""
+    size = len(text) if isinstance(text, bytes) or text.isascii() else \
+        len(text.encode("utf-8", "surrogatepass"))
+    if size > CAPS[what]:
+        raise too_large(source, what)
+
+
+def too_large(source: str, what: str) -> VirtunedError:
+    return error(Span(source, 1, 1), f"{what} is larger than {CAPS[what]} bytes, "
+                 "its limit", hint="docs/security.md lists the limit of every input")
