@@ -25,11 +25,31 @@ loading libosinfo (about 0.6 s); each run then costs about 50 ms, against about
 import contextlib
 import io
 import json
+import logging
+import os
 import sys
+import tempfile
 
 sys.path.insert(0, "/usr/share/virt-manager")
 
 from virtinst import cli, virtinstall  # noqa: E402  (after the path above)
+from virtinst.logger import log  # noqa: E402
+
+_setup_logging = cli.setupLogging
+
+
+def setup_logging_without_file(*args, **kwargs) -> None:
+    """virt-install's logging, but warnings and errors only, and no debug log file:
+    each run would append about 50 KB to ~/.cache/virt-manager/virt-install.log (the
+    file is still opened, in main's temporary cache directory, and gets one line)."""
+    _setup_logging(*args, **kwargs)
+    for handler in [h for h in log.handlers if isinstance(h, logging.FileHandler)]:
+        log.removeHandler(handler)
+        handler.close()
+    log.setLevel(logging.WARNING)
+
+
+cli.setupLogging = setup_logging_without_file
 
 
 def magic_uri(caps: str, domcaps: str) -> str:
@@ -38,8 +58,8 @@ def magic_uri(caps: str, domcaps: str) -> str:
 
 
 def print_xml(conn, uri: str, argv: list) -> str:
-    """What ``virt-install --connect URI --print-xml ARGV`` prints; SystemExit (with
-    virt-install's message in the log) when it refuses."""
+    """What ``virt-install --connect URI --print-xml ARGV`` prints; RuntimeError with
+    virt-install's message when it refuses (it exits)."""
     sys.argv = ["virt-install", "--connect", uri, "--print-xml", *argv]
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -51,7 +71,15 @@ def print_xml(conn, uri: str, argv: list) -> str:
 
 
 def main() -> int:
-    request = json.load(sys.stdin)
+    with tempfile.TemporaryDirectory(prefix="virt-install-cache-") as cache:
+        os.environ["XDG_CACHE_HOME"] = cache  # nothing of a run outlives it
+        answer = run_all(json.load(sys.stdin))
+    json.dump(answer, sys.stdout)
+    return 0
+
+
+def run_all(request: dict) -> dict:
+    """Every run of the request, one connection per domain capabilities file."""
     connections = {}
     answer = {"xml": {}, "errors": {}}
     for run in request["runs"]:
@@ -62,8 +90,7 @@ def main() -> int:
             answer["xml"][run["name"]] = print_xml(connections[uri], uri, run["argv"])
         except RuntimeError as exc:
             answer["errors"][run["name"]] = str(exc)
-    json.dump(answer, sys.stdout)
-    return 0
+    return answer
 
 
 if __name__ == "__main__":
