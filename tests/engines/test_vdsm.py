@@ -169,3 +169,21 @@ def test_a_domain_that_is_not_xml_fails_the_start(vdsm):
     code, stderr, after, _ = vdsm("traits=pvpanic", b"<domain type='kvm'>")
     assert (code, after) == (2, b"<domain type='kvm'>")
     assert stderr.startswith("<domain>:1:")
+
+
+def test_a_python_without_virtuned_fails_the_start(tmp_path):
+    # The hook as shipped, run by a python that cannot import virtuned.
+    python = "/usr/bin/python3"
+    if not os.path.exists(python):
+        pytest.skip(f"no {python}")
+    if subprocess.run([python, "-c", "import virtuned"], cwd=tmp_path,
+                      capture_output=True).returncode == 0:
+        pytest.skip(f"{python} can import virtuned")
+    domxml = tmp_path / "domain.xml"
+    domxml.write_bytes(domain())
+    done = subprocess.run([python, str(HOOK)], capture_output=True, cwd=tmp_path,
+                          env={"PATH": os.environ["PATH"], "virtuned": "traits=pvpanic",
+                               "_hook_domxml": str(domxml)})
+    assert (done.returncode, done.stderr.decode(), domxml.read_bytes()) == (
+        2, f"50_virtuned: virtuned cannot be imported by {python}: No module named "
+           "'virtuned'\n", domain())
