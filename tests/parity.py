@@ -368,7 +368,7 @@ def _secure_boot_pc(case, facts):
     (`/usr/share/qemu/firmware/40-edk2-x86_64-secure-enrolled.json`,
     `50-edk2-x86_64-secure.json`) lists `"machines": ["pc-q35-*"]` and
     `requires-smm`, so libvirt finds no firmware for it at start. virtuned refuses
-    at compile time, naming the trait, with exit code 3."""
+    at compile time, naming the trait and hinting `machine q35` (exit code 2)."""
     return dict.fromkeys(facts, compile_virtuned(case))
 
 
