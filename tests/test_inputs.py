@@ -76,3 +76,28 @@ def test_a_profile_that_is_not_utf8_is_an_input_error_for_fmt(tmp_path):
     (tmp_path / "bad.vt").write_bytes(b"video \xff\n")
     assert run(["fmt", "bad.vt"], cwd=tmp_path) == (
         2, "", "bad.vt: error: not UTF-8 text (invalid start byte)\n")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--name", "a\x01b"],
+     "--name a\\x01b: error: the name 'a\\x01b': control character \\x01 (U+0001) is "
+     "not allowed"),
+    (["--name", "a\x9bb"],
+     "--name a\\x9bb: error: the name 'a\\x9bb': control character \\x9b (U+009B) is "
+     "not allowed"),
+    (["--set", "x=a\x7fb"],
+     "--set x=a\\x7fb: error: the value 'a\\x7fb': control character \\x7f (U+007F) is "
+     "not allowed"),
+    (["--set", "x\x02=ab"],
+     "--set x\\x02=ab: error: the param name 'x\\x02': control character \\x02 (U+0002) "
+     "is not allowed"),
+    (["-t", 'video qxl\nvideo "a\x00b"'],
+     "<trait 1>:2:9: error: control character \\x00 (U+0000) in trait text is not "
+     "allowed"),
+])
+def test_control_characters_in_names_and_values_are_refused(argv, message):
+    assert run(["compile", *argv]) == (2, "", message + "\n")
+
+
+def test_tabs_and_newlines_are_not_control_characters_here():
+    assert run(["compile", "-t", "video qxl\r\n\tvideo virtio\n", "--name", "a b"])[0] == 0

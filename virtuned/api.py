@@ -167,6 +167,10 @@ class _Run:
 
 def _run(prepared, name) -> _Run:
     """plan → emit → merge on a prepared request, once, for compile and explain."""
+    if name is not None:
+        options = prepared.option_names
+        inputs.refuse_control_characters(name, options.span(
+            "name", inputs.escaped(name)), f"{options.lead('name')}the name")
     tree, trait_set, domain_name = prepared.tree, prepared.trait_set, prepared.domain_name
     try:
         the_plan = prepared.plan()
@@ -224,6 +228,7 @@ def _prepare(domain_xml, *, profiles=(), traits=(), sources=(), settings=(),
              allocated_cpus=None, option_names=CLI_OPTIONS) -> _Prepared:
     """parse and resolve: what every operation on a request starts with."""
     seen = diagnostics_sources or Sources()
+    _refuse_control_characters(settings, option_names)
     facts = host_facts(host, host_name, reserved_cpus, allocated_cpus, seen, option_names)
     # A lock replays without reading any profile: they may have changed or be gone.
     roots = load_roots(profiles, traits, sources, profile_path) if lock is None else ()
@@ -395,6 +400,16 @@ def _device_nodes(given, option_names: OptionNames) -> tuple[tuple[str, int], ..
     return tuple(nodes.items())
 
 
+def _refuse_control_characters(settings, option_names: OptionNames) -> None:
+    """A param's name or value (``--set``) with a control character is refused:
+    libvirt takes none in names, XML 1.0 cannot write most of them."""
+    for key, value in settings:
+        for text, what in ((str(key), "the param name"), (str(value), "the value")):
+            inputs.refuse_control_characters(text, option_names.span(
+                "settings", inputs.escaped(str(value)), inputs.escaped(str(key))),
+                f"{option_names.lead('settings', inputs.escaped(str(key)))}{what}")
+
+
 def _request_record(profiles, traits, settings, domain_xml) -> dict:
     """What a lock records of the request (sorted: the order given never matters)."""
     return {"profiles": sorted(profiles), "traits": sorted(traits),
@@ -412,6 +427,8 @@ def load_roots(profiles=(), traits=(), sources=(), profile_path=()) -> tuple[Pro
     roots += list(sources)
     for root in roots[len(profiles):]:  # files were read with their cap
         inputs.check(root.text, root.source, "trait text")
+    for root in roots:  # a string in a trait line could carry them into the XML
+        inputs.refuse_control_characters_in_text(root.text, root.source, "trait text")
     return tuple(sorted(roots, key=lambda r: (r.source, r.text)))
 
 

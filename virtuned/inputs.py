@@ -5,6 +5,8 @@ a file is read with it (at most the cap and one byte more), never whole first, s
 
 from __future__ import annotations
 
+import re
+
 from virtuned.diagnostics import Span, VirtunedError, error
 
 # Domain XML, host capabilities and domain capabilities: libvirt's own documents
@@ -62,3 +64,43 @@ def check(text: str | bytes, source: str, what: str) -> None:
 def too_large(source: str, what: str) -> VirtunedError:
     return error(Span(source, 1, 1), f"{what} is larger than {CAPS[what]} bytes, "
                  "its limit", hint="docs/security.md lists the limit of every input")
+
+
+# C0 controls but tab, newline and carriage return; DEL; C1 controls. XML 1.0 has
+# no way to write most of them, libvirt refuses them in names, and a terminal that
+# shows them can be made to do things.
+_CONTROL = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+
+
+def control_character(text: str) -> int | None:
+    """Where ``text`` has its first control character, or None."""
+    found = re.search(_CONTROL, text)
+    return found.start() if found else None
+
+
+def escaped(text: str) -> str:
+    """``text`` with its control characters written as Python escapes (``a\\x01b``),
+    so a message that names it never sends them to a terminal."""
+    return re.sub(_CONTROL, lambda m: repr(m.group())[1:-1], text)
+
+
+def refuse_control_characters(text: str, span: Span, what: str) -> None:
+    """VirtunedError at ``span`` when ``text`` (a name, a value) has one."""
+    at = control_character(text)
+    if at is not None:
+        shown = escaped(text[:40]) + ("..." if len(text) > 40 else "")
+        raise error(span, f"{what} '{shown}': {_named(text[at])} is not allowed")
+
+
+def refuse_control_characters_in_text(text: str, source: str, what: str) -> None:
+    """VirtunedError at the line and column of a text's first control character."""
+    at = control_character(text)
+    if at is not None:
+        line = text.count("\n", 0, at) + 1
+        col = at - text.rfind("\n", 0, at)
+        raise error(Span(source, line, col), f"{_named(text[at])} in {what} is not "
+                    "allowed")
+
+
+def _named(character: str) -> str:
+    return f"control character {escaped(character)} (U+{ord(character):04X})"
