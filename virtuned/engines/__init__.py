@@ -55,7 +55,7 @@ def profile_names(given: Text) -> tuple[tuple[str, Span], ...]:
         if not name:
             raise error(where, "an empty profile name",
                         hint="profiles are separated by single commas: nfv,site-nfv")
-        if "/" in name or name.endswith(".vt") or not _is_word(name):
+        if name.endswith(".vt") or not _is_word(name):  # no path, no file name
             raise error(where, f"{name[:60]!r} is not a profile name",
                         hint="name profiles of the library or the mounted search path; "
                              "files are never read from here")
