@@ -367,7 +367,9 @@ def _secure_boot_pc(case, facts):
     descriptor that Debian's ovmf installs
     (`/usr/share/qemu/firmware/40-edk2-x86_64-secure-enrolled.json`,
     `50-edk2-x86_64-secure.json`) lists `"machines": ["pc-q35-*"]` and
-    `requires-smm`, so libvirt finds no firmware for it at start. virtuned refuses
+    `requires-smm`, so libvirt finds no firmware for it at start (libvirt 9.0's
+    `virsh domxml-to-native` on virt-install's freebsd13.1 domain: "Unable to find
+    any firmware to satisfy 'efi'"; the q35 ones pass). virtuned refuses
     at compile time, naming the trait and hinting `machine q35` (exit code 2)."""
     return dict.fromkeys(facts, compile_virtuned(case))
 
