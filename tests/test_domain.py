@@ -458,3 +458,43 @@ def test_completion_only_adds(document):
     if given_root.find("memory") is None:
         memory = got_root.find("memory")
         assert (memory.text, dict(memory.attrib)) == ("1048576", {"unit": "KiB"})
+
+
+# ---- shapes libvirt's schema forbids (virtuned/domain ONCE)
+
+@pytest.mark.parametrize("document, message, first", [
+    ('<domain type="kvm"><name>a</name><name>b</name></domain>',
+     "<domain>:1:34: a second <name> in <domain>: libvirt's schema allows one", (1, 20)),
+    ('<domain type="kvm">\n  <memory>1</memory>\n  <os><type>hvm</type><type>hvm</type>'
+     '</os>\n  <memory>2</memory>\n</domain>',
+     "<domain>:3:23: a second <type> in <os>: libvirt's schema allows one", (3, 7)),
+    ('<domain>\n  <devices/>\n  <uuid>x</uuid>\n  <devices/>\n  <uuid>y</uuid>\n</domain>',
+     "<domain>:4:3: a second <devices> in <domain>: libvirt's schema allows one", (2, 3)),
+    ('<domain><features><acpi/><apic/><acpi/></features></domain>',
+     "<domain>:1:33: a second <acpi> in <features>: libvirt's schema allows one",
+     (1, 19)),
+])
+def test_a_second_of_what_the_schema_allows_once_is_refused_at_its_place(
+        document, message, first):
+    with pytest.raises(VirtunedError) as caught:
+        domain.parse(document, "<domain>")
+    assert (caught.value.exit_code, str(caught.value)) == (2, message)
+    [related] = caught.value.diagnostics[0].related
+    assert ((related.span.line, related.span.col), related.message) == (
+        first, "the first is here")
+
+
+@pytest.mark.parametrize("tag", sorted(domain.ONCE["domain"]))
+def test_every_domain_singleton_is_counted(tag):
+    with pytest.raises(VirtunedError, match=f"a second <{tag}> in <domain>"):
+        domain.parse(f"<domain>\n<{tag}/>\n<{tag}/>\n</domain>", "in.xml")
+
+
+def test_what_may_repeat_passes_unchanged():
+    document = ("<domain><sysinfo type='smbios'/><sysinfo type='fwcfg'/>"
+                "<seclabel type='none'/><seclabel type='dynamic' model='dac'/>"
+                "<os><boot dev='hd'/><boot dev='cdrom'/></os>"
+                "<app:x xmlns:app='urn:a'/><app:x xmlns:app='urn:a'/><unknown/><unknown/>"
+                "</domain>")
+    assert domain.serialize(domain.parse(document, "in.xml"), document.encode()) == \
+        document.replace("'", '"') + "\n"

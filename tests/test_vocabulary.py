@@ -293,3 +293,11 @@ def test_a_smoke_subset_boots_under_tcg(tmp_path):
         assert_libvirt_accepts(outputs, start=True)
     finally:
         shutil.rmtree(folder)
+
+
+def test_disk_bus_scsi_on_an_input_without_devices(tmp_path):
+    """No <devices> at all: the virtio-scsi controller is the first device."""
+    (tmp_path / "in.xml").write_text('<domain type="kvm"><name>x</name></domain>')
+    code, out, err = run(["compile", str(tmp_path / "in.xml"), "-t", "disk bus scsi"])
+    assert (code, err) == (0, "")
+    assert "<controller type=\"scsi\" index=\"0\" model=\"virtio-scsi\"/>" in out

@@ -15,7 +15,7 @@ import threading
 from lxml import etree
 
 from virtuned import caching, inputs
-from virtuned.diagnostics import Span, error
+from virtuned.diagnostics import Related, Span, error
 
 MAX_BYTES = inputs.XML_BYTES
 MAX_DEPTH = 64
@@ -94,7 +94,69 @@ def parse(data: bytes | str, filename: str, *, root_tag: str = "domain",
         raise error(_element_span(root, filename),
                     f"expected a <{root_tag}> root element, got <{root.tag}>")
     _check_depth(root, document, filename, kind)
+    if root_tag == "domain":
+        _check_once(root, document, filename)
     return tree
+
+
+# Children libvirt's schema allows once at most (domaincommon.rng: optional in an
+# interleave; each checked with xmllint against a second one), by parent. libvirt
+# would read the first and drop the other, or refuse the domain: a second one is an
+# input error at its place. <sysinfo> and <seclabel> may repeat; namespaced and
+# unknown elements are not the schema's to count.
+ONCE = {
+    "domain": frozenset(CHILD_ORDER["domain"]) - {"sysinfo", "seclabel"},
+    "os": frozenset(CHILD_ORDER["os"]) - {"boot"},
+    "features": frozenset(CHILD_ORDER["features"]),
+    "cpu": frozenset(("model", "vendor", "topology", "cache", "maxphysaddr", "numa")),
+    "memoryBacking": frozenset(CHILD_ORDER["memoryBacking"]),
+    "numatune": frozenset(("memory",)),
+    "cputune": frozenset(CHILD_ORDER["cputune"]) - {
+        "vcpupin", "iothreadpin", "vcpusched", "iothreadsched", "cachetune",
+        "memorytune"},
+    "devices": frozenset(("emulator",)),
+}
+
+
+def _check_once(root, document: bytes, filename: str) -> None:
+    seconds = []  # (second, first, parent)
+    for parent in (root, *(child for child in root if child.tag in ONCE)):
+        once, seen = ONCE[parent.tag], {}
+        for child in parent:
+            if child.tag in once:
+                if child.tag in seen:
+                    seconds.append((child, seen[child.tag], parent))
+                seen.setdefault(child.tag, child)
+    if seconds:  # the one the document reaches first
+        child, first, parent = min(seconds, key=lambda found: found[0].sourceline or 0)
+        raise error(_exact_span(child, document, filename),
+                    f"a second <{child.tag}> in <{parent.tag}>: libvirt's schema allows "
+                    "one", related=(Related(_exact_span(first, document, filename),
+                                            "the first is here"),))
+
+
+def _exact_span(element, document: bytes, filename: str) -> Span:
+    """Where ``element`` starts, to the column: the n-th ``<tag`` on its line when
+    other elements of its tag start there before it (one-line documents)."""
+    line = element.sourceline or 1
+    before = 0  # elements of its tag that start on its line before it
+    for other in element.getroottree().iter(element.tag):
+        if other is element:
+            break
+        before += other.sourceline == line
+    text = document.split(b"\n", line)[line - 1] if line else b""
+    found = -1
+    for _ in range(before + 1):
+        found = _next_tag(text, element.tag.encode(), found + 1)
+        if found < 0:
+            return _element_span(element, filename)
+    col = len(text[:found].decode("utf-8", "replace")) + 1
+    return Span(filename, line, col, end_line=line, end_col=col + 1 + len(element.tag))
+
+
+def _next_tag(text: bytes, tag: bytes, start: int) -> int:
+    match = re.compile(rb"<" + re.escape(tag) + rb"[\s/>]").search(text, start)
+    return match.start() if match else -1
 
 
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe\x00\x00", "utf-32-le"),

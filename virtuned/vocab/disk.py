@@ -152,7 +152,7 @@ def _scsi_units_in_use(ctx, controller, names) -> set[int]:
     """Units on ``controller`` already taken: by SCSI devices the trait does not move,
     and by moved disks that keep the drive address the input gives them."""
     used = set()
-    for disk in ctx.devices.findall("disk"):
+    for disk in ctx.devices.findall("disk") if ctx.devices is not None else ():
         target = disk.find("target")
         address = disk.find("address[@type='drive']")
         moved = disk in names
