@@ -4,8 +4,12 @@
 #      boot test's guest (tests/guest.py), via apt-get, only when some are missing
 #      (root, or sudo when not root).
 #   2. .venv made with the python3 on PATH (PYTHON=... to choose another,
-#      >= 3.11), with the project installed editable plus its `test` and `server`
-#      extras.
+#      >= 3.11), with the project installed editable plus its `test`, `server` and
+#      `libvirt` extras. The libvirt binding is built from PyPI's libvirt-python
+#      against the host's libvirt (libvirt-dev, pkg-config, gcc, python3-dev) rather
+#      than taken from Debian's python3-libvirt: that one is built for
+#      /usr/bin/python3 alone, and the venv's python may be another (pyenv, a newer
+#      python), and system site packages would let Debian's other modules into it.
 #      pip runs again only when pyproject.toml or the python changed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -24,6 +28,10 @@ APT_PACKAGES=(
     virtinst                    # virt-install, the parity test's reference (tests/test_parity.py)
     linux-image-cloud-amd64     # the boot test's guest kernel (tests/guest.py)
     busybox-static              # ... and its userland, in an initramfs built there
+    libvirt-dev                 # to build libvirt-python for the venv (--connect)
+    pkg-config                  # ... which finds libvirt with it
+    gcc                         # ... and compiles it
+    python3-dev                 # ... against Python.h (of Debian's python3)
 )
 PYTHON=${PYTHON:-python3}
 export DEBIAN_FRONTEND=noninteractive PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -67,7 +75,7 @@ fi
 
 stamp=$( { sha256sum pyproject.toml; .venv/bin/python -VV; } | sha256sum | cut -d' ' -f1)
 if [ "$(cat .venv/.virtuned-setup 2>/dev/null || true)" != "$stamp" ]; then
-    echo "setup: pip install -e '.[test,server]'" >&2
-    .venv/bin/python -m pip install -q -e '.[test,server]' </dev/null
+    echo "setup: pip install -e '.[test,server,libvirt]'" >&2
+    .venv/bin/python -m pip install -q -e '.[test,server,libvirt]' </dev/null
     echo "$stamp" > .venv/.virtuned-setup
 fi

@@ -38,6 +38,8 @@ LAZILY_LOADED = {
     "virtuned.facts.host": "a host's capabilities: --host, fit",
     "virtuned.plan.placement": "the search for a placement on a host: --host, fit",
     "virtuned.facts.domcaps": "the hypervisor's capabilities: --domcaps",
+    "virtuned.facts.snapshot": "a host snapshot: --host HOST.json, --connect",
+    "virtuned.facts.live": "a live host, read through libvirt: --connect",
 }
 
 

@@ -40,7 +40,8 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
             domcaps: str | bytes | None = None, domcaps_name: str = "<domcaps>",
             device_nodes=(), host: str | bytes | None = None, host_name: str = "<host>",
             reserved_cpus: str | None = None, allocated_cpus: str | None = None,
-            option_names: OptionNames = CLI_OPTIONS) -> CompileResult:
+            option_names: OptionNames = CLI_OPTIONS, connect: str | None = None,
+            shared_cpus: str | None = None) -> CompileResult:
     """Compile traits onto a domain.
 
     Args:
@@ -61,9 +62,16 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
         domcaps_name: how diagnostics name the domain capabilities (their path).
         device_nodes: ``{host PCI address: host NUMA node}`` (or pairs), for
             ``device numa affinity``; addresses as lspci writes them (0000:3b:00.0).
-        host: ``virsh capabilities`` XML of the host: placement traits pin vCPUs and
-            bind memory on it. None: nothing host-specific is written (phase one).
+        host: ``virsh capabilities`` XML of the host, or a host snapshot (JSON,
+            ``virtuned host snapshot``): placement traits pin vCPUs and bind memory
+            on it. None: nothing host-specific is written (phase one).
         host_name: how diagnostics name the host capabilities (their path).
+        connect: a libvirt URI (``qemu:///system``, ``test:///default``): the host
+            is read live through it, with what its other guests hold and its
+            domain capabilities (instead of ``host`` and ``domcaps``).
+        shared_cpus: the host's CPUs for shared work (Nova's cpu_shared_set): an
+            ``emulator threads shared`` emulator floats on them, dedicated vCPUs
+            never take them; needs ``host``.
         reserved_cpus: host CPUs the guest must never use, in libvirt's syntax
             (``0-1``); needs ``host``.
         allocated_cpus: the host CPUs a node agent granted this guest; pinning stays
@@ -85,7 +93,8 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
                         diagnostics_sources=diagnostics_sources, domcaps=domcaps,
                         domcaps_name=domcaps_name, device_nodes=device_nodes, host=host,
                         host_name=host_name, reserved_cpus=reserved_cpus,
-                        allocated_cpus=allocated_cpus, option_names=option_names), name)
+                        allocated_cpus=allocated_cpus, option_names=option_names,
+                        connect=connect, shared_cpus=shared_cpus), name)
     written = None
     if write_lock:
         written = locks.dump(run.trait_set, request=run.request(), compiler=__version__,
@@ -225,11 +234,15 @@ def _prepare(domain_xml, *, profiles=(), traits=(), sources=(), settings=(),
              profile_path=(), lock=None, lock_name="<lock>", domain_name="<domain>",
              diagnostics_sources=None, domcaps=None, domcaps_name="<domcaps>",
              device_nodes=(), host=None, host_name="<host>", reserved_cpus=None,
-             allocated_cpus=None, option_names=CLI_OPTIONS) -> _Prepared:
+             allocated_cpus=None, option_names=CLI_OPTIONS, connect=None,
+             shared_cpus=None) -> _Prepared:
     """parse and resolve: what every operation on a request starts with."""
     seen = diagnostics_sources or Sources()
     _refuse_control_characters(settings, option_names)
-    facts = host_facts(host, host_name, reserved_cpus, allocated_cpus, seen, option_names)
+    if connect is not None:
+        host, host_name = live_host(connect, host, option_names), connect
+    facts = host_facts(host, host_name, reserved_cpus, allocated_cpus, seen, option_names,
+                       shared_cpus)
     # A lock replays without reading any profile: they may have changed or be gone.
     roots = load_roots(profiles, traits, sources, profile_path) if lock is None else ()
     for root in roots:
@@ -262,6 +275,8 @@ def _prepare(domain_xml, *, profiles=(), traits=(), sources=(), settings=(),
 
         seen.add(domcaps_name, domcaps)
         capabilities = domain_capabilities.parse(domcaps, domcaps_name)
+    elif facts is not None:  # a live host's or a snapshot's, chosen by the platform
+        capabilities = facts.host.domcaps
     return _Prepared(tree, original, trait_set, stated, capabilities,
                      _device_nodes(device_nodes, option_names), seen, domain_name, request,
                      facts, option_names)
@@ -310,18 +325,25 @@ class Fit:
 
 def fit(domain_xml: str | bytes | None = None, *, hosts=(), host_names=(), progress=None,
         **request) -> tuple[Fit, ...]:
-    """Which of ``hosts`` (``virsh capabilities`` XML texts, named by
-    ``host_names``, default ``<hosts/0>``...) the guest fits on, in the order given.
+    """Which of ``hosts`` (``virsh capabilities`` XML or snapshot texts, named by
+    ``host_names``, default ``<hosts/0>``...; with ``connect``, the live host first)
+    the guest fits on, in the order given.
     Takes ``compile``'s other keyword arguments. ``progress`` (optional) is called
     with the number of hosts done after each one."""
     request.pop("name", None)
     request.pop("host_name", None)
     if request.pop("host", None) is not None:
         raise error(Span(REQUEST, 1, 1), "fit takes its hosts in 'hosts', not 'host'")
+    connect = request.pop("connect", None)
     # What holds on no host is refused once, not once per host.
     _prepare(domain_xml, **{k: v for k, v in request.items()
-                            if k not in ("reserved_cpus", "allocated_cpus")}).plan()
+                            if k not in ("reserved_cpus", "allocated_cpus", "shared_cpus")}
+             ).plan()
     names = list(host_names) or [f"<hosts/{i}>" for i in range(len(hosts))]
+    if connect is not None:  # the live host is answered first
+        import itertools
+
+        hosts, names = itertools.chain((live_host(connect),), hosts), [connect, *names]
     answers = []
     for done, (text, host_name) in enumerate(zip(hosts, names), 1):
         # Resolved again per host: 'when host ...' may differ (the cache makes it cheap).
@@ -341,11 +363,14 @@ def fit(domain_xml: str | bytes | None = None, *, hosts=(), host_names=(), progr
 
 
 def host_facts(host, host_name, reserved_cpus, allocated_cpus, seen: Sources,
-               option_names: OptionNames = CLI_OPTIONS):
-    """``--host`` with ``--reserved-cpus`` and ``--allocated-cpus`` applied, or None."""
+               option_names: OptionNames = CLI_OPTIONS, shared_cpus=None):
+    """``--host`` with ``--reserved-cpus``, ``--allocated-cpus`` and
+    ``--shared-cpus`` applied, or None. ``host``: capabilities XML, a snapshot's
+    JSON (told apart by their first character), or a Host read live."""
     if host is None:
         for option, given in (("reserved_cpus", reserved_cpus),
-                              ("allocated_cpus", allocated_cpus)):
+                              ("allocated_cpus", allocated_cpus),
+                              ("shared_cpus", shared_cpus)):
             if given is not None:
                 raise error(option_names.span(option, given),
                             f"{option_names.name(option)} needs the host it applies to",
@@ -355,9 +380,30 @@ def host_facts(host, host_name, reserved_cpus, allocated_cpus, seen: Sources,
     # Loaded only with a host: a compile without one starts faster (tests/test_layers.py).
     from virtuned.facts import host as hosts
 
-    seen.add(host_name, host)
-    return hosts.facts(hosts.parse(host, host_name), reserved_cpus, allocated_cpus,
-                       option_names)
+    if isinstance(host, hosts.Host):
+        parsed = host
+    else:
+        from virtuned.facts import snapshot
+
+        seen.add(host_name, host)
+        parsed = (snapshot.parse(host, host_name) if snapshot.is_snapshot(host)
+                  else hosts.parse(host, host_name))
+    return hosts.facts(parsed, reserved_cpus, allocated_cpus, option_names, shared_cpus)
+
+
+def live_host(uri: str, host=None, option_names: OptionNames = CLI_OPTIONS):
+    """The host ``uri`` names, read through libvirt now (facts/live.py): its
+    snapshot, with the domain capabilities of the guest's platform asked of it."""
+    if host is not None:
+        raise error(option_names.span("connect", uri), f"{option_names.name('connect')} "
+                    f"reads the host: give it or {option_names.name('host')}, not both")
+    import attrs
+
+    from virtuned.facts import live, snapshot
+
+    session = live.Live(uri)
+    return attrs.evolve(snapshot.host_of(session.snapshot(), uri),
+                        domcaps=session.domcaps_for)
 
 
 def _host_summary(facts):

@@ -109,8 +109,9 @@ def _explain_arguments(command) -> None:
 
 def _fit_arguments(command) -> None:
     add_request_arguments(command)
-    command.add_argument("--hosts", nargs="+", required=True, metavar="CAPS.xml",
-                         help="each host's 'virsh capabilities', answered in this order")
+    command.add_argument("--hosts", nargs="+", default=[], metavar="CAPS.xml",
+                         help="each host's 'virsh capabilities' or snapshot, answered in "
+                         "this order (after the --connect host)")
 
 
 def _check_arguments(command) -> None:
@@ -205,9 +206,17 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
                         "machine: traits refuse what it does not offer (without it "
                         "nothing is checked)")
     parser.add_argument("--host", metavar="CAPS.xml", dest="host_caps",
-                        help="the host's 'virsh capabilities': placement traits pin vCPUs "
-                        "and bind memory on it (without it nothing host-specific is "
-                        "written)")
+                        help="the host's 'virsh capabilities' or a host snapshot "
+                        "('virtuned host snapshot'): placement traits pin vCPUs and bind "
+                        "memory on it (without it nothing host-specific is written)")
+    parser.add_argument("--connect", metavar="URI",
+                        help="read the host live through libvirt (qemu:///system, "
+                        "test:///default): its free pages and memory, what its other "
+                        "guests hold, its domain capabilities (needs virtuned[libvirt])")
+    parser.add_argument("--shared-cpus", metavar="LIST",
+                        help="the host's CPUs for shared work (Nova's cpu_shared_set): "
+                        "'emulator threads shared' floats on them, dedicated vCPUs never "
+                        "take them (needs --host or --connect)")
     parser.add_argument("--reserved-cpus", metavar="LIST",
                         help="host CPUs the guest must never use, e.g. 0-1 (needs --host)")
     parser.add_argument("--allocated-cpus", metavar="LIST",
@@ -249,7 +258,8 @@ def request_kwargs(args, sources) -> dict:
                 host=_read(args.host_caps, "host capabilities XML")
                 if args.host_caps else None,
                 host_name=args.host_caps or "<host>", reserved_cpus=args.reserved_cpus,
-                allocated_cpus=args.allocated_cpus)
+                allocated_cpus=args.allocated_cpus, connect=args.connect,
+                shared_cpus=args.shared_cpus)
 
 
 def print_warnings(warnings, sources) -> None:
@@ -318,10 +328,14 @@ def _fit(args, sources) -> int:
 
     if args.host_caps:
         raise _InputFileError("--host", "fit takes its hosts with --hosts")
+    if not args.hosts and not args.connect:
+        raise _InputFileError("--hosts", "fit needs the hosts to answer for (--hosts, "
+                              "--connect)")
     request = request_kwargs(args, sources)
     # One host's capabilities in memory at a time, however many hosts are named.
     texts = (_read(path, "host capabilities XML") for path in args.hosts)
-    bar = _ProgressBar(len(args.hosts)) if sys.stderr.isatty() else None
+    bar = (_ProgressBar(len(args.hosts) + bool(args.connect)) if sys.stderr.isatty()
+           else None)
     answers = fit(**request, hosts=texts, host_names=args.hosts,
                   progress=bar.update if bar else None)
     if bar:
@@ -466,6 +480,32 @@ def _traits(args, sources) -> int:
     return 0
 
 
+def _host_arguments(command) -> None:
+    actions = command.add_subparsers(dest="action", required=True, metavar="ACTION")
+    snapshot = actions.add_parser("snapshot", help="write the host's facts and what "
+                                  "its guests hold as one JSON document (--host takes it)")
+    snapshot.add_argument("--connect", required=True, metavar="URI",
+                          help="the libvirt URI of the host (qemu:///system, "
+                          "qemu+ssh://HOST/system, test:///default)")
+    snapshot.add_argument("-o", "--output", metavar="HOST.json",
+                          help="write it here instead of stdout")
+
+
+def _host(args, sources) -> int:
+    """``virtuned host snapshot``: a live host as a snapshot (facts/snapshot.py)."""
+    import json
+
+    from virtuned.facts import live
+
+    with live.Live(args.connect) as session:
+        text = json.dumps(session.snapshot(), indent=2) + "\n"
+    if args.output:
+        _write_atomically(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def on_define_domain() -> None:
     """The ``onDefineDomain`` executable KubeVirt's sidecar-shim runs: ``virtuned
     kubevirt on-define-domain`` (virtuned/engines/kubevirt.py)."""
@@ -499,4 +539,5 @@ _COMMANDS = {
     "serve": ("run the HTTP/JSON service", _serve_arguments, _serve),
     "kubevirt": ("run as KubeVirt's hook sidecar (docs/engines.md)", _kubevirt_arguments,
                  _kubevirt),
+    "host": ("read a live host: 'host snapshot --connect URI'", _host_arguments, _host),
 }

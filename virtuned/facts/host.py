@@ -19,6 +19,10 @@ from virtuned.frozen import frozen
 from virtuned.values import format_cpulist, parse_cpulist
 
 KIND = "host capabilities XML"
+# A capabilities document states each pool's total, not what other guests left.
+TOTALS_NOTE = ("{source} is a capabilities document: its page counts are the pools' "
+               "totals, so they were taken as free (free pages unknown); a host snapshot "
+               "('virtuned host snapshot') or --connect says what is free")
 
 
 @frozen
@@ -82,6 +86,18 @@ class HostCell:
 class Host:
     source: str  # how diagnostics name the document (its path)
     cells: tuple[HostCell, ...]  # by id
+    # Why the cells' page counts may not be what is free (a warning's text, with
+    # {source}); None: they are (a snapshot or a live host, facts/snapshot.py).
+    pages_note: str | None = TOTALS_NOTE
+    # CPUs other guests have pinned a thread to alone: (CPU, their names).
+    held: tuple[tuple[int, tuple[str, ...]], ...] = ()
+    # The hypervisor's domain capabilities the snapshot holds: a function of the
+    # guest's platform → (DomainCaps or None, a note when there are none).
+    domcaps: object = None
+
+    @functools.cached_property
+    def held_cpus(self) -> frozenset[int]:
+        return frozenset(cpu for cpu, _ in self.held)
 
     @property
     def cpu_ids(self) -> frozenset[int]:
@@ -98,11 +114,30 @@ class HostFacts:
     host: Host
     reserved: frozenset[int] = frozenset()
     allocated: frozenset[int] | None = None  # None: every CPU not reserved
+    shared: frozenset[int] | None = None  # --shared-cpus: the host's shared set
 
-    def usable(self, cell: HostCell) -> frozenset[int]:
-        """The CPUs of a cell this guest may use."""
-        cpus = frozenset(cpu.id for cpu in cell.cpus) - self.reserved
+    def usable(self, cell: HostCell, dedicated: bool = False) -> frozenset[int]:
+        """The CPUs of a cell this guest may use: never one another guest holds,
+        and a dedicated vCPU never one of the host's shared set."""
+        cpus = frozenset(cpu.id for cpu in cell.cpus) - self.reserved - self.host.held_cpus
+        if dedicated and self.shared:
+            cpus -= self.shared
         return cpus if self.allocated is None else cpus & self.allocated
+
+    def describe_held(self, cell: HostCell) -> str:
+        """", CPUs 9-14 held by other guests (db02, web01)" for messages about a
+        node (a whole host: None); "" when no other guest holds one there."""
+        if not self.host.held:
+            return ""
+        ids = ({cpu.id for cpu in cell.cpus} if cell is not None else self.host.cpu_ids)
+        held = [(cpu, names) for cpu, names in self.host.held
+                if cpu in ids and cpu not in self.reserved]
+        if not held:
+            return ""
+        names = sorted({name for _, guests in held for name in guests})
+        which = "CPUs" if len(held) > 1 else "CPU"
+        return (f", {which} {format_cpulist(cpu for cpu, _ in held)} held by other "
+                f"guests ({', '.join(names)})")
 
     def describe_limits(self) -> str:
         """"after reserved 0-1" / "inside allocated 4-11" for messages."""
@@ -207,11 +242,13 @@ def _check_unique(values, what: str, source: str, root) -> None:
 
 
 def facts(host: Host, reserved: str | None, allocated: str | None,
-          option_names: OptionNames = CLI_OPTIONS) -> HostFacts:
-    """The host with ``--reserved-cpus`` and ``--allocated-cpus`` applied; CPUs the
-    host does not have are an error (the list was meant for another host)."""
+          option_names: OptionNames = CLI_OPTIONS, shared: str | None = None) -> HostFacts:
+    """The host with ``--reserved-cpus``, ``--allocated-cpus`` and ``--shared-cpus``
+    applied; CPUs the host does not have are an error (the list was meant for
+    another host)."""
     return HostFacts(host, _cpus(reserved, "reserved_cpus", host, option_names)
-                     or frozenset(), _cpus(allocated, "allocated_cpus", host, option_names))
+                     or frozenset(), _cpus(allocated, "allocated_cpus", host, option_names),
+                     _cpus(shared, "shared_cpus", host, option_names))
 
 
 def _cpus(text: str | None, field: str, host: Host, option_names: OptionNames

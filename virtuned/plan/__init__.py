@@ -17,8 +17,8 @@ from virtuned.facts.devices import hostdev_address
 from virtuned.facts.platform import Platform, Stated, os_facts, platform_of, stated_platform
 from virtuned.frozen import frozen
 from virtuned.plan import limits
-from virtuned.plan.requirements import (PLACING, DeviceAffinity, Requirements, check_cover,
-                                        requirements)
+from virtuned.plan.requirements import (PLACING, DeviceAffinity, Hugepages, Requirements,
+                                        check_cover, requirements)
 from virtuned.resolve import TraitSet
 from virtuned.resolve.model import preferred_facts
 
@@ -59,6 +59,10 @@ def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
     guest = os_facts(stated, traits.facts)
     platform = platform_of(stated, traits.facts,
                            preferred_facts(traits.traits, {**traits.facts, **guest}))
+    if callable(domcaps):  # a live host's or a snapshot's: those of this platform
+        domcaps, note = domcaps(platform)
+        if note:
+            traits = attrs.evolve(traits, warnings=traits.warnings + (note,))
     if domcaps is not None:
         # Loaded only with domain capabilities, like placement only with a host: a
         # compile that has neither starts faster (tests/test_layers.py).
@@ -88,6 +92,8 @@ def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
                             filename=filename, defaults=defaults)
             asker = asked_by[next(f for f in PLACING if f in asked_by)]
             raise error(asker.origin.span, problem, exit_code=ExitCode.CONFLICT) from None
+        if wanted.page_kib and host.host.pages_note:
+            traits = _pages_warned(traits, asked_by[Hugepages], host.host)
     return Plan(traits, platform, domcaps, tuple(sorted(device_nodes)),
                 guest.get("os"), guest.get("os family"), wanted, placement, host,
                 tuple(asked_by.items()), defaults)
@@ -102,6 +108,14 @@ def _hostdev_nodes(root, device_nodes) -> tuple[int, ...]:
                                      if devices is not None else ()))
         if address in known)
     return tuple(sorted(counts, key=lambda node: (-counts[node], node)))
+
+
+def _pages_warned(traits: TraitSet, asker, host) -> TraitSet:
+    """Hugepages placed on a host that states its pools' totals, not what is free:
+    said, so nobody takes the placement for a promise of free pages."""
+    note = host.pages_note.format(source=host.source)
+    warning = Diagnostic("warning", f"'{asker.origin.label}': {note}", asker.origin.span)
+    return attrs.evolve(traits, warnings=traits.warnings + (warning,))
 
 
 def _without(traits: TraitSet, preferred, problem: str) -> TraitSet:

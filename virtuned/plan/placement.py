@@ -89,6 +89,7 @@ class Node:
     whole_cores: tuple[tuple[int, ...], ...]  # cores with every thread usable
     memory_kib: int | None  # None: the host does not say (not checked)
     pool: int  # free pages of the guest's hugepage size
+    held: str = ""  # the CPUs other guests hold here, for messages (describe_held)
 
     @property
     def id(self) -> int:
@@ -98,12 +99,13 @@ class Node:
         return tuple(core for core in self.whole_cores if len(core) == threads)
 
 
-def _node(cell: HostCell, facts: HostFacts, page_kib: int | None) -> Node:
-    usable = facts.usable(cell)
+def _node(cell: HostCell, facts: HostFacts, req: Requirements) -> Node:
+    usable = facts.usable(cell, req.dedicated)
     cores = cell.cores()
     whole = tuple(core for core in cores if usable.issuperset(core))
     return Node(cell, tuple(cpu for core in cores for cpu in core if cpu in usable),
-                whole, cell.memory_kib, cell.pool(page_kib) if page_kib else 0)
+                whole, cell.memory_kib, cell.pool(req.page_kib) if req.page_kib else 0,
+                facts.describe_held(cell))
 
 
 # ---------------------------------------------------------------- demands
@@ -168,10 +170,10 @@ def _shortfall(req: Requirements, node: Node, demands, emulator: bool,
         if have < need or (req.threads == "require" and emulator and
                            len(node.usable) - units * req.threads_per_core < 1):
             extra = " and 1 for the emulator" if emulator else ""
-            return (f"{have} {req.unit()}{limits}, "
+            return (f"{have} {req.unit()}{limits}{node.held}, "
                     f"{who} {units}{extra}")
     elif len(node.usable) < min(units, 1) + emulator:
-        return (f"{len(node.usable)} free CPUs{limits}, "
+        return (f"{len(node.usable)} free CPUs{limits}{node.held}, "
                 f"{who} {min(units, 1)}" + (" and 1 for the emulator" if emulator else ""))
     if req.page_kib:
         pages = sum(d.pages for d in demands)
@@ -207,7 +209,7 @@ def place(req: Requirements, facts: HostFacts) -> Placement:
     cells = ([host.cell(req.host_node)] if req.host_node is not None
              else sorted(host.cells, key=lambda cell: (first.get(cell.id, len(first)),
                                                        cell.id)))
-    nodes = [_node(cell, facts, req.page_kib) for cell in cells]
+    nodes = [_node(cell, facts, req) for cell in cells]
     if req.page_kib and not any(c.pool(req.page_kib) or
                                 any(size == req.page_kib for size, _ in c.pages)
                                 for c in host.cells):
@@ -216,7 +218,7 @@ def place(req: Requirements, facts: HostFacts) -> Placement:
     if not req.bound:
         return _unbound(req, facts, nodes)
     counts = _assign(req, nodes, facts)
-    return _allocate(req, nodes, counts)
+    return _allocate(req, nodes, counts, facts.shared)
 
 
 def _page_sizes(host) -> str:
@@ -355,7 +357,8 @@ def _shortfall_of(req, node, cells, limits: str) -> str | None:
 
 # ---------------------------------------------------------------- CPUs
 
-def _allocate(req: Requirements, nodes: list[Node], assignment) -> Placement:
+def _allocate(req: Requirements, nodes: list[Node], assignment,
+              shared: frozenset[int] | None) -> Placement:
     kinds, per_node = assignment
     queues = [list(ids) for _, ids in kinds]
     cells = {cell.id: cell for cell in req.cells}
@@ -370,7 +373,7 @@ def _allocate(req: Requirements, nodes: list[Node], assignment) -> Placement:
             emulator = taker.emulator()
             placed = [_without(p, emulator) if p.node == node.id else p for p in placed]
     placed.sort(key=lambda p: p.cell)
-    return _finish(req, tuple(placed), emulator)
+    return _finish(req, tuple(placed), emulator, shared)
 
 
 def _without(cell: CellPlacement, emulator: frozenset[int]) -> CellPlacement:
@@ -380,10 +383,11 @@ def _without(cell: CellPlacement, emulator: frozenset[int]) -> CellPlacement:
 
 
 def _finish(req: Requirements, cells: tuple[CellPlacement, ...],
-            emulator: frozenset[int]) -> Placement:
+            emulator: frozenset[int], shared: frozenset[int] | None = None) -> Placement:
     vcpu_cpus = frozenset().union(*(cpus for cell in cells for _, cpus in cell.pins))
-    if not emulator:  # shared (or unsaid): where the vCPUs run
-        emulator = vcpu_cpus
+    if not emulator:  # shared: on the host's shared set when one is given (Nova's
+        # cpu_shared_set), else (and when unsaid) where the vCPUs run
+        emulator = shared if req.emulator == "shared" and shared else vcpu_cpus
     iothreads = emulator if req.iothreads else frozenset()
     return Placement(cells, emulator, iothreads)
 
@@ -435,7 +439,8 @@ def _unbound(req: Requirements, facts: HostFacts, nodes: list[Node]) -> Placemen
     emulator_left = req.emulator == "isolated"
     if len(usable) < 1 + emulator_left:
         raise Infeasible((f"the host has {len(usable)} free CPUs"
-                          f"{facts.describe_limits()}, the guest needs "
+                          f"{facts.describe_limits()}{facts.describe_held(None)}, "
+                          "the guest needs "
                           f"{1 + emulator_left}",))
     if req.page_kib:
         pool = sum(node.pool for node in nodes)
@@ -453,4 +458,4 @@ def _unbound(req: Requirements, facts: HostFacts, nodes: list[Node]) -> Placemen
     floating = frozenset(usable) - emulator
     cells = tuple(CellPlacement(cell.id, None, tuple((v, floating) for v in cell.vcpus))
                   for cell in req.cells)
-    return _finish(req, cells, emulator)
+    return _finish(req, cells, emulator, facts.shared)
