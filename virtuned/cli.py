@@ -37,8 +37,8 @@ def _end(code: int) -> None:
     nothing left to do. What it wrote is flushed first; its files are closed by now."""
     try:
         sys.stdout.flush()
-    except BrokenPipeError:
-        pass  # the reader has gone, as main() treats it
+    except OSError:
+        pass  # a full disk, a reader gone: run() has said so
     sys.stderr.flush()
     os._exit(code)
 
@@ -53,8 +53,13 @@ def run(args) -> int:
     from virtuned.diagnostics import Sources, VirtunedError, render
 
     sources = Sources()
+    stdout = sys.stdout
+    if args.run is not _serve:  # the web stack sees the real stream
+        sys.stdout = _Stdout(stdout)
     try:
-        return args.run(args, sources)
+        code = args.run(args, sources)
+        sys.stdout.flush()  # a full disk shows here at the latest, while it can be said
+        return code
     except VirtunedError as exc:
         for diagnostic in exc.diagnostics:
             print(render(diagnostic, sources), file=sys.stderr)
@@ -62,13 +67,40 @@ def run(args) -> int:
     except _InputFileError as exc:
         print(f"{exc.path}: error: {exc.reason}", file=sys.stderr)
         return 2
-    except BrokenPipeError:
-        return 0
     except Exception as exc:  # a bug in virtuned, not in the input
         print(f"virtuned: internal error: {type(exc).__name__}: {exc}\n"
               "This is a bug in virtuned; please report it with the command and its "
               "input files.", file=sys.stderr)
         return INTERNAL_ERROR
+    finally:
+        sys.stdout = stdout
+
+
+class _Stdout:
+    """sys.stdout whose write errors (a full disk, a reader gone: ENOSPC, EPIPE) are
+    the output's, reported as ``<stdout>: error: ...`` with exit 2."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise _InputFileError("<stdout>", exc.strerror or str(exc)) from None
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise _InputFileError("<stdout>", exc.strerror or str(exc)) from None
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
 
 
 def _parser(argv: list[str]) -> argparse.ArgumentParser:
@@ -455,16 +487,13 @@ def _profiles(args, sources) -> int:
 
 
 def _write_atomically(path: str, text: str) -> None:
-    """Write to a temporary file beside ``path`` and rename it: never a partial file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    """A file replaced in one step, keeping its mode and owner; a link followed; a
+    device or FIFO written in place (virtuned/outputs.py). Never a partial file."""
+    from virtuned import outputs
+
     try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
+        outputs.write(path, text)
     except OSError as exc:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
         raise _InputFileError(path, exc.strerror or str(exc)) from None
 
 
