@@ -395,8 +395,9 @@ def live_host(uri: str, host=None, option_names: OptionNames = CLI_OPTIONS):
     """The host ``uri`` names, read through libvirt now (facts/live.py): its
     snapshot, with the domain capabilities of the guest's platform asked of it."""
     if host is not None:
-        raise error(option_names.span("connect", uri), f"{option_names.name('connect')} "
-                    f"reads the host: give it or {option_names.name('host')}, not both")
+        raise error(option_names.span("connect", uri), f"give the host with "
+                    f"{option_names.name('connect')} or {option_names.name('host')}, "
+                    "not both")
     import attrs
 
     from virtuned.facts import live, snapshot

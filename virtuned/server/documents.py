@@ -3,7 +3,9 @@
 - ``virtuned/openapi.json``: the HTTP service's OpenAPI 3.1 document, which the
   server serves at ``/openapi.json`` byte for byte;
 - ``virtuned/plan.schema.json``: the JSON Schema of what ``virtuned plan`` and
-  ``virtuned fit`` print.
+  ``virtuned fit`` print;
+- ``virtuned/host.schema.json``: the JSON Schema of a host snapshot (``virtuned host
+  snapshot``), from host_contract.py.
 
     python -m virtuned.server.documents --write   # after changing contract.py
     python -m virtuned.server.documents           # exit 1 when a file is stale
@@ -26,6 +28,7 @@ from virtuned.version import __version__
 PACKAGE = Path(__file__).resolve().parent.parent
 OPENAPI = PACKAGE / "openapi.json"
 PLAN_SCHEMA = PACKAGE / "plan.schema.json"
+HOST_SCHEMA = PACKAGE / "host.schema.json"
 
 
 def openapi() -> dict:
@@ -92,12 +95,32 @@ def plan_schema() -> dict:
     }
 
 
+def host_schema() -> dict:
+    """The JSON Schema of a host snapshot."""
+    from virtuned.server.host_contract import HostSnapshot
+
+    (snapshot,), definitions = msgspec.json.schema_components(
+        [HostSnapshot], ref_template="#/$defs/{name}")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://virtuned.dev/schemas/host/1",
+        "title": "virtuned host snapshot",
+        "description": (
+            "What 'virtuned host snapshot --connect URI' writes and --host/--hosts read: "
+            "a host's NUMA nodes, free memory and pages, the other guests and what they "
+            "hold, its domain capabilities. CPU and node lists are in libvirt's syntax, "
+            "e.g. \"0-3,8\". Generated from virtuned/server/host_contract.py."),
+        **snapshot,
+        "$defs": definitions,
+    }
+
+
 def text(document: dict) -> str:
     """A document as its checked-in file holds it."""
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-DOCUMENTS = {OPENAPI: openapi, PLAN_SCHEMA: plan_schema}
+DOCUMENTS = {OPENAPI: openapi, PLAN_SCHEMA: plan_schema, HOST_SCHEMA: host_schema}
 
 
 def main(argv=None) -> int:
