@@ -11,6 +11,7 @@ import itertools
 import types
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
@@ -319,6 +320,28 @@ def agree_with_brute_force(facts: HostFacts, req: Requirements) -> None:
             place(req, facts)
         assert [r.split(":")[0] for r in caught.value.reasons[:len(nodes)]] == [
             f"host node {node.id}" for node in nodes]
+
+
+@settings(max_examples=300, **SETTINGS)
+@given(facts=host_facts(max_cells=4, max_cores=3), data=st.data())
+def test_cpus_other_guests_hold_are_never_used(facts, data):
+    """CPUs other guests hold (a live host, a snapshot) are never used; a placement
+    exists exactly when the brute force finds one with those CPUs reserved instead,
+    and it is the same placement."""
+    ids = sorted(facts.host.cpu_ids)
+    held = data.draw(st.frozensets(st.sampled_from(ids), max_size=len(ids)) if ids
+                     else st.just(frozenset()))
+    names = {cpu: (data.draw(st.sampled_from(("db02", "web01"))),) for cpu in held}
+    busy = attrs.evolve(facts, host=attrs.evolve(facts.host, held=tuple(sorted(
+        names.items()))))
+    as_reserved = attrs.evolve(facts, reserved=facts.reserved | held)
+    req = data.draw(sized_requests(as_reserved))
+    note(f"held {sorted(held)}\n{req!r}")
+    placement = attempt(req, busy)
+    assert (placement is not None) == brute_force(req, as_reserved)
+    assert placement == attempt(req, as_reserved)
+    if placement is not None:
+        assert not placement.cpuset & held
 
 
 @settings(max_examples=150, **SETTINGS)

@@ -253,6 +253,8 @@ def embedded():
         box.before = json.loads(first.stdout)
         node = box.before["nodes"][0]
         box.node_cpus = [cpu["id"] for cpu in node["cpus"]]
+        if len(box.node_cpus) < 2:
+            pytest.skip("host node 0 has one CPU: a guest pinned there leaves none")
         box.pinned = box.node_cpus[-1]
         (work / "define.py").write_text(DEFINE)
         defined = box.python_run("define.py", box.uri, str(box.pinned))
@@ -287,8 +289,7 @@ def test_the_placement_keeps_off_the_autostart_guests_cpu(embedded):
                               "place on host node 0", "--connect", embedded.uri)
     assert (taken.returncode, taken.stderr) == (0, "")
     placement = json.loads(taken.stdout)["placement"]
-    assert placement["cpuset"] == str(embedded.node_cpus[0])
-    assert embedded.pinned not in [embedded.node_cpus[0]]
+    assert placement["cpuset"] == str(embedded.node_cpus[0])  # web01 has the last
 
 
 def test_a_guest_that_needs_the_held_cpu_is_refused_naming_its_holder(embedded):
