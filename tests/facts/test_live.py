@@ -303,3 +303,24 @@ def test_a_guest_that_needs_the_held_cpu_is_refused_naming_its_holder(embedded):
         f"<trait 1>:1:1: error: infeasible placement on {embedded.uri}: host node 0: "
         f"{count - 1} free CPUs, CPU {embedded.pinned} held by other guests (web01), "
         f"guest cell 0 needs {count}")
+
+
+def test_the_domain_capabilities_come_with_the_host(embedded):
+    """No --domcaps: the live host's (and its snapshot's) of the guest's platform
+    bound the vCPUs of a q35 machine."""
+    import re
+
+    taken = embedded.virtuned("host", "snapshot", "--connect", embedded.uri)
+    snapshot = json.loads(taken.stdout)
+    q35 = next(d for d in snapshot["domcaps"]
+               if (d["virt_type"], d["machine"].startswith("pc-q35")) == ("qemu", True))
+    limit = int(re.search(r"<vcpu max='([0-9]+)'/>", q35["xml"]).group(1))
+    (embedded.work / "host.json").write_text(taken.stdout)
+    (embedded.work / "d.xml").write_text(DOMAIN.format(vcpus=1).replace("'kvm'", "'qemu'"))
+    for host, shown in ((["--connect", embedded.uri], f"{embedded.uri} domcapabilities"),
+                        (["--host", "host.json"],
+                         f"host.json domcaps qemu x86_64 {q35['machine']}")):
+        refused = embedded.virtuned("compile", "d.xml", "-t", f"vcpus {limit + 1}", *host)
+        assert (refused.returncode, refused.stderr.splitlines()[0]) == (2, (
+            f"<trait 1>:1:1: error: 'vcpus {limit + 1}': {limit + 1} vCPUs, but vCPUs must "
+            f"be 1..{limit} on machine q35 ({shown}: <vcpu max='{limit}'>)"))
