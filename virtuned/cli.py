@@ -184,7 +184,14 @@ def _serve_arguments(command) -> None:
     command.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                          help="time limit of one request (default: 10)")
     command.add_argument("--concurrency", type=_positive, default=2, metavar="N",
-                         help="operations running at once per worker (default: 2)")
+                         help="operation processes per worker: operations running at "
+                         "once (default: 2)")
+    command.add_argument("--queue", type=_whole, default=64, metavar="N",
+                         help="requests waiting for an operation per worker; more are "
+                         "answered 503 (default: 64)")
+    command.add_argument("--memory-limit", type=_whole, default=1024, metavar="MiB",
+                         help="memory one operation may take, above the server's own; "
+                         "0: no limit (default: 1024)")
     command.add_argument("--no-access-log", dest="access_log", action="store_false",
                          help="no JSON line per request on stderr")
 
@@ -192,6 +199,13 @@ def _serve_arguments(command) -> None:
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def _whole(text: str) -> int:
+    if not text.isdigit() or len(text) > 9:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 999999999, "
+                                         f"got {text!r}")
     return int(text)
 
 
@@ -213,7 +227,8 @@ def _serve(args, sources) -> int:
     if not args.timeout > 0:
         raise _InputFileError("--timeout", f"expected seconds > 0, got {args.timeout}")
     limits = Limits(body_bytes=args.max_body_bytes, timeout=args.timeout,
-                    concurrency=args.concurrency)
+                    concurrency=args.concurrency, queue=args.queue,
+                    memory_bytes=args.memory_limit << 20)
     return serve(args.host, args.port, args.workers, tuple(args.profile_path), limits,
                  args.access_log)
 

@@ -1,20 +1,23 @@
 """The per-request limits, each on a server started with a small one: body size,
-the time limit (504), a full server (503), a body that never arrives (408), and
-several worker processes that report their metrics together."""
+the time limit (504, the operation's process killed), memory (422), a full server
+(503), a body that never arrives (408), and several worker processes that report
+their metrics together."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.server.harness import in_process_server, problem, running_server
 from virtuned import api
-from virtuned.server import create_app
+from virtuned.server import Limits, create_app
 
 JSON_BODY = {"content-type": "application/json", "x-request-id": "l-1"}
 TIME_LIMIT = 0.05
@@ -67,23 +70,6 @@ def test_an_operation_over_the_time_limit_is_504(idle, slow):
     assert answer.json() == problem(504, "timeout", "Time limit exceeded",
                                     "the operation did not finish within 0.05 s", [], 1,
                                     "l-1")
-    limited.assert_serving()
-
-
-def test_a_full_server_is_503_with_retry_after(idle, slow):
-    limited = idle
-    first = httpx.post(f"{limited.url}/v1/compile", content=slow, headers=JSON_BODY,
-                       timeout=60)
-    assert first.status_code == 504
-    # The abandoned compile holds the only slot for ~0.25 s more: the next request
-    # waits its whole time limit for it, in vain.
-    second = httpx.post(f"{limited.url}/v1/compile", content=b"{}",
-                        headers={**JSON_BODY, "x-request-id": "l-2"}, timeout=60)
-    assert second.status_code == 503
-    assert second.headers["retry-after"] == "1"
-    assert second.json() == problem(503, "overloaded", "Server overloaded",
-                                    "no operation slot became free within 0.05 s; retry "
-                                    "later or elsewhere", [], 1, "l-2")
     limited.assert_serving()
 
 
@@ -146,22 +132,139 @@ def test_workers_report_their_metrics_together():
             f'status="200"}} {sent}.0') in metrics.splitlines()
 
 
-def test_profiles_are_resolved_once_across_requests(monkeypatch):
-    """api._resolve caches by content; through the service too, request after request."""
-    resolved = []
+def test_profiles_are_resolved_once_across_requests(monkeypatch, tmp_path):
+    """api._resolve caches by content; through the service too, request after request
+    (in its one operation process, which tells the test through a file)."""
+    calls = tmp_path / "resolved"
+    calls.touch()
     real = api.resolve
-    monkeypatch.setattr(api, "resolve", lambda *a, **k: resolved.append(1) or real(*a, **k))
-    with in_process_server(create_app()) as url:
+
+    def counted(*args, **kwargs):
+        with open(calls, "a") as log:
+            log.write("resolved\n")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "resolve", counted)
+    with in_process_server(create_app(limits=Limits(concurrency=1))) as url:
         body = {"profiles": ["server"], "traits": [f"# {uuid.uuid4()}\nvideo qxl"]}
-        resolved.clear()  # the warm-up compile at start-up
+        calls.write_text("")  # the warm-up compile at start-up
+
+        def resolved():
+            return len(calls.read_text().splitlines())
+
         with httpx.Client(base_url=url, timeout=60) as client:
             answers = [client.post("/v1/compile", json=body) for _ in range(3)]
             assert [a.status_code for a in answers] == [200, 200, 200]
             assert len({a.text for a in answers}) == 1
-            assert len(resolved) == 1
+            assert resolved() == 1
             body["params"] = None  # the same request spelled differently: still cached
             assert client.post("/v1/compile", json=body).status_code == 200
-            assert len(resolved) == 1
+            assert resolved() == 1
             body["traits"].append("guest agent")  # another trait set: resolved anew
             assert client.post("/v1/compile", json=body).status_code == 200
-            assert len(resolved) == 2
+            assert resolved() == 2
+
+
+# -- operations bounded by construction: each runs in a process of its own, killed
+# at its deadline and limited in memory. The operations below stand in for any
+# request the compiler would take too long or too much memory over; they are patched
+# in before the server forks its operation processes.
+
+def in_operation_process(patched):
+    """``patched`` in the operation processes; api.compile itself in this one (the
+    server's warm-up compile, before it forks them)."""
+    real, test_process = api.compile, os.getpid()
+    return lambda *args, **kwargs: (real if os.getpid() == test_process else patched)(
+        *args, **kwargs)
+
+
+def blocking(marker: Path):
+    """An operation that says it is running (its pid in ``marker``), and never ends."""
+    def operation(*args, **kwargs):
+        marker.write_text(str(os.getpid()))
+        while True:
+            time.sleep(3600)
+    return in_operation_process(operation)
+
+
+@in_operation_process
+def hoarding(*args, **kwargs):
+    """An operation that takes memory without end."""
+    hoard = []
+    while True:
+        hoard.append(bytearray(1 << 20))
+
+
+def test_an_operation_past_its_deadline_is_504_and_its_process_killed(monkeypatch,
+                                                                       tmp_path):
+    marker = tmp_path / "running"
+    monkeypatch.setattr(api, "compile", blocking(marker))
+    with in_process_server(create_app(limits=Limits(timeout=0.2, concurrency=1))) as url:
+        answer = httpx.post(f"{url}/v1/compile", json={}, headers={"x-request-id": "l-5"},
+                            timeout=60)
+        assert answer.status_code == 504
+        assert answer.json() == problem(504, "timeout", "Time limit exceeded",
+                                        "the operation did not finish within 0.2 s", [], 1,
+                                        "l-5")
+        # Killed before it was answered: gone, or a zombie until it is reaped.
+        assert wait_for(lambda: process_state(int(marker.read_text())) in ("Z", None))
+        assert httpx.get(f"{url}/healthz", timeout=60).status_code == 200
+        metrics = httpx.get(f"{url}/metrics", timeout=60).text
+    assert ('virtuned_operation_processes_replaced_total{reason="timeout"} 1.0'
+            in metrics.splitlines())
+
+
+def test_an_operation_over_the_memory_limit_is_422(monkeypatch):
+    monkeypatch.setattr(api, "compile", hoarding)
+    limits = Limits(memory_bytes=64 << 20, concurrency=1, timeout=60)
+    with in_process_server(create_app(limits=limits)) as url:
+        answer = httpx.post(f"{url}/v1/compile", json={}, headers={"x-request-id": "l-6"},
+                            timeout=60)
+        assert answer.status_code == 422
+        assert answer.json() == problem(
+            422, "invalid-input", "Invalid input", "the operation needed more memory than "
+            "the server allows one request (64 MiB); ask for less", [], 2, "l-6")
+        assert httpx.get(f"{url}/healthz", timeout=60).status_code == 200
+        metrics = httpx.get(f"{url}/metrics", timeout=60).text
+    assert ('virtuned_operation_processes_replaced_total{reason="memory"} 1.0'
+            in metrics.splitlines())
+
+
+def test_beyond_the_queue_a_request_is_503_at_once(monkeypatch, tmp_path):
+    marker = tmp_path / "running"
+    monkeypatch.setattr(api, "compile", blocking(marker))
+    limits = Limits(timeout=600, concurrency=1, queue=0)
+    with in_process_server(create_app(limits=limits)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as busy:
+            busy.sendall(b"POST /v1/compile HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                         b"application/json\r\nContent-Length: 2\r\n\r\n{}")
+            assert wait_for(marker.exists)  # the only operation process is taken
+            answer = httpx.post(f"{url}/v1/explain", json={},
+                                headers={"x-request-id": "l-7"}, timeout=60)
+            assert answer.status_code == 503
+            assert answer.headers["retry-after"] == "1"
+            assert answer.json() == problem(
+                503, "overloaded", "Server overloaded", "every operation slot is busy and "
+                "0 requests are waiting already; retry later or elsewhere", [], 1, "l-7")
+            assert httpx.get(f"{url}/healthz", timeout=60).status_code == 200
+
+
+def wait_for(condition, seconds: float = 30) -> bool:
+    """Whether ``condition()`` comes true within ``seconds`` (a bound on a wait, not a
+    measure of speed)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def process_state(pid: int) -> str | None:
+    """A process's state letter (R, S, Z...), or None when it no longer exists."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    return stat.rpartition(")")[2].split()[0]

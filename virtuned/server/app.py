@@ -32,8 +32,6 @@ import os
 import re
 import shutil
 import tempfile
-import threading
-from collections import deque
 from pathlib import Path
 
 import attrs
@@ -48,18 +46,17 @@ from virtuned import reference
 from virtuned.resolve.profiles import (ANY_VERSION, Library, ProfileFile, load_library_file,
                                        search_path)
 from virtuned.server import contract, observe
-from virtuned.server.http import Request, Response, diagnostic, json_response
+from virtuned.server.http import Request, Response, diagnostic, failed, json_response
+from virtuned.server.pool import Pool
 from virtuned.server.validation import Problem, decode, invalid
 from virtuned.syntax.parser import parse
 from virtuned.version import __version__
 
 LOG = logging.getLogger("virtuned.server")
 OPENAPI = Path(__file__).parent.parent / "openapi.json"
-# A request whose body is at most this is run on the event loop itself, not in a
-# thread: handing it to a thread and back costs about a third of its compile (two
-# threads put to sleep and woken), and it takes a millisecond or so, which is how long
-# /healthz and the worker's other connections wait for it. Larger ones go to threads.
-INLINE_BODY_BYTES = 8 * 1024
+# The operations that read a request run in operation processes (pool.py); the
+# others are answered by the worker's event loop from what it holds.
+POOLED = frozenset({"compile", "explain", "plan", "fit", "check", "profiles"})
 
 
 @attrs.frozen
@@ -69,7 +66,9 @@ class Limits:
 
     body_bytes: int = 1024 * 1024  # the request body, in bytes
     timeout: float = 10.0  # seconds: reading the body, then waiting for and running
-    concurrency: int = 2  # operations running at once in one worker process
+    concurrency: int = 2  # operation processes of one worker process
+    queue: int = 64  # requests waiting for an operation process, per worker; more: 503
+    memory_bytes: int = 1024 << 20  # more address space an operation may take; 0: any
 
 
 def problem_of(exc: VirtunedError, sources: Sources) -> Problem:
@@ -93,178 +92,74 @@ def _diagnostics(found, sources: Sources) -> list[contract.Diagnostic]:
     return [diagnostic(d, sources) for d in found]
 
 
-# ---------------------------------------------------------------- running operations
-
-class _Worker(threading.Thread):
-    """A thread that runs one call at a time, handed to it through a lock: cheaper
-    than a ThreadPoolExecutor's queue and futures, which cost a typical request more
-    than a tenth of its compile."""
-
-    def __init__(self, name: str):
-        super().__init__(name=name, daemon=True)
-        self._go = threading.Lock()
-        self._go.acquire()
-        self._job = None
-        self.start()
-
-    def hand(self, job) -> None:
-        """``job``: (function, then, loop): ``then(worker, result, error)`` is called
-        on the loop when ``function()`` returns or raises; None stops the thread."""
-        self._job = job
-        self._go.release()
-
-    def run(self) -> None:
-        while True:
-            self._go.acquire()
-            if self._job is None:
-                return
-            function, then, loop = self._job
-            self._job = None
-            try:
-                result, error = function(), None
-            except BaseException as exc:  # handed to the loop, as the call's outcome
-                result, error = None, exc
-            loop.call_soon_threadsafe(then, self, result, error)
-
-
-class Runner:
-    """Runs operations in worker threads, so the event loop stays free to answer
-    other requests (and /healthz), within the per-request time limit: waiting for a
-    free thread longer is a 503, running longer a 504. A thread cannot be stopped:
-    one that outlives its request keeps its slot until it ends, so a flood of slow
-    requests turns into 503s, not into a pile of threads."""
-
-    def __init__(self, limits: Limits):
-        self._idle = [_Worker(f"virtuned-op-{n}") for n in range(limits.concurrency)]
-        self._waiting: deque[asyncio.Future] = deque()  # requests waiting for a thread
-        self._timeout = limits.timeout
-        self._closed = False
-
-    async def __call__(self, function, /, *, inline: bool = False, **kwargs):
-        """``function(**kwargs)`` in a thread; ``inline``: on the event loop itself,
-        when a thread is free (for small requests: see INLINE_BODY_BYTES)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._timeout
-        worker = self._idle.pop() if self._idle else await self._free(loop, deadline)
-        if inline:
-            try:
-                return function(**kwargs)
-            finally:
-                self.release(worker)
-        answer = loop.create_future()
-        worker.hand((functools.partial(function, **kwargs),
-                     functools.partial(self._finished, answer), loop))
-        timer = loop.call_at(deadline, _fail, answer, Problem(
-            "timeout", f"the operation did not finish within {self._timeout:g} s"))
-        try:
-            return await answer
-        finally:
-            timer.cancel()
-
-    async def _free(self, loop, deadline: float) -> _Worker:
-        """The next thread that comes free, or 503 when none does in time."""
-        slot = loop.create_future()
-        self._waiting.append(slot)
-        timer = loop.call_at(deadline, _fail, slot, Problem(
-            "overloaded", f"no operation slot became free within {self._timeout:g} s; "
-            "retry later or elsewhere", headers={"Retry-After": "1"}))
-        try:
-            return await slot
-        finally:
-            timer.cancel()
-
-    def _finished(self, answer: asyncio.Future, worker: _Worker, result, error) -> None:
-        if not answer.done():  # else: abandoned at its time limit, or cancelled
-            if error is None:
-                answer.set_result(result)
-            else:
-                answer.set_exception(error)
-        self.release(worker)
-
-    def take(self) -> _Worker | None:
-        """A free slot's thread, taken (release it), or None when every one is busy."""
-        return self._idle.pop() if self._idle else None
-
-    def release(self, worker: _Worker) -> None:
-        """The thread to the next request waiting for one, or back to the idle."""
-        while self._waiting:
-            slot = self._waiting.popleft()
-            if not slot.done():
-                slot.set_result(worker)
-                return
-        if self._closed:
-            worker.hand(None)
-        else:
-            self._idle.append(worker)
-
-    def close(self) -> None:
-        self._closed = True
-        while self._idle:
-            self._idle.pop().hand(None)
-
-
-def _fail(future: asyncio.Future, problem: Problem) -> None:
-    if not future.done():
-        future.set_exception(problem)
-
-
 # ---------------------------------------------------------------- the service
 
 class Service:
-    """The operations, with the library, limits and runner they share. Each takes
-    a Request and answers a Response, or raises a Problem."""
+    """The operations, with the library, limits and operation processes they share.
+    Each takes a Request and answers a Response, or raises a Problem."""
 
     def __init__(self, profile_path: tuple[str, ...], limits: Limits):
         self.profile_path, self.limits = profile_path, limits
         self.library = Library(search_path(profile_path))
-        self.runner = Runner(limits)
         self.prometheus = observe.Metrics()
         self.document = OPENAPI.read_bytes()
         self.trait_listing = msgspec.json.encode(_trait_listing())
 
-    # -- the operations: each answers a Response, or a coroutine that will
+    # -- the operations, run in an operation process (pool.py): each answers a Response
 
-    def compile(self, request: Request):
+    def compile(self, request: Request) -> Response:
         body = self._request(request, contract.CompileRequest)
         sources = RequestSources()
-        return self._run(request, api.compile, self._api_request(body, sources), sources,
-                         functools.partial(_compiled, request, sources))
+        return _compiled(request, sources, _call(api.compile, self._api_request(
+            body, sources), sources))
 
-    def explain(self, request: Request):
+    def explain(self, request: Request) -> Response:
         body = self._request(request, contract.CompileRequest)
         sources = RequestSources()
-        return self._run(request, api.explain, self._api_request(body, sources), sources,
-                         lambda result: json_response({
-                             **api.explanation_json(result), "xml": result.xml,
-                             "warnings": _diagnostics(result.warnings, sources)}))
+        result = _call(api.explain, self._api_request(body, sources), sources)
+        return json_response({**api.explanation_json(result), "xml": result.xml,
+                              "warnings": _diagnostics(result.warnings, sources)})
 
-    def plan(self, request: Request):
+    def plan(self, request: Request) -> Response:
         body = self._request(request, contract.CompileRequest)
         sources = RequestSources()
-        return self._run(request, api.plan, self._api_request(body, sources), sources,
-                         lambda result: json_response({
-                             **result.json(),
-                             "warnings": _diagnostics(result.warnings, sources)}))
+        result = _call(api.plan, self._api_request(body, sources), sources)
+        return json_response({**result.json(),
+                              "warnings": _diagnostics(result.warnings, sources)})
 
-    def fit(self, request: Request):
+    def fit(self, request: Request) -> Response:
         body = self._request(request, contract.FitRequest)
         sources = RequestSources()
         kwargs = {**self._api_request(body, sources), "hosts": body.hosts}
-        return self._run(request, api.fit, kwargs, sources,  # as 'virtuned fit' prints
-                         lambda answers: json_response([a.json() for a in answers]))
+        answers = _call(api.fit, kwargs, sources)  # as 'virtuned fit' prints them
+        return json_response([a.json() for a in answers])
 
-    def check(self, request: Request):
+    def check(self, request: Request) -> Response:
         body = self._request(request, contract.CheckRequest)
         sources = RequestSources()
         sources.add("<profile>", body.text)
-        kwargs = {"files": (ProfileFile("<profile>", body.text),),
-                  "profile_path": self.profile_path}
-        return self._run(request, check_profiles, kwargs, sources, lambda warnings:
-                         json_response(contract.CheckResult(
-                             warnings=_diagnostics(warnings, sources))))
+        warnings = _call(check_profiles, {"files": (ProfileFile("<profile>", body.text),),
+                                          "profile_path": self.profile_path}, sources)
+        return json_response(contract.CheckResult(warnings=_diagnostics(warnings, sources)))
 
-    async def profiles(self, request: Request) -> Response:
-        return json_response(await self.runner(self._profile_listing))
+    def profiles(self, request: Request) -> Response:
+        return json_response(self._profile_listing())
+
+    def answer(self, operation: str, method: str, path: str, headers: dict, body: bytes,
+               request_id: str) -> Response:
+        """The answer of one request, in an operation process: ``operation`` names
+        the method above. MemoryError is the process's to handle (pool.py)."""
+        request = Request(None)
+        request.method, request.path, request.headers = method, path, headers
+        request.body, request.request_id = body, request_id
+        try:
+            return getattr(self, operation)(request)
+        except MemoryError:
+            raise
+        except Exception as exc:
+            return failed(request, exc)
+
+    # -- answered by the server worker itself: nothing of the request is read
 
     def traits(self, request: Request) -> Response:
         return Response(200, self.trait_listing)
@@ -306,7 +201,7 @@ class Service:
                   "allocated_cpus": body.allocated_cpus,
                   "option_names": HTTP_OPTIONS, "diagnostics_sources": sources}
         if isinstance(body, contract.CompileRequest):
-            kwargs["host"] = body.host
+            kwargs["host"], kwargs["override"] = body.host, bool(body.override)
         return kwargs
 
     def _library_profiles(self, names) -> tuple[ProfileFile, ...]:
@@ -325,29 +220,6 @@ class Service:
             raise Problem("invalid-input", tuple(problems))
         return tuple(files)
 
-    def _run(self, request: Request, operation, kwargs: dict, sources: Sources, answer):
-        """``answer(operation(**kwargs))``: at once when the request is small and a
-        slot is free (no thread, no task: the common case), else a coroutine that
-        waits for a slot and, for a large request, a thread."""
-        inline = len(request.body) <= INLINE_BODY_BYTES
-        if inline and (worker := self.runner.take()) is not None:
-            try:
-                result = operation(**kwargs)
-            except VirtunedError as exc:
-                raise problem_of(exc, sources) from None
-            finally:
-                self.runner.release(worker)
-            return answer(result)
-        return self._later(operation, kwargs, sources, answer, inline)
-
-    async def _later(self, operation, kwargs: dict, sources: Sources, answer,
-                     inline: bool) -> Response:
-        try:
-            result = await self.runner(operation, inline=inline, **kwargs)
-        except VirtunedError as exc:
-            raise problem_of(exc, sources) from None
-        return answer(result)
-
     def _profile_listing(self) -> list[contract.ProfileListing]:
         rows = []
         for name in self.library.names():
@@ -358,6 +230,14 @@ class Service:
                 name=name, version=str(version), versions=self.library.versions(name),
                 summary=header.summary or "", sha256=file.sha256))
         return rows
+
+
+def _call(operation, kwargs: dict, sources: Sources):
+    """``operation(**kwargs)``, its errors Problems naming the request's texts."""
+    try:
+        return operation(**kwargs)
+    except VirtunedError as exc:
+        raise problem_of(exc, sources) from None
 
 
 def _compiled(request: Request, sources: Sources, result) -> Response:
@@ -420,14 +300,19 @@ def _trait_listing() -> list[contract.TraitListing]:
 class App:
     """The service as uvicorn runs it with http.Protocol: the routes (path → method →
     handler, from contract.OPERATIONS), the limits and the observer the protocol
-    uses, and ASGI's lifespan (a warm-up compile at start, the threads at the end).
-    Its HTTP is http.Protocol's, never ASGI's: ``uvicorn.Config(app, http=Protocol)``."""
+    uses, and ASGI's lifespan (a warm-up compile, then the operation processes, at
+    start; their end at the end). Its HTTP is http.Protocol's, never ASGI's:
+    ``uvicorn.Config(app, http=Protocol)``."""
 
     def __init__(self, service: Service, access_log: bool):
         self.service, self.limits = service, service.limits
+        limits = self.limits
+        self.pool = Pool(service.answer, limits.concurrency, limits.timeout, limits.queue,
+                         limits.memory_bytes, service.prometheus.replaced)
         self.routes: dict[str, dict] = {}
         for op in contract.OPERATIONS:
-            handler = getattr(service, op.name)
+            handler = (functools.partial(_submit, self.pool, op.name) if op.name in POOLED
+                       else getattr(service, op.name))
             methods = self.routes.setdefault(op.path, {})
             methods[op.method] = handler
             if op.method == "GET":
@@ -443,12 +328,19 @@ class App:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                _warm_up()
+                _warm_up()  # before the fork: every operation process starts warm
+                self.pool.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                self.service.runner.close()
+                self.pool.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _submit(pool: Pool, operation: str, request: Request):
+    """A request handed to an operation process: its future answer."""
+    return pool.submit((operation, request.method, request.path, request.headers,
+                        request.body, request.request_id))
 
 
 def create_app(profile_path=(), limits: Limits = Limits(), access_log: bool = False) -> App:
@@ -470,6 +362,7 @@ def _warm_up() -> None:
 # worker imports the application anew, so they cannot be passed as objects).
 ENVIRONMENT = {"profile_path": "VIRTUNED_PROFILE_PATH", "body_bytes": "VIRTUNED_MAX_BODY_BYTES",
                "timeout": "VIRTUNED_TIMEOUT", "concurrency": "VIRTUNED_CONCURRENCY",
+               "queue": "VIRTUNED_QUEUE", "memory_bytes": "VIRTUNED_MEMORY_BYTES",
                "access_log": "VIRTUNED_ACCESS_LOG"}
 
 
@@ -482,7 +375,9 @@ def app_from_environment() -> App:
         defaults,
         body_bytes=int(env.get(ENVIRONMENT["body_bytes"], defaults.body_bytes)),
         timeout=float(env.get(ENVIRONMENT["timeout"], defaults.timeout)),
-        concurrency=int(env.get(ENVIRONMENT["concurrency"], defaults.concurrency)))
+        concurrency=int(env.get(ENVIRONMENT["concurrency"], defaults.concurrency)),
+        queue=int(env.get(ENVIRONMENT["queue"], defaults.queue)),
+        memory_bytes=int(env.get(ENVIRONMENT["memory_bytes"], defaults.memory_bytes)))
     return create_app(tuple(p for p in path.split(os.pathsep) if p), limits,
                       env.get(ENVIRONMENT["access_log"]) == "1")
 
@@ -494,6 +389,8 @@ def serve(host: str, port: int, workers: int, profile_path=(), limits: Limits = 
     os.environ[ENVIRONMENT["body_bytes"]] = str(limits.body_bytes)
     os.environ[ENVIRONMENT["timeout"]] = str(limits.timeout)
     os.environ[ENVIRONMENT["concurrency"]] = str(limits.concurrency)
+    os.environ[ENVIRONMENT["queue"]] = str(limits.queue)
+    os.environ[ENVIRONMENT["memory_bytes"]] = str(limits.memory_bytes)
     os.environ[ENVIRONMENT["access_log"]] = "1" if access_log else "0"
     metrics_dir = None
     if workers > 1:  # the workers share their metrics through files (observe.py)

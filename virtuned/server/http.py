@@ -257,23 +257,18 @@ class Protocol(asyncio.Protocol):
         if isinstance(handler, Problem):
             self._send(request, problem_response(handler, request.request_id))
             return
-        try:  # a Response now, or a coroutine that will answer it
+        try:  # a Response now, or a future one (from an operation process)
             answer = handler(request)
         except Exception as exc:
-            answer = _failed(request, exc)
+            answer = failed(request, exc)
         if isinstance(answer, Response):
             self._send(request, answer)
-            return
-        task = self.loop.create_task(self._answer(request, answer))
-        self.state.tasks.add(task)
-        task.add_done_callback(self.state.tasks.discard)
+        else:
+            answer.add_done_callback(lambda done: self._answered(request, done))
 
-    async def _answer(self, request: Request, answer) -> None:
-        try:
-            response = await answer
-        except Exception as exc:
-            response = _failed(request, exc)
-        self._send(request, response)
+    def _answered(self, request: Request, done: asyncio.Future) -> None:
+        error = done.exception()
+        self._send(request, failed(request, error) if error else done.result())
 
     def _send(self, request: Request, response: Response) -> None:
         """Record the answer (before it leaves: once a client has it, it is in the log
@@ -350,7 +345,7 @@ class Protocol(asyncio.Protocol):
         self.idle_timer = self.read_timer = None
 
 
-def _failed(request: Request, exc: Exception) -> Response:
+def failed(request: Request, exc: Exception) -> Response:
     """The answer of a handler that raised: its Problem, or a 500 for a bug, logged
     with its traceback and the request id (never sent to the client)."""
     if isinstance(exc, Problem):

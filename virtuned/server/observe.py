@@ -92,7 +92,14 @@ class Metrics:
                                   registry=self._registry)
         self._errors = Counter("virtuned_http_errors", "Problem responses, by problem type",
                                ["route", "type"], registry=self._registry)
+        self._replaced = Counter(
+            "virtuned_operation_processes_replaced", "Operation processes replaced, by "
+            "why: timeout (killed at a deadline), memory, crash, recycled",
+            ["reason"], registry=self._registry)
         self._children: dict[tuple, tuple] = {}  # labels() is slow; reuse its children
+
+    def replaced(self, reason: str) -> None:
+        self._replaced.labels(reason).inc()
 
     def observe(self, route: str, method: str, status: int, seconds: float,
                 problem: str | None) -> None:

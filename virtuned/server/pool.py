@@ -1,0 +1,319 @@
+"""Operations run in processes of their own, so that no request can hold a server
+worker past its deadline or take its memory, whatever it asks for.
+
+Each server worker forks ``--concurrency`` operation processes after its warm-up and
+hands each request to an idle one over a socket pair (the request's head and body
+out, the finished answer back, each one pickled frame). Time and memory are bounded
+by construction, not by the compiler's cooperation:
+
+- **time**: at the request's deadline the worker answers 504 and kills the process
+  with SIGKILL, which nothing in the operation can delay or ignore; a new process
+  takes its place (a fork of the worker: milliseconds). A thread could not be
+  stopped, and the event loop itself could not answer while a compile ran on it.
+- **memory**: each process runs under ``RLIMIT_AS``, its address space at the fork
+  plus ``--memory-limit``: an operation that wants more gets MemoryError, is
+  answered 422, and its process is replaced (its heap may be fragmented).
+
+A process is also replaced after ``RECYCLE_AFTER`` answers, so that nothing it
+caches or fragments can grow for the life of the server, and when it ends for any
+other reason (a crash: 500). The worker's own event loop only parses HTTP, checks
+who is calling, and writes answers: nothing a request sends runs there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pickle
+import resource
+import signal
+import socket
+import struct
+from collections import deque
+
+from virtuned.server.validation import Problem
+
+LOG = logging.getLogger("virtuned.server")
+FRAME = struct.Struct("!I")  # the length of the pickled frame that follows
+RECYCLE_AFTER = 10_000  # answers a process gives before it is replaced
+
+
+class OperationProcess(asyncio.Protocol):
+    """The worker's end of one operation process: its socket, and the request it is
+    answering."""
+
+    def __init__(self, pool: Pool, pid: int):
+        self.pool, self.pid = pool, pid
+        self.transport = None
+        self.buffer = bytearray()
+        self.answer: asyncio.Future | None = None  # the request being answered
+        self.timer = None  # its deadline
+        self.gone = False
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.pool.came_up(self)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        if len(buffer) < FRAME.size:
+            return
+        (size,) = FRAME.unpack_from(buffer)
+        if len(buffer) < FRAME.size + size:
+            return
+        response, retiring = pickle.loads(memoryview(buffer)[FRAME.size:FRAME.size + size])
+        del buffer[:FRAME.size + size]
+        self.pool.answered(self, response, retiring)
+
+    def connection_lost(self, exc) -> None:
+        self.pool.lost(self)
+
+
+class Pool:
+    """The operation processes of one server worker, and the requests waiting for
+    one. ``handle(*payload)`` is what a process runs for a request: the service's
+    dispatch, answering a Response (http.py) for any request."""
+
+    def __init__(self, handle, size: int, timeout: float, queue: int, memory_bytes: int,
+                 replaced=None):
+        self.handle, self.size, self.timeout = handle, size, timeout
+        self.queue, self.memory_bytes = queue, memory_bytes
+        self.replaced = replaced or (lambda reason: None)  # tells the metrics
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.processes: set[OperationProcess] = set()
+        self.idle: list[OperationProcess] = []
+        self.waiting: deque = deque()  # (answer, payload, deadline, timer)
+        self.closed = False
+
+    def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        for _ in range(self.size):
+            self.spawn()
+
+    # -- requests
+
+    def submit(self, payload: tuple) -> asyncio.Future:
+        """The future answer (a Response) of the request ``payload``, run in the next
+        idle process; a Problem when none comes free in time (503) or the operation
+        does not finish by the deadline (504)."""
+        loop = self.loop
+        answer = loop.create_future()
+        deadline = loop.time() + self.timeout
+        if self.idle:
+            self._start(self.idle.pop(), answer, pickle.dumps(payload, 5), deadline)
+        elif len(self.waiting) >= self.queue:
+            answer.set_exception(_overloaded(
+                f"every operation slot is busy and {self.queue} requests are waiting "
+                "already"))
+        else:
+            timer = loop.call_at(deadline, _fail, answer, _overloaded(
+                f"no operation slot became free within {self.timeout:g} s"))
+            self.waiting.append((answer, pickle.dumps(payload, 5), deadline, timer))
+        return answer
+
+    def running(self) -> int:
+        """Operations running now."""
+        return sum(1 for p in self.processes if p.answer is not None)
+
+    def _start(self, process: OperationProcess, answer, frame: bytes, deadline) -> None:
+        process.answer = answer
+        process.timer = self.loop.call_at(deadline, self._overdue, process)
+        process.transport.write(FRAME.pack(len(frame)))
+        process.transport.write(frame)
+
+    def _next(self, process: OperationProcess) -> None:
+        """The process to the oldest request still waiting, or back to the idle."""
+        while self.waiting:
+            answer, frame, deadline, timer = self.waiting.popleft()
+            if not answer.done():
+                timer.cancel()
+                self._start(process, answer, frame, deadline)
+                return
+        self.idle.append(process)
+
+    # -- what the processes do
+
+    def came_up(self, process: OperationProcess) -> None:
+        if self.closed:
+            process.transport.close()
+        else:
+            self._next(process)
+
+    def answered(self, process: OperationProcess, response, retiring: str | None) -> None:
+        """``retiring``: why the process ends after this answer ("memory",
+        "recycled"), or None."""
+        answer, process.answer = process.answer, None
+        process.timer.cancel()
+        if answer is not None and not answer.done():
+            answer.set_result(response)
+        if retiring:  # it exits by itself after this answer
+            self._replace(process, retiring)
+        else:
+            self._next(process)
+
+    def _overdue(self, process: OperationProcess) -> None:
+        """The deadline: the process is killed, before its request is answered."""
+        _kill(process.pid)
+        _fail(process.answer, Problem(
+            "timeout", f"the operation did not finish within {self.timeout:g} s"))
+        process.answer = None
+        self._replace(process, "timeout")
+        process.transport.abort()
+
+    def lost(self, process: OperationProcess) -> None:
+        if process.gone:
+            return
+        if process.answer is not None:  # it died answering: a crash, not the client's
+            LOG.error("operation process ended unexpectedly", extra={"fields": {
+                "operation_pid": process.pid}})
+            process.timer.cancel()
+            _fail(process.answer, Problem(
+                "internal", "the operation ended unexpectedly; the server's log has it"))
+            process.answer = None
+        self._replace(process, "crash")
+
+    def _replace(self, process: OperationProcess, reason: str) -> None:
+        process.gone = True
+        self.processes.discard(process)
+        if process in self.idle:
+            self.idle.remove(process)
+        if not self.closed:
+            self.replaced(reason)
+            self.spawn()
+
+    # -- processes
+
+    def spawn(self) -> None:
+        """Fork an operation process; it is idle once its socket is connected."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            _operation_process(theirs, self.handle, self.memory_bytes)
+        theirs.close()
+        pidfd = os.pidfd_open(pid)
+        self.loop.add_reader(pidfd, _reap, self.loop, pid, pidfd)
+        process = OperationProcess(self, pid)
+        self.processes.add(process)
+        task = self.loop.create_task(
+            self.loop.create_unix_connection(lambda: process, sock=ours))
+        task.add_done_callback(_connected)
+
+    def close(self) -> None:
+        """Stop every process (at the server's shutdown, once requests are answered)."""
+        self.closed = True
+        for process in tuple(self.processes):
+            process.gone = True
+            _kill(process.pid)
+            if process.transport is not None:
+                process.transport.abort()
+        self.processes.clear()
+        self.idle.clear()
+
+
+def _connected(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        LOG.error("an operation process could not be connected",
+                  exc_info=task.exception())
+
+
+def _overloaded(why: str) -> Problem:
+    return Problem("overloaded", f"{why}; retry later or elsewhere",
+                   headers={"Retry-After": "1"})
+
+
+def _fail(future: asyncio.Future | None, problem: Problem) -> None:
+    if future is not None and not future.done():
+        future.set_exception(problem)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _reap(loop, pid: int, pidfd: int) -> None:
+    """A process has ended: collect its exit status, so that it leaves no zombie."""
+    loop.remove_reader(pidfd)
+    os.close(pidfd)
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _address_space() -> int:
+    """This process's address space now, in bytes (VmSize)."""
+    with open("/proc/self/statm", "rb") as statm:
+        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+# ---------------------------------------------------------------- the child's side
+
+def _operation_process(sock: socket.socket, handle, memory_bytes: int) -> None:
+    """The operation process: answer one request at a time until the worker closes
+    the socket, this process has answered RECYCLE_AFTER, or one ran out of memory."""
+    code = 0
+    try:
+        _isolate(sock.fileno(), memory_bytes)
+        served = 0
+        while (payload := _receive(sock)) is not None:
+            served += 1
+            try:
+                response = handle(*payload)
+                retiring = "recycled" if served >= RECYCLE_AFTER else None
+            except MemoryError:
+                response, retiring = _out_of_memory(payload, memory_bytes), "memory"
+            frame = pickle.dumps((response, retiring), 5)
+            sock.sendall(FRAME.pack(len(frame)) + frame)
+            if retiring:
+                break
+    except BaseException:  # noqa: BLE001 - anything: the worker sees the socket close
+        code = 70
+    os._exit(code)
+
+
+def _isolate(keep: int, memory_bytes: int) -> None:
+    """Leave the worker's world: its signal handlers and every descriptor it has
+    (its client connections above all: one held open here would keep a connection
+    alive after the worker closed it); then take the memory limit, ``memory_bytes``
+    more address space than the process has now."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when this ends
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.closerange(3, keep)
+    os.closerange(keep + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    if memory_bytes:
+        limit = _address_space() + memory_bytes
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _receive(sock: socket.socket) -> tuple | None:
+    head = _exactly(sock, FRAME.size)
+    if head is None:
+        return None
+    body = _exactly(sock, FRAME.unpack(head)[0])
+    return None if body is None else pickle.loads(body)
+
+
+def _exactly(sock: socket.socket, size: int) -> bytes | None:
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(min(size - len(data), 1 << 20))
+        if not chunk:
+            return None
+        data += chunk
+    return bytes(data)
+
+
+def _out_of_memory(payload: tuple, memory_bytes: int):
+    from virtuned.server.http import problem_response
+
+    request_id = payload[-1]
+    return problem_response(Problem(
+        "invalid-input", f"the operation needed more memory than the server allows one "
+        f"request ({memory_bytes >> 20} MiB); ask for less"), request_id)
