@@ -32,7 +32,12 @@ def plan(tmp_path, *host):
 
     (tmp_path / "p.vt").write_text(PROFILE)
     code, out, err = run(["plan", "-p", "p.vt", "-t", "vcpus 2", "-t", "memory 2GiB", *host], cwd=tmp_path)
-    assert (code, err) == (0, ""), err
+    # A capabilities document's pools are totals: said where its hugepages are placed.
+    totals = (f"p.vt:8:3: warning: 'hugepages 1GiB': {SMT} is a capabilities document: "
+              "its page counts are the pools' totals, so they were taken as free (free "
+              "pages unknown); a host snapshot ('virtuned host snapshot') or --connect "
+              "says what is free\n      hugepages 1GiB\n      ^^^^^^^^^^^^^^\n")
+    assert (code, err) == (0, totals if SMT in host else ""), err
     wanted = json.loads(out)["requirements"]
     return (wanted["cpus"]["threads"], wanted["hugepages"], len(wanted["cells"]))
 
