@@ -70,3 +70,10 @@ def test_shared_cpus_need_a_host(tmp_path):
     code, _, err = run(["plan", "-t", "dedicated cpus", "--shared-cpus", "0"], cwd=tmp_path)
     assert (code, err.splitlines()[0]) == (
         2, "--shared-cpus 0: error: --shared-cpus needs the host it applies to")
+
+
+def test_a_guest_compiled_again_does_not_hold_against_itself():
+    host = snapshot.host_of(json.loads(BUSY.read_text()), "busy.json",
+                            ignore=frozenset({"web01", "db02"}))
+    assert host.held == ((1, ("app03",)), (2, ("app03",)))
+    assert [cell.pool(1048576) for cell in host.cells] == [2, 4]  # db02's kept no more

@@ -57,7 +57,10 @@ def parse(data: str | bytes, source: str) -> Host:
     return host_of(document, source)
 
 
-def host_of(document: dict, source: str) -> Host:
+def host_of(document: dict, source: str, ignore: frozenset[str] = frozenset()) -> Host:
+    """The snapshot document (parsed JSON) → Host. ``ignore``: names of guests that
+    hold nothing for this guest (the guest itself, when it is already defined there
+    and is compiled again)."""
     read = _Reader(source)
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise read.bad("", f"not a {KIND} (no \"format\": \"{FORMAT}\")")
@@ -65,8 +68,9 @@ def host_of(document: dict, source: str) -> Host:
     if version != VERSION:
         raise read.bad("version", f"version {version}; this virtuned reads version "
                        f"{VERSION}")
-    guests = [_guest(read, guest, f"guests[{i}]")
-              for i, guest in enumerate(read.items(document, "guests", ""))]
+    guests = [guest for guest in (_guest(read, guest, f"guests[{i}]") for i, guest in
+                                  enumerate(read.items(document, "guests", "")))
+              if guest.name not in ignore]
     nodes = read.items(document, "nodes", "")
     if not nodes:
         raise read.bad("nodes", "no NUMA nodes")
@@ -122,26 +126,17 @@ def _guest(read, guest, path) -> _Guest:
 
 def _cell(read, node, path, guests) -> HostCell:
     ident = read.whole(node, "id", path)
-    # What the guests this node's free counts do not yet show will take here:
-    # those not running (they start with the host); all of them where libvirt
-    # does not say what is free.
-    def taken(page_kib, free_told: bool) -> int:
-        return sum(kib // (page_kib or 1) for guest in guests if not (free_told and guest.running)
-                   for nodes, kib, page in guest.memory if ident in nodes and page == page_kib)
-
     pages = []
     for i, pool in enumerate(read.items(node, "pages", path)):
         where = f"{path}.pages[{i}]"
-        size = read.whole(pool, "size_kib", where)
-        free = pool.get("free")
-        count = read.whole(pool, "free" if free is not None else "total", where)
-        pages.append((size, max(count - taken(size, free is not None), 0) if size > 4
-                      else count))
-    total, free = node.get("memory_kib"), node.get("free_memory_kib")
+        size, told = read.whole(pool, "size_kib", where), pool.get("free") is not None
+        count = read.whole(pool, "free" if told else "total", where)
+        pages.append((size, max(count - _kept(guests, ident, size, told) // size, 0)))
     memory = None
-    if total is not None or free is not None:
-        field = "free_memory_kib" if free is not None else "memory_kib"
-        memory = max(read.whole(node, field, path) - taken(None, free is not None), 0)
+    if node.get("memory_kib") is not None or node.get("free_memory_kib") is not None:
+        told = node.get("free_memory_kib") is not None
+        memory = max(read.whole(node, "free_memory_kib" if told else "memory_kib", path)
+                     - _kept(guests, ident, None, told), 0)
     cpus = tuple(sorted((_cpu(read, cpu, f"{path}.cpus[{i}]")
                          for i, cpu in enumerate(read.items(node, "cpus", path))),
                         key=lambda cpu: cpu.id))
@@ -149,6 +144,15 @@ def _cell(read, node, path, guests) -> HostCell:
                        read.whole(d, "value", f"{path}.distances[{i}]"))
                       for i, d in enumerate(read.items(node, "distances", path)))
     return HostCell(ident, memory, tuple(sorted(pages)), cpus, distances)
+
+
+def _kept(guests, node: int, page_kib: int | None, free_told: bool) -> int:
+    """The KiB of memory (``page_kib`` None) or of hugepages of that size other guests
+    take on ``node`` that its free count does not show yet: those of the guests that
+    are not running (they start with the host), or of all of them when the driver
+    did not say what is free."""
+    return sum(kib for guest in guests if not (free_told and guest.running)
+               for nodes, kib, page in guest.memory if node in nodes and page == page_kib)
 
 
 def _cpu(read, cpu, path) -> HostCpu:
