@@ -94,11 +94,12 @@ def test_explain_json(folder):
     assert document["changes"][3] == {
         "path": "/domain/features/acpi", "old": None, "new": "<acpi/>",
         "trait": "completion: ACPI and the APIC", "strength": "default", "at": None,
-        "chain": []}
+        "overridden": False, "chain": []}
     assert document["changes"][9] == {
         "path": "/domain/devices/video/model", "old": None,
         "new": '<model type="virtio"/>', "trait": "video virtio",
         "strength": "prefer", "at": {"file": "lib/base.vt", "line": 6, "col": 1},
+        "overridden": False,
         "chain": [{"include": "base", "at": {"file": "lib/legacy.vt", "line": 2, "col": 1}}]}
     assert document["skipped"] == [
         {"when": "agent", "at": {"file": "lib/base.vt", "line": 3, "col": 1}}]
@@ -141,3 +142,23 @@ def _apply(text: str, diff: str) -> str:
             out.append(lines[index])
             index += 1
     return "".join(out + lines[index:])
+
+
+def test_explain_names_what_override_replaced(folder):
+    write(folder, {"sata.xml": DOMAIN.replace("<os>", "<clock offset='localtime'/>\n  <os>")})
+    args = ["explain", "sata.xml", "-t", "clock utc", "--override"]
+    code, out, err = run(args, cwd=folder)
+    assert code == 0
+    assert out.startswith("""\
+/domain/clock/@offset: 'localtime' -> 'utc'
+    <- 'clock utc' at <trait 1>:1:1
+    input had 'localtime'; overridden (--override)
+""")
+    assert err.startswith("<trait 1>:1:1: warning: 'clock utc' overrides the input: "
+                          "/domain/clock/@offset was 'localtime', now 'utc'\n")
+    code, out, err = run(args + ["--json"], cwd=folder)
+    assert json.loads(out)["changes"][0] == {
+        "path": "/domain/clock/@offset", "old": "localtime", "new": "utc",
+        "trait": "clock utc", "strength": "require",
+        "at": {"file": "<trait 1>", "line": 1, "col": 1}, "overridden": True, "chain": []}
+    assert run(args[:-1], cwd=folder)[0] == 3  # without --override: a conflict

@@ -40,8 +40,9 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
             domcaps: str | bytes | None = None, domcaps_name: str = "<domcaps>",
             device_nodes=(), host: str | bytes | None = None, host_name: str = "<host>",
             reserved_cpus: str | None = None, allocated_cpus: str | None = None,
-            option_names: OptionNames = CLI_OPTIONS, connect: str | None = None,
-            shared_cpus: str | None = None) -> CompileResult:
+            option_names: OptionNames = CLI_OPTIONS, override: bool = False,
+            connect: str | None = None, shared_cpus: str | None = None
+            ) -> CompileResult:
     """Compile traits onto a domain.
 
     Args:
@@ -79,6 +80,8 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
         option_names: how diagnostics name ``name``, ``settings``, ``device_nodes``
             and the CPU lists: as the CLI's options (the default) or, with
             ``diagnostics.HTTP_OPTIONS``, as an HTTP request's fields.
+        override: required traits replace values the input states instead of
+            conflicting with them; each replaced value is a warning.
 
     Returns:
         CompileResult with the complete domain XML and the warnings (dropped
@@ -94,7 +97,8 @@ def compile(domain_xml: str | bytes | None = None, *, profiles=(), traits=(), so
                         domcaps_name=domcaps_name, device_nodes=device_nodes, host=host,
                         host_name=host_name, reserved_cpus=reserved_cpus,
                         allocated_cpus=allocated_cpus, option_names=option_names,
-                        connect=connect, shared_cpus=shared_cpus), name)
+                        connect=connect, shared_cpus=shared_cpus), name,
+               override)
     written = None
     if write_lock:
         written = locks.dump(run.trait_set, request=run.request(), compiler=__version__,
@@ -116,8 +120,8 @@ class ExplainResult:
 def explain(domain_xml: str | bytes | None = None, **request) -> ExplainResult:
     """Compile as ``compile`` does (same keyword arguments, but no ``write_lock``) and
     return every change with the trait, source location and include chain behind it."""
-    name = request.pop("name", None)
-    run = _run(_prepare(domain_xml, **request), name)
+    name, override = request.pop("name", None), request.pop("override", False)
+    run = _run(_prepare(domain_xml, **request), name, override)
     original = domain_xml.decode("utf-8", "replace") if isinstance(domain_xml, bytes) \
         else domain_xml
     return ExplainResult(run.xml, original, run.changes(), run.trait_set.skipped,
@@ -134,6 +138,8 @@ def explanation_text(result) -> str:
             else repr(change.new)
         lines.append(f"{change.path}: {old} -> {new}")
         lines.append("    " + _why(change.origin))
+        if change.overridden:
+            lines.append(f"    input had {old}; overridden (--override)")
         lines += [f"    through {link}" for link in reversed(change.origin.chain)]
     for skipped in result.skipped:
         lines.append(f"skipped: when {skipped.condition} at {skipped.span} "
@@ -155,7 +161,7 @@ def explanation_json(result) -> dict:
     return {
         "changes": [{"path": c.path, "old": c.old, "new": c.new,
                      "trait": c.origin.label, "strength": c.origin.strength,
-                     "at": span(c.origin.span),
+                     "at": span(c.origin.span), "overridden": c.overridden,
                      "chain": [{link.kind: link.name, "at": span(link.span)}
                                for link in c.origin.chain]}
                     for c in result.changes],
@@ -174,7 +180,7 @@ class _Run:
     defaults: int  # the defaults version the VM was completed with
 
 
-def _run(prepared, name) -> _Run:
+def _run(prepared, name, override: bool = False) -> _Run:
     """plan → emit → merge on a prepared request, once, for compile and explain."""
     if name is not None:
         options = prepared.option_names
@@ -187,7 +193,8 @@ def _run(prepared, name) -> _Run:
         warnings = list(the_plan.traits.warnings) + phase_one_warnings(the_plan)
         edits = emit.emit(the_plan, tree, domain_name, name=name, warnings=warnings,
                           option_names=prepared.option_names)
-        done = merge.apply(tree, edits, domain_name, warnings)
+        done = merge.apply(tree, edits, domain_name, warnings, override)
+        warnings += merge.overridden(done, domain_name)
     except VirtunedError as exc:  # name the composite behind a part, as resolve does
         raise VirtunedError(with_uses(exc.diagnostics, trait_set.traits),
                             exc.exit_code) from None
@@ -299,7 +306,7 @@ def plan(domain_xml: str | bytes | None = None, **request) -> PlanResult:
     """What a compile of this request needs of a host, without compiling: the
     scheduler's phase one. Takes ``compile``'s keyword arguments; with ``host`` the
     answer includes the placement there (or raises: exit 3 when it is infeasible)."""
-    request.pop("name", None)
+    request.pop("name", None), request.pop("override", None)
     prepared = _prepare(domain_xml, **request)
     the_plan = prepared.plan()
     wanted = described(the_plan, prepared.tree.getroot(), prepared.domain_name)

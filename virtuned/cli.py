@@ -123,6 +123,7 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
 
 def _compile_arguments(command) -> None:
     add_request_arguments(command)
+    _override_argument(command)
     command.add_argument("-o", "--output", metavar="OUT.xml",
                          help="write the domain here instead of stdout")
     command.add_argument("--write-lock", metavar="LOCK.json",
@@ -131,8 +132,15 @@ def _compile_arguments(command) -> None:
                          help="compile from a lock alone, reading no profile")
 
 
+def _override_argument(command) -> None:
+    command.add_argument("--override", action="store_true",
+                         help="traits replace values the input states instead of "
+                         "conflicting with them; each replaced value is a warning")
+
+
 def _explain_arguments(command) -> None:
     add_request_arguments(command)
+    _override_argument(command)
     command.add_argument("--lock", metavar="LOCK.json", help="explain a lock's replay")
     command.add_argument("--diff", action="store_true",
                          help="a unified diff of input and output instead")
@@ -224,9 +232,12 @@ def _serve(args, sources) -> int:
     for directory in args.profile_path:
         if not os.path.isdir(directory):
             raise _InputFileError(directory, "not a directory (--profile-path)")
-    if not args.timeout > 0:
-        raise _InputFileError("--timeout", f"expected seconds > 0, got {args.timeout}")
+    for option, seconds in (("--timeout", args.timeout),
+                            ("--header-timeout", args.header_timeout)):
+        if not 0 < seconds < 86400:
+            raise _InputFileError(option, f"expected seconds from 0 to 86400, got {seconds}")
     limits = Limits(body_bytes=args.max_body_bytes, timeout=args.timeout,
+                    header_timeout=args.header_timeout,
                     concurrency=args.concurrency, queue=args.queue,
                     memory_bytes=args.memory_limit << 20)
     return serve(args.host, args.port, args.workers, tuple(args.profile_path), limits,
@@ -344,7 +355,8 @@ def _compile(args, sources) -> int:
         except UnicodeDecodeError as exc:
             raise _InputFileError(args.lock, f"not UTF-8 text ({exc.reason})") from None
     result = compile(**request_kwargs(args, sources), lock=lock,
-                     lock_name=args.lock or "<lock>", write_lock=bool(args.write_lock))
+                     lock_name=args.lock or "<lock>", write_lock=bool(args.write_lock),
+                     override=args.override)
     print_warnings(result.warnings, sources)
     if args.write_lock:
         _write_atomically(args.write_lock, result.lock)

@@ -15,7 +15,7 @@ import re
 import attrs
 from lxml import etree
 
-from virtuned.diagnostics import Diagnostic, Span, error
+from virtuned.diagnostics import Diagnostic, Related, Span, error
 from virtuned.domain import (Inserter, MixedContent, copy_of, element_span, indent_subtree,
                              indent_unit, path_of)
 from virtuned.emit.edits import Add, E, Ensure, SetAttr, SetText, conflict
@@ -31,15 +31,19 @@ class Change:
     old: str | None
     new: str
     origin: Origin
+    overridden: bool = False  # the input stated ``old``; --override let the trait win
 
 
-def apply(tree, edits, filename: str, warnings: list | None = None) -> list[tuple]:
+def apply(tree, edits, filename: str, warnings: list | None = None,
+          override: bool = False) -> list[tuple]:
     """Apply ``edits`` to ``tree`` in place, or raise a conflict without changing it.
 
     A preference whose edits clash with the input or with another trait is dropped as
-    a whole (never half-applied), with a warning appended to ``warnings``.
+    a whole (never half-applied), with a warning appended to ``warnings``. With
+    ``override``, a required trait replaces a value the input states (``overridden``
+    lists each) instead of conflicting with it.
     """
-    sets, adds = _settle(edits, filename, warnings)
+    sets, adds = _settle(edits, filename, warnings, override)
     root = tree.getroot()
     inserter = Inserter(indent_unit(root))
     done: list[tuple] = []
@@ -104,6 +108,24 @@ def _instance(spec: E, unit: str, level: int):
     return copy_of((spec, unit, level), make)
 
 
+def overridden(done, filename: str) -> list[Diagnostic]:
+    """A warning for each value of the input that ``apply(override=True)`` replaced:
+    the user sees every value the traits won over."""
+    found = [Diagnostic("warning", f"'{edit.origin.label}' overrides the input: "
+                        f"{_location(edit)} was '{old}', now '{edit.value}'",
+                        edit.origin.span or element_span(element, filename),
+                        (Related(element_span(element, filename), "the input had it here"),))
+             for element, edit, old in done if _overrides(edit, old)]
+    return sorted(found, key=lambda d: (d.span.file, d.span.line, d.span.col))
+
+
+def _overrides(edit, old: str | None) -> bool:
+    """Whether an applied edit replaced a value the input states, which only
+    ``override`` lets a trait do (a completion or a preference never does)."""
+    return old is not None and old != getattr(edit, "replaces", None) and \
+        type(edit) in (SetAttr, SetText) and edit.origin.strength == "require"
+
+
 def describe(tree, done) -> list[Change]:
     """The Changes of ``apply``'s result, for ``explain`` (paths are computed only
     when asked for: a plain compile does not need them)."""
@@ -113,9 +135,10 @@ def describe(tree, done) -> list[Change]:
 def _change(tree, element, edit, old) -> Change:
     path = tree.getpath(element)
     if isinstance(edit, (SetAttr, Ensure)):
-        return Change(f"{path}/@{edit.name}", old, edit.value, edit.origin)
+        return Change(f"{path}/@{edit.name}", old, edit.value, edit.origin,
+                      _overrides(edit, old))
     if isinstance(edit, SetText):
-        return Change(f"{path}/text()", old, edit.value, edit.origin)
+        return Change(f"{path}/text()", old, edit.value, edit.origin, _overrides(edit, old))
     text = etree.tostring(element, encoding="unicode", with_tail=False)
     return Change(path, None, re.sub(r">\s+<", "><", text), edit.origin)
 
@@ -128,7 +151,7 @@ class _Clash(Exception):
         self.problem, self.origin, self.other = problem, origin, other
 
 
-def _settle(edits, filename: str, warnings: list | None):
+def _settle(edits, filename: str, warnings: list | None, override: bool):
     """The edits that can be applied together: required clashes raise, a clashing
     preference is dropped with all of its edits and the rest is settled again."""
     while True:
@@ -136,7 +159,7 @@ def _settle(edits, filename: str, warnings: list | None):
         for edit in edits:
             (adds if type(edit) is Add else values).append(edit)
         try:
-            return _check_values(values, filename), _dedupe_additions(adds)
+            return _check_values(values, filename, override), _dedupe_additions(adds)
         except _Clash as clash:
             default = next((o for o in (clash.origin, clash.other)
                             if o is not None and o.strength == "default"), None)
@@ -153,9 +176,10 @@ def _settle(edits, filename: str, warnings: list | None):
             edits = [e for e in edits if e.origin is not loser]
 
 
-def _check_values(edits, filename: str) -> list[tuple]:
+def _check_values(edits, filename: str, override: bool) -> list[tuple]:
     """The value edits that change something, once each, with the input's value
-    they replace; conflicts raise."""
+    they replace; conflicts raise (with ``override``, not a required trait's with
+    the input)."""
     chosen: dict[tuple, tuple] = {}
     for edit in edits:
         kind = type(edit)
@@ -166,7 +190,8 @@ def _check_values(edits, filename: str) -> list[tuple]:
         else:
             key, current = (id(edit.element), None), _current(edit)
         if current is not None and current != edit.value and current != getattr(
-                edit, "replaces", None):
+                edit, "replaces", None) and not (override and edit.origin.strength ==
+                                                 "require"):
             what = _location(edit)
             raise _Clash(conflict(edit.origin, f"{what} = '{edit.value}'",
                                   element_span(edit.element, filename),

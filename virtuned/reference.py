@@ -16,8 +16,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+from virtuned import data
 from virtuned import vocab  # noqa: F401  (registers the traits)
+from virtuned.resolve import composites as declared
 from virtuned.resolve import registry
+from virtuned.resolve.profiles import Library, search_path
+from virtuned.syntax.format import statement_text
 from virtuned.resolve.registry import Slot, TraitDef, signature
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,10 +97,6 @@ def _entry(shown: str, version: int, summary: str, width: int) -> list[str]:
 def composites(profile_path: tuple[str, ...] | None = ()) -> tuple:
     """The composite traits declared on the search path (newest profile versions);
     with None, only those of the shipped library (what the docs list)."""
-    from virtuned import data
-    from virtuned.resolve import composites as declared
-    from virtuned.resolve.profiles import Library, search_path
-
     path = (data.directory("traits"),) if profile_path is None else \
         search_path(profile_path)
     return declared.listing(Library(path))
@@ -104,8 +104,6 @@ def composites(profile_path: tuple[str, ...] | None = ()) -> tuple:
 
 def parts(composite) -> tuple[str, ...]:
     """A composite's parts as trait text, in the order declared."""
-    from virtuned.syntax.format import statement_text
-
     return tuple(statement_text(part) for part in composite.parts)
 
 

@@ -109,6 +109,9 @@ class CompileRequest(_Request):
 
     host: Annotated[Optional[Xml], Meta(description=(
         "`virsh capabilities` XML of the host the domain will run on."))] = None
+    override: Annotated[Optional[bool], Meta(description=(
+        "Required traits replace values the domain states instead of conflicting "
+        "with them (compile and explain); each replaced value is a warning."))] = None
 
 
 class FitRequest(_Request, kw_only=True):
@@ -190,6 +193,9 @@ class Change(_Contract):
     chain: Annotated[list[Link], Meta(description="the includes and composite traits "
                                                   "that brought the trait in, outermost "
                                                   "first")]
+    overridden: Annotated[bool, Meta(description=(
+        "the input stated `old`, and the request's `override` let the trait replace "
+        "it"))] = False
 
 
 class Skipped(_Contract):
