@@ -45,8 +45,8 @@ def slow():
 
 @pytest.fixture(scope="module")
 def limited():
-    with running_server("--timeout", str(TIME_LIMIT), "--concurrency", "1",
-                        "--max-body-bytes", "700000") as server:
+    with running_server("--timeout", str(TIME_LIMIT), "--header-timeout", str(TIME_LIMIT),
+                        "--concurrency", "1", "--max-body-bytes", "700000") as server:
         yield server
 
 
@@ -84,6 +84,38 @@ def test_a_body_that_never_arrives_is_408(idle):
     assert json.loads(body) == problem(408, "request-timeout",
                                        "The request body did not arrive in time",
                                        "the body did not arrive within 0.05 s", [], 2, "l-3")
+    limited.assert_serving()
+
+
+def test_a_head_that_trickles_is_408_and_the_end_of_the_connection(idle):
+    """Slowloris: a client that sends its headers a byte at a time, slower than the
+    header time limit, is answered 408 and disconnected."""
+    limited = idle
+    port = int(limited.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nX-Request-ID: l-8\r\nX-Slow: ")
+        head, body = read_response(sock)  # nothing more is sent: it never ends
+        assert sock.recv(100) == b""  # closed
+    assert head.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert head.endswith(b"\r\nconnection: close")
+    assert json.loads(body) == problem(408, "request-timeout",
+                                       "The request body did not arrive in time",
+                                       "the head did not arrive within 0.05 s", [], 2, "l-8")
+    limited.assert_serving()
+
+
+def test_a_head_over_64_kib_is_413(idle):
+    limited = idle
+    port = int(limited.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        start = b"GET /healthz HTTP/1.1\r\nX-Request-ID: l-9\r\nX-Big: "
+        # One byte over, and no more: the server reads all of it before it answers
+        # (what a server closes on unread is reset, its answer with it).
+        sock.sendall(start + b"a" * (64 * 1024 + 1 - len(start)))
+        head, body = read_response(sock)
+    assert head.startswith(b"HTTP/1.1 413 Content Too Large\r\n")
+    assert json.loads(body)["detail"] == ("the request head is more than 65536 bytes; the "
+                                          "limit is 65536")
     limited.assert_serving()
 
 

@@ -25,8 +25,8 @@ a file, and nothing a client sends is ever used as a path.
 
 from __future__ import annotations
 
-import asyncio
 import functools
+import json
 import logging
 import os
 import re
@@ -66,6 +66,7 @@ class Limits:
 
     body_bytes: int = 1024 * 1024  # the request body, in bytes
     timeout: float = 10.0  # seconds: reading the body, then waiting for and running
+    header_timeout: float = 10.0  # seconds: reading the request line and headers
     concurrency: int = 2  # operation processes of one worker process
     queue: int = 64  # requests waiting for an operation process, per worker; more: 503
     memory_bytes: int = 1024 << 20  # more address space an operation may take; 0: any
@@ -358,40 +359,24 @@ def _warm_up() -> None:
 
 # ---------------------------------------------------------------- serving
 
-# ``virtuned serve`` hands its options to the worker processes through these (each
-# worker imports the application anew, so they cannot be passed as objects).
-ENVIRONMENT = {"profile_path": "VIRTUNED_PROFILE_PATH", "body_bytes": "VIRTUNED_MAX_BODY_BYTES",
-               "timeout": "VIRTUNED_TIMEOUT", "concurrency": "VIRTUNED_CONCURRENCY",
-               "queue": "VIRTUNED_QUEUE", "memory_bytes": "VIRTUNED_MEMORY_BYTES",
-               "access_log": "VIRTUNED_ACCESS_LOG"}
+# ``virtuned serve`` hands its options to the worker processes through this, as JSON
+# (each worker imports the application anew, so they cannot be passed as objects).
+ENVIRONMENT = "VIRTUNED_SERVE"
 
 
 def app_from_environment() -> App:
     """The application as ``virtuned serve`` configured it (uvicorn's factory)."""
-    env = os.environ
-    path = env.get(ENVIRONMENT["profile_path"], "")
-    defaults = Limits()
-    limits = attrs.evolve(
-        defaults,
-        body_bytes=int(env.get(ENVIRONMENT["body_bytes"], defaults.body_bytes)),
-        timeout=float(env.get(ENVIRONMENT["timeout"], defaults.timeout)),
-        concurrency=int(env.get(ENVIRONMENT["concurrency"], defaults.concurrency)),
-        queue=int(env.get(ENVIRONMENT["queue"], defaults.queue)),
-        memory_bytes=int(env.get(ENVIRONMENT["memory_bytes"], defaults.memory_bytes)))
-    return create_app(tuple(p for p in path.split(os.pathsep) if p), limits,
-                      env.get(ENVIRONMENT["access_log"]) == "1")
+    options = json.loads(os.environ.get(ENVIRONMENT, "{}"))
+    return create_app(tuple(options.get("profile_path", ())),
+                      Limits(**options.get("limits", {})), options.get("access_log", False))
 
 
 def serve(host: str, port: int, workers: int, profile_path=(), limits: Limits = Limits(),
           access_log: bool = True) -> int:
     """Run the service until it is stopped (SIGINT, SIGTERM)."""
-    os.environ[ENVIRONMENT["profile_path"]] = os.pathsep.join(map(str, profile_path))
-    os.environ[ENVIRONMENT["body_bytes"]] = str(limits.body_bytes)
-    os.environ[ENVIRONMENT["timeout"]] = str(limits.timeout)
-    os.environ[ENVIRONMENT["concurrency"]] = str(limits.concurrency)
-    os.environ[ENVIRONMENT["queue"]] = str(limits.queue)
-    os.environ[ENVIRONMENT["memory_bytes"]] = str(limits.memory_bytes)
-    os.environ[ENVIRONMENT["access_log"]] = "1" if access_log else "0"
+    os.environ[ENVIRONMENT] = json.dumps({
+        "profile_path": [str(p) for p in profile_path], "limits": attrs.asdict(limits),
+        "access_log": access_log})
     metrics_dir = None
     if workers > 1:  # the workers share their metrics through files (observe.py)
         metrics_dir = tempfile.mkdtemp(prefix="virtuned-metrics-")

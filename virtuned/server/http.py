@@ -37,6 +37,7 @@ from virtuned.server.validation import Problem
 
 LOG = logging.getLogger("virtuned.server")
 KEEP_ALIVE = 5.0  # seconds an idle connection is kept (uvicorn's default)
+HEAD_BYTES = 64 * 1024  # the largest request head (request line and headers)
 JSON = b"application/json"
 PROBLEM_JSON = b"application/problem+json"
 _REASONS = {100: b"Continue", 200: b"OK", 400: b"Bad Request", 404: b"Not Found",
@@ -126,13 +127,15 @@ class Protocol(asyncio.Protocol):
         self.closed = self.paused = self.closing_after = False
         self.writable = True
         self.idle_timer = None  # closes a keep-alive connection left idle
-        self.read_timer = None  # the time limit of a request that is still arriving
+        self.read_timer = None  # the time limit of the head or body still arriving
         # the request being parsed
         self.request: Request | None = None
         self.handler = None
         self.url = b""
         self.body: list[bytes] = []
         self.size = 0
+        self.in_head = False  # its head is still arriving
+        self.head_bytes = 0  # bytes received since its head began, while it arrives
 
     # -- the connection
 
@@ -169,6 +172,8 @@ class Protocol(asyncio.Protocol):
         if self.idle_timer is not None:
             self.idle_timer.cancel()
             self.idle_timer = None
+        if self.in_head:
+            self.head_bytes += len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -177,16 +182,32 @@ class Protocol(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._refuse(Problem("malformed-request", f"not a valid HTTP request: {exc}"))
         else:
-            if self.request is not None and self.read_timer is None:
-                # a request still arriving: it has the time limit from now
-                self.read_timer = self.loop.call_later(
-                    self.limits.timeout, self._late, self.limits.timeout)
+            if self.request is not None:
+                self._arriving(len(data))
+
+    def _arriving(self, size: int) -> None:
+        """A request is still arriving after ``size`` bytes: its head must be whole
+        within HEAD_BYTES and the header time limit, its body within the time limit,
+        each counted from when it began."""
+        if self.in_head:
+            if not self.head_bytes:
+                self.head_bytes = size  # the chunk the head began in
+            if self.head_bytes > HEAD_BYTES:
+                self._refuse(Problem("too-large", f"the request head is more than "
+                                     f"{HEAD_BYTES} bytes; the limit is {HEAD_BYTES}"))
+            elif self.read_timer is None:
+                seconds = self.limits.header_timeout
+                self.read_timer = self.loop.call_later(seconds, self._late, "head", seconds)
+        elif self.read_timer is None:
+            seconds = self.limits.timeout
+            self.read_timer = self.loop.call_later(seconds, self._late, "body", seconds)
 
     # -- parsing (httptools' callbacks)
 
     def on_message_begin(self) -> None:
         self.request = Request(self.client)
         self.url, self.body, self.size = b"", [], 0
+        self.in_head, self.head_bytes = True, 0
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -197,6 +218,10 @@ class Protocol(asyncio.Protocol):
         headers[name] = headers[name] + b", " + value if name in headers else value
 
     def on_headers_complete(self) -> None:
+        self.in_head = False
+        if self.read_timer is not None:  # the head's: the body has its own
+            self.read_timer.cancel()
+            self.read_timer = None
         request = self.request
         request.method = self.parser.get_method().decode("ascii", "replace")
         url = self.url  # origin-form (/path?query) but for a proxy's absolute-form
@@ -324,10 +349,10 @@ class Protocol(asyncio.Protocol):
         self.pending.clear()
         self._send(request, problem_response(problem, request.request_id))
 
-    def _late(self, seconds: float) -> None:
+    def _late(self, part: str, seconds: float) -> None:
         self.read_timer = None
         if self.request is not None:
-            self._refuse(Problem("request-timeout", f"the body did not arrive within "
+            self._refuse(Problem("request-timeout", f"the {part} did not arrive within "
                                  f"{seconds:g} s"))
 
     def _idle(self) -> None:
