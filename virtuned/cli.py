@@ -200,6 +200,10 @@ def _serve_arguments(command) -> None:
     command.add_argument("--queue", type=_whole, default=64, metavar="N",
                          help="requests waiting for an operation per worker; more are "
                          "answered 503 (default: 64)")
+    command.add_argument("--max-connections", type=_positive, default=4096, metavar="N",
+                         help="open connections per worker; when full, the least "
+                         "recently active one without a request being answered is "
+                         "closed for a new one (default: 4096)")
     command.add_argument("--memory-limit", type=_whole, default=1024, metavar="MiB",
                          help="memory one operation may take, above the server's own; "
                          "0: no limit (default: 1024)")
@@ -242,7 +246,8 @@ def _serve(args, sources) -> int:
     limits = Limits(body_bytes=args.max_body_bytes, timeout=args.timeout,
                     header_timeout=args.header_timeout,
                     concurrency=args.concurrency, queue=args.queue,
-                    memory_bytes=args.memory_limit << 20)
+                    memory_bytes=args.memory_limit << 20,
+                    connections=args.max_connections)
     return serve(args.host, args.port, args.workers, tuple(args.profile_path), limits,
                  args.access_log)
 

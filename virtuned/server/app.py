@@ -70,6 +70,7 @@ class Limits:
     concurrency: int = 2  # operation processes of one worker process
     queue: int = 64  # requests waiting for an operation process, per worker; more: 503
     memory_bytes: int = 1024 << 20  # more address space an operation may take; 0: any
+    connections: int = 4096  # open connections per worker; more: the least active closed
 
 
 def problem_of(exc: VirtunedError, sources: Sources) -> Problem:
@@ -310,6 +311,7 @@ class App:
         limits = self.limits
         self.pool = Pool(service.answer, limits.concurrency, limits.timeout, limits.queue,
                          limits.memory_bytes, service.prometheus.replaced)
+        self.connections: dict = {}  # http.Protocol's, least recently active first
         self.routes: dict[str, dict] = {}
         for op in contract.OPERATIONS:
             handler = (functools.partial(_submit, self.pool, op.name) if op.name in POOLED
@@ -329,6 +331,7 @@ class App:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self.limits = _within_descriptors(self.limits)
                 _warm_up()  # before the fork: every operation process starts warm
                 self.pool.start()
                 await send({"type": "lifespan.startup.complete"})
@@ -336,6 +339,25 @@ class App:
                 self.pool.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _within_descriptors(limits: Limits) -> Limits:
+    """The limits with room for every connection they allow: the process's soft
+    limit of descriptors raised to its hard limit, and the connections lowered
+    (with a warning) when even that is too few."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    # the listening sockets, the log, the event loop's, 2 per operation process...
+    room = soft - 64 - 4 * limits.concurrency
+    if limits.connections <= room:
+        return limits
+    LOG.warning("fewer connections than asked: the descriptors allow %d", room,
+                extra={"fields": {"asked": limits.connections, "nofile": soft}})
+    return attrs.evolve(limits, connections=max(room, 1))
 
 
 def _submit(pool: Pool, operation: str, request: Request):

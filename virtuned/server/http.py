@@ -117,6 +117,7 @@ class Protocol(asyncio.Protocol):
             config.load()
         app = config.loaded_app
         self.routes, self.limits, self.observer = app.routes, app.limits, app.observer
+        self.open = app.connections  # this worker's, least recently active first
         self.state = server_state
         self.loop = _loop or asyncio.get_event_loop()
         self.parser = httptools.HttpRequestParser(self)
@@ -143,13 +144,31 @@ class Protocol(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.client = peer[0] if isinstance(peer, tuple) else None
+        if len(self.open) >= self.limits.connections and not _make_room(self.open):
+            self._refuse(overloaded("the server has too many connections open, each "
+                                     "with a request in progress"))
+            return
+        self.open[self] = None
         self.state.connections.add(self)
         self._idle()
 
     def connection_lost(self, exc) -> None:
         self.closed = True
+        self.open.pop(self, None)
         self.state.connections.discard(self)
         self._stop_timers()
+
+    def make_room(self) -> None:
+        """Close this connection for a new one, the server being full: it is the
+        least recently active of those with nothing being answered (a client that
+        trickles its head, or a keep-alive connection left idle)."""
+        self.open.pop(self, None)
+        if self.request is not None:
+            self._refuse(overloaded("the server has too many connections open; this "
+                                     "one was the least recently active"))
+        else:
+            self.transport.close()
+            self.closed = True
 
     def shutdown(self) -> None:
         """uvicorn's graceful shutdown: close when idle, else after the answers."""
@@ -205,6 +224,8 @@ class Protocol(asyncio.Protocol):
     # -- parsing (httptools' callbacks)
 
     def on_message_begin(self) -> None:
+        if self.open.pop(self, 0) is None:  # the most recently active now
+            self.open[self] = None
         self.request = Request(self.client)
         self.url, self.body, self.size = b"", [], 0
         self.in_head, self.head_bytes = True, 0
@@ -380,6 +401,21 @@ def failed(request: Request, exc: Exception) -> Response:
     return problem_response(Problem(
         "internal", f"an internal error occurred; the server's log has it under request "
         f"id {request.request_id}"), request.request_id)
+
+
+def _make_room(connections: dict) -> bool:
+    """Close the least recently active connection that has nothing being answered;
+    False when every one has."""
+    for connection in connections:
+        if not connection.answering and not connection.pending:
+            connection.make_room()
+            return True
+    return False
+
+
+def overloaded(why: str) -> Problem:
+    return Problem("overloaded", f"{why}; retry later or elsewhere",
+                   headers={"Retry-After": "1"})
 
 
 def _too_large(size: int, limit: int, at_least: bool = False) -> Problem:

@@ -32,6 +32,7 @@ import socket
 import struct
 from collections import deque
 
+from virtuned.server.http import overloaded, problem_response
 from virtuned.server.validation import Problem
 
 LOG = logging.getLogger("virtuned.server")
@@ -104,11 +105,11 @@ class Pool:
         if self.idle:
             self._start(self.idle.pop(), answer, pickle.dumps(payload, 5), deadline)
         elif len(self.waiting) >= self.queue:
-            answer.set_exception(_overloaded(
+            answer.set_exception(overloaded(
                 f"every operation slot is busy and {self.queue} requests are waiting "
                 "already"))
         else:
-            timer = loop.call_at(deadline, _fail, answer, _overloaded(
+            timer = loop.call_at(deadline, _fail, answer, overloaded(
                 f"no operation slot became free within {self.timeout:g} s"))
             self.waiting.append((answer, pickle.dumps(payload, 5), deadline, timer))
         return answer
@@ -218,11 +219,6 @@ def _connected(task: asyncio.Task) -> None:
                   exc_info=task.exception())
 
 
-def _overloaded(why: str) -> Problem:
-    return Problem("overloaded", f"{why}; retry later or elsewhere",
-                   headers={"Retry-After": "1"})
-
-
 def _fail(future: asyncio.Future | None, problem: Problem) -> None:
     if future is not None and not future.done():
         future.set_exception(problem)
@@ -311,8 +307,6 @@ def _exactly(sock: socket.socket, size: int) -> bytes | None:
 
 
 def _out_of_memory(payload: tuple, memory_bytes: int):
-    from virtuned.server.http import problem_response
-
     request_id = payload[-1]
     return problem_response(Problem(
         "invalid-input", f"the operation needed more memory than the server allows one "
