@@ -500,6 +500,19 @@ def test_fit_answers_each_host_in_the_order_given(client):
         NFV_DOMAIN, traits=NFV, reserved_cpus="0-1", hosts=[TEST_DRIVER, SMT])]
 
 
+def test_fit_takes_host_snapshots_where_it_takes_capabilities(client):
+    """A snapshot (virtuned host snapshot) is a host like a capabilities document:
+    the CPUs its other guests hold are kept off and named."""
+    busy = (HOSTS / "busy-host.json").read_text()
+    answer = post(client, "/v1/fit", {"domain": NFV_DOMAIN, "hosts": [busy, SMT],
+                                      "traits": ["dedicated cpus", "place on host node 1"]})
+    assert answer.status_code == 200
+    assert [(a["fits"], a["reason"]) for a in answer.json()] == [
+        (False, "host node 1: 1 free CPUs, CPUs 8-14 held by other guests (db02, web01), "
+                "guest cell 0 needs 4"),
+        (True, None)]
+
+
 def test_fit_refuses_a_broken_host_naming_it(client):
     answer = post(client, "/v1/fit", {"traits": ["dedicated cpus"],
                                       "hosts": [SMT, "<capabilities><host>\n"]})
