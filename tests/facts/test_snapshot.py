@@ -77,3 +77,12 @@ def test_a_guest_compiled_again_does_not_hold_against_itself():
                             ignore=frozenset({"web01", "db02"}))
     assert host.held == ((1, ("app03",)), (2, ("app03",)))
     assert [cell.pool(1048576) for cell in host.cells] == [2, 4]  # db02's kept no more
+
+
+def test_a_snapshot_has_the_cap_of_capabilities_xml():
+    from virtuned import inputs
+
+    with pytest.raises(VirtunedError) as raised:
+        snapshot.parse("{" + " " * inputs.XML_BYTES + "}", "<host>")
+    assert raised.value.diagnostics[0].message == (
+        f"host snapshot is larger than {inputs.XML_BYTES} bytes, its limit")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 
+from virtuned import inputs
 from virtuned.diagnostics import Span, error
 from virtuned.facts.host import Host, HostCell, HostCpu
 from virtuned.facts.platform import machine_family
@@ -47,7 +48,12 @@ def is_snapshot(data: str | bytes) -> bool:
 
 
 def parse(data: str | bytes, source: str) -> Host:
-    """A snapshot's text → the Host this guest may use; errors name the field."""
+    """A snapshot's text → the Host this guest may use; errors name the field. Its
+    cap is capabilities XML's (a file was read with it; a value is checked here)."""
+    size = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
+    if size > inputs.XML_BYTES:
+        raise error(Span(source, 1, 1), f"{KIND} is larger than {inputs.XML_BYTES} bytes, "
+                    "its limit", hint="docs/security.md lists the limit of every input")
     try:
         document = json.loads(data)
     except (ValueError, RecursionError) as exc:
