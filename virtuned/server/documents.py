@@ -23,6 +23,7 @@ from pathlib import Path
 import msgspec
 
 from virtuned.server.contract import OPERATIONS, PROBLEMS, Fit, Plan, Problem
+from virtuned.server.host_contract import HostSnapshot
 from virtuned.version import __version__
 
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -97,8 +98,6 @@ def plan_schema() -> dict:
 
 def host_schema() -> dict:
     """The JSON Schema of a host snapshot."""
-    from virtuned.server.host_contract import HostSnapshot
-
     (snapshot,), definitions = msgspec.json.schema_components(
         [HostSnapshot], ref_template="#/$defs/{name}")
     return {
