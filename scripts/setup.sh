@@ -75,7 +75,7 @@ fi
 
 stamp=$( { sha256sum pyproject.toml; .venv/bin/python -VV; } | sha256sum | cut -d' ' -f1)
 if [ "$(cat .venv/.virtuned-setup 2>/dev/null || true)" != "$stamp" ]; then
-    echo "setup: pip install -e '.[test,server,libvirt]'" >&2
-    .venv/bin/python -m pip install -q -e '.[test,server,libvirt]' </dev/null
+    echo "setup: pip install -e '.[test,server,libvirt,fuzz]'" >&2
+    .venv/bin/python -m pip install -q -e '.[test,server,libvirt,fuzz]' </dev/null
     echo "$stamp" > .venv/.virtuned-setup
 fi

@@ -68,8 +68,9 @@ def too_large(source: str, what: str) -> VirtunedError:
 
 # C0 controls but tab, newline and carriage return; DEL; C1 controls. XML 1.0 has
 # no way to write most of them, libvirt refuses them in names, and a terminal that
-# shows them can be made to do things.
-_CONTROL = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+# shows them can be made to do things. And lone surrogates: what Python makes of
+# bytes that are not UTF-8 in a command's arguments, which no UTF-8 text can hold.
+_CONTROL = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]"
 
 
 def control_character(text: str) -> int | None:
@@ -103,4 +104,9 @@ def refuse_control_characters_in_text(text: str, source: str, what: str) -> None
 
 
 def _named(character: str) -> str:
-    return f"control character {escaped(character)} (U+{ord(character):04X})"
+    code = ord(character)
+    if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for a byte
+        return f"byte 0x{code - 0xDC00:02x}, which is not UTF-8,"
+    if 0xD800 <= code <= 0xDFFF:
+        return f"lone surrogate U+{code:04X}"
+    return f"control character {escaped(character)} (U+{code:04X})"

@@ -54,6 +54,14 @@ def parse_int(text: str) -> int:
     return _whole(text)
 
 
+def whole_or_none(text: str) -> int | None:
+    """``text`` as a whole number, or None where it is not one (or an absurd one)."""
+    try:
+        return parse_int(text)
+    except ValueError:
+        return None
+
+
 def _whole(digits: str) -> int:
     """ASCII digits → int, refusing absurd lengths before converting them."""
     if len(digits.lstrip("0")) > _MAX_DIGITS:

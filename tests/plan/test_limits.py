@@ -156,3 +156,17 @@ def test_page_sizes_are_the_architectures(arch, good, bad, allowed):
 def test_max_vcpus_without_a_known_machine_leaves_the_slot_range():
     assert limits.max_vcpus("virt") == (None, "")
     assert limits.max_vcpus("q35")[0] == 4096
+
+
+@pytest.mark.parametrize("trait, code", [("video qxl", 0), ("network queues auto", 0),
+                                         ("dedicated cpus", 2)])
+def test_a_vcpu_of_thousands_of_digits_is_never_converted(tmp_path, trait, code):
+    """Python refuses int() of more than 4300 digits (ValueError): every reader of a
+    number checks its length first (values.whole_or_none, values.parse_int)."""
+    write(tmp_path, {"in.xml": f"<domain type='kvm'>\n  <vcpu>{'9' * 5000}</vcpu>\n  "
+                               "<devices><interface type='user'/></devices>\n</domain>\n"})
+    got, out, err = run(["compile", "in.xml", "-t", trait], cwd=tmp_path)
+    assert got == code
+    if code:
+        assert err.splitlines()[0] == (f"in.xml:2:3: error: invalid <vcpu> count "
+                                       f"'{'9' * 40}...': vCPUs must be 1..4096")

@@ -70,7 +70,7 @@ def parse(data: bytes | str, filename: str, *, root_tag: str = "domain",
     UTF-8), so the DOCTYPE check sees UTF-16 input too, a ``str`` is never re-decoded
     with a foreign declared encoding, and libxml2 always reads UTF-8.
     """
-    size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
+    size = _utf8_size(data, filename) if isinstance(data, str) else len(data)
     if size > MAX_BYTES:
         raise error(Span(filename, 1, 1),
                     f"{kind} is {size} bytes; the limit is {MAX_BYTES}")
@@ -157,6 +157,16 @@ def _exact_span(element, document: bytes, filename: str) -> Span:
 def _next_tag(text: bytes, tag: bytes, start: int) -> int:
     match = re.compile(rb"<" + re.escape(tag) + rb"[\s/>]").search(text, start)
     return match.start() if match else -1
+
+
+def _utf8_size(text: str, filename: str) -> int:
+    """The size of a ``str`` document in UTF-8; a lone surrogate (a JSON "\\ud800",
+    a byte that is not UTF-8 in an argument) is an input error at its place."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise error(_text_span(text, exc.start, filename), f"not valid text: lone "
+                    f"surrogate U+{ord(text[exc.start]):04X}") from None
 
 
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe\x00\x00", "utf-32-le"),

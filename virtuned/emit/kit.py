@@ -16,12 +16,13 @@ from virtuned.plan.requirements import (CpuPolicy, DeviceAffinity, EmulatorPolic
                                         GuestCells, Hugepages, HostNode, IoThreads,
                                         MemorySize, Realtime, Topology, VcpuCount)
 from virtuned.resolve.registry import Expansion, completion, slot_type, trait
-from virtuned.values import format_cpulist, format_kib, is_whole, parse_cpulist
+from virtuned.values import format_cpulist, format_kib, parse_cpulist, whole_or_none
 
 __all__ = [
     "Add", "CpuPolicy", "DeviceAffinity", "E", "EmulatorPolicy", "Ensure", "ExitCode",
     "Expansion", "GuestCells", "HostNode", "Hugepages", "IoThreads", "MemorySize",
     "Realtime", "Related", "SetAttr", "SetText", "Topology", "VcpuCount",
     "completion", "conflict", "devices", "el", "element_span", "error",
-    "format_cpulist", "format_kib", "frozen", "hypervisor", "int_attr", "is_whole",
-    "machine_family", "osinfo", "parse_cpulist", "pinning", "slot_type", "trait"]
+    "format_cpulist", "format_kib", "frozen", "hypervisor", "int_attr",
+    "machine_family", "osinfo", "parse_cpulist", "pinning", "slot_type", "trait",
+    "whole_or_none"]

@@ -101,7 +101,7 @@ def _stated_sizes(root) -> tuple[int | None, int | None]:
     except ValueError:
         kib = None
     count = (vcpu.text or "").strip() if vcpu is not None else ""
-    return kib, int(count) if values.is_whole(count) else None
+    return kib, values.whole_or_none(count)
 
 
 def platform_of(stated: Stated, decided, preferred=None) -> Platform:

@@ -301,7 +301,7 @@ def _input_memory(root, filename: str) -> int | None:
 
 
 def _kib(element, unit: str | None, filename: str, text: str | None = None) -> int:
-    text = (element.text if text is None else text or "").strip()
+    text = ((element.text if text is None else text) or "").strip()
     try:
         return values.kib(text, unit)
     except ValueError:

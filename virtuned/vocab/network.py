@@ -4,7 +4,7 @@ NIC model and the virtio-net driver of every interface."""
 from __future__ import annotations
 
 
-from virtuned.emit.kit import (Add, SetAttr, completion, devices, el, error, is_whole,
+from virtuned.emit.kit import (Add, SetAttr, completion, devices, el, error, whole_or_none,
                               trait)
 from virtuned.vocab.guest_os import drives, emulated_nic, os_info
 
@@ -96,7 +96,7 @@ def _attributes(ctx, resolved, interface) -> dict:
     if count == "auto":
         vcpu = ctx.root.find("vcpu")
         text = (vcpu.text or "").strip() if vcpu is not None else ""
-        count = min(int(text), MAX_QUEUES) if is_whole(text) and int(text) else 1
+        count = min(whole_or_none(text) or 1, MAX_QUEUES)
     return {"queues": str(count)}
 
 
