@@ -325,3 +325,23 @@ def test_the_domain_capabilities_come_with_the_host(embedded):
         assert (refused.returncode, refused.stderr.splitlines()[0]) == (2, (
             f"<trait 1>:1:1: error: 'vcpus {limit + 1}': {limit + 1} vCPUs, but vCPUs must "
             f"be 1..{limit} on machine q35 ({shown}: <vcpu max='{limit}'>)"))
+
+
+def test_what_a_definition_holds():
+    """Pins as written; each guest cell's memory with the nodes its <memnode> (else
+    <numatune><memory>) binds it to, and the page size its <page nodeset> gives."""
+    from virtuned.facts.live import holdings
+
+    assert holdings("""<domain type='kvm'><name>x</name><memory unit='GiB'>4</memory>
+      <vcpu cpuset='0-3'>4</vcpu>
+      <cputune><vcpupin vcpu='0' cpuset='2'/><iothreadpin iothread='1' cpuset='3'/></cputune>
+      <numatune><memory mode='strict' nodeset='0-1'/>
+        <memnode cellid='1' mode='strict' nodeset='1'/></numatune>
+      <memoryBacking><hugepages><page size='1' unit='G' nodeset='1'/>
+        <page size='2048' unit='KiB'/></hugepages></memoryBacking>
+      <cpu><numa><cell id='0' cpus='0-1' memory='1' unit='GiB'/>
+        <cell id='1' cpus='2-3' memory='3' unit='GiB'/></numa></cpu>
+    </domain>""", "x") == {
+        "vcpus": {"0": "2"}, "vcpu_cpuset": "0-3", "emulator": None, "iothreads": {"1": "3"},
+        "memory": [{"nodes": "0-1", "kib": 1048576, "page_kib": 2048},
+                   {"nodes": "1", "kib": 3145728, "page_kib": 1048576}]}

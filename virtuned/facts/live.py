@@ -189,11 +189,16 @@ class Live:
                 continue
             name = self._call(dom.name, what="guest name")
             xml = self._optional(dom.XMLDesc, 0, what=f"guest {name}")
-            if xml is not None:  # one undefined meanwhile holds nothing
-                guests.append({"name": name, "running": running,
-                               "autostart": not running or
-                               bool(self._optional(dom.autostart, what="autostart")),
-                               **holdings(xml, name)})
+            if xml is None:  # one undefined meanwhile holds nothing
+                continue
+            try:
+                held = holdings(xml, name)
+            except (ValueError, TypeError, AttributeError) as exc:
+                raise _error(f"{self.uri}: guest {name}: its definition cannot be read "
+                             f"({exc})") from None
+            guests.append({"name": name, "running": running,
+                           "autostart": not running or
+                           bool(self._optional(dom.autostart, what="autostart")), **held})
         return sorted(guests, key=lambda guest: guest["name"])
 
     # ------------------------------------------------------------ domcaps
