@@ -170,3 +170,13 @@ def test_a_vcpu_of_thousands_of_digits_is_never_converted(tmp_path, trait, code)
     if code:
         assert err.splitlines()[0] == (f"in.xml:2:3: error: invalid <vcpu> count "
                                        f"'{'9' * 40}...': vCPUs must be 1..4096")
+
+
+@pytest.mark.parametrize("size", ["0", "99999999999999999999999"])
+def test_the_input_memory_the_placement_splits_is_in_libvirts_range(tmp_path, size):
+    write(tmp_path, {"in.xml": f"<domain type='kvm'>\n  <memory unit='TiB'>{size}</memory>"
+                               "\n  <vcpu>4</vcpu>\n</domain>\n"})
+    code, out, err = run(["compile", "in.xml", "-t", "guest numa nodes 2"], cwd=tmp_path)
+    assert (code, out, err.splitlines()[0]) == (2, "", (
+        f"in.xml:2:3: error: invalid <memory> size '{size}' unit 'TiB': memory must be "
+        "more than 0 and less than 8EiB (libvirt's limit)"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from virtuned import values
 from virtuned.diagnostics import REQUEST, Span, error
 from virtuned.domain import element_span
 from virtuned.plan.requirements import (MAX_VCPUS, Hugepages, MemorySize, Topology,
@@ -65,6 +66,7 @@ def check(needs: dict, asked_by: dict, platform, domcaps, root, filename: str) -
     cannot take, memory outside libvirt's range, a page size the architecture has
     not; before anything is sized from them."""
     _check_vcpus(needs, asked_by, platform, domcaps, root, filename)
+    _check_input_memory(root, filename)
     if MemorySize in needs:
         _check_memory(asked_by[MemorySize])
     if Hugepages in needs:
@@ -89,6 +91,24 @@ def _check_vcpus(needs, asked_by, platform, domcaps, root, filename) -> None:
                         f"{platform.machine} ({whose})",
                         hint="fewer vCPUs, or a machine that takes more (q35)"
                         if limit == _PC_MAX_VCPUS else None)
+
+
+def _check_input_memory(root, filename: str) -> None:
+    """The input's <memory>, which the placement splits: none, or none libvirt
+    takes, is refused (an unreadable one is requirements.py's to name)."""
+    memory = root.find("memory")
+    if memory is None:
+        return
+    text = (memory.text or "").strip()
+    try:
+        kib = values.kib(text, memory.get("unit"))
+    except ValueError:
+        return
+    if not 0 < kib <= MAX_MEMORY_KIB:
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise error(element_span(memory, filename), f"invalid <memory> size '{shown}' "
+                    f"unit '{memory.get('unit') or 'KiB'}': memory must be more than 0 "
+                    "and less than 8EiB (libvirt's limit)")
 
 
 def _check_memory(asker) -> None:
