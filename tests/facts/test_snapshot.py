@@ -33,6 +33,7 @@ def test_what_other_guests_hold_is_not_offered():
     # lacks web01's (running) but not db02's (it starts with the host): 4 - 2
     assert [cell.pool(1048576) for cell in host.cells] == [2, 2]
     assert [cell.memory_kib for cell in host.cells] == [10 * 1048576, 8 * 1048576]
+    assert host.kept == ((1, 1048576, 2 * 1048576, ("db02",)),)  # for messages
     assert host.pages_note is None
 
 

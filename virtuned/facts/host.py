@@ -16,7 +16,7 @@ from virtuned.diagnostics import CLI_OPTIONS, OptionNames, Span, error
 from virtuned.domain import element_span
 from virtuned import values
 from virtuned.frozen import frozen
-from virtuned.values import format_cpulist, parse_cpulist
+from virtuned.values import format_cpulist, format_kib, parse_cpulist
 
 KIND = "host capabilities XML"
 # A capabilities document states each pool's total, not what other guests left.
@@ -91,6 +91,10 @@ class Host:
     pages_note: str | None = TOTALS_NOTE
     # CPUs other guests have pinned a thread to alone: (CPU, their names).
     held: tuple[tuple[int, tuple[str, ...]], ...] = ()
+    # What the cells' page and memory counts already leave to other guests that the
+    # host's own free counts do not show (a snapshot): (node, page size in KiB or
+    # None for memory, KiB, their names).
+    kept: tuple[tuple[int, int | None, int, tuple[str, ...]], ...] = ()
     # The hypervisor's domain capabilities the snapshot holds: a function of the
     # guest's platform → (DomainCaps or None, a note when there are none).
     domcaps: object = None
@@ -105,6 +109,15 @@ class Host:
 
     def cell(self, node: int) -> HostCell | None:
         return next((c for c in self.cells if c.id == node), None)
+
+    def describe_kept(self, node: int, page_kib: int | None) -> str:
+        """" after 2 for other guests (db02)" (pages; memory: "after 2GiB") for
+        messages about a node's pool or memory; "" when nothing is kept there."""
+        for where, size, kib, names in self.kept:
+            if (where, size) == (node, page_kib):
+                amount = kib // page_kib if page_kib else format_kib(kib)
+                return f" after {amount} for other guests ({', '.join(names)})"
+        return ""
 
 
 @frozen

@@ -82,7 +82,8 @@ def host_of(document: dict, source: str, ignore: frozenset[str] = frozenset()) -
         raise read.bad("nodes", "no NUMA nodes")
     untold = any(page.get("free") is None for node in nodes if isinstance(node, dict)
                  for page in node.get("pages") or () if isinstance(page, dict))
-    cells = tuple(sorted((_cell(read, node, f"nodes[{i}]", guests)
+    kept: dict[int, list] = {}  # per node: Host.kept's entries
+    cells = tuple(sorted((_cell(read, node, f"nodes[{i}]", guests, kept)
                           for i, node in enumerate(nodes)), key=lambda c: c.id))
     ids = [cell.id for cell in cells]
     if len(set(ids)) != len(ids):
@@ -96,6 +97,7 @@ def host_of(document: dict, source: str, ignore: frozenset[str] = frozenset()) -
             held.setdefault(cpu, []).append(guest.name)
     return Host(source, cells, pages_note=UNTOLD_NOTE if untold else None,
                 held=tuple((cpu, tuple(sorted(names))) for cpu, names in sorted(held.items())),
+                kept=tuple(entry for cell in cells for entry in kept[cell.id]),
                 domcaps=_DomainCapabilities(source, _domcaps(read, document)))
 
 
@@ -130,19 +132,29 @@ def _guest(read, guest, path) -> _Guest:
                   tuple(memory))
 
 
-def _cell(read, node, path, guests) -> HostCell:
+def _cell(read, node, path, guests, kept: dict) -> HostCell:
+    """A node as this guest may use it; what other guests keep of it, and whose it
+    is, go to ``kept`` (for messages)."""
     ident = read.whole(node, "id", path)
+    entries = kept.setdefault(ident, [])
+
+    def left(count: int, page_kib: int | None, told: bool) -> int:
+        taken, names = _kept(guests, ident, page_kib, told)
+        if taken:
+            entries.append((ident, page_kib, taken, names))
+        return max(count - taken // (page_kib or 1), 0)
+
     pages = []
     for i, pool in enumerate(read.items(node, "pages", path)):
         where = f"{path}.pages[{i}]"
         size, told = read.whole(pool, "size_kib", where), pool.get("free") is not None
-        count = read.whole(pool, "free" if told else "total", where)
-        pages.append((size, max(count - _kept(guests, ident, size, told) // size, 0)))
+        pages.append((size, left(read.whole(pool, "free" if told else "total", where),
+                                 size, told)))
     memory = None
     if node.get("memory_kib") is not None or node.get("free_memory_kib") is not None:
         told = node.get("free_memory_kib") is not None
-        memory = max(read.whole(node, "free_memory_kib" if told else "memory_kib", path)
-                     - _kept(guests, ident, None, told), 0)
+        memory = left(read.whole(node, "free_memory_kib" if told else "memory_kib", path),
+                      None, told)
     cpus = tuple(sorted((_cpu(read, cpu, f"{path}.cpus[{i}]")
                          for i, cpu in enumerate(read.items(node, "cpus", path))),
                         key=lambda cpu: cpu.id))
@@ -152,13 +164,15 @@ def _cell(read, node, path, guests) -> HostCell:
     return HostCell(ident, memory, tuple(sorted(pages)), cpus, distances)
 
 
-def _kept(guests, node: int, page_kib: int | None, free_told: bool) -> int:
+def _kept(guests, node: int, page_kib: int | None, free_told: bool
+          ) -> tuple[int, tuple[str, ...]]:
     """The KiB of memory (``page_kib`` None) or of hugepages of that size other guests
-    take on ``node`` that its free count does not show yet: those of the guests that
-    are not running (they start with the host), or of all of them when the driver
-    did not say what is free."""
-    return sum(kib for guest in guests if not (free_told and guest.running)
-               for nodes, kib, page in guest.memory if node in nodes and page == page_kib)
+    take on ``node`` that its free count does not show yet, and their names: those of
+    the guests that are not running (they start with the host), or of all of them
+    when the driver did not say what is free."""
+    parts = [(kib, guest.name) for guest in guests if not (free_told and guest.running)
+             for nodes, kib, page in guest.memory if node in nodes and page == page_kib]
+    return sum(kib for kib, _ in parts), tuple(sorted({name for _, name in parts}))
 
 
 def _cpu(read, cpu, path) -> HostCpu:

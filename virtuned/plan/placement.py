@@ -90,6 +90,7 @@ class Node:
     memory_kib: int | None  # None: the host does not say (not checked)
     pool: int  # free pages of the guest's hugepage size
     held: str = ""  # the CPUs other guests hold here, for messages (describe_held)
+    kept: str = ""  # the pages or memory kept for other guests, for messages
 
     @property
     def id(self) -> int:
@@ -105,7 +106,7 @@ def _node(cell: HostCell, facts: HostFacts, req: Requirements) -> Node:
     whole = tuple(core for core in cores if usable.issuperset(core))
     return Node(cell, tuple(cpu for core in cores for cpu in core if cpu in usable),
                 whole, cell.memory_kib, cell.pool(req.page_kib) if req.page_kib else 0,
-                facts.describe_held(cell))
+                facts.describe_held(cell), facts.host.describe_kept(cell.id, req.page_kib))
 
 
 # ---------------------------------------------------------------- demands
@@ -178,12 +179,12 @@ def _shortfall(req: Requirements, node: Node, demands, emulator: bool,
     if req.page_kib:
         pages = sum(d.pages for d in demands)
         if node.pool < pages:
-            return (f"{node.pool} free {format_kib(req.page_kib)} hugepages, "
+            return (f"{node.pool} free {format_kib(req.page_kib)} hugepages{node.kept}, "
                     f"{who} {pages}")
     else:
         memory = sum(d.memory_kib for d in demands)
         if node.memory_kib is not None and node.memory_kib < memory:
-            return (f"{format_kib(node.memory_kib)} of memory, {who} "
+            return (f"{format_kib(node.memory_kib)} of memory{node.kept}, {who} "
                     f"{format_kib(memory)}")
     return None
 
