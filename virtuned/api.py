@@ -199,7 +199,7 @@ def _run(prepared, name, override: bool = False) -> _Run:
         raise VirtunedError(with_uses(exc.diagnostics, trait_set.traits),
                             exc.exit_code) from None
     warnings = with_uses(warnings, trait_set.traits)
-    stamped = provenance.stamp(tree, trait_set.profiles, __version__)
+    stamped = provenance.stamp(tree, trait_set.profiles, __version__, domain_name)
     return _Run(domain.serialize(tree, prepared.original), trait_set,
                 lambda: tuple(merge.describe(tree, done)) + tuple(stamped()),
                 warnings, prepared.request, the_plan.defaults)

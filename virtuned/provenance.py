@@ -19,7 +19,9 @@ import functools
 
 from lxml import etree
 
-from virtuned.domain import Inserter, copy_of, indent_subtree, indent_unit
+from virtuned.diagnostics import error
+from virtuned.domain import (Inserter, MixedContent, copy_of, element_span, indent_subtree,
+                             indent_unit)
 from virtuned.merge import Change
 from virtuned.resolve.model import Origin
 
@@ -27,8 +29,9 @@ NAMESPACE = "https://virtuned.dev/xmlns/provenance/1"
 _TAG = f"{{{NAMESPACE}}}provenance"
 
 
-def stamp(tree, used_profiles, compiler_version: str):
-    """Record ``used_profiles`` (resolve.UsedProfile) in the domain, if there are any.
+def stamp(tree, used_profiles, compiler_version: str, filename: str = "<domain>"):
+    """Record ``used_profiles`` (resolve.UsedProfile) in the domain, if there are any;
+    an input <metadata> that holds text is an input error (``filename``'s).
 
     Returns a function giving the change made (merge.Change), for ``explain``.
     """
@@ -49,7 +52,12 @@ def stamp(tree, used_profiles, compiler_version: str):
         for old in list(metadata.iterchildren(_TAG)):
             _remove(old)
         record = copy_of(key, lambda: _element(key, False))
-        inserter.insert(metadata, record, indented=True)
+        try:
+            inserter.insert(metadata, record, indented=True)
+        except MixedContent:
+            raise error(element_span(metadata, filename), "<metadata> holds text, and "
+                        "virtuned records the profiles it used there",
+                        hint="libvirt keeps only elements in <metadata>") from None
 
     def change():
         return [Change(tree.getpath(record), None, "virtuned provenance (compiler "

@@ -29,13 +29,16 @@ CELL_WITHOUT_MEMORY = (b"<domain type='kvm'>\n  <name>g</name>\n  <memory unit='
                        b"me-ory='2' unit='GiB'/>\n      <cell id='1' cpus='2-3' "
                        b"memory='2' unit='GiB'/>\n    </numa>\n  </cpu>\n</domain>\n")
 
+METADATA_WITH_TEXT = b'<domain type="kvm">\n  <metadata>\n   text\n  </metadata>\n</domain>\n'
+
 # Inputs a fuzzer found (scripts/fuzz.sh), by target: each once ended in an exception
 # other than VirtunedError.
 FOUND = {
     # a byte that is not UTF-8 in -t: its surrogate reached a hash (UnicodeEncodeError)
     "dsl": [b"dedicateatepus\nmla#e pla#e on ho\x8bt node 1\n"],
-    # a guest cell without memory= (AttributeError in the planner)
-    "domain": [CELL_WITHOUT_MEMORY],
+    # a guest cell without memory= (AttributeError in the planner); a <metadata>
+    # holding text, where the provenance goes (domain.MixedContent)
+    "domain": [CELL_WITHOUT_MEMORY, METADATA_WITH_TEXT],
 }
 
 
@@ -57,3 +60,11 @@ def test_a_guest_cell_without_memory_is_exit_2(tmp_path):
         2, "", "in.xml:5:7: error: invalid <cell> size '' unit 'GiB'\n"
                "          <cell id='0' cpus='0-1' me-ory='2' unit='GiB'/>\n"
                "          ^^^^^\n")
+
+
+def test_metadata_holding_text_is_exit_2(tmp_path):
+    (tmp_path / "in.xml").write_bytes(METADATA_WITH_TEXT)
+    assert run(["compile", "in.xml", "-t", "video qxl"], cwd=tmp_path) == (
+        2, "", "in.xml:2:3: error: <metadata> holds text, and virtuned records the "
+               "profiles it used there\n      <metadata>\n      ^^^^^^^^^\n"
+               "hint: libvirt keeps only elements in <metadata>\n")
