@@ -119,6 +119,19 @@ def test_a_head_over_64_kib_is_413(idle):
     limited.assert_serving()
 
 
+def test_a_whole_head_over_64_kib_is_413(idle):
+    limited = idle
+    port = int(limited.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nX-Request-ID: l-10\r\nX-Big: " +
+                     b"a" * (64 * 1024) + b"\r\n\r\n")
+        head, body = read_response(sock)
+    assert head.startswith(b"HTTP/1.1 413 Content Too Large\r\n")
+    assert json.loads(body)["detail"] == ("the request head is more than 65536 bytes; the "
+                                          "limit is 65536")
+    limited.assert_serving()
+
+
 def read_response(sock) -> tuple[bytes, bytes]:
     """The head and body of one HTTP response, read to its Content-Length."""
     data = b""

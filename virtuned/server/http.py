@@ -137,6 +137,7 @@ class Protocol(asyncio.Protocol):
         self.size = 0
         self.in_head = False  # its head is still arriving
         self.head_bytes = 0  # bytes received since its head began, while it arrives
+        self.head_size = 0  # the bytes of its head's headers
 
     # -- the connection
 
@@ -212,8 +213,7 @@ class Protocol(asyncio.Protocol):
             if not self.head_bytes:
                 self.head_bytes = size  # the chunk the head began in
             if self.head_bytes > HEAD_BYTES:
-                self._refuse(Problem("too-large", f"the request head is more than "
-                                     f"{HEAD_BYTES} bytes; the limit is {HEAD_BYTES}"))
+                self._refuse(_head_too_large())
             elif self.read_timer is None:
                 seconds = self.limits.header_timeout
                 self.read_timer = self.loop.call_later(seconds, self._late, "head", seconds)
@@ -228,12 +228,13 @@ class Protocol(asyncio.Protocol):
             self.open[self] = None
         self.request = Request(self.client)
         self.url, self.body, self.size = b"", [], 0
-        self.in_head, self.head_bytes = True, 0
+        self.in_head, self.head_bytes, self.head_size = True, 0, 0
 
     def on_url(self, url: bytes) -> None:
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self.head_size += len(name) + len(value)
         name, value = name.lower(), value.rstrip(b" \t")
         headers = self.request.headers
         headers[name] = headers[name] + b", " + value if name in headers else value
@@ -244,6 +245,9 @@ class Protocol(asyncio.Protocol):
             self.read_timer.cancel()
             self.read_timer = None
         request = self.request
+        if self.head_size + len(self.url) > HEAD_BYTES:  # a head that came in one piece
+            self._refuse(_head_too_large())
+            return
         request.method = self.parser.get_method().decode("ascii", "replace")
         url = self.url  # origin-form (/path?query) but for a proxy's absolute-form
         path = (url.partition(b"?")[0] if url[:1] == b"/" else
@@ -416,6 +420,11 @@ def _make_room(connections: dict) -> bool:
 def overloaded(why: str) -> Problem:
     return Problem("overloaded", f"{why}; retry later or elsewhere",
                    headers={"Retry-After": "1"})
+
+
+def _head_too_large() -> Problem:
+    return Problem("too-large", f"the request head is more than {HEAD_BYTES} bytes; the "
+                   f"limit is {HEAD_BYTES}")
 
 
 def _too_large(size: int, limit: int, at_least: bool = False) -> Problem:
