@@ -54,17 +54,15 @@ def test_a_byte_that_is_not_utf8_in_an_argument_is_exit_2():
                "not allowed\n")
 
 
-def test_a_guest_cell_without_memory_is_exit_2(tmp_path):
-    (tmp_path / "in.xml").write_bytes(CELL_WITHOUT_MEMORY)
-    assert run(["compile", "in.xml", "-t", "dedicated cpus"], cwd=tmp_path) == (
-        2, "", "in.xml:5:7: error: invalid <cell> size '' unit 'GiB'\n"
-               "          <cell id='0' cpus='0-1' me-ory='2' unit='GiB'/>\n"
-               "          ^^^^^\n")
-
-
-def test_metadata_holding_text_is_exit_2(tmp_path):
-    (tmp_path / "in.xml").write_bytes(METADATA_WITH_TEXT)
-    assert run(["compile", "in.xml", "-t", "video qxl"], cwd=tmp_path) == (
-        2, "", "in.xml:2:3: error: <metadata> holds text, and virtuned records the "
-               "profiles it used there\n      <metadata>\n      ^^^^^^^^^\n"
-               "hint: libvirt keeps only elements in <metadata>\n")
+@pytest.mark.parametrize("document, trait, error", [
+    (CELL_WITHOUT_MEMORY, "dedicated cpus",
+     "in.xml:5:7: error: invalid <cell> size '' unit 'GiB'\n"
+     "          <cell id='0' cpus='0-1' me-ory='2' unit='GiB'/>\n          ^^^^^\n"),
+    (METADATA_WITH_TEXT, "video qxl",
+     "in.xml:2:3: error: <metadata> holds text, and virtuned records the profiles it "
+     "used there\n      <metadata>\n      ^^^^^^^^^\n"
+     "hint: libvirt keeps only elements in <metadata>\n"),
+], ids=["cell without memory", "metadata with text"])
+def test_the_domains_a_fuzzer_found_are_exit_2(tmp_path, document, trait, error):
+    (tmp_path / "in.xml").write_bytes(document)
+    assert run(["compile", "in.xml", "-t", trait], cwd=tmp_path) == (2, "", error)
