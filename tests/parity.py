@@ -536,52 +536,19 @@ def _video_vnc(case, facts):
     return facts
 
 
-@difference("graphics-none-video", "open", "graphics none still gets a video card",
-            lambda case: case.variant.name == "none")
-def _graphics_none_video(case, facts):
-    """Issue 13 asks for no video card with `graphics none`, as virt-install does;
-    `recommended` still prefers the OS's video model (`video qxl` or `video
-    virtio`) because its expansion does not know that the request says `graphics
-    none`. To fix in `virtuned/vocab/guest_os.py` (the expansion needs a fact
-    from `graphics`)."""
-    from virtuned.vocab.guest_os import _choices
-    info = _osinfo(case)
-    chosen = dict(_choices(info, _machine_of(case) == "q35", "x86_64"))
-    video = next(text for text in chosen if text.startswith("video "))
-    return _replace(facts, "graphics-none-video", "video", NONE, video.split()[1])
-
-
-@difference("display-extras", "open", "A display trait brings no pointer, sound or vmport off",
-            lambda case: case.variant.name in ("vnc", "spice"))
+@difference("display-extras", "deliberate", "SPICE brings no sound card or USB redirection",
+            lambda case: case.variant.name == "spice")
 def _display_extras(case, facts):
-    """With a display, virt-install adds a USB tablet (an absolute pointer, so the
-    guest's cursor follows the client's), and with SPICE a sound card, two USB
-    redirection channels and `<vmport state='off'/>` (the VMware backdoor port,
-    an attack surface and a second absolute pointer that fights SPICE's).
-    virtuned's `graphics` adds none of them; `usb tablet` is in `base` and
-    `desktop`, sound in `desktop`. The tablet and vmport off belong with the
-    display (to adopt); sound and USB redirection stay opt-in (USB redirection
-    lets a client's devices into the guest)."""
-    facts = _drop_word(facts, "display-extras", "input", "tablet/usb")
-    if case.variant.name == "spice":
-        sound = "ich9" if case.os.machine == "q35" else "ich6"
-        facts = _replace(facts, "display-extras", "sound", sound, NONE)
-        facts = _replace(facts, "display-extras", "redirdev", "2 usb", NONE)
-        facts = _drop_word(facts, "display-extras", "features", "vmport=off")
-    return facts
-
-
-@difference("usb2-companions", "open", "USB 2 without its UHCI companions",
-            lambda case: not _osinfo(case).supports("qemu-xhci")
-            and not _secure_boot_on_pc(case))
-def _usb2(case, facts):
-    """For an OS without qemu-xhci drivers (winxp, freebsd13.1, unknown) virt-install writes
-    libvirt's ICH9 USB 2 set: `ich9-ehci1` and its three `ich9-uhci` companions,
-    which serve USB 1.1 (full- and low-speed) devices. virtuned writes
-    `ich9-ehci1` alone, where a USB 1.1 device has no port. To fix: the USB 2
-    controller comes with its companions."""
-    return _replace(facts, "usb2-companions", "usb",
-                    "ich9-ehci1 ich9-uhci1 ich9-uhci2 ich9-uhci3", "ich9-ehci1")
+    """With SPICE, virt-install also adds a sound card and two USB redirection
+    channels. virtuned's display brings what every display needs, as virt-install
+    does (a USB tablet, so the guest's cursor follows the client's, and with SPICE
+    `<vmport state='off'/>`: the VMware backdoor port is attack surface and a second
+    absolute pointer that fights SPICE's agent), but sound and USB redirection stay
+    opt-in (`sound MODEL`, the `desktop` profile): USB redirection lets a client's
+    devices into the guest, and a server console needs neither."""
+    sound = "ich9" if case.os.machine == "q35" else "ich6"
+    facts = _replace(facts, "display-extras", "sound", sound, NONE)
+    return _replace(facts, "display-extras", "redirdev", "2 usb", NONE)
 
 
 def expected(case: Case, theirs: dict) -> tuple[dict, dict]:

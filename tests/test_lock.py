@@ -61,7 +61,7 @@ def test_lock_contents(folder):
     write_lock(folder)
     lock = json.loads((folder / "guest.lock").read_text())
     assert lock["virtuned_lock"] == 1
-    assert lock["defaults"] == registry.defaults_version() == 1
+    assert lock["defaults"] == registry.defaults_version() == 2
     assert lock["request"] == {
         "profiles": ["guest"], "traits": [], "settings": [["bus", "scsi"]],
         "input_sha256": hashlib.sha256(DOMAIN.encode()).hexdigest()}
@@ -69,7 +69,7 @@ def test_lock_contents(folder):
         ("display", "1.0.0", "lib/display.vt"), ("guest", "1.0.0", "lib/guest.vt")]
     assert [(t["label"], t["version"], t["args"], t["at"], t["chain"])
             for t in lock["traits"]] == [
-        ("video qxl", 2, {"model": "qxl"}, ["lib/display.vt", 2, 1],
+        ("video qxl", 3, {"model": "qxl"}, ["lib/display.vt", 2, 1],
          [{"include": "display", "at": ["lib/guest.vt", 3, 1]}]),
         ("disk bus scsi", 1, {"bus": "scsi"}, ["lib/guest.vt", 4, 1], []),
         ("guest agent", 1, {}, ["lib/guest.vt", 5, 1], []),
@@ -92,11 +92,11 @@ def test_a_lock_replays_the_defaults_it_was_written_with(folder):
 
 def test_a_lock_from_a_newer_virtuned_says_what_it_needs(folder):
     write_lock(folder)
-    text = (folder / "guest.lock").read_text().replace('"defaults": 1', '"defaults": 7')
+    text = (folder / "guest.lock").read_text().replace('"defaults": 2', '"defaults": 7')
     (folder / "new.lock").write_text(text)
     assert run(["compile", "d.xml", "--lock", "new.lock"], cwd=folder) == (2, "", """\
 new.lock:3:3: error: the lock needs defaults version 7, which this virtuned does not have \
-(it has 0 to 1)
+(it has 0 to 2)
       "defaults": 7,
       ^
 hint: replay with the virtuned that wrote the lock, or write a new one

@@ -257,7 +257,7 @@ def test_explain_shows_the_chain_of_uses(lib):
     assert change == {
         "path": "/domain/devices/disk/target/@bus", "old": None, "new": "virtio",
         "trait": "disk bus virtio", "strength": "require",
-        "at": {"file": "lib/kit.vt", "line": 3, "col": 5},
+        "at": {"file": "lib/kit.vt", "line": 3, "col": 5}, "overridden": False,
         "chain": [{"trait": "fast everything",
                    "at": {"file": "<trait 1>", "line": 1, "col": 1}},
                   {"trait": "fast disks", "at": {"file": "lib/kit.vt", "line": 11, "col": 5}}]}

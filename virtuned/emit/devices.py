@@ -22,7 +22,8 @@ __all__ = ["IDENTITY", "identity", "spec_identity", "find", "add_device", "contr
 # device tag → the XPaths (relative to the device) whose values identify it.
 IDENTITY: dict[str, tuple[str, ...]] = {
     "disk": ("target/@dev",),
-    "controller": ("@type", "@index"),
+    # A USB companion shares its master's index; its start port tells it apart.
+    "controller": ("@type", "@index", "master/@startport"),
     "video": ("model/@type",),
     "channel": ("target/@name",),
     "interface": ("mac/@address",),
@@ -135,11 +136,13 @@ def driver_edits(device, wanted: dict, origin: Origin, **when_added: str
 
 
 def controller_indexes(devices, type_: str, filename: str) -> dict[int, object]:
-    """Existing controllers of one type by index."""
+    """Existing controllers of one type by index (a USB companion, which shares its
+    master's index, is not one of them)."""
     if devices is None:
         return {}
     return {int_attr(ctl, "index", 0, filename): ctl
-            for ctl in devices.iterchildren("controller") if ctl.get("type") == type_}
+            for ctl in devices.iterchildren("controller")
+            if ctl.get("type") == type_ and ctl.find("master") is None}
 
 
 # ---------------------------------------------------------------- disk names

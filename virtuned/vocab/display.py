@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from virtuned.emit.kit import ExitCode, devices, el, error, hypervisor, trait
-from virtuned.vocab.usb import controller_for_usb_device
+from virtuned.emit.kit import Add, ExitCode, completion, devices, el, error, hypervisor, trait
+from virtuned.vocab.usb import controller_for_usb_device, usb_tablet
 
 SPICE_CHANNEL = "com.redhat.spice.0"
 
@@ -55,3 +55,40 @@ def sound(ctx, model):
     if devices.find(ctx.devices, "sound", model=model):
         return edits
     return edits + [devices.add_device(el("sound", model=model), ctx.origin)]
+
+
+def displays(ctx) -> list[str]:
+    """The kinds of graphical display the guest will have: the input's and the
+    'graphics' traits' (not 'none')."""
+    kinds = [g.get("type") for g in (ctx.devices.iterchildren("graphics")
+                                     if ctx.devices is not None else ())]
+    return kinds + [t.kwargs["type"] for t in ctx.of(graphics) if t.kwargs["type"] != "none"]
+
+
+@completion("a pointer for the display", rank=120, since=2)
+def display_pointer(ctx):
+    """With a graphical display on x86, as virt-install writes it: a USB tablet where
+    the domain has none, so the guest's pointer follows the client's cursor; and with
+    SPICE, ``<vmport state='off'/>`` where the input does not say (VMware's backdoor
+    port is attack surface, and a second absolute pointer that fights SPICE's agent).
+    A domain with USB turned off gets no tablet."""
+    kinds = displays(ctx)
+    if not ctx.platform.x86 or not kinds:
+        return []
+    edits = []
+    if _lacks_tablet(ctx):
+        edits += controller_for_usb_device(ctx)
+        edits.append(devices.add_device(el("input", type_="tablet", bus="usb"), ctx.origin))
+    features = ctx.root.find("features")
+    if "spice" in kinds and (features is None or features.find("vmport") is None):
+        edits.append(Add("features", el("vmport", state="off"), ctx.origin,
+                         identity=("vmport",)))
+    return edits
+
+
+def _lacks_tablet(ctx) -> bool:
+    """No tablet in the domain or the traits, and USB not turned off by the input."""
+    if devices.find(ctx.devices, "input", type="tablet") or ctx.of(usb_tablet):
+        return False
+    usb = devices.controller_indexes(ctx.devices, "usb", ctx.filename).values()
+    return not any(controller.get("model") == "none" for controller in usb)

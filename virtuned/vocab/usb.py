@@ -9,23 +9,50 @@ from virtuned.emit.kit import SetAttr, devices, el, error, trait
 DEFAULT_MODEL = "qemu-xhci"
 
 
-def usb_controller_edits(ctx, model: str) -> list:
-    """The USB controller, index 0, of ``model``: added, or filled in on the input's."""
+def usb_controller_edits(ctx, model: str, companions: bool = True) -> list:
+    """The USB controller, index 0, of ``model``: added (a USB 2 one with its
+    companions), or filled in on the input's."""
     existing = devices.controller_indexes(ctx.devices, "usb", ctx.filename).get(0)
     if existing is None:
         # Only the XHCI models have a port count; QEMU refuses it on the others.
         ports = {"ports": "15"} if model.endswith("-xhci") else {}
-        return [devices.controller("usb", 0, ctx.origin, model=model, **ports)]
+        return [devices.controller("usb", 0, ctx.origin, model=model, **ports),
+                *(_companions(ctx, model) if companions else ())]
     return [SetAttr(existing, "model", model, ctx.origin)]
 
 
-@trait("usb controller {model:qemu-xhci|nec-xhci|ich9-ehci1|piix3-uhci}", version=1,
-       rank=110, example="usb controller qemu-xhci")
+# An EHCI controller serves only high-speed (USB 2) devices: full- and low-speed ones
+# (keyboards, mice, tablets, most sticks) need its UHCI companions, on the same bus,
+# each taking two of its six ports (libvirt's "usb2" set, as virt-install writes it).
+COMPANIONS = {"ich9-ehci1": (("ich9-uhci1", "0"), ("ich9-uhci2", "2"), ("ich9-uhci3", "4"))}
+
+
+def _companions(ctx, model: str) -> list:
+    return [devices.controller("usb", 0, ctx.origin, el("master", startport=port),
+                               model=companion)
+            for companion, port in COMPANIONS.get(model, ())]
+
+
+_USB_CONTROLLER = "usb controller {model:qemu-xhci|nec-xhci|ich9-ehci1|piix3-uhci}"
+
+
+@trait(_USB_CONTROLLER, version=1, rank=110, example="usb controller qemu-xhci")
+def usb_controller_v1(ctx, model):
+    """The USB controller model (qemu-xhci: USB 3, 15 ports, fine on pc and q35).
+
+    As version 2, but ich9-ehci1 comes alone, without the companions that serve
+    USB 1.1 devices.
+    """
+    return usb_controller_edits(ctx, model, companions=False)
+
+
+@trait(_USB_CONTROLLER, version=2, rank=110, example="usb controller qemu-xhci")
 def usb_controller(ctx, model):
     """The USB controller model (qemu-xhci: USB 3, 15 ports, fine on pc and q35).
 
     An input USB controller with no model gets this one; one of another model is a
-    conflict.
+    conflict. ich9-ehci1 (USB 2, for guests without an XHCI driver) comes with its
+    three ich9-uhci companions, which serve USB 1.1 devices.
     """
     return usb_controller_edits(ctx, model)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from virtuned.emit.kit import (Add, ExitCode, SetAttr, completion, devices, el, error,
                               hypervisor, trait)
-from virtuned.vocab.display import graphics
+from virtuned.vocab.display import displays, graphics
 from virtuned.vocab.guest_os import drives
 
 
@@ -34,10 +34,20 @@ def video_v1(ctx, model):
     As version 2, but a preferred video model too adds a second video device beside
     the input's.
     """
-    return _video(ctx, model, preference_fills=False)
+    return _video(ctx, model, preference_fills=False, headless_empty=False)
 
 
 @trait(_PHRASE, version=2, **_DECLARED)
+def video_v2(ctx, model):
+    """A video device of this model, by libvirt's upstream rule (add, fill or add a second).
+
+    As version 3, but a preferred video model adds a video device to a guest with
+    'graphics none' too.
+    """
+    return _video(ctx, model, preference_fills=True, headless_empty=False)
+
+
+@trait(_PHRASE, version=3, **_DECLARED)
 def video(ctx, model):
     """A video device of this model, by libvirt's upstream rule (add, fill or add a second).
 
@@ -48,14 +58,17 @@ def video(ctx, model):
     the primary video, so at most one of them is asked for and it comes first.
     'video none' means no display adapter at all and goes with no other video. A
     preferred video only fills: beside an input video of another model it gives way
-    rather than add a second device no one asked for.
+    rather than add a second device no one asked for, and with 'graphics none' it
+    adds no video device at all.
     """
-    return _video(ctx, model, preference_fills=True)
+    return _video(ctx, model, preference_fills=True, headless_empty=True)
 
 
-def _video(ctx, model, preference_fills: bool) -> list:
-    hypervisor.offer(ctx, "devices/video", "modelType", model, "video model")
+def _video(ctx, model, preference_fills: bool, headless_empty: bool) -> list:
     videos = ctx.devices.findall("video") if ctx.devices is not None else []
+    if headless_empty and ctx.origin.soft and not videos and _headless(ctx):
+        return []  # a preferred model (recommended's) adds no card to a headless guest
+    hypervisor.offer(ctx, "devices/video", "modelType", model, "video model")
     wanted = [t.kwargs["model"] for t in ctx.of(video)]
     present = [v.find("model").get("type") for v in videos
                if v.find("model") is not None and v.find("model").get("type")]
@@ -77,6 +90,10 @@ def _video(ctx, model, preference_fills: bool) -> list:
     return [devices.add_device(el("video", el("model", type_=model)), ctx.origin)]
 
 
+def _headless(ctx) -> bool:
+    return any(t.kwargs["type"] == "none" and not t.soft for t in ctx.of(graphics))
+
+
 # With a display and no 'video' trait: the model a careful administrator names.
 @completion("the video model", rank=60)
 def video_model(ctx):
@@ -88,9 +105,7 @@ def video_model(ctx):
     if ctx.of(video):
         return []
     videos = ctx.devices.findall("video") if ctx.devices is not None else []
-    kinds = [g.get("type") for g in (ctx.devices.iterchildren("graphics")
-                                     if ctx.devices is not None else ())]
-    kinds += [t.kwargs["type"] for t in ctx.of(graphics) if t.kwargs["type"] != "none"]
+    kinds = displays(ctx)
     if not videos and not kinds:
         return []
     chosen = el("model", type_="virtio" if drives(ctx, "virtio-gpu") else
