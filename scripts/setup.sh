@@ -32,6 +32,7 @@ APT_PACKAGES=(
     pkg-config                  # ... which finds libvirt with it
     gcc                         # ... and compiles it
     python3-dev                 # ... against Python.h (of Debian's python3)
+    openssl                     # certificates made at test time (tests/server/test_access.py)
 )
 PYTHON=${PYTHON:-python3}
 export DEBIAN_FRONTEND=noninteractive PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1

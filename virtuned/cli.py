@@ -209,6 +209,19 @@ def _serve_arguments(command) -> None:
                          "0: no limit (default: 1024)")
     command.add_argument("--no-access-log", dest="access_log", action="store_false",
                          help="no JSON line per request on stderr")
+    command.add_argument("--tls-cert", metavar="CERT.pem",
+                         help="serve HTTPS with this certificate (PEM; the key too, or "
+                         "--tls-key)")
+    command.add_argument("--tls-key", metavar="KEY.pem", help="the certificate's key")
+    command.add_argument("--client-ca", metavar="CA.pem",
+                         help="require a client certificate signed by one of these CAs "
+                         "(mutual TLS; needs --tls-cert)")
+    command.add_argument("--tokens", metavar="FILE",
+                         help="require 'Authorization: Bearer TOKEN' with a token of "
+                         "FILE (one a line; read again on SIGHUP)")
+    command.add_argument("--protect-metrics", action="store_true",
+                         help="/metrics needs the token or certificate too (/healthz "
+                         "stays open)")
 
 
 def _positive(text: str) -> int:
@@ -249,7 +262,36 @@ def _serve(args, sources) -> int:
                     memory_bytes=args.memory_limit << 20,
                     connections=args.max_connections)
     return serve(args.host, args.port, args.workers, tuple(args.profile_path), limits,
-                 args.access_log)
+                 args.access_log, _tls(args), _access(args))
+
+
+def _tls(args):
+    from virtuned.server import Tls
+
+    for option, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key),
+                         ("--client-ca", args.client_ca)):
+        if path is not None and not os.path.isfile(path):
+            raise _InputFileError(path, f"no such file ({option})")
+    if args.tls_cert is None:
+        for option, given in (("--tls-key", args.tls_key), ("--client-ca", args.client_ca)):
+            if given is not None:
+                raise _InputFileError(option, "needs --tls-cert")
+        return None
+    return Tls(args.tls_cert, args.tls_key, args.client_ca)
+
+
+def _access(args):
+    from virtuned.server import Access, TokenFileError, read_tokens
+
+    if args.tokens is not None:
+        try:
+            read_tokens(args.tokens)
+        except TokenFileError as exc:
+            raise _InputFileError(exc.where, f"{exc.reason} (--tokens)") from None
+    access = Access(args.tokens, args.client_ca is not None, args.protect_metrics)
+    if args.protect_metrics and not access.guarded():
+        raise _InputFileError("--protect-metrics", "needs --tokens or --client-ca")
+    return access
 
 
 def add_request_arguments(parser: argparse.ArgumentParser) -> None:

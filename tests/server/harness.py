@@ -35,11 +35,12 @@ def request_diagnostic(message, hint=None, line=1, col=1) -> dict:
 
 
 class RunningServer:
-    def __init__(self, process: subprocess.Popen, url: str, log: Path):
-        self.process, self.url, self.log = process, url, log
+    def __init__(self, process: subprocess.Popen, url: str, log: Path, verify=True):
+        self.process, self.url, self.log, self.verify = process, url, log, verify
 
     def client(self, **options) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=60, **options)
+        return httpx.Client(base_url=self.url, timeout=60,
+                            **{"verify": self.verify, **options})
 
     def log_lines(self) -> list[dict]:
         return [json.loads(line) for line in self.log.read_text().splitlines() if line]
@@ -47,14 +48,15 @@ class RunningServer:
     def assert_serving(self) -> None:
         """The server is alive and answers, whatever the last request did to it."""
         assert self.process.poll() is None, self.log.read_text()[-3000:]
-        answer = httpx.get(f"{self.url}/healthz", timeout=10)
+        answer = httpx.get(f"{self.url}/healthz", timeout=10, verify=self.verify)
         assert answer.status_code == 200
         assert answer.json()["status"] == "ok"
 
 
 @contextlib.contextmanager
-def running_server(*options: str):
-    """A server started with ``options`` (``--timeout 0.02``...), stopped afterwards."""
+def running_server(*options: str, verify=None):
+    """A server started with ``options`` (``--timeout 0.02``...), stopped afterwards;
+    ``verify``: it serves HTTPS, and this verifies its certificate (httpx's)."""
     with tempfile.TemporaryDirectory(prefix="virtuned-serve-test-") as scratch:
         log = Path(scratch) / "server.log"
         env = {**os.environ, "XDG_CONFIG_HOME": scratch, "PYTHONPATH": str(ROOT)}
@@ -66,7 +68,9 @@ def running_server(*options: str):
                      "--port", str(port), *options],
                     cwd=scratch, env=env, stdout=sink, stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL)
-            server = RunningServer(process, f"http://127.0.0.1:{port}", log)
+            scheme = "http" if verify is None else "https"
+            server = RunningServer(process, f"{scheme}://127.0.0.1:{port}", log,
+                                   True if verify is None else verify)
             try:
                 if _wait_ready(server):
                     yield server
@@ -88,7 +92,8 @@ def _wait_ready(server: RunningServer) -> bool:
         if server.process.poll() is not None:
             return False
         try:
-            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{server.url}/healthz", timeout=1,
+                         verify=server.verify).status_code == 200:
                 return True
         except httpx.TransportError:
             pass

@@ -82,7 +82,7 @@ def test_a_body_that_never_arrives_is_408(idle):
         head, body = read_response(sock)
     assert head.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
     assert json.loads(body) == problem(408, "request-timeout",
-                                       "The request body did not arrive in time",
+                                       "The request did not arrive in time",
                                        "the body did not arrive within 0.05 s", [], 2, "l-3")
     limited.assert_serving()
 
@@ -99,7 +99,7 @@ def test_a_head_that_trickles_is_408_and_the_end_of_the_connection(idle):
     assert head.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
     assert head.endswith(b"\r\nconnection: close")
     assert json.loads(body) == problem(408, "request-timeout",
-                                       "The request body did not arrive in time",
+                                       "The request did not arrive in time",
                                        "the head did not arrive within 0.05 s", [], 2, "l-8")
     limited.assert_serving()
 

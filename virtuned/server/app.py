@@ -46,6 +46,7 @@ from virtuned import reference
 from virtuned.resolve.profiles import (ANY_VERSION, Library, ProfileFile, load_library_file,
                                        search_path)
 from virtuned.server import contract, observe
+from virtuned.server.access import Access, Guard
 from virtuned.server.http import Request, Response, diagnostic, failed, json_response
 from virtuned.server.pool import Pool
 from virtuned.server.validation import Problem, decode, invalid
@@ -306,8 +307,9 @@ class App:
     start; their end at the end). Its HTTP is http.Protocol's, never ASGI's:
     ``uvicorn.Config(app, http=Protocol)``."""
 
-    def __init__(self, service: Service, access_log: bool):
+    def __init__(self, service: Service, access_log: bool, access: Access = Access()):
         self.service, self.limits = service, service.limits
+        self.guard = Guard(access) if access.guarded() else None
         limits = self.limits
         self.pool = Pool(service.answer, limits.concurrency, limits.timeout, limits.queue,
                          limits.memory_bytes, service.prometheus.replaced)
@@ -334,6 +336,8 @@ class App:
                 self.limits = _within_descriptors(self.limits)
                 _warm_up()  # before the fork: every operation process starts warm
                 self.pool.start()
+                if self.guard is not None:
+                    _on_hangup(self.guard.reload)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.pool.close()
@@ -366,11 +370,23 @@ def _submit(pool: Pool, operation: str, request: Request):
                         request.body, request.request_id))
 
 
-def create_app(profile_path=(), limits: Limits = Limits(), access_log: bool = False) -> App:
+def _on_hangup(reload) -> None:
+    """``reload()`` on SIGHUP (the tokens file), where this thread may take signals."""
+    import asyncio
+    import signal
+
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+    except (RuntimeError, ValueError):  # not the main thread: an in-process test server
+        LOG.warning("SIGHUP does not reload the tokens: not the main thread")
+
+
+def create_app(profile_path=(), limits: Limits = Limits(), access_log: bool = False,
+               access: Access = Access()) -> App:
     """The application. ``profile_path``: more profile directories (highest
     priority last), searched after the shipped library, /etc and the user's;
-    ``access_log``: one JSON line per request on stderr."""
-    return App(Service(tuple(str(p) for p in profile_path), limits), access_log)
+    ``access_log``: one JSON line per request on stderr; ``access``: who may call."""
+    return App(Service(tuple(str(p) for p in profile_path), limits), access_log, access)
 
 
 def _warm_up() -> None:
@@ -390,15 +406,35 @@ def app_from_environment() -> App:
     """The application as ``virtuned serve`` configured it (uvicorn's factory)."""
     options = json.loads(os.environ.get(ENVIRONMENT, "{}"))
     return create_app(tuple(options.get("profile_path", ())),
-                      Limits(**options.get("limits", {})), options.get("access_log", False))
+                      Limits(**options.get("limits", {})), options.get("access_log", False),
+                      Access(**options.get("access", {})))
+
+
+@attrs.frozen
+class Tls:
+    """The server's certificate and key (PEM files), and the CAs whose client
+    certificates it requires (mutual TLS), if any."""
+
+    cert: str
+    key: str | None = None
+    client_ca: str | None = None
+
+    def uvicorn(self) -> dict:
+        import ssl
+
+        return {"ssl_certfile": self.cert, "ssl_keyfile": self.key,
+                "ssl_ca_certs": self.client_ca,
+                # optional at the handshake, so that a probe without one still gets
+                # /healthz and any other request a 403 it can read (access.py)
+                "ssl_cert_reqs": ssl.CERT_OPTIONAL if self.client_ca else ssl.CERT_NONE}
 
 
 def serve(host: str, port: int, workers: int, profile_path=(), limits: Limits = Limits(),
-          access_log: bool = True) -> int:
+          access_log: bool = True, tls: Tls | None = None, access: Access = Access()) -> int:
     """Run the service until it is stopped (SIGINT, SIGTERM)."""
     os.environ[ENVIRONMENT] = json.dumps({
         "profile_path": [str(p) for p in profile_path], "limits": attrs.asdict(limits),
-        "access_log": access_log})
+        "access_log": access_log, "access": attrs.asdict(access)})
     metrics_dir = None
     if workers > 1:  # the workers share their metrics through files (observe.py)
         metrics_dir = tempfile.mkdtemp(prefix="virtuned-metrics-")
@@ -407,7 +443,8 @@ def serve(host: str, port: int, workers: int, profile_path=(), limits: Limits = 
         uvicorn.run("virtuned.server:app_from_environment", factory=True, host=host,
                     port=port, workers=workers, http="virtuned.server.http:Protocol",
                     interface="asgi3", lifespan="on", proxy_headers=False,
-                    log_config=observe.log_config(), access_log=False, server_header=False)
+                    log_config=observe.log_config(), access_log=False, server_header=False,
+                    **(tls.uvicorn() if tls else {}))
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)

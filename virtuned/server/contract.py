@@ -372,11 +372,18 @@ PROBLEMS = {
     "malformed-request": ProblemKind(
         400, "The request body is not valid JSON", 2,
         "The body is not JSON: a syntax error, not UTF-8, or nested too deeply."),
+    "unauthorized": ProblemKind(401, "Unauthorized", 2, (
+        "The server requires a bearer token (`serve --tokens`), and the request has "
+        "none, or one it does not accept (`WWW-Authenticate` says which).")),
+    "forbidden": ProblemKind(403, "Forbidden", 2, (
+        "The server requires a client certificate (`serve --client-ca`: mutual TLS), "
+        "and the connection has none.")),
     "not-found": ProblemKind(404, "No such resource", 2, "No such path."),
     "method-not-allowed": ProblemKind(405, "Method not allowed", 2,
                                       "A path that takes another method."),
-    "request-timeout": ProblemKind(408, "The request body did not arrive in time", 2,
-                                   "The body did not arrive within the time limit."),
+    "request-timeout": ProblemKind(408, "The request did not arrive in time", 2, (
+        "The head did not arrive within the header time limit, or the body within the "
+        "time limit.")),
     "conflict": ProblemKind(409, "Conflicting or infeasible request", 3,
                             "A conflict or an infeasible request (the CLI's exit 3)."),
     "too-large": ProblemKind(413, "Request body too large", 2,
@@ -434,7 +441,10 @@ class Operation(NamedTuple):
     media: tuple[str, ...] = ("application/json",)  # the first is the answer's JSON
 
 
-_ON_REQUESTS = ("malformed-request", "request-timeout", "conflict", "too-large",
+# Whatever exists, a client the server refuses gets one of these (serve --tokens,
+# --client-ca); /healthz never does, /metrics with --protect-metrics.
+_REFUSED = ("unauthorized", "forbidden")
+_ON_REQUESTS = _REFUSED + ("malformed-request", "request-timeout", "conflict", "too-large",
                 "unsupported-media-type", "invalid-input", "internal", "overloaded",
                 "timeout")
 _EXAMPLE = {"domain": '<domain type="kvm"><name>web</name><memory unit="GiB">2</memory>'
@@ -476,17 +486,18 @@ OPERATIONS = (
               "Every profile of the library: its newest version, every version the "
               "library holds, its summary line and the sha256 of its text.",
               list[ProfileListing], "Every profile, newest version.",
-              problems=("internal", "overloaded", "timeout")),
+              problems=_REFUSED + ("internal", "overloaded", "timeout")),
     Operation("GET", "/v1/traits", "traits", "The trait vocabulary",
               "Every trait: its name, usage, semantics version, summary and documentation.",
-              list[TraitListing], "Every trait."),
+              list[TraitListing], "Every trait.", problems=_REFUSED + ("internal",)),
     Operation("GET", "/healthz", "health", "Liveness and readiness",
               "200 as long as the worker can answer, even while every operation slot "
               "is busy.", Health, "Serving."),
     Operation("GET", "/metrics", "metrics", "Prometheus metrics",
               "Requests, latencies and problem answers of the whole server.",
-              None, "The Prometheus text format.", media=("text/plain",)),
+              None, "The Prometheus text format.", media=("text/plain",),
+              problems=_REFUSED + ("internal",)),
     Operation("GET", "/openapi.json", "openapi", "This document",
               "The OpenAPI 3.1 document, as shipped in virtuned/openapi.json.",
-              dict, "The OpenAPI 3.1 document."),
+              dict, "The OpenAPI 3.1 document.", problems=_REFUSED + ("internal",)),
 )

@@ -33,6 +33,7 @@ import msgspec
 
 from virtuned.diagnostics import Diagnostic, Sources, locate, render
 from virtuned.server import contract
+from virtuned.server.access import log_refusal
 from virtuned.server.validation import Problem
 
 LOG = logging.getLogger("virtuned.server")
@@ -40,7 +41,8 @@ KEEP_ALIVE = 5.0  # seconds an idle connection is kept (uvicorn's default)
 HEAD_BYTES = 64 * 1024  # the largest request head (request line and headers)
 JSON = b"application/json"
 PROBLEM_JSON = b"application/problem+json"
-_REASONS = {100: b"Continue", 200: b"OK", 400: b"Bad Request", 404: b"Not Found",
+_REASONS = {100: b"Continue", 200: b"OK", 400: b"Bad Request", 401: b"Unauthorized",
+            403: b"Forbidden", 404: b"Not Found",
             405: b"Method Not Allowed", 408: b"Request Timeout", 409: b"Conflict",
             413: b"Content Too Large", 415: b"Unsupported Media Type",
             422: b"Unprocessable Content", 500: b"Internal Server Error",
@@ -118,6 +120,8 @@ class Protocol(asyncio.Protocol):
         app = config.loaded_app
         self.routes, self.limits, self.observer = app.routes, app.limits, app.observer
         self.open = app.connections  # this worker's, least recently active first
+        self.guard = app.guard  # who may call (access.py), or None: anyone
+        self.certified = False  # the client presented a certificate the CA signed
         self.state = server_state
         self.loop = _loop or asyncio.get_event_loop()
         self.parser = httptools.HttpRequestParser(self)
@@ -145,6 +149,7 @@ class Protocol(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.client = peer[0] if isinstance(peer, tuple) else None
+        self.certified = bool(transport.get_extra_info("peercert"))
         if len(self.open) >= self.limits.connections and not _make_room(self.open):
             self._refuse(overloaded("the server has too many connections open, each "
                                      "with a request in progress"))
@@ -255,8 +260,13 @@ class Protocol(asyncio.Protocol):
         request.path = unquote(path) if "%" in path else path
         request.request_id = self.observer.request_id(request.headers.get(b"x-request-id"))
         request.keep_alive = self.parser.should_keep_alive()
+        refusal = self.guard and self.guard.refusal(
+            request.path, request.headers.get(b"authorization"), self.certified)
         methods = self.routes.get(request.path)
-        if methods is None:
+        if refusal:  # before anything is said of the path
+            log_refusal(refusal, request)
+            self.handler = refusal
+        elif methods is None:
             self.handler = Problem("not-found", f"no resource at {request.path}; the API "
                                    "is described at /openapi.json")
         elif request.method not in methods:

@@ -1,0 +1,194 @@
+"""Who may call: HTTPS, mutual TLS and bearer tokens, with certificates made by the
+openssl command at test time. A refused client gets 401 or 403 problem+json, the
+same whatever it asked for, and the server logs it; /healthz stays open."""
+
+from __future__ import annotations
+
+import signal
+import ssl
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from tests.server.harness import ROOT, problem, running_server
+from tests.server.test_limits import wait_for
+
+TOKEN = "t0k3n-for-the-test-suite-0001"
+NEW_TOKEN = "t0k3n-for-the-test-suite-0002"
+
+
+def openssl(*arguments, cwd) -> None:
+    subprocess.run(["openssl", *arguments], cwd=cwd, check=True, capture_output=True)
+
+
+def signed(directory, name: str, ca: str, extension: str | None = None) -> None:
+    """NAME.key and NAME.pem, a P-256 key and its certificate signed by CA."""
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}",
+            cwd=directory)
+    more = []
+    if extension:
+        (directory / f"{name}.ext").write_text(extension + "\n")
+        more = ["-extfile", f"{name}.ext"]
+    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", *more, cwd=directory)
+
+
+def authority(directory, name: str) -> None:
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days", "2",
+            "-subj", f"/CN={name}", cwd=directory)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A CA, the server's certificate (for 127.0.0.1), a client's, and a client's of
+    another CA."""
+    directory = tmp_path_factory.mktemp("pki")
+    authority(directory, "ca")
+    authority(directory, "other-ca")
+    signed(directory, "server", "ca", "subjectAltName=IP:127.0.0.1")
+    signed(directory, "client", "ca")
+    signed(directory, "stranger", "other-ca")
+    return directory
+
+
+def context(pki, client: str | None = None) -> ssl.SSLContext:
+    """What a client verifies the server with, and presents itself (``client``)."""
+    made = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    if client:
+        made.load_cert_chain(str(pki / f"{client}.pem"), str(pki / f"{client}.key"))
+    return made
+
+
+@pytest.fixture(scope="module")
+def tokens_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tokens") / "tokens"
+    path.write_text(f"# the test suite's\n\n{TOKEN}\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def with_tokens(pki, tokens_file):
+    with running_server("--tls-cert", str(pki / "server.pem"), "--tls-key",
+                        str(pki / "server.key"), "--tokens", str(tokens_file),
+                        verify=context(pki)) as server:
+        yield server
+
+
+def bearer(token: str) -> dict:
+    return {"authorization": f"Bearer {token}"}
+
+
+def refused(answer, status: int, kind: str, title: str, detail: str, request_id: str):
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json() == problem(status, kind, title, detail, [], 2, request_id)
+
+
+def test_healthz_and_metrics_stay_open(with_tokens):
+    with with_tokens.client() as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/metrics").status_code == 200
+
+
+@pytest.mark.parametrize("method, path", [
+    ("POST", "/v1/compile"), ("GET", "/v1/profiles"), ("GET", "/openapi.json"),
+    ("GET", "/no/such/path"), ("DELETE", "/v1/compile")])
+def test_without_a_token_anything_is_401_and_says_nothing_of_what_exists(
+        with_tokens, method, path):
+    with with_tokens.client() as client:
+        answer = client.request(method, path, json={}, headers={"x-request-id": "a-1"})
+    refused(answer, 401, "unauthorized", "Unauthorized", "this server requires a bearer "
+            "token: Authorization: Bearer TOKEN", "a-1")
+    assert answer.headers["www-authenticate"] == 'Bearer realm="virtuned"'
+
+
+def test_a_token_the_server_does_not_know_is_401(with_tokens):
+    with with_tokens.client() as client:
+        answer = client.post("/v1/compile", json={}, headers={
+            **bearer(TOKEN[:-1] + "9"), "x-request-id": "a-2"})
+    refused(answer, 401, "unauthorized", "Unauthorized",
+            "the bearer token is not one this server accepts", "a-2")
+    assert answer.headers["www-authenticate"] == ('Bearer realm="virtuned", '
+                                                  'error="invalid_token"')
+    [line] = [line for line in with_tokens.log_lines() if line.get("request_id") == "a-2"
+              and line["message"] == "refused"]
+    assert line["reason"] == "unknown bearer token" and line["path"] == "/v1/compile"
+    assert TOKEN[:-1] not in with_tokens.log.read_text()
+
+
+def test_a_known_token_is_served(with_tokens):
+    with with_tokens.client() as client:
+        answer = client.post("/v1/compile", json={"traits": ["video qxl"]},
+                             headers=bearer(TOKEN))
+    assert answer.status_code == 200
+    assert "<model type=\"qxl\"" in answer.json()["xml"]
+
+
+def test_sighup_reads_the_tokens_again(with_tokens, tokens_file):
+    tokens_file.write_text(f"{NEW_TOKEN}\n")
+    with_tokens.process.send_signal(signal.SIGHUP)
+    with with_tokens.client() as client:
+        assert wait_for(lambda: client.get("/v1/traits", headers=bearer(NEW_TOKEN))
+                        .status_code == 200)
+        assert client.get("/v1/traits", headers=bearer(TOKEN)).status_code == 401
+        tokens_file.write_text("")  # unusable: the tokens stay as they were
+        with_tokens.process.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: any("tokens not reloaded" in line["message"]
+                                    for line in with_tokens.log_lines()))
+        assert client.get("/v1/traits", headers=bearer(NEW_TOKEN)).status_code == 200
+    tokens_file.write_text(f"{TOKEN}\n")
+    with_tokens.process.send_signal(signal.SIGHUP)
+    with with_tokens.client() as client:
+        assert wait_for(lambda: client.get("/v1/traits", headers=bearer(TOKEN))
+                        .status_code == 200)
+
+
+@pytest.fixture(scope="module")
+def mutual(pki):
+    with running_server("--tls-cert", str(pki / "server.pem"), "--tls-key",
+                        str(pki / "server.key"), "--client-ca", str(pki / "ca.pem"),
+                        "--protect-metrics", verify=context(pki)) as server:
+        yield server
+
+
+def test_mutual_tls_without_a_client_certificate_is_403(mutual, pki):
+    with mutual.client() as client:
+        assert client.get("/healthz").status_code == 200  # probes need no certificate
+        for path in ("/v1/traits", "/metrics", "/nothing-here"):
+            refused(client.get(path, headers={"x-request-id": "a-3"}), 403, "forbidden",
+                    "Forbidden", "this server requires a client certificate (mutual TLS)",
+                    "a-3")
+
+
+def test_mutual_tls_with_a_client_certificate_is_served(mutual, pki):
+    with mutual.client(verify=context(pki, "client")) as client:
+        assert client.get("/v1/traits").status_code == 200
+        assert client.get("/metrics").status_code == 200
+
+
+def test_a_certificate_of_another_ca_fails_the_handshake(mutual, pki):
+    with mutual.client(verify=context(pki, "stranger")) as client:
+        with pytest.raises(httpx.TransportError):
+            client.get("/v1/traits")
+    mutual.assert_serving()
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--client-ca", "ca.pem"], "--client-ca: error: needs --tls-cert"),
+    (["--protect-metrics"], "--protect-metrics: error: needs --tokens or --client-ca"),
+    (["--tokens", "empty"], "empty: error: no token in it (--tokens)"),
+    (["--tokens", "short"], "short:1: error: a token is 16 or more of A-Z a-z 0-9 - . _ ~ "
+                            "+ / (then = padding), nothing else on its line (--tokens)"),
+    (["--tls-cert", "missing.pem"], "missing.pem: error: no such file (--tls-cert)"),
+])
+def test_serve_refuses_what_it_cannot_use(pki, options, message):
+    (pki / "empty").write_text("# nothing yet\n")
+    (pki / "short").write_text("abc\n")
+    run = subprocess.run([sys.executable, "-m", "virtuned", "serve", *options], cwd=pki,
+                         capture_output=True, text=True, timeout=60,
+                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert (run.returncode, run.stderr) == (2, message + "\n")
