@@ -158,13 +158,18 @@ def test_a_number_of_100000_digits_is_400(client):
 
 
 @pytest.mark.parametrize("field, text, message", [
-    ("traits", "video\x00qxl", "unexpected character '\\x00'"),
+    ("traits", "video\x00qxl", "control character \\x00 (U+0000) in trait text is not "
+                              "allowed"),
     ("domain", "<domain>\x00</domain>",
      "malformed XML: Invalid character: Char 0x0 out of allowed range\n"),
+    ("name", "a\x00b", "/name: the name 'a\\x00b': control character \\x00 (U+0000) "
+                      "is not allowed"),
+    ("params", "a\x01b", "/params/x: the value 'a\\x01b': control character \\x01 "
+                        "(U+0001) is not allowed"),
 ])
-def test_nul_characters_are_422(client, field, text, message):
-    body, diagnostic = only_diagnostic(post_json(
-        client, {field: [text] if field == "traits" else text}), 422)
+def test_control_characters_are_422(client, field, text, message):
+    value = {"traits": [text], "params": {"x": text}}.get(field, text)
+    body, diagnostic = only_diagnostic(post_json(client, {field: value}), 422)
     assert diagnostic["message"] == message
 
 
