@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 
+import attrs
+
 from virtuned import domain
 from virtuned.diagnostics import CLI_OPTIONS, OptionNames, Span, error
 from virtuned.domain import element_span
@@ -109,6 +111,15 @@ class Host:
 
     def cell(self, node: int) -> HostCell | None:
         return next((c for c in self.cells if c.id == node), None)
+
+    def named(self, source: str) -> Host:
+        """The same host under another name: a document parsed once (api.py caches
+        them by content) is named as each request names it."""
+        if source == self.source:
+            return self
+        rename = getattr(self.domcaps, "named", None)
+        return attrs.evolve(self, source=source,
+                            domcaps=self.domcaps if rename is None else rename(source))
 
     def describe_kept(self, node: int, page_kib: int | None) -> str:
         """" after 2 for other guests (db02)" (pages; memory: "after 2GiB") for

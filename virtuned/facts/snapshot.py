@@ -22,6 +22,7 @@ decided here, when the snapshot is read:
 
 from __future__ import annotations
 
+import functools
 import json
 
 from virtuned import inputs
@@ -155,7 +156,7 @@ def _cell(read, node, path, guests, kept: dict) -> HostCell:
         told = node.get("free_memory_kib") is not None
         memory = left(read.whole(node, "free_memory_kib" if told else "memory_kib", path),
                       None, told)
-    cpus = tuple(sorted((_cpu(read, cpu, f"{path}.cpus[{i}]")
+    cpus = tuple(sorted((_cpu(read, cpu, path, i)
                          for i, cpu in enumerate(read.items(node, "cpus", path))),
                         key=lambda cpu: cpu.id))
     distances = tuple((read.whole(d, "node", f"{path}.distances[{i}]"),
@@ -175,11 +176,37 @@ def _kept(guests, node: int, page_kib: int | None, free_told: bool
     return sum(kib for kib, _ in parts), tuple(sorted({name for _, name in parts}))
 
 
-def _cpu(read, cpu, path) -> HostCpu:
+def _cpu(read, cpu, node_path: str, index: int) -> HostCpu:
+    """One CPU. A snapshot holds hundreds: the common case is checked inline, and
+    the reader's checks, which name the field, run only for a CPU that fails it."""
+    if type(cpu) is dict:
+        ident, socket, die, core = (cpu.get(key) for key in ("id", "socket", "die", "core"))
+        siblings = cpu.get("siblings")
+        if all(type(v) is int and 0 <= v < 2**63 for v in (ident, socket, die, core)) \
+                and (siblings is None or type(siblings) is str):
+            try:
+                threads = frozenset() if siblings is None else _cpulist(siblings)
+            except ValueError:
+                pass
+            else:
+                return HostCpu(ident, socket, die, core, _with(threads, ident))
+    path = f"{node_path}.cpus[{index}]"
     ident = read.whole(cpu, "id", path)
     siblings = read.cpus(cpu, "siblings", path, optional=True) or frozenset()
     return HostCpu(ident, read.whole(cpu, "socket", path), read.whole(cpu, "die", path),
-                   read.whole(cpu, "core", path), siblings | {ident})
+                   read.whole(cpu, "core", path), _with(siblings, ident))
+
+
+def _with(threads: frozenset[int], ident: int) -> frozenset[int]:
+    """A CPU's siblings, itself included: the list's own set when it names the CPU,
+    so that the threads of one core share one set."""
+    return threads if ident in threads else threads | {ident}
+
+
+@functools.lru_cache(maxsize=4096)
+def _cpulist(text: str) -> frozenset[int]:
+    """A CPU list of a snapshot: the same few ("3,35") recur on every host of a shape."""
+    return parse_cpulist(text)
 
 
 def _domcaps(read, document) -> tuple[tuple[str, str, str, str], ...]:
@@ -196,6 +223,14 @@ class _DomainCapabilities:
 
     def __init__(self, source: str, entries):
         self.source, self.entries = source, entries
+
+    def named(self, source: str):
+        return _DomainCapabilities(source, self.entries)
+
+    @property
+    def empty(self) -> bool:
+        """None for any platform: checking a guest against them checks nothing."""
+        return not self.entries
 
     def __call__(self, platform):
         for arch, virt_type, machine, xml in self.entries:
@@ -258,6 +293,6 @@ class _Reader:
             raise self.bad(where, f"expected a CPU list like \"0-3,8\", got "
                            f"{json.dumps(value)[:40]}")
         try:
-            return parse_cpulist(value)
+            return _cpulist(value)
         except ValueError as exc:
             raise self.bad(where, str(exc)) from None
