@@ -72,3 +72,65 @@ def shaped(cells: list[CellShape]) -> str:
         first_socket += cell.sockets
     lines += ["      </cells>", "    </topology>", "  </host>", "</capabilities>"]
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- host snapshots
+
+GIB_KIB = 1024 * 1024
+
+
+def snapshot(cores: list[int], threads: int = 2, *, memory_gib: int = 64,
+             pages_1g: int = 16, held: dict[str, list[int]] | None = None,
+             used_1g: dict[int, int] | None = None, name: str = "host") -> dict:
+    """A host snapshot (virtuned host snapshot's JSON, as a dict) of one node per
+    entry of ``cores``, each that many cores of ``threads`` threads, numbered the
+    Linux way (the first thread of every core first); per node ``memory_gib`` and
+    ``pages_1g`` 1 GiB pages. ``held``: running guests by name → the CPUs each pins
+    a vCPU to (alone, so they are held); ``used_1g``: node → 1 GiB pages not free."""
+    total_cores, first = sum(cores), 0
+    nodes = []
+    for index, count in enumerate(cores):
+        cpus = [{"id": thread * total_cores + first + core, "socket": index, "die": 0,
+                 "core": core, "siblings": ",".join(str(t * total_cores + first + core)
+                                                    for t in range(threads))}
+                for thread in range(threads) for core in range(count)]
+        cpus.sort(key=lambda cpu: cpu["id"])
+        first += count
+        small = (memory_gib - pages_1g) * GIB_KIB
+        nodes.append({
+            "id": index, "memory_kib": memory_gib * GIB_KIB, "free_memory_kib": small // 2,
+            "pages": [{"size_kib": 4, "total": small // 4, "free": small // 8},
+                      {"size_kib": 1048576, "total": pages_1g,
+                       "free": max(pages_1g - (used_1g or {}).get(index, 0), 0)}],
+            "distances": [{"node": other, "value": 10 if other == index else 21}
+                          for other in range(len(cores))],
+            "cpus": cpus})
+    guests = [{"name": guest, "running": True, "autostart": True,
+               "vcpus": {str(v): str(cpu) for v, cpu in enumerate(sorted(pinned))},
+               "vcpu_cpuset": None, "emulator": None, "iothreads": {}, "memory": []}
+              for guest, pinned in sorted((held or {}).items())]
+    return {"format": "virtuned host snapshot", "version": 1,
+            "uri": f"qemu+ssh://{name}/system", "hostname": name, "nodes": nodes,
+            "guests": guests, "domcaps": []}
+
+
+def fleet(count: int, seed: int = 0, *, nodes=(2, 16), cores=(16, 32), threads: int = 2,
+          cores_per_node: bool = False):
+    """``count`` host snapshots (dicts) of random shapes, the same ones for the same
+    seed: ``nodes`` NUMA nodes and ``cores`` cores (inclusive ranges) of ``threads``
+    threads, the cores of the host spread over its nodes as evenly as whole cores
+    allow (at least one each), or ``cores_per_node``; on each host up to 4 running
+    guests hold random CPUs (up to an eighth of them each), and up to 12 of each
+    node's 16 1 GiB pages are in use."""
+    import random
+
+    rng = random.Random(seed)
+    for index in range(count):
+        cells, drawn = rng.randint(*nodes), rng.randint(*cores)
+        per_node = ([drawn] * cells if cores_per_node else
+                    [max(drawn // cells + (i < drawn % cells), 1) for i in range(cells)])
+        cpus = sum(per_node) * threads
+        held = {f"vm{g}": rng.sample(range(cpus), rng.randint(1, max(cpus // 8, 1)))
+                for g in range(rng.randint(0, 4))}
+        used = {node: rng.randint(0, 12) for node in range(cells)}
+        yield snapshot(per_node, threads, held=held, used_1g=used, name=f"host{index:05d}")

@@ -51,3 +51,15 @@ def test_a_stamp_changes_with_the_file(tmp_path):
     assert caching.unchanged([(path, first)])
     path.write_text("video vga and more\n")
     assert not caching.unchanged([(path, first)])
+
+
+def test_a_shelf_keeps_documents_whole_and_trims_the_least_recently_used(tmp_path):
+    shelf = caching.Shelf(tmp_path, size=100)
+    assert shelf.get("a" * 64) is None
+    for name in "abcde":
+        shelf.put(name * 64, name.encode() * 30)  # 30 bytes each
+    shelf.trim()
+    kept = sorted(path.name[0] for path in tmp_path.iterdir())
+    assert sum(path.stat().st_size for path in tmp_path.iterdir()) <= 100
+    assert kept == ["c", "d", "e"]
+    assert shelf.get("e" * 64) == b"e" * 30

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "virtuned"
 LAYERS = (
     ("virtuned.version", "virtuned.frozen", "virtuned.diagnostics", "virtuned.inputs",
      "virtuned.values",
-     "virtuned.data", "virtuned.caching"),
+     "virtuned.data", "virtuned.caching", "virtuned.parallel"),
     ("virtuned.syntax", "virtuned.domain"),
     ("virtuned.facts",),
     ("virtuned.resolve",),
@@ -40,6 +40,7 @@ LAZILY_LOADED = {
     "virtuned.facts.domcaps": "the hypervisor's capabilities: --domcaps",
     "virtuned.facts.snapshot": "a host snapshot: --host HOST.json, --connect",
     "virtuned.facts.live": "a live host, read through libvirt: --connect",
+    "virtuned.parallel": "hosts shared among forked processes: fit over a fleet",
 }
 
 

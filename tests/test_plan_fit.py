@@ -94,8 +94,11 @@ def test_fit_answers_each_host_in_the_order_given(domain):
         {"host": TEST_DRIVER, "fits": False,
          "reason": "host node 0: 0 free 1GiB hugepages, guest cell 0 needs 2; "
                    "host node 1: 0 free 1GiB hugepages, guest cell 0 needs 2",
-         "placement": None},
-        {"host": SMT, "fits": True, "reason": None,
+         "score": None, "placement": None},
+        # 14 usable CPUs (16 less reserved 0-1), 10 taken (5 whole cores: isolate
+        # idles the siblings), 4 of 8 free 1 GiB pages taken, on 2 nodes:
+        # 0.9 * (4/14 + 4/8) / 2 + 0 = 0.3536
+        {"host": SMT, "fits": True, "reason": None, "score": 0.3536,
          "placement": {"nodes": "0-1", "cpuset": "2-6",
                        "cells": [{"cell": 0, "host_node": 0, "vcpus": {"0": "2", "1": "3"}},
                                  {"cell": 1, "host_node": 1, "vcpus": {"2": "4", "3": "5"}}],
@@ -146,6 +149,36 @@ def test_allocated_cpus_bound_the_placement(domain):
         "cells": [{"cell": 0, "host_node": 1,
                    "vcpus": {"0": "5", "1": "13", "2": "6", "3": "7"}}],
         "emulator": "5-7,13", "iothreads": None}
+
+
+BUSY = str(HOSTS / "busy-host.json")  # a snapshot: other guests hold CPUs, pages
+
+
+def test_fit_best_answers_the_best_scored_hosts_best_first(domain):
+    """Scores (docs/placement.md#ranking-hosts), each on one node (+ 0.1):
+    two-node-smt 0.9 * (12/16 CPUs + 28/32 GiB) / 2 + 0.1 = 0.8313 (twice: the
+    first given first); busy-host 0.6429; test-driver, 0.9 * (12/16 + 2/6 GiB) / 2
+    + 0.1 = 0.5875, is fourth."""
+    one_node = [{"cell": 0, "host_node": 0,
+                 "vcpus": {"0": "0", "1": "8", "2": "1", "3": "9"}}]
+    assert answer(["fit", "d.xml", "-t", "dedicated cpus", "--best", "3",
+                   "--hosts", TEST_DRIVER, SMT, BUSY, SMT], domain) == [
+        {"host": SMT, "fits": True, "reason": None, "score": 0.8313,
+         "placement": {"nodes": "0", "cpuset": "0-1,8-9", "cells": one_node,
+                       "emulator": "0-1,8-9", "iothreads": None}},
+        {"host": SMT, "fits": True, "reason": None, "score": 0.8313,
+         "placement": {"nodes": "0", "cpuset": "0-1,8-9", "cells": one_node,
+                       "emulator": "0-1,8-9", "iothreads": None}},
+        {"host": BUSY, "fits": True, "reason": None, "score": 0.6429,
+         "placement": {"nodes": "0", "cpuset": "0,3-5",
+                       "cells": [{"cell": 0, "host_node": 0,
+                                  "vcpus": {"0": "0", "1": "3", "2": "4", "3": "5"}}],
+                       "emulator": "0,3-5", "iothreads": None}}]
+
+
+def test_fit_best_leaves_out_the_hosts_it_does_not_fit(domain):
+    assert answer(["fit", "d.xml", *NFV, "--reserved-cpus", "0-1", "--best", "5",
+                   "--hosts", TEST_DRIVER], domain) == []
 
 
 def test_fit_draws_a_progress_bar_on_a_terminal(domain, monkeypatch):

@@ -490,8 +490,8 @@ def test_fit_answers_each_host_in_the_order_given(client):
         {"host": "<hosts/0>", "fits": False,
          "reason": "host node 0: 0 free 1GiB hugepages, guest cell 0 needs 2; "
                    "host node 1: 0 free 1GiB hugepages, guest cell 0 needs 2",
-         "placement": None},
-        {"host": "<hosts/1>", "fits": True, "reason": None,
+         "score": None, "placement": None},
+        {"host": "<hosts/1>", "fits": True, "reason": None, "score": 0.3536,
          "placement": {"nodes": "0-1", "cpuset": "2-6",
                        "cells": [{"cell": 0, "host_node": 0, "vcpus": {"0": "2", "1": "3"}},
                                  {"cell": 1, "host_node": 1, "vcpus": {"2": "4", "3": "5"}}],
@@ -511,6 +511,58 @@ def test_fit_takes_host_snapshots_where_it_takes_capabilities(client):
         (False, "host node 1: 1 free CPUs, CPUs 8-14 held by other guests (db02, web01), "
                 "guest cell 0 needs 4"),
         (True, None)]
+
+
+def _sha256(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_fit_best_answers_the_best_hosts_best_first(client):
+    """Ties go in the order given; a host given by its sha256 once the server has
+    it is the same host (scores: tests/test_plan_fit.py)."""
+    busy = (HOSTS / "busy-host.json").read_text()
+    body = {"domain": NFV_DOMAIN, "traits": ["dedicated cpus"], "best": 2}
+    first = post(client, "/v1/fit", {**body, "hosts": [TEST_DRIVER, busy, SMT]})
+    again = post(client, "/v1/fit", {**body, "hosts": [
+        {"sha256": _sha256(TEST_DRIVER)}, SMT, {"sha256": _sha256(busy)},
+        {"sha256": _sha256(SMT)}]})
+    one_node = [{"cell": 0, "host_node": 0,
+                 "vcpus": {"0": "0", "1": "8", "2": "1", "3": "9"}}]
+    smt = {"fits": True, "reason": None, "score": 0.8313,
+           "placement": {"nodes": "0", "cpuset": "0-1,8-9", "cells": one_node,
+                         "emulator": "0-1,8-9", "iothreads": None}}
+    busy_answer = {"fits": True, "reason": None, "score": 0.6429,
+                   "placement": {"nodes": "0", "cpuset": "0,3-5",
+                                 "cells": [{"cell": 0, "host_node": 0, "vcpus": {
+                                     "0": "0", "1": "3", "2": "4", "3": "5"}}],
+                                 "emulator": "0,3-5", "iothreads": None}}
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert first.json() == [{"host": "<hosts/2>", **smt}, {"host": "<hosts/1>", **busy_answer}]
+    assert again.json() == [{"host": "<hosts/1>", **smt}, {"host": "<hosts/3>", **smt}]
+
+
+def test_fit_on_a_sha256_the_server_lacks_is_409_naming_it(client):
+    unknown = "0" * 64
+    answer = post(client, "/v1/fit", {"traits": ["dedicated cpus"], "hosts": [
+        SMT, {"sha256": unknown}, {"sha256": _sha256(SMT)}, {"sha256": "f" * 64}]})
+    hint = "send the document itself in its place"
+    messages = [f"/hosts/1: no host document with sha256 {unknown} on this server",
+                f"/hosts/3: no host document with sha256 {'f' * 64} on this server"]
+    assert_problem(answer, problem(
+        409, "unknown-host", "Unknown host document",
+        "\n".join(f"<request>:1:1: error: {m}\nhint: {hint}" for m in messages),
+        [request_diagnostic(m, hint) for m in messages], 2, "t-1"))
+
+
+def test_fit_refuses_a_host_reference_that_is_no_sha256(client):
+    answer = post(client, "/v1/fit", {"traits": ["dedicated cpus"],
+                                      "hosts": [{"sha256": "ABC"}]})
+    message = '/hosts/0/sha256: "ABC" is not a sha256 (64 lowercase hex digits)'
+    assert_problem(answer, problem(422, "invalid-input", "Invalid input",
+                                   f"<request>:1:1: error: {message}",
+                                   [request_diagnostic(message)], 2, "t-1"))
 
 
 def test_fit_refuses_a_broken_host_naming_it(client):

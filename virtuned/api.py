@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 # Everything below runs on every compile: imported once here, not per call.
+import attrs
+
 from virtuned import caching, domain, emit, inputs, merge, provenance
 from virtuned import vocab  # noqa: F401  (registers the traits)
 from virtuned import plan as planning
@@ -220,6 +222,8 @@ class _Prepared:
     request: object  # () -> the request as a lock records it
     host: object  # host.HostFacts or None
     option_names: OptionNames
+    # (host.HostFacts) -> this request prepared for that host instead (fit's hosts)
+    on_host: object = None
 
     @property
     def defaults(self) -> int:
@@ -272,21 +276,34 @@ def _prepare(domain_xml, *, profiles=(), traits=(), sources=(), settings=(),
         named = {k: v for k, v in recorded.items() if v and k != "input_sha256"}
         trait_set = locks.load(lock, lock_name,
                                request={**named, "input_sha256": recorded["input_sha256"]})
+
+        def traits_on(summary):
+            return trait_set
     else:
-        trait_set = _resolve(roots, tuple(sorted(dict(settings).items())),
-                             tuple(profile_path), stated, _host_summary(facts), option_names)
-    capabilities = None
+        def traits_on(summary):
+            return _resolve(roots, tuple(sorted(dict(settings).items())),
+                            tuple(profile_path), stated, summary, option_names)
+
+        trait_set = traits_on(_host_summary(facts))
+    given = None
     if domcaps is not None:
         # Loaded only when asked for, like the host's facts (tests/test_layers.py).
         from virtuned.facts import domcaps as domain_capabilities
 
         seen.add(domcaps_name, domcaps)
-        capabilities = domain_capabilities.parse(domcaps, domcaps_name)
-    elif facts is not None:  # a live host's or a snapshot's, chosen by the platform
-        capabilities = facts.host.domcaps
-    return _Prepared(tree, original, trait_set, stated, capabilities,
-                     _device_nodes(device_nodes, option_names), seen, domain_name, request,
-                     facts, option_names)
+        given = domain_capabilities.parse(domcaps, domcaps_name)
+
+    def capabilities(facts):  # a live host's or a snapshot's, chosen by the platform
+        return given if given is not None or facts is None else facts.host.domcaps
+
+    def on_host(facts):
+        return attrs.evolve(prepared, trait_set=traits_on(_host_summary(facts)),
+                            domcaps=capabilities(facts), host=facts)
+
+    prepared = _Prepared(tree, original, trait_set, stated, capabilities(facts),
+                         _device_nodes(device_nodes, option_names), seen, domain_name,
+                         request, facts, option_names, on_host)
+    return prepared
 
 
 @frozen
@@ -324,49 +341,117 @@ class Fit:
     fits: bool
     reason: str | None
     placement: dict | None
+    score: float | None = None  # higher is better; None when it does not fit
 
     def json(self) -> dict:
         return {"host": self.host, "fits": self.fits, "reason": self.reason,
-                "placement": self.placement}
+                "score": self.score, "placement": self.placement}
 
 
 def fit(domain_xml: str | bytes | None = None, *, hosts=(), host_names=(), progress=None,
-        **request) -> tuple[Fit, ...]:
-    """Which of ``hosts`` (``virsh capabilities`` XML or snapshot texts, named by
-    ``host_names``, default ``<hosts/0>``...; with ``connect``, the live host first)
-    the guest fits on, in the order given.
-    Takes ``compile``'s other keyword arguments. ``progress`` (optional) is called
-    with the number of hosts done after each one."""
+        best: int | None = None, workers: int = 1, **request) -> tuple[Fit, ...]:
+    """Which of ``hosts`` (``virsh capabilities`` XML or snapshot texts, or a parsed
+    Host, named by ``host_names``, default ``<hosts/0>``...; with ``connect``, the
+    live host first) the guest fits on, in the order given, each fitting one with
+    its score (docs/placement.md#ranking-hosts).
+    Takes ``compile``'s other keyword arguments. ``best``: only the N best-scored
+    hosts that fit, best first (ties in the order given). ``workers``: processes
+    to share the hosts among (a list of hosts only). ``progress`` (optional) is
+    called with the number of hosts done after each one."""
     request.pop("name", None)
     request.pop("host_name", None)
     if request.pop("host", None) is not None:
         raise error(Span(REQUEST, 1, 1), "fit takes its hosts in 'hosts', not 'host'")
     connect = request.pop("connect", None)
-    # What holds on no host is refused once, not once per host.
-    _prepare(domain_xml, **{k: v for k, v in request.items()
-                            if k not in ("reserved_cpus", "allocated_cpus", "shared_cpus")}
-             ).plan()
+    cpu_lists = {k: request.pop(k, None)
+                 for k in ("reserved_cpus", "allocated_cpus", "shared_cpus")}
+    # Parsed and resolved once; what holds on no host is refused once, not per host.
+    base = _prepare(domain_xml, **request)
+    unplaced = base.plan()
     names = list(host_names) or [f"<hosts/{i}>" for i in range(len(hosts))]
     if connect is not None:  # the live host is answered first
         import itertools
 
         hosts, names = itertools.chain((live_host(connect),), hosts), [connect, *names]
-    answers = []
-    for done, (text, host_name) in enumerate(zip(hosts, names), 1):
-        # Resolved again per host: 'when host ...' may differ (the cache makes it cheap).
-        prepared = _prepare(domain_xml, **request, host=text, host_name=host_name)
-        try:
-            placed = prepared.plan().placement
-            answers.append(Fit(host_name, True, None, report.placement_json(placed)))
-        except VirtunedError as exc:
-            if exc.exit_code != ExitCode.CONFLICT:
-                raise
-            reason = exc.diagnostics[0].message.removeprefix(
-                f"infeasible placement on {host_name}: ")
-            answers.append(Fit(host_name, False, reason, None))
-        if progress is not None:
-            progress(done)
+
+    plans = {id(base.trait_set): (base.trait_set, unplaced)}
+
+    def answer(pairs):
+        return [_fit_one(base, plans, cpu_lists, text, name) for text, name in pairs]
+
+    if workers > 1 and isinstance(hosts, (list, tuple)) and len(hosts) >= PARALLEL_FROM:
+        from virtuned import parallel
+
+        answers = parallel.map_shared(answer, list(zip(hosts, names)), workers,
+                                      HOST_DOCUMENTS)
+    else:
+        answers = []
+        for done, pair in enumerate(zip(hosts, names), 1):
+            answers += answer((pair,))
+            if progress is not None:
+                progress(done)
+    if best is not None:
+        ranked = sorted((i for i, a in enumerate(answers) if a.fits),
+                        key=lambda i: (-answers[i].score, i))
+        answers = [answers[i] for i in ranked[:best]]
     return tuple(answers)
+
+
+# Hosts below which sharing them among processes costs more than it saves.
+PARALLEL_FROM = 256
+
+
+def _fit_one(base: _Prepared, plans: dict, cpu_lists: dict, host, host_name: str) -> Fit:
+    facts = host_facts(host, host_name, cpu_lists["reserved_cpus"],
+                       cpu_lists["allocated_cpus"], base.seen, base.option_names,
+                       cpu_lists["shared_cpus"])
+    # Resolved again per host: 'when host ...' may differ (the cache makes it cheap).
+    prepared = base.on_host(facts)
+    quick = _placed_quickly(base, prepared, plans)
+    if isinstance(quick, str):
+        return Fit(host_name, False, quick, None)
+    if quick is not None:
+        return Fit(host_name, True, None, report.placement_json(quick[1]),
+                   report.score(*quick, facts))
+    try:
+        the_plan = prepared.plan()
+    except VirtunedError as exc:
+        if exc.exit_code != ExitCode.CONFLICT:
+            raise
+        reason = exc.diagnostics[0].message.removeprefix(
+            f"infeasible placement on {host_name}: ")
+        return Fit(host_name, False, reason, None)
+    return Fit(host_name, True, None, report.placement_json(the_plan.placement),
+               report.score(the_plan.requirements, the_plan.placement, facts))
+
+
+def _placed_quickly(base: _Prepared, prepared: _Prepared, plans: dict):
+    """(requirements, placement) of a guest that fits the host as its traits ask,
+    found without planning it all again: what the plan without a host found holds
+    on every host of the same trait set (and domain capabilities); or why it does
+    not fit (the reason the plan gives). None: plan it all (the first host of a
+    trait set, its own domain capabilities, a preference that may give way)."""
+    from virtuned.plan.placement import Infeasible, check_pools, place
+
+    if prepared.domcaps is not base.domcaps and not getattr(prepared.domcaps, "empty", False):
+        return None  # the host's own domain capabilities are checked per host
+    hit = plans.get(id(prepared.trait_set))
+    if hit is None:  # the first host of a trait set is planned in full
+        plans[id(prepared.trait_set)] = (prepared.trait_set, attrs.evolve(
+            prepared, host=None, domcaps=base.domcaps).plan())
+        return None
+    wanted = hit[1].requirements
+    try:
+        if wanted.placed:
+            return wanted, place(wanted, prepared.host)
+        if wanted.page_kib:
+            check_pools(wanted, prepared.host)
+    except Infeasible as exc:
+        # The plan's reason, unless a preference would give way and place it after all.
+        if any(t.soft and t.definition.needs for t in prepared.trait_set.traits):
+            return None
+        return str(exc)
+    return wanted, None
 
 
 def host_facts(host, host_name, reserved_cpus, allocated_cpus, seen: Sources,
@@ -388,14 +473,39 @@ def host_facts(host, host_name, reserved_cpus, allocated_cpus, seen: Sources,
     from virtuned.facts import host as hosts
 
     if isinstance(host, hosts.Host):
-        parsed = host
+        parsed = host.named(host_name)
     else:
-        from virtuned.facts import snapshot
-
         seen.add(host_name, host)
-        parsed = (snapshot.parse(host, host_name) if snapshot.is_snapshot(host)
-                  else hosts.parse(host, host_name))
+        parsed = host_document(host, host_name)
     return hosts.facts(parsed, reserved_cpus, allocated_cpus, option_names, shared_cpus)
+
+
+# Host documents (capabilities XML, snapshots) parsed, by the sha256 of their text:
+# a scheduler asks about the same hosts again and again (docs/placement.md#fit).
+HOST_DOCUMENTS = caching.Bounded(16384)
+
+
+def document_bytes(text: str | bytes) -> bytes:
+    """A host document's bytes: UTF-8 for text."""
+    return text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+
+
+def document_digest(text: str | bytes) -> str:
+    """The sha256 (hex) a host document is known by: of its bytes, UTF-8 for text."""
+    return caching.sha256(document_bytes(text)).hexdigest()
+
+
+def host_document(text: str | bytes, host_name: str):
+    """A host document's Host, named ``host_name``: parsed once per content."""
+    digest = document_digest(text)
+    parsed = HOST_DOCUMENTS.get(digest)
+    if parsed is None:
+        from virtuned.facts import host as hosts, snapshot
+
+        parsed = (snapshot.parse(text, host_name) if snapshot.is_snapshot(text)
+                  else hosts.parse(text, host_name))
+        HOST_DOCUMENTS.put(digest, parsed)
+    return parsed.named(host_name)
 
 
 def live_host(uri: str, host=None, option_names: OptionNames = CLI_OPTIONS):

@@ -1,6 +1,7 @@
 """The one way virtuned keeps what it worked out: a bounded cache (least recently
 used out first; the per-thread one on a compile's hottest path is emptied when full),
-and for what comes from files, the files' stamps to check it by.
+and for what comes from files, the files' stamps to check it by. What processes of
+one server share (the host documents of fit) is a bounded directory, the Shelf.
 
 A long-lived process (the HTTP service, a management app calling the library) sees
 the same profiles, hosts and elements again and again; every cache here has a size
@@ -55,6 +56,11 @@ class Bounded:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def keys(self) -> list:
+        """The keys held now, least recently used first."""
+        with self._lock:
+            return list(self._entries)
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
@@ -80,6 +86,68 @@ class PerThread:
                 entries.clear()
             value = entries[key] = make()
         return value
+
+
+class Shelf:
+    """Documents by their sha256, in a directory that several processes share (a
+    server's workers and their operation processes), so that what one of them was
+    sent the others find: about ``size`` bytes at most, the least recently used out
+    first. Each process trims the directory after writing 1/16 of ``size`` since its
+    last trim, so it holds at most ``size`` and that much for each process writing.
+    A document is written whole before it appears under its name (a rename): a
+    reader never sees part of one."""
+
+    def __init__(self, directory: str | os.PathLike, size: int):
+        self.directory, self.size = os.fspath(directory), size
+        self._written = 0
+
+    def get(self, digest: str) -> bytes | None:
+        path = os.path.join(self.directory, digest)
+        try:
+            with open(path, "rb") as document:
+                data = document.read()
+            os.utime(path)  # used: the last to go
+        except FileNotFoundError:
+            return None
+        return data
+
+    def put(self, digest: str, data: bytes) -> None:
+        path = os.path.join(self.directory, digest)
+        try:
+            os.utime(path)
+            return  # there already
+        except FileNotFoundError:
+            pass
+        partial = os.path.join(self.directory, f".{digest}.{os.getpid()}")
+        with open(partial, "wb") as document:
+            document.write(data)
+        os.replace(partial, path)
+        self._written += len(data)
+        if self._written * 16 > self.size:
+            self._written = 0
+            self.trim()
+
+    def trim(self) -> None:
+        """The least recently used documents out, until the rest fit ``size``."""
+        held = []
+        with os.scandir(self.directory) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    info = entry.stat()
+                except FileNotFoundError:  # another process trimmed it
+                    continue
+                held.append((info.st_mtime_ns, info.st_size, entry.path))
+        total = sum(size for _, size, _ in held)
+        for _, size, path in sorted(held):
+            if total <= self.size:
+                break
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            total -= size
 
 
 def stamp(path: str | os.PathLike) -> tuple[int, int, int] | None:

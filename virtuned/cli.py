@@ -152,6 +152,8 @@ def _fit_arguments(command) -> None:
     command.add_argument("--hosts", nargs="+", default=[], metavar="CAPS.xml",
                          help="each host's 'virsh capabilities' or snapshot, answered in "
                          "this order (after the --connect host)")
+    command.add_argument("--best", type=_positive, metavar="N",
+                         help="only the N best-scored hosts the guest fits on, best first")
 
 
 def _check_arguments(command) -> None:
@@ -445,7 +447,7 @@ def _fit(args, sources) -> int:
     texts = (_read(path, "host capabilities XML") for path in args.hosts)
     bar = (_ProgressBar(len(args.hosts) + bool(args.connect)) if sys.stderr.isatty()
            else None)
-    answers = fit(**request, hosts=texts, host_names=args.hosts,
+    answers = fit(**request, hosts=texts, host_names=args.hosts, best=args.best,
                   progress=bar.update if bar else None)
     if bar:
         bar.close()

@@ -77,7 +77,10 @@ _FIELDS = {
         st.sampled_from(["server", "nfv", "a.b+c"]), st.sampled_from(["a..b", "/etc",
                                                                       "n" * 129])))),
     "traits": st.one_of(st.none(), _many(_TEXTS)),
-    "hosts": _many(_TEXTS),
+    "hosts": _many(st.one_of(_TEXTS, st.fixed_dictionaries({"sha256": _mostly(
+        st.sampled_from(["0" * 64, "f" * 64]), _ANY)}))),
+    "best": st.one_of(st.none(), _NUMBERS),
+    "override": st.one_of(st.none(), st.booleans(), _NUMBERS),
     "params": st.one_of(st.none(), st.dictionaries(_TEXTS, st.one_of(
         st.booleans(), _NUMBERS, _TEXTS, st.none()), max_size=3)),
     "device_nodes": st.one_of(st.none(), st.dictionaries(_TEXTS, _NUMBERS, max_size=3)),

@@ -58,3 +58,36 @@ def placement_json(placement) -> dict | None:
         "emulator": format_cpulist(placement.emulator),
         "iothreads": format_cpulist(placement.iothreads) or None,
     }
+
+
+def score(req, placement, facts) -> float:
+    """How well a host the guest fits on suits it, 0 to 1, higher better, for a
+    scheduler to sort by (docs/placement.md#ranking-hosts): 0.9 times the mean of
+    the fractions of the host's CPUs and memory (or pages) this guest could use that
+    stay free after it is placed, plus 0.1 when it is not bound to more than one
+    host node. Rounded to 4 places."""
+    usable = frozenset().union(*(facts.usable(cell, req.dedicated)
+                                 for cell in facts.host.cells))
+    taken: set[int] = set()
+    if placement is not None and req.dedicated:
+        used = placement.cpuset
+        for cell in facts.host.cells:  # isolate leaves a used core's other threads idle
+            for core in cell.cores():
+                if not used.isdisjoint(core):
+                    taken.update(core if req.threads == "isolate" else used.intersection(core))
+    free_cpus = _left(len(usable), len(taken & usable))
+    cells = facts.host.cells
+    if req.page_kib:
+        free_memory = _left(sum(cell.pool(req.page_kib) for cell in cells),
+                            req.memory_kib // req.page_kib)
+    elif any(cell.memory_kib is None for cell in cells):  # unstated: not counted
+        free_memory = 1.0
+    else:
+        free_memory = _left(sum(cell.memory_kib for cell in cells), req.memory_kib)
+    spans = placement is not None and len(placement.nodes) > 1
+    return round(0.9 * (free_cpus + free_memory) / 2 + 0.1 * (not spans), 4)
+
+
+def _left(offered: int, taken: int) -> float:
+    """The fraction of ``offered`` left after ``taken``; all of it when none is."""
+    return max(offered - taken, 0) / offered if offered else 1.0

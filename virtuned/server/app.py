@@ -38,7 +38,7 @@ import attrs
 import msgspec
 import uvicorn
 
-from virtuned import api
+from virtuned import api, caching
 from virtuned.diagnostics import (HTTP_OPTIONS, ExitCode, Sources, Span, VirtunedError,
                                   did_you_mean, real_path)
 from virtuned.resolve import check as check_profiles
@@ -72,6 +72,7 @@ class Limits:
     queue: int = 64  # requests waiting for an operation process, per worker; more: 503
     memory_bytes: int = 1024 << 20  # more address space an operation may take; 0: any
     connections: int = 4096  # open connections per worker; more: the least active closed
+    host_store_bytes: int = 512 << 20  # the host documents fit keeps (caching.Shelf)
 
 
 def problem_of(exc: VirtunedError, sources: Sources) -> Problem:
@@ -101,8 +102,14 @@ class Service:
     """The operations, with the library, limits and operation processes they share.
     Each takes a Request and answers a Response, or raises a Problem."""
 
-    def __init__(self, profile_path: tuple[str, ...], limits: Limits):
+    def __init__(self, profile_path: tuple[str, ...], limits: Limits,
+                 host_store: str | None = None):
         self.profile_path, self.limits = profile_path, limits
+        # The host documents fit was sent, for the replica's processes to share: a
+        # host given by its sha256 is found whichever process answers.
+        self.shelf = (caching.Shelf(host_store, limits.host_store_bytes)
+                      if host_store else None)
+        self.fit_workers = len(os.sched_getaffinity(0))
         self.library = Library(search_path(profile_path))
         self.prometheus = observe.Metrics()
         self.document = OPENAPI.read_bytes()
@@ -133,9 +140,35 @@ class Service:
     def fit(self, request: Request) -> Response:
         body = self._request(request, contract.FitRequest)
         sources = RequestSources()
-        kwargs = {**self._api_request(body, sources), "hosts": body.hosts}
+        kwargs = {**self._api_request(body, sources), "hosts": self._hosts(body.hosts),
+                  "best": body.best, "workers": self.fit_workers}
         answers = _call(api.fit, kwargs, sources)  # as 'virtuned fit' prints them
         return json_response([a.json() for a in answers])
+
+    def _hosts(self, given) -> list:
+        """A fit request's host documents: those given by their sha256 looked up
+        (parsed in this process, or on the replica's shelf), those given whole kept
+        on the shelf; 409 naming every sha256 that is neither."""
+        hosts, unknown = [], []
+        for index, item in enumerate(given):
+            if isinstance(item, str):
+                digest = api.document_digest(item)
+                if self.shelf is not None and api.HOST_DOCUMENTS.get(digest) is None:
+                    self.shelf.put(digest, api.document_bytes(item))
+                hosts.append(item)
+                continue
+            found = api.HOST_DOCUMENTS.get(item.sha256)
+            if found is None and self.shelf is not None:
+                data = self.shelf.get(item.sha256)
+                found = None if data is None else data.decode("utf-8", "surrogatepass")
+            if found is None:
+                unknown.append(invalid(
+                    f"/hosts/{index}", f"no host document with sha256 {item.sha256} on "
+                    "this server", hint="send the document itself in its place"))
+            hosts.append(found)
+        if unknown:
+            raise Problem("unknown-host", tuple(unknown))
+        return hosts
 
     def check(self, request: Request) -> Response:
         body = self._request(request, contract.CheckRequest)
@@ -382,11 +415,13 @@ def _on_hangup(reload) -> None:
 
 
 def create_app(profile_path=(), limits: Limits = Limits(), access_log: bool = False,
-               access: Access = Access()) -> App:
+               access: Access = Access(), host_store: str | None = None) -> App:
     """The application. ``profile_path``: more profile directories (highest
     priority last), searched after the shipped library, /etc and the user's;
-    ``access_log``: one JSON line per request on stderr; ``access``: who may call."""
-    return App(Service(tuple(str(p) for p in profile_path), limits), access_log, access)
+    ``access_log``: one JSON line per request on stderr; ``access``: who may call;
+    ``host_store``: the directory its processes share fit's host documents in."""
+    return App(Service(tuple(str(p) for p in profile_path), limits, host_store),
+               access_log, access)
 
 
 def _warm_up() -> None:
@@ -407,7 +442,7 @@ def app_from_environment() -> App:
     options = json.loads(os.environ.get(ENVIRONMENT, "{}"))
     return create_app(tuple(options.get("profile_path", ())),
                       Limits(**options.get("limits", {})), options.get("access_log", False),
-                      Access(**options.get("access", {})))
+                      Access(**options.get("access", {})), options.get("host_store"))
 
 
 @attrs.frozen
@@ -432,9 +467,10 @@ class Tls:
 def serve(host: str, port: int, workers: int, profile_path=(), limits: Limits = Limits(),
           access_log: bool = True, tls: Tls | None = None, access: Access = Access()) -> int:
     """Run the service until it is stopped (SIGINT, SIGTERM)."""
+    host_store = tempfile.mkdtemp(prefix="virtuned-hosts-")  # the replica's, for fit
     os.environ[ENVIRONMENT] = json.dumps({
         "profile_path": [str(p) for p in profile_path], "limits": attrs.asdict(limits),
-        "access_log": access_log, "access": attrs.asdict(access)})
+        "access_log": access_log, "access": attrs.asdict(access), "host_store": host_store})
     metrics_dir = None
     if workers > 1:  # the workers share their metrics through files (observe.py)
         metrics_dir = tempfile.mkdtemp(prefix="virtuned-metrics-")
@@ -446,6 +482,7 @@ def serve(host: str, port: int, workers: int, profile_path=(), limits: Limits = 
                     log_config=observe.log_config(), access_log=False, server_header=False,
                     **(tls.uvicorn() if tls else {}))
     finally:
+        shutil.rmtree(host_store, ignore_errors=True)
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0

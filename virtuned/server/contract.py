@@ -30,6 +30,8 @@ from msgspec import Meta, Struct
 TEXT_CHARS = 64 * 1024  # one trait text, profile text, CPU list, name or param value
 ITEMS = 64  # entries in each list or map (profiles, traits, params, hosts, device_nodes)
 PROFILE_NAME_CHARS = 128
+# Hosts in one fit request: 1 MiB of body holds some 13,000 given by their sha256.
+HOSTS = 16384
 PARAM_NAME_CHARS = 256
 
 # ---------------------------------------------------------------- values
@@ -114,12 +116,30 @@ class CompileRequest(_Request):
         "with them (compile and explain); each replaced value is a warning."))] = None
 
 
-class FitRequest(_Request, kw_only=True):
-    """The request of fit: compile's fields but `host`, and the candidate `hosts`."""
+class HostReference(_Contract):
+    """A host document the server already has, by the sha256 of its text."""
 
-    hosts: Annotated[list[Xml], Meta(min_length=1, max_length=ITEMS, description=(
-        "`virsh capabilities` XML of each candidate host, named `<hosts/0>`, "
-        "`<hosts/1>`... in diagnostics and answers."))]
+    sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$", description=(
+        "The sha256 (lowercase hex) of the document's text, UTF-8, as it was sent: "
+        "the server answers 409 `unknown-host` when it does not have it."), extra={
+        "invalid": "{value} is not a sha256 (64 lowercase hex digits)"})]
+
+
+class FitRequest(_Request, kw_only=True):
+    """The request of fit: compile's fields but `host`, the candidate `hosts`, and
+    how many of the best to answer."""
+
+    hosts: Annotated[list[Union[Xml, HostReference]], Meta(
+        min_length=1, max_length=HOSTS, description=(
+            "Each candidate host: `virsh capabilities` XML or a host snapshot (JSON "
+            "text), or `{\"sha256\": ...}` naming one the server already has (from an "
+            "earlier request); named `<hosts/0>`, `<hosts/1>`... in diagnostics and "
+            "answers."))]
+    best: Annotated[Optional[Annotated[int, Meta(ge=1, le=HOSTS, extra={
+        "invalid": "expected a number of hosts (1, 2, ...), got {value}"})]], Meta(
+        description=(
+            "Answer only the `best` hosts the VM fits on, best score first (ties in the "
+            "order given); null: every host, in the order given."))] = None
 
 
 class CheckRequest(_Contract):
@@ -355,6 +375,9 @@ class Fit(_Contract):
     fits: bool
     reason: Annotated[Optional[str], Meta(description="why not: the binding constraint "
                                                       "per host node")]
+    score: Annotated[Optional[Annotated[float, Meta(ge=0, le=1)]], Meta(description=(
+        "How well the host suits the guest, 0 to 1, higher better "
+        "(docs/placement.md#ranking-hosts); null when it does not fit"))]
     placement: Optional[Placement]
 
 
@@ -386,6 +409,10 @@ PROBLEMS = {
         "time limit.")),
     "conflict": ProblemKind(409, "Conflicting or infeasible request", 3,
                             "A conflict or an infeasible request (the CLI's exit 3)."),
+    "unknown-host": ProblemKind(409, "Unknown host document", 2, (
+        "A host given by its sha256 that this server does not have (a replica keeps "
+        "the documents it was sent for a while, not forever): each is named by its "
+        "pointer; send those documents themselves.")),
     "too-large": ProblemKind(413, "Request body too large", 2,
                              "The body is larger than the limit (default 1 MiB)."),
     "unsupported-media-type": ProblemKind(415, "Unsupported media type", 2,
@@ -468,10 +495,13 @@ OPERATIONS = (
         CompileRequest, {"profiles": ["server"], "traits": ["video qxl"]}, _ON_REQUESTS),
     Operation("POST", "/v1/fit", "fit", "Which of the given hosts can run the VM", (
         "Whether the VM fits each of `hosts`, why not (the binding constraint per host "
-        "node) and where it would go, one answer per host in the order given, each named "
-        "`<hosts/N>` (N its index). A host that cannot fit is an answer, not an error. "
-        "The answer is what `virtuned fit` prints (virtuned/plan.schema.json)."),
-        list[Fit], "One answer per host.", FitRequest, None, _ON_REQUESTS),
+        "node), how well (`score`) and where it would go, one answer per host in the "
+        "order given, each named `<hosts/N>` (N its index); with `best`, the best N that "
+        "fit, best first. A host that cannot fit is an answer, not an error. A host "
+        "given by a sha256 the server does not have is 409 `unknown-host`. The answer is "
+        "what `virtuned fit` prints (virtuned/plan.schema.json)."),
+        list[Fit], "One answer per host (or the best).", FitRequest, None,
+        _ON_REQUESTS + ("unknown-host",)),
     Operation("POST", "/v1/explain", "explain", "Every change a compile makes, and why", (
         "As compile, plus every change with the trait, source location and include "
         "chain behind it, and the `when` blocks skipped."),

@@ -51,10 +51,11 @@ def openapi() -> dict:
         content = {media: {"schema": schema_of[repr(op.answer)] if index == 0 and
                            op.answer is not None else {"type": "string"}}
                    for index, media in enumerate(op.media)}
-        entry["responses"] = {
-            "200": {"description": op.answer_description, "content": content},
-            **{str(PROBLEMS[kind].status): {"$ref": f"#/components/responses/{kind}"}
-               for kind in op.problems}}
+        entry["responses"] = {"200": {"description": op.answer_description,
+                                      "content": content}}
+        for kind in op.problems:  # a status two kinds share refers to the first
+            entry["responses"].setdefault(str(PROBLEMS[kind].status),
+                                          {"$ref": f"#/components/responses/{kind}"})
         paths.setdefault(op.path, {})[op.method.lower()] = entry
     used = dict.fromkeys(kind for op in OPERATIONS for kind in op.problems)
     responses = {kind: {
