@@ -44,14 +44,23 @@ def _answered(call, *args, **kwargs) -> None:
 
 
 def dsl(data: bytes) -> None:
-    """Trait text: the parser, the resolver, the planner and every emitter."""
+    """Trait text: the parser, the resolver, the planner and every emitter; what
+    explain says of it, as text and JSON."""
     _answered(api.compile, traits=(_text(data),))
+    _answered(_explained, _text(data))
+
+
+def _explained(text: str) -> None:
+    result = api.explain(traits=(text,))
+    api.explanation_text(result)
+    api.explanation_json(result)
 
 
 def domain(data: bytes) -> None:
     """Domain XML, compiled as it is and with traits that edit it."""
     traits, data = _pick(data, ("",) + DEVICES + PLACING)
     _answered(api.compile, data, traits=(traits,) if traits else ())
+    _answered(api.plan, data, traits=(traits,) if traits else ())
 
 
 def host(data: bytes) -> None:
