@@ -296,9 +296,15 @@ def _prepare(domain_xml, *, profiles=(), traits=(), sources=(), settings=(),
     def capabilities(facts):  # a live host's or a snapshot's, chosen by the platform
         return given if given is not None or facts is None else facts.host.domcaps
 
+    resolved = {}  # this request's trait sets by host summary: fit asks for many hosts
+
     def on_host(facts):
-        return attrs.evolve(prepared, trait_set=traits_on(_host_summary(facts)),
-                            domcaps=capabilities(facts), host=facts)
+        summary = _host_summary(facts)
+        trait_set = resolved.get(summary)
+        if trait_set is None:
+            trait_set = resolved[summary] = traits_on(summary)
+        return attrs.evolve(prepared, trait_set=trait_set, domcaps=capabilities(facts),
+                            host=facts)
 
     prepared = _Prepared(tree, original, trait_set, stated, capabilities(facts),
                          _device_nodes(device_nodes, option_names), seen, domain_name,
@@ -376,8 +382,9 @@ def fit(domain_xml: str | bytes | None = None, *, hosts=(), host_names=(), progr
 
     plans = {id(base.trait_set): (base.trait_set, unplaced)}
 
-    def answer(pairs):
-        return [_fit_one(base, plans, cpu_lists, text, name) for text, name in pairs]
+    def answer(pairs):  # with best, the hosts it does not fit need no reason
+        return [_fit_one(base, plans, cpu_lists, text, name, best is None)
+                for text, name in pairs]
 
     if workers > 1 and isinstance(hosts, (list, tuple)) and len(hosts) >= PARALLEL_FROM:
         from virtuned import parallel
@@ -401,13 +408,14 @@ def fit(domain_xml: str | bytes | None = None, *, hosts=(), host_names=(), progr
 PARALLEL_FROM = 256
 
 
-def _fit_one(base: _Prepared, plans: dict, cpu_lists: dict, host, host_name: str) -> Fit:
+def _fit_one(base: _Prepared, plans: dict, cpu_lists: dict, host, host_name: str,
+             explain: bool = True) -> Fit:
     facts = host_facts(host, host_name, cpu_lists["reserved_cpus"],
                        cpu_lists["allocated_cpus"], base.seen, base.option_names,
                        cpu_lists["shared_cpus"])
     # Resolved again per host: 'when host ...' may differ (the cache makes it cheap).
     prepared = base.on_host(facts)
-    quick = _placed_quickly(base, prepared, plans)
+    quick = _placed_quickly(base, prepared, plans, explain)
     if isinstance(quick, str):
         return Fit(host_name, False, quick, None)
     if quick is not None:
@@ -425,7 +433,7 @@ def _fit_one(base: _Prepared, plans: dict, cpu_lists: dict, host, host_name: str
                report.score(the_plan.requirements, the_plan.placement, facts))
 
 
-def _placed_quickly(base: _Prepared, prepared: _Prepared, plans: dict):
+def _placed_quickly(base: _Prepared, prepared: _Prepared, plans: dict, explain: bool):
     """(requirements, placement) of a guest that fits the host as its traits ask,
     found without planning it all again: what the plan without a host found holds
     on every host of the same trait set (and domain capabilities); or why it does
@@ -443,7 +451,7 @@ def _placed_quickly(base: _Prepared, prepared: _Prepared, plans: dict):
     wanted = hit[1].requirements
     try:
         if wanted.placed:
-            return wanted, place(wanted, prepared.host)
+            return wanted, place(wanted, prepared.host, explain)
         if wanted.page_kib:
             check_pools(wanted, prepared.host)
     except Infeasible as exc:
@@ -480,8 +488,9 @@ def host_facts(host, host_name, reserved_cpus, allocated_cpus, seen: Sources,
     return hosts.facts(parsed, reserved_cpus, allocated_cpus, option_names, shared_cpus)
 
 
-# Host documents (capabilities XML, snapshots) parsed, by the sha256 of their text:
-# a scheduler asks about the same hosts again and again (docs/placement.md#fit).
+# Host documents (capabilities XML, snapshots) parsed, by the sha256 of their text: a
+# scheduler asks about the same hosts again and again (docs/placement.md, "Fit over
+# many hosts").
 HOST_DOCUMENTS = caching.Bounded(16384)
 
 

@@ -52,6 +52,10 @@ class HostCell:
         return dict(self.pages).get(page_kib, 0)
 
     @functools.cached_property
+    def cpu_ids(self) -> frozenset[int]:
+        return frozenset(cpu.id for cpu in self.cpus)
+
+    @functools.cached_property
     def _cores(self) -> tuple[tuple[int, ...], ...]:
         return self._find_cores()
 
@@ -100,14 +104,16 @@ class Host:
     # The hypervisor's domain capabilities the snapshot holds: a function of the
     # guest's platform → (DomainCaps or None, a note when there are none).
     domcaps: object = None
+    # HostSummary.of's by the request's CPU lists, shared by the host's names (named).
+    summaries: dict = attrs.field(factory=dict, eq=False, repr=False)
 
     @functools.cached_property
     def held_cpus(self) -> frozenset[int]:
         return frozenset(cpu for cpu, _ in self.held)
 
-    @property
+    @functools.cached_property
     def cpu_ids(self) -> frozenset[int]:
-        return frozenset(cpu.id for cell in self.cells for cpu in cell.cpus)
+        return frozenset().union(*(cell.cpu_ids for cell in self.cells))
 
     def cell(self, node: int) -> HostCell | None:
         return next((c for c in self.cells if c.id == node), None)
@@ -140,20 +146,28 @@ class HostFacts:
     allocated: frozenset[int] | None = None  # None: every CPU not reserved
     shared: frozenset[int] | None = None  # --shared-cpus: the host's shared set
 
+    @functools.cached_property
+    def _usable(self) -> dict:
+        return {}
+
     def usable(self, cell: HostCell, dedicated: bool = False) -> frozenset[int]:
         """The CPUs of a cell this guest may use: never one another guest holds,
-        and a dedicated vCPU never one of the host's shared set."""
-        cpus = frozenset(cpu.id for cpu in cell.cpus) - self.reserved - self.host.held_cpus
-        if dedicated and self.shared:
-            cpus -= self.shared
-        return cpus if self.allocated is None else cpus & self.allocated
+        and a dedicated vCPU never one of the host's shared set (worked out once)."""
+        found = self._usable.get((cell.id, dedicated))
+        if found is None:
+            cpus = cell.cpu_ids - self.reserved - self.host.held_cpus
+            if dedicated and self.shared:
+                cpus -= self.shared
+            found = cpus if self.allocated is None else cpus & self.allocated
+            self._usable[cell.id, dedicated] = found
+        return found
 
     def describe_held(self, cell: HostCell) -> str:
         """", CPUs 9-14 held by other guests (db02, web01)" for messages about a
         node (a whole host: None); "" when no other guest holds one there."""
         if not self.host.held:
             return ""
-        ids = ({cpu.id for cpu in cell.cpus} if cell is not None else self.host.cpu_ids)
+        ids = cell.cpu_ids if cell is not None else self.host.cpu_ids
         held = [(cpu, names) for cpu, names in self.host.held
                 if cpu in ids and cpu not in self.reserved]
         if not held:
@@ -279,11 +293,11 @@ def _cpus(text: str | None, field: str, host: Host, option_names: OptionNames
           ) -> frozenset[int] | None:
     if text is None:
         return None
-    where, option = option_names.span(field, text), option_names.name(field)
     if not text.strip():
         return frozenset()
+    where, option = option_names.span(field, text), option_names.name(field)
     try:  # ids beyond libvirt's are refused before a range is expanded
-        cpus = parse_cpulist(text.strip())
+        cpus = _cpu_list(text.strip())
     except ValueError as exc:
         raise error(where, f"{option}: {exc}") from None
     known = host.cpu_ids
@@ -294,6 +308,12 @@ def _cpus(text: str | None, field: str, host: Host, option_names: OptionNames
         raise error(where, f"{option}: {which} not on the host "
                     f"({host.source} has CPUs {format_cpulist(known)})")
     return cpus
+
+
+@functools.lru_cache(maxsize=256)
+def _cpu_list(text: str) -> frozenset[int]:
+    """A request's CPU list, read once however many hosts it is checked against."""
+    return parse_cpulist(text)
 
 
 @frozen
@@ -307,7 +327,19 @@ class HostSummary:
     @classmethod
     def of(cls, facts: HostFacts) -> HostSummary:
         """Of the host and its constraints: SMT counts only where the guest may use
-        both threads."""
+        both threads. Kept with the host for the constraints of the last few
+        requests: fit asks it of the same parsed hosts again and again."""
+        kept = facts.host.summaries
+        key = (facts.reserved, facts.allocated, facts.shared)
+        summary = kept.get(key)
+        if summary is None:
+            if len(kept) >= 8:
+                kept.clear()
+            summary = kept[key] = cls._of(facts)
+        return summary
+
+    @classmethod
+    def _of(cls, facts: HostFacts) -> HostSummary:
         cells = facts.host.cells
         usable = frozenset().union(*(facts.usable(cell) for cell in cells))
         smt = any(len(cpu.siblings & usable) > 1 for cell in cells for cpu in cell.cpus

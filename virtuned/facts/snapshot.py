@@ -159,10 +159,21 @@ def _cell(read, node, path, guests, kept: dict) -> HostCell:
     cpus = tuple(sorted((_cpu(read, cpu, path, i)
                          for i, cpu in enumerate(read.items(node, "cpus", path))),
                         key=lambda cpu: cpu.id))
-    distances = tuple((read.whole(d, "node", f"{path}.distances[{i}]"),
-                       read.whole(d, "value", f"{path}.distances[{i}]"))
+    distances = tuple(_distance(read, d, path, i)
                       for i, d in enumerate(read.items(node, "distances", path)))
     return HostCell(ident, memory, tuple(sorted(pages)), cpus, distances)
+
+
+def _distance(read, distance, node_path: str, index: int) -> tuple[int, int]:
+    """(other node, distance): a node lists one per node, so checked inline as _cpu
+    checks a CPU."""
+    if type(distance) is dict:
+        other, value = distance.get("node"), distance.get("value")
+        if type(other) is int and type(value) is int and 0 <= other < 2**63 \
+                and 0 <= value < 2**63:
+            return other, value
+    path = f"{node_path}.distances[{index}]"
+    return read.whole(distance, "node", path), read.whole(distance, "value", path)
 
 
 def _kept(guests, node: int, page_kib: int | None, free_told: bool

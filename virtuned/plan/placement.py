@@ -166,11 +166,16 @@ def _demand(req: Requirements, cell: GuestCell) -> Demand:
     return Demand(units, cell.memory_kib, req.pages(cell))
 
 
+# What _shortfall answers when only whether, not why, is asked (the search's fits).
+SHORT = "short"
+
+
 def _shortfall(req: Requirements, node: Node, demands, emulator: bool,
-               limits: str, who: str = "the guest cells need") -> str | None:
+               limits: str, who: str = "the guest cells need",
+               explain: bool = True) -> str | None:
     """Why ``node`` cannot hold cells of these demands (and the emulator), naming
     the first constraint that binds (``who`` needs what, ``limits`` are the host
-    facts' describe_limits()); None when it can."""
+    facts' describe_limits()); None when it can. Not ``explain``: SHORT for why."""
     units = sum(d.units for d in demands)
     if req.dedicated:
         if req.threads == "isolate":
@@ -183,20 +188,21 @@ def _shortfall(req: Requirements, node: Node, demands, emulator: bool,
                            len(node.usable) - units * req.threads_per_core < 1):
             extra = " and 1 for the emulator" if emulator else ""
             return (f"{have} {req.unit()}{limits}{node.held}, "
-                    f"{who} {units}{extra}")
+                    f"{who} {units}{extra}") if explain else SHORT
     elif len(node.usable) < min(units, 1) + emulator:
         return (f"{len(node.usable)} free CPUs{limits}{node.held}, "
-                f"{who} {min(units, 1)}" + (" and 1 for the emulator" if emulator else ""))
+                f"{who} {min(units, 1)}" + (" and 1 for the emulator" if emulator else "")
+                ) if explain else SHORT
     if req.page_kib:
         pages = sum(d.pages for d in demands)
         if node.pool < pages:
             return (f"{node.pool} free {format_kib(req.page_kib)} hugepages{node.kept}, "
-                    f"{who} {pages}")
+                    f"{who} {pages}") if explain else SHORT
     else:
         memory = sum(d.memory_kib for d in demands)
         if node.memory_kib is not None and node.memory_kib < memory:
             return (f"{format_kib(node.memory_kib)} of memory{node.kept}, {who} "
-                    f"{format_kib(memory)}")
+                    f"{format_kib(memory)}") if explain else SHORT
     return None
 
 
@@ -211,8 +217,9 @@ def check_pools(wanted: Requirements, host: HostFacts) -> None:
                           f"hugepages, the guest needs {pages}",))
 
 
-def place(req: Requirements, facts: HostFacts) -> Placement:
-    """The placement of ``req`` on the host, or Infeasible."""
+def place(req: Requirements, facts: HostFacts, explain: bool = True) -> Placement:
+    """The placement of ``req`` on the host, or Infeasible (without its reasons
+    unless ``explain``: they cost more than the search)."""
     host = facts.host
     if req.host_node is not None and host.cell(req.host_node) is None:
         raise Infeasible((f"the host has no node {req.host_node} (its nodes: "
@@ -229,7 +236,7 @@ def place(req: Requirements, facts: HostFacts) -> Placement:
                           f"(its page sizes: {_page_sizes(host)})",))
     if not req.bound:
         return _unbound(req, facts, nodes)
-    counts = _assign(req, nodes, facts)
+    counts = _assign(req, nodes, facts, explain)
     return _allocate(req, nodes, counts, facts.shared)
 
 
@@ -246,7 +253,7 @@ def _kinds(req: Requirements) -> tuple[tuple[Demand, tuple[int, ...]], ...]:
     return tuple(sorted(((d, tuple(ids)) for d, ids in groups.items()), reverse=True))
 
 
-def _assign(req: Requirements, nodes: list[Node], facts: HostFacts):
+def _assign(req: Requirements, nodes: list[Node], facts: HostFacts, explain: bool = True):
     """How many cells of each kind each node takes, and where the emulator goes:
     ``[(counts, emulator?) per node]``; Infeasible when nothing fits."""
     kinds = _kinds(req)
@@ -258,7 +265,8 @@ def _assign(req: Requirements, nodes: list[Node], facts: HostFacts):
     @functools.lru_cache(maxsize=None)
     def fits(index: int, take: tuple[int, ...], with_emulator: bool) -> bool:
         taken = [d for d, n in zip(demands, take) for _ in range(n)]
-        return _shortfall(req, nodes[index], taken, with_emulator, limits) is None
+        return _shortfall(req, nodes[index], taken, with_emulator, limits,
+                          explain=False) is None
 
     # What the nodes from each index on offer at most (CPU units, hugepages or
     # memory): a search whose cells want more cannot succeed and stops at once.
@@ -293,7 +301,7 @@ def _assign(req: Requirements, nodes: list[Node], facts: HostFacts):
 
     found = search(0, tuple(len(ids) for _, ids in kinds), emulator)
     if found is None:
-        raise Infeasible(_reasons(req, nodes, kinds, distinct, facts))
+        raise Infeasible(_reasons(req, nodes, kinds, distinct, facts) if explain else ())
     per_node = list(found) + [(tuple(0 for _ in kinds), False)] * (len(nodes) - len(found))
     return kinds, per_node
 
