@@ -63,3 +63,15 @@ def test_a_shelf_keeps_documents_whole_and_trims_the_least_recently_used(tmp_pat
     assert sum(path.stat().st_size for path in tmp_path.iterdir()) <= 100
     assert kept == ["c", "d", "e"]
     assert shelf.get("e" * 64) == b"e" * 30
+
+
+def test_a_weighed_cache_never_holds_more_than_its_size():
+    cache = caching.Bounded(10, weight=len)
+    held = []
+    for i in range(200):
+        cache.put(i, "x" * (i % 7 + 1))
+        held.append(cache.weight)
+        assert sum(len(cache.get(key)) for key in cache.keys()) == cache.weight
+    assert max(held) <= 10
+    cache.put(199, "y")  # replaced: its new weight counts, not both
+    assert cache.weight == sum(len(cache.get(key)) for key in cache.keys())

@@ -31,11 +31,16 @@ except ImportError:
 
 
 class Bounded:
-    """A thread-safe cache of at most ``size`` entries."""
+    """A thread-safe cache of at most ``size`` entries; or, with ``weight`` (a
+    function of a value: a whole number, at least 1), of entries whose weights add
+    up to at most ``size``, for values of very different sizes (parsed hosts of 8
+    CPUs and of 1024)."""
 
-    def __init__(self, size: int):
-        self.size = size
+    def __init__(self, size: int, weight: Callable[[Any], int] | None = None):
+        self.size, self._weight = size, weight
         self._entries: OrderedDict = OrderedDict()
+        self._weights: dict = {}
+        self.weight = 0  # of the entries held: their count without ``weight``
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, default: Any = None) -> Any:
@@ -47,11 +52,14 @@ class Bounded:
             return self._entries[key]
 
     def put(self, key: Hashable, value: Any) -> None:
+        weight = 1 if self._weight is None else self._weight(value)
         with self._lock:
-            self._entries[key] = value
+            self.weight += weight - self._weights.get(key, 0)
+            self._entries[key], self._weights[key] = value, weight
             self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+            while self.weight > self.size:
+                gone, _ = self._entries.popitem(last=False)
+                self.weight -= self._weights.pop(gone)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -64,6 +72,8 @@ class Bounded:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._weights.clear()
+            self.weight = 0
 
 
 class PerThread:
