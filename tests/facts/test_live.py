@@ -97,8 +97,8 @@ def test_compile_against_the_test_driver_live_and_from_its_snapshot(libvirt_bind
                    "--reserved-cpus", "0"], cwd=tmp_path)
     assert live == (0, offline[1], NO_DOMCAPS)
     assert offline[2] == ""
-    assert ("<vcpupin vcpu=\"0\" cpuset=\"1\"/>" in offline[1],
-            "<emulatorpin cpuset=\"1-4\"/>" in offline[1]) == (True, True)
+    assert ("<vcpupin vcpu='0' cpuset='1'/>" in offline[1],
+            "<emulatorpin cpuset='1-4'/>" in offline[1]) == (True, True)
 
 
 def test_free_pages_the_driver_does_not_tell_are_said(libvirt_binding, tmp_path):

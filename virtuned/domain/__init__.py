@@ -16,6 +16,7 @@ from lxml import etree
 
 from virtuned import caching, inputs
 from virtuned.diagnostics import Related, Span, error
+from virtuned.domain import quoting
 
 MAX_BYTES = inputs.XML_BYTES
 MAX_DEPTH = 64
@@ -337,10 +338,13 @@ def empty_domain():
 
 
 def serialize(tree, original: bytes | None = None) -> str:
-    """The document as text; keeps the input's XML declaration if it had one."""
+    """The document as text; keeps the input's XML declaration if it had one, and
+    its start tags where they still stand (their quotes and spacing: quoting.py)."""
     root = tree.getroot()
     declaration = _declaration(original)
     parts = [etree.tostring(root, encoding="unicode")]
+    if original and quoting.irregular(original):
+        parts[0] = quoting.restore(parts[0], _text_of(original))
     if root.getprevious() is not None or root.getnext() is not None:
         # Top-level comments and PIs have no whitespace of their own in lxml; put each
         # on its own line, as canonical XML does.
@@ -349,6 +353,16 @@ def serialize(tree, original: bytes | None = None) -> str:
     if declaration:
         parts.insert(0, declaration)
     return "\n".join(parts) + "\n"
+
+
+def _text_of(original: bytes | str) -> str:
+    """The input document as text (it was parsed, so it decodes)."""
+    if isinstance(original, str):
+        return original
+    try:
+        return original.decode("utf-8")
+    except UnicodeDecodeError:
+        return _decode(original, "<domain>")
 
 
 def _top_level_text(node) -> str:
