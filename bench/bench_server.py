@@ -156,7 +156,10 @@ def process_tree(root: int) -> list[int]:
 
 
 def cpu_seconds(pids: list[int]) -> dict[int, tuple[float, float]]:
-    """User and system CPU time of each process so far (a process gone is left out)."""
+    """User and system CPU time of each process so far, with that of its children
+    that have ended and been collected (a worker's operation processes, replaced as
+    they go; the tree is read again each time, so each is counted once: while it
+    runs as itself, after it ends in its parent). A process gone is left out."""
     ticks = os.sysconf("SC_CLK_TCK")
     spent = {}
     for pid in pids:
@@ -164,7 +167,8 @@ def cpu_seconds(pids: list[int]) -> dict[int, tuple[float, float]]:
             fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
         except OSError:
             continue
-        spent[pid] = (int(fields[11]) / ticks, int(fields[12]) / ticks)  # utime, stime
+        utime, stime, cutime, cstime = (int(f) / ticks for f in fields[11:15])
+        spent[pid] = (utime + cutime, stime + cstime)
     return spent
 
 
@@ -219,10 +223,9 @@ def main() -> None:
             for process in clients:
                 process.start()
             time.sleep(max(0.0, measure_from - time.time()))
-            pids = process_tree(server.pid)
-            cpu_before = cpu_seconds(pids)
+            cpu_before = cpu_seconds(process_tree(server.pid))
             time.sleep(max(0.0, stop_at - time.time()))
-            cpu_after = cpu_seconds(pids)
+            cpu_after = cpu_seconds(process_tree(server.pid))
             outcomes = [results.get() for _ in clients]
             for process in clients:
                 process.join()
@@ -251,8 +254,8 @@ def main() -> None:
               f"max {latencies[-1] * 1e3:6.2f} ms   "
               f"mean {statistics.fmean(latencies) * 1e3:6.2f} ms")
     print(f"errors:     {errors}" + (f"   first: {first_errors[0]}" if first_errors else ""))
-    user, system = (sum(cpu_after[pid][n] - cpu_before[pid][n] for pid in cpu_after
-                        if pid in cpu_before) for n in (0, 1))
+    user, system = (sum(spent[n] for spent in cpu_after.values()) -
+                    sum(spent[n] for spent in cpu_before.values()) for n in (0, 1))
     served = max(len(latencies), 1)
     per_request = (user + system) / served
     in_process = min(compile_before, compile_after)

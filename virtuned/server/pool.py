@@ -23,6 +23,7 @@ who is calling, and writes answers: nothing a request sends runs there.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import pickle
@@ -121,8 +122,8 @@ class Pool:
     def _start(self, process: OperationProcess, answer, frame: bytes, deadline) -> None:
         process.answer = answer
         process.timer = self.loop.call_at(deadline, self._overdue, process)
-        process.transport.write(FRAME.pack(len(frame)))
-        process.transport.write(frame)
+        # one write: two would wake the process twice (the length, then the rest)
+        process.transport.write(FRAME.pack(len(frame)) + frame)
 
     def _next(self, process: OperationProcess) -> None:
         """The process to the oldest request still waiting, or back to the idle."""
@@ -189,6 +190,9 @@ class Pool:
     def spawn(self) -> None:
         """Fork an operation process; it is idle once its socket is connected."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # What the worker holds now stays out of the collector's way in the process:
+        # it is neither traversed nor written to (which would copy its pages) there.
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # the child: never returns
             _operation_process(theirs, self.handle, self.memory_bytes)
@@ -289,21 +293,15 @@ def _isolate(keep: int, memory_bytes: int) -> None:
 
 
 def _receive(sock: socket.socket) -> tuple | None:
-    head = _exactly(sock, FRAME.size)
-    if head is None:
-        return None
-    body = _exactly(sock, FRAME.unpack(head)[0])
-    return None if body is None else pickle.loads(body)
-
-
-def _exactly(sock: socket.socket, size: int) -> bytes | None:
-    data = bytearray()
-    while len(data) < size:
-        chunk = sock.recv(min(size - len(data), 1 << 20))
-        if not chunk:
+    """The next request, or None when the worker has closed the socket. The worker
+    sends one request at a time, so nothing read here belongs to the next."""
+    data = sock.recv(1 << 16)  # a typical request whole, in one call
+    while len(data) < FRAME.size or len(data) < FRAME.size + FRAME.unpack_from(data)[0]:
+        more = sock.recv(1 << 20)
+        if not more:
             return None
-        data += chunk
-    return bytes(data)
+        data += more
+    return pickle.loads(memoryview(data)[FRAME.size:])
 
 
 def _out_of_memory(payload: tuple, memory_bytes: int):
