@@ -34,13 +34,10 @@ def slow_request() -> dict:
 
 @pytest.fixture(scope="module")
 def slow():
-    request = slow_request()
-    start = time.perf_counter()
-    api.compile(request["domain"], traits=request["traits"])
-    took = time.perf_counter() - start
-    # The tests below rely on it: if compiling got this much faster, use a bigger one.
-    assert took > 4 * TIME_LIMIT, f"the slow request took only {took:.3f} s"
-    return json.dumps(request).encode()
+    """A legitimate request that takes far longer than TIME_LIMIT: traits on 10,000
+    interfaces (a quarter of a second and more; should compiling ever get that fast,
+    the 504 test below answers 200 and says so)."""
+    return json.dumps(slow_request()).encode()
 
 
 @pytest.fixture(scope="module")
