@@ -8,6 +8,7 @@ import pytest
 
 from tests.synthetic_hosts import fleet
 from virtuned import api, caching
+from virtuned.diagnostics import VirtunedError
 from virtuned.facts import snapshot
 
 NFV = ["dedicated cpus threads isolate", "emulator threads isolated", "hugepages 1GiB",
@@ -59,3 +60,15 @@ def test_hosts_shared_among_processes_answer_as_one_process(documents, monkeypat
     assert 0 < sum(f.fits for f in alone) < 40
     assert api.fit(DOMAIN, traits=NFV, hosts=hosts, workers=3, best=3) == tuple(sorted(
         (f for f in alone if f.fits), key=lambda f: -f.score)[:3])
+
+
+def test_a_broken_host_among_shared_hosts_is_the_input_error_it_is_alone(documents,
+                                                                           monkeypatch):
+    monkeypatch.setattr(api, "PARALLEL_FROM", 10)
+    hosts = texts(20)
+    hosts[15] = '{"format": "virtuned host snapshot", "version": 2}'
+    with pytest.raises(VirtunedError) as raised:
+        api.fit(DOMAIN, traits=NFV, hosts=hosts, workers=2)
+    assert (raised.value.exit_code, str(raised.value)) == (
+        2, "<hosts/15>:1:1: invalid host snapshot: version: version 2; this virtuned "
+           "reads version 1")

@@ -373,14 +373,14 @@ def fit(domain_xml: str | bytes | None = None, *, hosts=(), host_names=(), progr
                  for k in ("reserved_cpus", "allocated_cpus", "shared_cpus")}
     # Parsed and resolved once; what holds on no host is refused once, not per host.
     base = _prepare(domain_xml, **request)
-    unplaced = base.plan()
+    base.plan()
     names = list(host_names) or [f"<hosts/{i}>" for i in range(len(hosts))]
     if connect is not None:  # the live host is answered first
         import itertools
 
         hosts, names = itertools.chain((live_host(connect),), hosts), [connect, *names]
 
-    plans = {id(base.trait_set): (base.trait_set, unplaced)}
+    plans: dict = {}  # trait sets → their plan without a host (_placed_quickly)
 
     def answer(pairs):  # with best, the hosts it does not fit need no reason
         return [_fit_one(base, plans, cpu_lists, text, name, best is None)

@@ -69,6 +69,11 @@ class VirtunedError(Exception):
         self.exit_code = exit_code
         super().__init__("; ".join(f"{d.span}: {d.message}" for d in self.diagnostics))
 
+    def __reduce__(self):
+        """Pickled as its diagnostics and exit code: raised again in the process that
+        shared out the work (virtuned/parallel.py)."""
+        return type(self), (self.diagnostics, self.exit_code)
+
 
 def error(span: Span, message: str, *, hint: str | None = None,
           related: tuple[Related, ...] = (), exit_code: ExitCode = ExitCode.INVALID_INPUT
