@@ -11,8 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server.harness import problem, running_server
-from tests.server.test_limits import read_response
+from tests.server.harness import in_process_server, problem, running_server
+from tests.server.test_limits import blocking, read_response, wait_for
+from virtuned import api
+from virtuned.server import Limits, create_app
 
 LIMIT = 50
 SLOW_CLIENTS = 500
@@ -62,3 +64,25 @@ def open_sockets(pid: int) -> int:
     fds = Path(f"/proc/{pid}/fd")
     return sum(1 for fd in fds.iterdir()
                if os.readlink(fd).startswith("socket:"))
+
+
+def test_when_every_connection_has_a_request_being_answered_a_new_one_is_503(
+        monkeypatch, tmp_path):
+    marker = tmp_path / "running"
+    monkeypatch.setattr(api, "compile", blocking(marker))
+    limits = Limits(connections=1, concurrency=1, timeout=600)
+    with in_process_server(create_app(limits=limits)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as busy:
+            busy.sendall(b"POST /v1/compile HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                         b"application/json\r\nContent-Length: 2\r\n\r\n{}")
+            assert wait_for(marker.exists)
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as new:
+                head, body = read_response(new)  # answered before it sent anything
+                assert new.recv(100) == b""  # and closed
+    assert head.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+    assert b"\r\nretry-after: 1\r\n" in head
+    answer = json.loads(body)
+    assert answer == problem(503, "overloaded", "Server overloaded", "the server has too "
+                             "many connections open, each with a request in progress; "
+                             "retry later or elsewhere", [], 1, answer["request_id"])

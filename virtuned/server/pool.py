@@ -70,6 +70,8 @@ class OperationProcess(asyncio.Protocol):
         self.pool.answered(self, response, retiring)
 
     def connection_lost(self, exc) -> None:
+        # its socket closes when it ends (or is killed, or the worker let it go)
+        _reap(self.pool.loop, self.pid)
         self.pool.lost(self)
 
 
@@ -197,8 +199,6 @@ class Pool:
         if pid == 0:  # the child: never returns
             _operation_process(theirs, self.handle, self.memory_bytes)
         theirs.close()
-        pidfd = os.pidfd_open(pid)
-        self.loop.add_reader(pidfd, _reap, self.loop, pid, pidfd)
         process = OperationProcess(self, pid)
         self.processes.add(process)
         task = self.loop.create_task(
@@ -235,14 +235,16 @@ def _kill(pid: int) -> None:
         pass
 
 
-def _reap(loop, pid: int, pidfd: int) -> None:
-    """A process has ended: collect its exit status, so that it leaves no zombie."""
-    loop.remove_reader(pidfd)
-    os.close(pidfd)
+def _reap(loop, pid: int) -> None:
+    """Collect the exit status of a process that has ended or is ending, so that it
+    leaves no zombie: again a little later while it is still on its way out (its
+    socket closes before it is done; a large one killed takes a while to free)."""
     try:
-        os.waitpid(pid, os.WNOHANG)
+        ended, _ = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
-        pass
+        return  # collected already
+    if not ended:
+        loop.call_later(0.05, _reap, loop, pid)
 
 
 def _address_space() -> int:
