@@ -24,7 +24,7 @@ LAYERS = (
     ("virtuned.vocab",),
     ("virtuned.merge", "virtuned.provenance"),
     ("virtuned.api", "virtuned.reference"),
-    ("virtuned.server", "virtuned.engines"),
+    ("virtuned.server", "virtuned.engines", "virtuned.apply"),
     ("virtuned.cli", "virtuned.__main__", "virtuned.outputs"),
     ("virtuned",),  # the package itself: the lazy public API
 )

@@ -588,6 +588,35 @@ def _traits(args, sources) -> int:
     return 0
 
 
+def _apply_arguments(command) -> None:
+    add_request_arguments(command)
+    _override_argument(command)
+    command.add_argument("--domain", metavar="NAME", dest="defined",
+                         help="the guest defined on the host whose inactive definition "
+                         "is the input (instead of DOMAIN.xml)")
+    command.add_argument("--dry-run", action="store_true",
+                         help="print the unified diff of input and output; define nothing")
+
+
+def _apply(args, sources) -> int:
+    """``virtuned apply``: compile against the live host and define the result there
+    (virtuned/apply.py); with --dry-run, the diff instead."""
+    from virtuned.apply import apply
+
+    if not args.connect:
+        raise _InputFileError("--connect", "apply defines on a live host: give its URI "
+                              "(--connect qemu:///system)")
+    request = request_kwargs(args, sources)
+    result = apply(request.pop("connect"), request.pop("domain_xml"), domain=args.defined,
+                   dry_run=args.dry_run, override=args.override, **request)
+    print_warnings(result.warnings, sources)
+    if args.dry_run:
+        sys.stdout.write(result.diff())
+    else:
+        print(f"defined '{result.name}' on {args.connect}")
+    return 0
+
+
 def _host_arguments(command) -> None:
     actions = command.add_subparsers(dest="action", required=True, metavar="ACTION")
     snapshot = actions.add_parser("snapshot", help="write the host's facts and what "
@@ -648,4 +677,6 @@ _COMMANDS = {
     "kubevirt": ("run as KubeVirt's hook sidecar (docs/engines.md)", _kubevirt_arguments,
                  _kubevirt),
     "host": ("read a live host: 'host snapshot --connect URI'", _host_arguments, _host),
+    "apply": ("compile against a live host and define the result there (--connect)",
+              _apply_arguments, _apply),
 }

@@ -29,6 +29,9 @@ class Context:
     plan: Plan
     filename: str  # the input domain's name in diagnostics
     origin: Origin  # the trait being emitted
+    # --override: a required trait may replace what the input states (the placement
+    # of a guest placed again: emit/pinning.py)
+    override: bool = False
 
     @property
     def platform(self):
@@ -40,7 +43,8 @@ class Context:
 
 
 def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
-         warnings: list | None = None, option_names: OptionNames = CLI_OPTIONS) -> list:
+         warnings: list | None = None, option_names: OptionNames = CLI_OPTIONS,
+         override: bool = False) -> list:
     """Every edit the plan asks for. A preference that cannot hold (its emitter
     refuses it) is dropped with a warning appended to ``warnings``."""
     root = tree.getroot()
@@ -52,7 +56,7 @@ def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
     if plan.defaults and warnings is not None:
         warnings += _without_acpi(root, plan, filename)
     for trait in plan.traits.traits:
-        context = Context(root, devices, plan, filename, trait.origin)
+        context = Context(root, devices, plan, filename, trait.origin, override)
         try:
             edits += trait.definition.emit(context, **trait.kwargs)
         except VirtunedError as exc:

@@ -28,26 +28,52 @@ def edits(ctx) -> list:
     # an isolated emulator's (which has its own <emulatorpin>).
     result = vcpu_attributes(ctx, placement="static", cpuset=format_cpulist(
         frozenset().union(*(cpus for _, cpus in pins))))
-    vcpupins = [child(ctx, "cputune", el("vcpupin", vcpu=str(v),
-                                         cpuset=format_cpulist(cpus)), "vcpu")
+    vcpupins = [placed(ctx, "cputune", el("vcpupin", vcpu=str(v),
+                                          cpuset=format_cpulist(cpus)), "vcpu")
                 for v, cpus in pins]  # an input <vcpupin> elsewhere is a conflict...
-    if len({cpus for _, cpus in pins}) > 1:  # ... but <vcpu cpuset> may say it all
-        result += vcpupins
-    result.append(child(ctx, "cputune", el("emulatorpin",
-                                           cpuset=format_cpulist(placement.emulator))))
-    result += [child(ctx, "cputune", el("iothreadpin", iothread=str(i),
-                                        cpuset=format_cpulist(placement.iothreads)),
-                     "iothread")
-               for i in range(1, wanted.iothreads + 1)]
+    # ... but <vcpu cpuset> may say it all; a guest placed again over its old pins
+    # (--override) has each of them replaced.
+    if len({cpus for _, cpus in pins}) > 1 or (ctx.override and
+                                               ctx.root.find("cputune/vcpupin") is not None):
+        result += [edit for edits in vcpupins for edit in edits]
+    result += placed(ctx, "cputune", el("emulatorpin",
+                                        cpuset=format_cpulist(placement.emulator)))
+    result += [edit for i in range(1, wanted.iothreads + 1)
+               for edit in placed(ctx, "cputune", el(
+                   "iothreadpin", iothread=str(i),
+                   cpuset=format_cpulist(placement.iothreads)), "iothread")]
     if placement.nodes:
-        result.append(child(ctx, "numatune", el("memory", mode="strict",
-                                                nodeset=format_cpulist(placement.nodes))))
+        result += placed(ctx, "numatune", el("memory", mode="strict",
+                                             nodeset=format_cpulist(placement.nodes)))
     if wanted.guest_numa and placement.nodes:
-        result += [child(ctx, "numatune", el("memnode", cellid=str(cell.cell),
-                                             mode="strict", nodeset=str(cell.node)),
-                         "cellid")
-                   for cell in placement.cells]
-    return [edit for edit in result if edit is not None]
+        result += [edit for cell in placement.cells
+                   for edit in placed(ctx, "numatune", el(
+                       "memnode", cellid=str(cell.cell), mode="strict",
+                       nodeset=str(cell.node)), "cellid")]
+    return result
+
+
+def placed(ctx, parent: str, spec: E, key: str | None = None) -> list:
+    """``child``'s edit, as a list; with --override, an input element of the
+    placement that says otherwise has the attributes that differ set (merge lists
+    each as overridden), where ``child`` would refuse it."""
+    if ctx.override and ctx.origin.strength == "require" and not spec.children:
+        element = _keyed(ctx, parent, spec, key)
+        if element is not None and not _same(element, spec):
+            have = _meaning(element.tag, dict(element.attrib)) or {}
+            return [SetAttr(element, name, value, ctx.origin) for name, value in spec.attrib
+                    if have.get(name) is None or not _same_value(name, have[name], value)]
+    edit = child(ctx, parent, spec, key)
+    return [] if edit is None else [edit]
+
+
+def _keyed(ctx, parent: str, spec: E, key: str | None):
+    """The input's child of ``parent`` that ``spec`` would be, or None."""
+    existing = ctx.root.find(parent) if parent else ctx.root
+    if existing is None:
+        return None
+    return next((element for element in existing.iterchildren(spec.tag)
+                 if key is None or element.get(key) == spec.get(key)), None)
 
 
 def vcpu_attributes(ctx, **wanted: str) -> list:
