@@ -194,7 +194,7 @@ def _run(prepared, name, override: bool = False) -> _Run:
         # The plan's trait set: without preferred placing traits that could not hold.
         warnings = list(the_plan.traits.warnings) + phase_one_warnings(the_plan)
         edits = emit.emit(the_plan, tree, domain_name, name=name, warnings=warnings,
-                          option_names=prepared.option_names)
+                          option_names=prepared.option_names, override=override)
         done = merge.apply(tree, edits, domain_name, warnings, override)
         warnings += merge.overridden(done, domain_name)
     except VirtunedError as exc:  # name the composite behind a part, as resolve does
@@ -518,9 +518,12 @@ def host_document(text: str | bytes, host_name: str):
     return parsed.named(host_name)
 
 
-def live_host(uri: str, host=None, option_names: OptionNames = CLI_OPTIONS):
+def live_host(uri: str, host=None, option_names: OptionNames = CLI_OPTIONS, *,
+              session=None, ignore: frozenset[str] = frozenset()):
     """The host ``uri`` names, read through libvirt now (facts/live.py): its
-    snapshot, with the domain capabilities of the guest's platform asked of it."""
+    snapshot, with the domain capabilities of the guest's platform asked of it.
+    ``session``: a connection already open to it (``virtuned apply``'s); ``ignore``:
+    guests that hold nothing for this one (itself, when it is defined again)."""
     if host is not None:
         raise error(option_names.span("connect", uri), f"give the host with "
                     f"{option_names.name('connect')} or {option_names.name('host')}, "
@@ -529,8 +532,8 @@ def live_host(uri: str, host=None, option_names: OptionNames = CLI_OPTIONS):
 
     from virtuned.facts import live, snapshot
 
-    session = live.Live(uri)
-    return attrs.evolve(snapshot.host_of(session.snapshot(), uri),
+    session = session or live.Live(uri)
+    return attrs.evolve(snapshot.host_of(session.snapshot(), uri, ignore),
                         domcaps=session.domcaps_for)
 
 
