@@ -11,10 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server.harness import in_process_server, problem, running_server
-from tests.server.test_limits import blocking, read_response, wait_for
-from virtuned import api
-from virtuned.server import Limits, create_app
+from tests.server.harness import problem, running_server
+from tests.server.test_limits import blocked, read_response
+from virtuned.server import Limits
 
 LIMIT = 50
 SLOW_CLIENTS = 500
@@ -68,18 +67,12 @@ def open_sockets(pid: int) -> int:
 
 def test_when_every_connection_has_a_request_being_answered_a_new_one_is_503(
         monkeypatch, tmp_path):
-    marker = tmp_path / "running"
-    monkeypatch.setattr(api, "compile", blocking(marker))
     limits = Limits(connections=1, concurrency=1, timeout=600)
-    with in_process_server(create_app(limits=limits)) as url:
+    with blocked(monkeypatch, tmp_path, limits) as url:
         port = int(url.rsplit(":", 1)[1])
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as busy:
-            busy.sendall(b"POST /v1/compile HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                         b"application/json\r\nContent-Length: 2\r\n\r\n{}")
-            assert wait_for(marker.exists)
-            with socket.create_connection(("127.0.0.1", port), timeout=30) as new:
-                head, body = read_response(new)  # answered before it sent anything
-                assert new.recv(100) == b""  # and closed
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as new:
+            head, body = read_response(new)  # answered before it sent anything
+            assert new.recv(100) == b""  # and closed
     assert head.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
     assert b"\r\nretry-after: 1\r\n" in head
     answer = json.loads(body)

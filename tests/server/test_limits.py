@@ -5,6 +5,7 @@ their metrics together."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -272,24 +273,32 @@ def test_an_operation_over_the_memory_limit_is_422(monkeypatch):
             in metrics.splitlines())
 
 
-def test_beyond_the_queue_a_request_is_503_at_once(monkeypatch, tmp_path):
+@contextlib.contextmanager
+def blocked(monkeypatch, tmp_path, limits: Limits):
+    """A server in this process whose one operation process is taken by a compile
+    that never ends, from a connection of its own; yields the server's URL."""
     marker = tmp_path / "running"
     monkeypatch.setattr(api, "compile", blocking(marker))
-    limits = Limits(timeout=600, concurrency=1, queue=0)
     with in_process_server(create_app(limits=limits)) as url:
         port = int(url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=30) as busy:
             busy.sendall(b"POST /v1/compile HTTP/1.1\r\nHost: x\r\nContent-Type: "
                          b"application/json\r\nContent-Length: 2\r\n\r\n{}")
-            assert wait_for(marker.exists)  # the only operation process is taken
-            answer = httpx.post(f"{url}/v1/explain", json={},
-                                headers={"x-request-id": "l-7"}, timeout=60)
-            assert answer.status_code == 503
-            assert answer.headers["retry-after"] == "1"
-            assert answer.json() == problem(
-                503, "overloaded", "Server overloaded", "every operation slot is busy and "
-                "0 requests are waiting already; retry later or elsewhere", [], 1, "l-7")
-            assert httpx.get(f"{url}/healthz", timeout=60).status_code == 200
+            assert wait_for(marker.exists)
+            yield url
+
+
+def test_beyond_the_queue_a_request_is_503_at_once(monkeypatch, tmp_path):
+    limits = Limits(timeout=600, concurrency=1, queue=0)
+    with blocked(monkeypatch, tmp_path, limits) as url:
+        answer = httpx.post(f"{url}/v1/explain", json={},
+                            headers={"x-request-id": "l-7"}, timeout=60)
+        assert answer.status_code == 503
+        assert answer.headers["retry-after"] == "1"
+        assert answer.json() == problem(
+            503, "overloaded", "Server overloaded", "every operation slot is busy and "
+            "0 requests are waiting already; retry later or elsewhere", [], 1, "l-7")
+        assert httpx.get(f"{url}/healthz", timeout=60).status_code == 200
 
 
 def wait_for(condition, seconds: float = 30) -> bool:
