@@ -40,6 +40,7 @@ LAZILY_LOADED = {
     "virtuned.facts.domcaps": "the hypervisor's capabilities: --domcaps",
     "virtuned.facts.snapshot": "a host snapshot: --host HOST.json, --connect",
     "virtuned.facts.live": "a live host, read through libvirt: --connect",
+    "virtuned.plan.hostmap": "the picture of a host: --map",
     "virtuned.parallel": "hosts shared among forked processes: fit over a fleet",
 }
 

@@ -339,6 +339,28 @@ def plan(domain_xml: str | bytes | None = None, **request) -> PlanResult:
                       with_uses(the_plan.traits.warnings, the_plan.traits.traits))
 
 
+def host_map(domain_xml: str | bytes | None = None, **request):
+    """The picture of the request's host (``--map``, plan/hostmap.py): where the
+    guest goes there, or the host alone when the guest does not fit it. Takes
+    ``compile``'s keyword arguments; the host (``host`` or ``connect``) is needed."""
+    from virtuned.plan import hostmap
+
+    for unused in ("name", "override", "write_lock"):
+        request.pop(unused, None)
+    prepared = _prepare(domain_xml, **request)
+    if prepared.host is None:
+        options = prepared.option_names
+        raise error(options.span("host", ""), f"a map needs the host to draw: give "
+                    f"{options.name('host')} or {options.name('connect')}")
+    try:
+        the_plan = prepared.plan()
+    except VirtunedError as exc:
+        if exc.exit_code != ExitCode.CONFLICT:
+            raise
+        return hostmap.of(prepared.host, None, None)
+    return hostmap.of(prepared.host, the_plan.requirements, the_plan.placement)
+
+
 @frozen
 class Fit:
     """Whether the guest fits one host, why not, and where it would go."""

@@ -124,12 +124,26 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
 def _compile_arguments(command) -> None:
     add_request_arguments(command)
     _override_argument(command)
+    _map_arguments(command)
     command.add_argument("-o", "--output", metavar="OUT.xml",
                          help="write the domain here instead of stdout")
     command.add_argument("--write-lock", metavar="LOCK.json",
                          help="also write the resolved trait set, to replay it later")
     command.add_argument("--lock", metavar="LOCK.json",
                          help="compile from a lock alone, reading no profile")
+
+
+def _plan_arguments(command) -> None:
+    add_request_arguments(command)
+    _map_arguments(command)
+
+
+def _map_arguments(command) -> None:
+    command.add_argument("--map", nargs="?", const="text", choices=("text", "svg"),
+                         help="draw the host and where the guest goes on it (nodes, "
+                         "cores, threads, pages) on stderr: text (the default) or svg")
+    command.add_argument("--map-output", metavar="FILE",
+                         help="write the --map picture here instead of stderr")
 
 
 def _override_argument(command) -> None:
@@ -406,10 +420,11 @@ def _compile(args, sources) -> int:
             lock = _read(args.lock, "lock").decode("utf-8")
         except UnicodeDecodeError as exc:
             raise _InputFileError(args.lock, f"not UTF-8 text ({exc.reason})") from None
-    result = compile(**request_kwargs(args, sources), lock=lock,
-                     lock_name=args.lock or "<lock>", write_lock=bool(args.write_lock),
-                     override=args.override)
-    print_warnings(result.warnings, sources)
+    request = _map_request(args, sources)
+    with _drawn(args, request, lock=lock, lock_name=args.lock or "<lock>"):
+        result = compile(**request, lock=lock, lock_name=args.lock or "<lock>",
+                         write_lock=bool(args.write_lock), override=args.override)
+        print_warnings(result.warnings, sources)
     if args.write_lock:
         _write_atomically(args.write_lock, result.lock)
     if args.output:
@@ -424,10 +439,57 @@ def _plan(args, sources) -> int:
 
     from virtuned.api import plan
 
-    result = plan(**request_kwargs(args, sources))
-    print_warnings(result.warnings, sources)
+    request = _map_request(args, sources)
+    with _drawn(args, request):
+        result = plan(**request)
+        print_warnings(result.warnings, sources)
     print(json.dumps(result.json(), indent=2))
     return 0
+
+
+def _map_request(args, sources) -> dict:
+    """The request; with --map and --connect, the host read once for both the
+    compile and the picture."""
+    request = request_kwargs(args, sources)
+    if args.map and not (args.host_caps or args.connect):
+        raise _InputFileError("--map", "a map needs the host to draw (--host, --connect)")
+    if args.map and args.connect:
+        from virtuned.api import live_host
+
+        request.update(host=live_host(args.connect), host_name=args.connect, connect=None)
+    return request
+
+
+class _drawn:
+    """``with _drawn(args, request):`` the --map picture after what the block
+    prints (its warnings), whether the guest fits (exit 0) or not (exit 3)."""
+
+    def __init__(self, args, request: dict, **more):
+        self.args, self.request, self.more = args, request, more
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, trace) -> None:
+        from virtuned.diagnostics import ExitCode, VirtunedError
+
+        if not self.args.map or (exc is not None and not (
+                isinstance(exc, VirtunedError) and exc.exit_code == ExitCode.CONFLICT)):
+            return
+        from virtuned.api import host_map
+        from virtuned.plan import hostmap
+
+        picture = host_map(**self.request, **self.more)
+        if self.args.map == "svg":
+            drawn = hostmap.svg(picture)
+        else:
+            target = sys.stderr if self.args.map_output is None else None
+            drawn = hostmap.text(picture, colour=target is not None and
+                                 hostmap.colour_wanted(target, os.environ))
+        if self.args.map_output:
+            _write_atomically(self.args.map_output, drawn)
+        else:
+            sys.stderr.write(drawn)
 
 
 def _fit(args, sources) -> int:
@@ -667,7 +729,7 @@ _COMMANDS = {
     "explain": ("list every change a compile makes, and the trait behind it",
                 _explain_arguments, _explain),
     "plan": ("what the guest needs of a host, as JSON (with --host: where it goes)",
-             add_request_arguments, _plan),
+             _plan_arguments, _plan),
     "fit": ("which hosts the guest fits on, as JSON", _fit_arguments, _fit),
     "check": ("check profiles for mistakes", _check_arguments, _check),
     "fmt": ("rewrite profiles in the canonical layout", _fmt_arguments, _fmt),
