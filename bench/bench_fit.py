@@ -37,14 +37,14 @@ import argparse
 import http.client
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from bench_server import cpu_seconds, free_port, process_tree, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -127,63 +127,11 @@ def warm(port: int, digests: list[str], best: int | None = None) -> tuple[float,
     return seconds, answers
 
 
-def start_server(port: int, log: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "virtuned", "serve", "--host", HOST, "--port",
-               str(port), "--workers", "1", "--concurrency", "2", "--timeout", "300",
-               "--no-access-log"]
-    with open(log, "wb") as sink:
-        server = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL,
-                                  env={**os.environ, "PYTHONPATH": str(ROOT)})
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"the server stopped:\n{log.read_text()[-3000:]}")
-        try:
-            connection = http.client.HTTPConnection(HOST, port, timeout=2)
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return server
-        except OSError:
-            time.sleep(0.1)
-    server.terminate()
-    sys.exit("the server did not answer within 60 s")
-
-
 def server_cpu(root: int) -> float:
-    """CPU seconds (user + system) the server has spent: its processes' own and
-    those of the children they waited for (fit's helpers), from /proc."""
-    total = 0.0
-    for pid in _tree(root):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def _tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, queue = [], [root]
-    while queue:
-        pid = queue.pop()
-        found.append(pid)
-        queue += children.get(pid, [])
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+    """CPU seconds (user + system) the server's processes have spent, with those of
+    the children they waited for (fit's helpers)."""
+    return sum(user + system for user, system in
+               cpu_seconds(process_tree(root)).values())
 
 
 def baseline(texts: list[str]) -> float:
@@ -235,7 +183,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="virtuned-bench-fit-") as scratch:
         port = free_port()
-        server = start_server(port, Path(scratch) / "server.log")
+        server = start_server(port, 1, Path(scratch) / "server.log", False,
+                              "--concurrency", "2", "--timeout", "300")
         try:
             print(f"load average before: {os.getloadavg()[0]:.1f} (2 cores: above 2, "
                   "other processes take the cores the server would use)")

@@ -111,9 +111,11 @@ def client(port: int, request: bytes, expected: bytes, start_at: float, measure_
     results.put((latencies, errors, first_error, time.process_time() - cpu))
 
 
-def start_server(port: int, workers: int, log: Path, access_log: bool) -> subprocess.Popen:
+def start_server(port: int, workers: int, log: Path, access_log: bool,
+                 *options: str) -> subprocess.Popen:
+    """``virtuned serve`` on ``port``, with more ``options``, once it answers."""
     command = [sys.executable, "-m", "virtuned", "serve", "--host", HOST, "--port",
-               str(port), "--workers", str(workers)]
+               str(port), "--workers", str(workers), *options]
     if not access_log:
         command.append("--no-access-log")
     with open(log, "wb") as sink:
