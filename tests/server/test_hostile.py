@@ -173,6 +173,18 @@ def test_control_characters_are_422(client, field, text, message):
     assert diagnostic["message"] == message
 
 
+@pytest.mark.parametrize("hosts, message", [
+    ([[None, None]], "/hosts/0: expected a string or object, got an array"),
+    ([3], "/hosts/0: expected a string or object, got a number"),
+    ([{"sha256": 5}], "/hosts/0/sha256: expected a string, got a number"),
+])
+def test_a_fit_host_of_the_wrong_kind_is_422(client, hosts, message):
+    """A host is its document or {"sha256"}: anything else is named (it was a 500)."""
+    answer = client.post("/v1/fit", json={"hosts": hosts}, headers=JSON_BODY)
+    body, diagnostic = only_diagnostic(answer, 422)
+    assert diagnostic["message"] == message
+
+
 def test_too_many_entries_and_too_long_texts_are_422(client):
     answer = post_json(client, {"traits": ["video qxl"] * 65, "profiles": ["base"] * 65,
                                 "params": {f"p{n}": n for n in range(65)}})

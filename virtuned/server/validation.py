@@ -100,7 +100,8 @@ def _type_info(kind: type):
 
 
 _KINDS = {types.StrType: "string", types.IntType: "integer", types.BoolType: "boolean",
-          types.ListType: "array", types.DictType: "object", types.NoneType: "null"}
+          types.ListType: "array", types.DictType: "object", types.StructType: "object",
+          types.NoneType: "null"}
 _PYTHON_TYPES = {types.StrType: str, types.BoolType: bool, types.ListType: list,
                  types.DictType: dict, types.StructType: dict, types.NoneType: type(None)}
 
