@@ -10,6 +10,7 @@ ends with its parent (PR_SET_PDEATHSIG): an operation killed at its deadline
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import signal
@@ -55,6 +56,9 @@ def _fork(function, share: list, cache) -> tuple[int, int]:
         return pid, reader
     code = 0
     try:  # the child: never returns
+        # What the parent holds, out of the collector's sight (at no cost: lists are
+        # moved, not walked): a collection would touch, and so copy, all its pages.
+        gc.freeze()
         os.close(reader)
         _die_with_parent(parent)
         before = set(cache.keys())
