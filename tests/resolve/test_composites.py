@@ -296,3 +296,12 @@ def test_traits_lists_the_composites_of_the_search_path(lib):
                      "doc": "a virtio display unless a trait says otherwise", "slots": [],
                      "module": "lib/kit.vt", "profile": "kit",
                      "parts": ["prefer video virtio", "graphics vnc"]}
+
+
+def test_a_huge_version_is_an_error_not_a_crash(lib):
+    write(lib, {"huge.vt": 'trait "x" ' + "9" * 5000 + ' "doc" { video qxl }\n'})
+    code, out, err = run(["check", "huge.vt"], cwd=lib)
+    assert (code, out) == (2, "")
+    assert err.startswith("huge.vt:1:11: error: a trait's version is a whole number from "
+                          "1 to 9999, not '9999999999999999999999999999999999999999'... "
+                          "(5000 characters)")

@@ -104,7 +104,7 @@ def _checked(declaration: ast.Declaration, file, tree) -> Composite:
         raise error(declaration.span, f"trait '{phrase}' needs a version and a "
                     "description", hint=f'trait "{phrase}" 1 "what it does" {{ ... }}')
     version = declaration.version.text
-    if not version.isdigit() or not 1 <= int(version) <= 9999:
+    if not (version.isdigit() and len(version) <= 4 and 1 <= int(version)):
         raise error(declaration.version.span, f"a trait's version is a whole number "
                     f"from 1 to 9999, not {quoted(version)}")
     if not declaration.parts:

@@ -74,10 +74,11 @@ def combine(traits: list[ResolvedTrait]) -> tuple[tuple[ResolvedTrait, ...],
     if conflicts:
         raise VirtunedError(conflicts, ExitCode.CONFLICT)
     kept = [group[0] for group in by_key.values()]
+    deciding = _by_slot(kept)
     dropped: list[tuple[ResolvedTrait, str]] = []  # (preference, why)
     open_ = []
     for preference in (t for t in traits if t.soft):
-        deciders = [r for r in kept if _same_slot(r, preference)]
+        deciders = _deciders(deciding, kept, preference)
         decider = next((r for r in deciders if _values(r) != _values(preference)), None)
         if decider is None and deciders:
             continue  # the same as a required trait: one of them is enough
@@ -98,20 +99,49 @@ def combine(traits: list[ResolvedTrait]) -> tuple[tuple[ResolvedTrait, ...],
     return tuple(kept), tuple(_dropped(t, why) for t, why in dropped)
 
 
-def _same_slot(one: ResolvedTrait, other: ResolvedTrait) -> bool:
-    """Whether two traits decide the same thing: their slot, or their name."""
-    return one.key == other.key or one.definition.name == other.definition.name
+# Two traits decide the same thing when they share their slot or their name; the
+# lookups below index both, so that combining stays linear in the number of traits.
+
+def _decides(trait: ResolvedTrait) -> tuple[tuple, tuple]:
+    return ("slot", trait.key), ("name", trait.definition.name)
+
+
+def _by_slot(traits: list[ResolvedTrait]) -> dict[tuple, list[int]]:
+    """What each trait decides → the positions of the traits that decide it."""
+    index: dict[tuple, list[int]] = {}
+    for position, trait in enumerate(traits):
+        for decided in _decides(trait):
+            index.setdefault(decided, []).append(position)
+    return index
+
+
+def _deciders(index: dict[tuple, list[int]], kept: list[ResolvedTrait],
+              preference: ResolvedTrait) -> list[ResolvedTrait]:
+    """The required traits (of ``kept``, indexed) that decide what ``preference``
+    would, in their order."""
+    positions = sorted({p for decided in _decides(preference) for p in index.get(decided, ())})
+    return [kept[p] for p in positions]
 
 
 def _slots(preferences: list[ResolvedTrait]) -> list[list[ResolvedTrait]]:
     """Preferences grouped by what they decide (sharing a slot or a name, directly
-    or through another), each group in canonical order."""
-    groups: list[list[ResolvedTrait]] = []
-    for preference in preferences:
-        joined = [g for g in groups if any(_same_slot(preference, t) for t in g)]
-        merged = [t for g in joined for t in g] + [preference]
-        groups = [g for g in groups if g not in joined] + [merged]
-    return groups
+    or through another), each group in canonical order (union-find: linear)."""
+    parent = list(range(len(preferences)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[tuple, int] = {}
+    for i, preference in enumerate(preferences):
+        for decided in _decides(preference):
+            parent[root(i)] = root(first.setdefault(decided, i))
+    groups: dict[int, list[ResolvedTrait]] = {}
+    for i, preference in enumerate(preferences):
+        groups.setdefault(root(i), []).append(preference)
+    return list(groups.values())
 
 
 def _values(trait: ResolvedTrait) -> tuple:
