@@ -20,17 +20,18 @@ from __future__ import annotations
 
 import re
 
-# A markup token: comments, CDATA, PIs and declarations are skipped (they may hold
-# '<'); a start tag has its name, its attributes and whether it closes itself.
-_TOKEN = re.compile(
-    r"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>|<![^>]*>"
-    r"|<([^\s/>!?][^\s/>]*)((?:\s+[^\s=/>]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*)\s*(/?)>",
-    re.S)
+# Markup the text is split at: a start tag, or a comment, CDATA section, PI or
+# declaration (kept whole: they may hold '<'; lxml writes them as they came). End
+# tags and text stay between them.
+_MARKUP = re.compile(
+    r"(<(?![!?/])[^>\"']*(?:(?:\"[^\"]*\"|'[^']*')[^>\"']*)*>"
+    r"|<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>|<![^>]*>)", re.S)
+_START = re.compile(r"<([^\s/>]+)((?:\s+[^\s=/>]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*)\s*(/?)>",
+                    re.S)
 _ATTRIBUTE = re.compile(r"([^\s=]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 _TEXT_QUOTES = re.compile(r"(<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>)|(['\"])", re.S)
 _SELF_CLOSING = re.compile(r"\s*/>$")
 _REFERENCE = re.compile(r"&(#x[0-9A-Fa-f]+|#[0-9]+|lt|gt|amp|quot|apos);")
-_ONE_QUOTE = str.maketrans("'", '"')
 _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
 
 
@@ -53,41 +54,39 @@ def restore(output: str, original: str) -> str:
     between two of them where it still reads the same."""
     import difflib  # only here: most inputs never need it
 
-    before, after = _tags(original), _tags(output)
-    if not after or not before:
+    # [text, markup, text, markup, ..., text]: one call each, no object per tag
+    before, after = _MARKUP.split(original), _MARKUP.split(output)
+    tags_before, tags_after = before[1::2], after[1::2]
+    if not tags_before or not tags_after:
         return output
     # Aligned first by their text with one kind of quote (what most tags differ
     # in); among the rest, a tag is the input's of its name, the same when its
     # attributes read the same.
-    matcher = difflib.SequenceMatcher(None, [tag.plain for tag in before],
-                                      [tag.plain for tag in after], autojunk=False)
+    matcher = difflib.SequenceMatcher(None, [t.replace("'", '"') for t in tags_before],
+                                      [t.replace("'", '"') for t in tags_after],
+                                      autojunk=False)
     kept: dict[int, int] = {}  # output tag → the input's tag it is
     placed: dict[int, int] = {}  # a changed output tag → the input's tag it was
     for operation, i1, i2, j1, j2 in matcher.get_opcodes():
         if operation == "equal":
             kept.update((j1 + offset, i1 + offset) for offset in range(j2 - j1))
-            continue
-        unused = list(range(i1, i2))
-        for j in range(j1, j2):
-            i = next((i for i in unused if before[i].name == after[j].name), None)
-            if i is not None:
-                (kept if before[i].key() == after[j].key() else placed)[j] = i
-                unused.remove(i)
+        else:
+            _pair(tags_before, tags_after, range(i1, i2), range(j1, j2), kept, placed)
     style, escape = _predominant(original), _quotes_escaper(original)
-    output_ends = [tag.start for tag in after[1:]] + [len(output)]
-    original_ends = [tag.start for tag in before[1:]] + [_root_end(original, before[0])]
-    parts = [output[:after[0].start]]
-    for j, tag in enumerate(after):
+    last_before = len(tags_before) - 1
+    before[-1] = before[-1][:_root_end(before[-1])]  # what follows the root is not its
+    parts = [after[0]]
+    for j, tag in enumerate(tags_after):
         i = kept.get(j)
         if i is not None:
-            parts.append(before[i].as_written(tag.closed))
+            parts.append(_as_written(tags_before[i], tag))
         else:  # a changed tag keeps the quotes of the input's tag it was
-            quote = before[placed[j]].quote() if j in placed else None
-            parts.append(tag.quoted(quote or style))
-        segment = output[tag.end:output_ends[j]]
+            quote = _quote(tags_before[placed[j]]) if j in placed else None
+            parts.append(_quoted(tag, quote or style))
+        segment = after[2 * j + 2]
         if i is not None and (kept.get(j + 1, -1) == i + 1 or
-                              (i == len(before) - 1 and j == len(after) - 1)):
-            written = original[before[i].end:original_ends[i]]
+                              (i == last_before and j == len(tags_after) - 1)):
+            written = before[2 * i + 2]
             parts.append(written if written == segment or _text(written) == _text(segment)
                          else escape(segment))
         else:
@@ -95,17 +94,77 @@ def restore(output: str, original: str) -> str:
     return "".join(parts)
 
 
-def _tags(text: str) -> list:
-    plain = text.translate(_ONE_QUOTE)  # one character for one: the same places
-    return [_Tag(match, plain) for match in _TOKEN.finditer(text) if match.group(1)]
+def _pair(tags_before, tags_after, old, new, kept: dict, placed: dict) -> None:
+    """Tags of a stretch that differs: each output start tag is the input's first
+    unused one of its name; kept when their attributes read the same."""
+    unused = [i for i in old if _is_start(tags_before[i])]
+    for j in new:
+        tag = tags_after[j]
+        if not _is_start(tag):
+            continue
+        name = _name(tag)
+        i = next((i for i in unused if _name(tags_before[i]) == name), None)
+        if i is not None:
+            (kept if _key(tags_before[i]) == _key(tag) else placed)[j] = i
+            unused.remove(i)
 
 
-def _root_end(original: str, root) -> int:
-    """Where the input's root element ends (after its end tag)."""
-    if root.closed:
-        return root.end
-    end = original.rfind(f"</{root.name}")
-    return original.find(">", end) + 1 if end >= 0 else len(original)
+def _is_start(markup: str) -> bool:
+    return markup[1] not in "!?"
+
+
+def _name(tag: str) -> str:
+    return _START.match(tag).group(1)
+
+
+def _attributes(tag: str) -> list[tuple[str, str, str]]:
+    """(name, quote, value as written) of each attribute of a start tag."""
+    return [(found.group(1), "'", found.group(3)) if found.group(2) is None
+            else (found.group(1), '"', found.group(2))
+            for found in _ATTRIBUTE.finditer(_START.match(tag).group(2))]
+
+
+def _key(tag: str) -> tuple:
+    """A start tag's name and attributes as a parser reads them, in any order (lxml
+    writes namespace declarations first)."""
+    return (_name(tag), frozenset((name, _value(raw)) for name, _, raw in _attributes(tag)))
+
+
+def _quote(tag: str) -> str | None:
+    attributes = _attributes(tag)
+    return attributes[0][1] if attributes else None
+
+
+def _closed(tag: str) -> bool:
+    return tag.endswith("/>")
+
+
+def _as_written(written: str, tag: str) -> str:
+    """The input's tag ``written`` where the output has ``tag``: the input's
+    ``<a></a>`` stays so; an empty ``<a/>`` that gained children opens."""
+    if not _is_start(written) or _closed(written) == _closed(tag):
+        return written
+    if _closed(tag):
+        return f"{written}</{_name(written)}>"
+    return _SELF_CLOSING.sub(">", written)
+
+
+def _quoted(tag: str, quote: str) -> str:
+    """An output tag (lxml's: ``"``, single spaces) with its values in ``quote``."""
+    if quote == '"' or not _is_start(tag):
+        return tag
+    if "'" not in tag:  # lxml writes '"' in a value as &quot;: only delimiters are '"'
+        return tag.replace('"', "'")
+    attributes = "".join(f" {name}='{raw.replace(chr(39), '&apos;')}'"
+                         for name, _, raw in _attributes(tag))
+    return f"<{_name(tag)}{attributes}{'/' if _closed(tag) else ''}>"
+
+
+def _root_end(tail: str) -> int:
+    """Where the root element ends in the text after the input's last markup: after
+    its end tag (comments and PIs after it belong to the document)."""
+    end = tail.rfind("</")
+    return tail.find(">", end) + 1 if end >= 0 else len(tail)
 
 
 def _text(segment: str) -> str:
@@ -116,7 +175,9 @@ def _text(segment: str) -> str:
 def _quotes_escaper(original: str):
     """How the output's text writes quotes: as references where the input always
     does (libvirt writes ``qemu&apos;s``), else as themselves."""
-    text = _TOKEN.sub("", original)
+    if "&apos;" not in original and "&quot;" not in original:
+        return _same
+    text = _MARKUP.sub("", original)
     escaped = [(quote, reference) for quote, reference in (("'", "&apos;"), ('"', "&quot;"))
                if reference in text and quote not in text]
     if not escaped:
@@ -132,60 +193,6 @@ def _quotes_escaper(original: str):
 
 def _same(text: str) -> str:
     return text
-
-
-class _Tag:
-    """A start tag of a text: where it is, its name, its text with one kind of
-    quote; its attributes (read when needed) and their quote."""
-
-    __slots__ = ("match", "start", "end", "name", "closed", "plain", "_attributes")
-
-    def __init__(self, match, plain: str):
-        self.match = match
-        self.start, self.end = start, end = match.span()
-        self.name, self.closed = match.group(1), match.group(3) == "/"
-        self.plain = plain[start:end]
-        self._attributes = None
-
-    @property
-    def text(self) -> str:
-        return self.match.group(0)
-
-    def attributes(self) -> list[tuple[str, str, str]]:
-        """(name, quote, value as written) of each attribute."""
-        if self._attributes is None:
-            self._attributes = [
-                (found.group(1), "'", found.group(3)) if found.group(2) is None
-                else (found.group(1), '"', found.group(2))
-                for found in _ATTRIBUTE.finditer(self.match.group(2))]
-        return self._attributes
-
-    def key(self) -> tuple:
-        """Its name and attributes as a parser reads them, in any order (lxml
-        writes namespace declarations first)."""
-        return (self.name, frozenset((name, _value(raw))
-                                     for name, _, raw in self.attributes()))
-
-    def quote(self) -> str | None:
-        attributes = self.attributes()
-        return attributes[0][1] if attributes else None
-
-    def as_written(self, closed: bool) -> str:
-        """This tag of the input where the output's tag is ``closed`` or not: the
-        input's ``<a></a>`` stays so; an empty ``<a/>`` that gained children opens."""
-        if closed == self.closed:
-            return self.text
-        if closed:
-            return f"{self.text}</{self.name}>"
-        return _SELF_CLOSING.sub(">", self.text)
-
-    def quoted(self, quote: str) -> str:
-        """This tag (lxml's: ``"``, single spaces) with its values in ``quote``."""
-        if quote == '"':
-            return self.text
-        attributes = "".join(f" {name}='{raw.replace(chr(39), '&apos;')}'"
-                             for name, _, raw in self.attributes())
-        return f"<{self.name}{attributes}{'/' if self.closed else ''}>"
 
 
 def _value(raw: str) -> str:
