@@ -6,14 +6,15 @@ So that a diff of input and output shows only what changed, the output's start t
 are put back as the input wrote them wherever an element kept its attributes:
 
 - a start tag whose element and attributes the input has (aligned in document
-  order) is the input's text, byte for byte;
+  order) is the input's text, byte for byte (``<a></a>`` stays so);
 - one whose attributes changed keeps the quote style of the input's tag it
-  replaces; a new one takes the input's predominant style.
+  replaces; a new one takes the input's predominant style;
+- the text between two start tags kept side by side is the input's where it reads
+  the same (libvirt's ``&apos;``); other text writes quotes as the input does.
 
-Only start tags are looked at (what libvirt writes differently from lxml); text,
-comments and end tags are lxml's, which already keeps them. An input whose tags
-lxml writes the same way (``"``-quoted, single spaces, no references) is left
-alone at the cost of a few ``in`` tests.
+Comments, PIs and CDATA are lxml's, which writes them as they came. An input that
+lxml writes the same way (``"``-quoted, single spaces, no references) is left alone
+at the cost of a few ``in`` tests.
 """
 
 from __future__ import annotations
