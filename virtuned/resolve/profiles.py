@@ -23,7 +23,7 @@ from pathlib import Path
 import attrs
 
 from virtuned import caching, data, inputs
-from virtuned.diagnostics import Span, did_you_mean, error, name_file
+from virtuned.diagnostics import Span, did_you_mean, error, name_file, quoted
 from virtuned.frozen import frozen
 
 SYSTEM_DIR = Path("/etc/virtuned/profiles")
@@ -43,7 +43,8 @@ def search_path(extra: tuple[str, ...] = ()) -> tuple[Path, ...]:
 # ---------------------------------------------------------------- versions
 
 # Patterns are compiled when first used (re's own cache): a run needs few of them.
-_VERSION = r"([0-9]+)\.([0-9]+)\.([0-9]+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?"
+# Each number at most 9 digits: a version is a name, never a quantity to convert.
+_VERSION = r"([0-9]{1,9})\.([0-9]{1,9})\.([0-9]{1,9})(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?"
 
 
 @frozen(order=True)
@@ -63,7 +64,7 @@ class Version:
 def parse_version(text: str) -> Version:
     match = re.fullmatch(_VERSION, text)
     if not match:
-        raise ValueError(f"expected a version like 1.2.0, got {text!r}")
+        raise ValueError(f"expected a version like 1.2.0, got {quoted(text)}")
     major, minor, patch, pre = match.groups()
     return Version(int(major), int(minor), int(patch), pre is None, pre or "", text)
 
@@ -90,13 +91,14 @@ class Range:
 
 
 ANY_VERSION = Range("*", None, True, None)
-_RANGE = r"(\^|~|>=|<=|>|<|=)?([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?"
+_RANGE = r"(\^|~|>=|<=|>|<|=)?([0-9]{1,9})(?:\.([0-9]{1,9}))?(?:\.([0-9]{1,9}))?"
 
 
 def parse_range(text: str) -> Range:
     match = re.fullmatch(_RANGE, text)
     if not match:
-        raise ValueError(f"expected a version range like ^1.0, ~1.2 or >=1.0, got {text!r}")
+        raise ValueError(f"expected a version range like ^1.0, ~1.2 or >=1.0, got "
+                         f"{quoted(text)}")
     op, *parts = match.groups()
     given = [int(p) for p in parts if p is not None]
     numbers = given + [0] * (3 - len(given))
