@@ -103,3 +103,16 @@ class _Terminal:
     (True, {"NO_COLOR": ""}, True)])
 def test_colour_only_on_a_terminal_without_no_color(tty, environ, wanted):
     assert hostmap.colour_wanted(_Terminal(tty), environ) is wanted
+
+
+def test_the_map_of_a_live_host(regenerate, tmp_path):
+    """--connect: the host read once, for the plan and the picture."""
+    from tests.facts.test_live import _binding_or_skip
+
+    _binding_or_skip()
+    code, out, err = run(["plan", "-t", "dedicated cpus", "-t", "vcpus 2", "--connect",
+                          "test:///default", "--reserved-cpus", "0", "--map"], cwd=tmp_path)
+    golden = MAPS / "test-driver-live.txt"
+    if regenerate:
+        golden.write_text(err)
+    assert (code, err) == (0, golden.read_text())
