@@ -104,8 +104,9 @@ class Host:
     # The hypervisor's domain capabilities the snapshot holds: a function of the
     # guest's platform → (DomainCaps or None, a note when there are none).
     domcaps: object = None
-    # HostSummary.of's by the request's CPU lists, shared by the host's names (named).
-    summaries: dict = attrs.field(factory=dict, eq=False, repr=False)
+    # What requests work out of the host again and again (remember), shared by the
+    # host's names (named).
+    memo: dict = attrs.field(factory=dict, eq=False, repr=False)
 
     @functools.cached_property
     def held_cpus(self) -> frozenset[int]:
@@ -117,6 +118,17 @@ class Host:
 
     def cell(self, node: int) -> HostCell | None:
         return next((c for c in self.cells if c.id == node), None)
+
+    def remember(self, key, make):
+        """``make()``, worked out once for this host and ``key`` (what it depends on:
+        the request's CPU lists...): fit asks the same of the same parsed hosts again
+        and again. The last few kinds of request's are kept."""
+        found = self.memo.get(key)
+        if found is None:
+            if len(self.memo) >= 64:
+                self.memo.clear()
+            found = self.memo[key] = make()
+        return found
 
     def named(self, source: str) -> Host:
         """The same host under another name: a document parsed once (api.py caches
@@ -329,14 +341,8 @@ class HostSummary:
         """Of the host and its constraints: SMT counts only where the guest may use
         both threads. Kept with the host for the constraints of the last few
         requests: fit asks it of the same parsed hosts again and again."""
-        kept = facts.host.summaries
-        key = (facts.reserved, facts.allocated, facts.shared)
-        summary = kept.get(key)
-        if summary is None:
-            if len(kept) >= 8:
-                kept.clear()
-            summary = kept[key] = cls._of(facts)
-        return summary
+        return facts.host.remember(("summary", facts.reserved, facts.allocated,
+                                    facts.shared), lambda: cls._of(facts))
 
     @classmethod
     def _of(cls, facts: HostFacts) -> HostSummary:

@@ -228,7 +228,9 @@ def place(req: Requirements, facts: HostFacts, explain: bool = True) -> Placemen
     cells = ([host.cell(req.host_node)] if req.host_node is not None
              else sorted(host.cells, key=lambda cell: (first.get(cell.id, len(first)),
                                                        cell.id)))
-    nodes = [_node(cell, facts, req) for cell in cells]
+    nodes = [facts.host.remember(("node", cell.id, facts.reserved, facts.allocated,
+                                  facts.shared, req.dedicated, req.page_kib),
+                                 lambda cell=cell: _node(cell, facts, req)) for cell in cells]
     if req.page_kib and not any(c.pool(req.page_kib) or
                                 any(size == req.page_kib for size, _ in c.pages)
                                 for c in host.cells):
