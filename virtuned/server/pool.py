@@ -112,14 +112,16 @@ class Pool:
                 f"every operation slot is busy and {self.queue} requests are waiting "
                 "already"))
         else:
-            timer = loop.call_at(deadline, _fail, answer, overloaded(
-                f"no operation slot became free within {self.timeout:g} s"))
-            self.waiting.append((answer, pickle.dumps(payload, 5), deadline, timer))
+            entry = [answer, pickle.dumps(payload, 5), deadline, None]
+            entry[3] = loop.call_at(deadline, self._gave_up, entry)
+            self.waiting.append(entry)
         return answer
 
-    def running(self) -> int:
-        """Operations running now."""
-        return sum(1 for p in self.processes if p.answer is not None)
+    def _gave_up(self, entry: list) -> None:
+        """A request waited its whole time limit: 503, and out of the line."""
+        self.waiting.remove(entry)
+        _fail(entry[0], overloaded(f"no operation slot became free within "
+                                   f"{self.timeout:g} s"))
 
     def _start(self, process: OperationProcess, answer, frame: bytes, deadline) -> None:
         process.answer = answer
@@ -190,12 +192,26 @@ class Pool:
     # -- processes
 
     def spawn(self) -> None:
-        """Fork an operation process; it is idle once its socket is connected."""
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        """Fork an operation process; it is idle once its socket is connected. When
+        the system cannot make one now (no memory, too many processes), again in a
+        second: meanwhile requests wait for the others, or are 503."""
+        if self.closed:
+            return
+        try:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        except OSError as exc:
+            self._spawn_later(exc)
+            return
         # What the worker holds now stays out of the collector's way in the process:
         # it is neither traversed nor written to (which would copy its pages) there.
         gc.freeze()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            ours.close()
+            theirs.close()
+            self._spawn_later(exc)
+            return
         if pid == 0:  # the child: never returns
             _operation_process(theirs, self.handle, self.memory_bytes)
         theirs.close()
@@ -204,6 +220,10 @@ class Pool:
         task = self.loop.create_task(
             self.loop.create_unix_connection(lambda: process, sock=ours))
         task.add_done_callback(_connected)
+
+    def _spawn_later(self, exc: OSError) -> None:
+        LOG.error("an operation process could not be made: %s; trying again in 1 s", exc)
+        self.loop.call_later(1.0, self.spawn)
 
     def close(self) -> None:
         """Stop every process (at the server's shutdown, once requests are answered)."""
