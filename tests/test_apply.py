@@ -207,6 +207,20 @@ def test_a_guest_placed_again_has_its_old_pins_replaced_with_override(tmp_path):
     assert (code, out) == (3, "")
 
 
+def test_with_override_the_traits_vcpus_are_the_ones_placed(tmp_path):
+    """The input states 2 vCPUs; 'vcpus 4' replaces them, and the placement is for
+    4 (not 2 CPUs for 4 dedicated vCPUs)."""
+    (tmp_path / "db.xml").write_text(PLACED)
+    code, out, err = run(["compile", "db.xml", "-t", "dedicated cpus", "-t", "vcpus 4",
+                          "--override", "--host",
+                          str(ROOT / "examples/hosts/test-driver.xml")], cwd=tmp_path)
+    assert code == 0, err
+    assert ("  <vcpu placement='static' cpuset='0-3'>4</vcpu>\n  <cputune>\n"
+            "    <vcpupin vcpu='0' cpuset='0'/>\n    <vcpupin vcpu='1' cpuset='1'/>\n"
+            "    <vcpupin vcpu='2' cpuset='2'/>\n    <vcpupin vcpu='3' cpuset='3'/>\n"
+            "    <emulatorpin cpuset='0-3'/>\n  </cputune>\n") in out
+
+
 # ---------------------------------------------------------------- qemu:///embed
 
 def test_apply_on_the_embedded_driver_defines_for_the_next_process(embedded):

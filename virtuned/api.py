@@ -190,7 +190,7 @@ def _run(prepared, name, override: bool = False) -> _Run:
             "name", inputs.escaped(name)), f"{options.lead('name')}the name")
     tree, trait_set, domain_name = prepared.tree, prepared.trait_set, prepared.domain_name
     try:
-        the_plan = prepared.plan()
+        the_plan = prepared.plan(override)
         # The plan's trait set: without preferred placing traits that could not hold.
         warnings = list(the_plan.traits.warnings) + phase_one_warnings(the_plan)
         edits = emit.emit(the_plan, tree, domain_name, name=name, warnings=warnings,
@@ -235,10 +235,11 @@ class _Prepared:
         recorded = self.trait_set.defaults
         return registry.defaults_version() if recorded is None else recorded
 
-    def plan(self):
+    def plan(self, override: bool = False):
         return planning.plan(self.trait_set, self.tree, self.stated, domcaps=self.domcaps,
                              device_nodes=self.device_nodes, host=self.host,
-                             filename=self.domain_name, defaults=self.defaults)
+                             filename=self.domain_name, defaults=self.defaults,
+                             override=override)
 
 
 def _prepare(domain_xml, *, profiles=(), traits=(), sources=(), settings=(),
@@ -345,7 +346,8 @@ def host_map(domain_xml: str | bytes | None = None, **request):
     ``compile``'s keyword arguments; the host (``host`` or ``connect``) is needed."""
     from virtuned.plan import hostmap
 
-    for unused in ("name", "override", "write_lock"):
+    override = request.pop("override", False)
+    for unused in ("name", "write_lock"):
         request.pop(unused, None)
     prepared = _prepare(domain_xml, **request)
     if prepared.host is None:
@@ -353,7 +355,7 @@ def host_map(domain_xml: str | bytes | None = None, **request):
         raise error(options.span("host", ""), f"a map needs the host to draw: give "
                     f"{options.name('host')} or {options.name('connect')}")
     try:
-        the_plan = prepared.plan()
+        the_plan = prepared.plan(override)
     except VirtunedError as exc:
         if exc.exit_code != ExitCode.CONFLICT:
             raise

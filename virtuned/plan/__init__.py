@@ -53,7 +53,9 @@ class Plan:
 
 def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
          domcaps=None, device_nodes=(), host=None, filename: str = "<domain>",
-         defaults: int = 0) -> Plan:
+         defaults: int = 0, override: bool = False) -> Plan:
+    """The plan of a compile. ``override`` (--override): the vCPUs the traits ask
+    are the guest's, not those the input states (which 'vcpus N' replaces)."""
     root = tree.getroot()
     stated = stated or stated_platform(root)
     guest = os_facts(stated, traits.facts)
@@ -72,7 +74,7 @@ def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
     needs, asked_by = _needs(traits)
     if needs:
         limits.check(needs, asked_by, platform, domcaps, root, filename)
-    wanted = requirements(needs, asked_by, root, filename)
+    wanted = requirements(needs, asked_by, root, filename, override)
     if DeviceAffinity in needs and wanted.placed:
         wanted = attrs.evolve(wanted, device_nodes=_hostdev_nodes(root, device_nodes))
     placement = None
@@ -89,7 +91,7 @@ def plan(traits: TraitSet, tree, stated: Stated | None = None, *,
             if preferred:  # placed again without them, and said so
                 return plan(_without(traits, preferred, problem), tree, stated,
                             domcaps=domcaps, device_nodes=device_nodes, host=host,
-                            filename=filename, defaults=defaults)
+                            filename=filename, defaults=defaults, override=override)
             asker = asked_by[next(f for f in PLACING if f in asked_by)]
             raise error(asker.origin.span, problem, exit_code=ExitCode.CONFLICT) from None
         if wanted.page_kib and host.host.pages_note:

@@ -144,15 +144,18 @@ class DeviceAffinity:
 PLACING = (CpuPolicy, HostNode, GuestCells, EmulatorPolicy, Hugepages)
 
 
-def requirements(needs: dict, asked_by: dict, root, filename: str) -> Requirements:
+def requirements(needs: dict, asked_by: dict, root, filename: str,
+                 override: bool = False) -> Requirements:
     """The guest's needs: vCPUs and memory from the input (else the traits, else
-    the defaults), split into guest cells, with the CPU policy the traits ask.
-    ``needs`` maps each need's type to the need; ``asked_by``, to its trait."""
+    the defaults; with ``override``, the vCPUs the traits ask first), split into
+    guest cells, with the CPU policy the traits ask. ``needs`` maps each need's
+    type to the need; ``asked_by``, to its trait."""
     if not needs:  # nothing to place: completion's defaults (see ``described``)
         return NOTHING_NEEDED
     cpu, topology = needs.get(CpuPolicy), needs.get(Topology)
     dedicated = cpu is not None and cpu.dedicated
-    vcpus = (_input_vcpus(root, filename) or _field(needs, VcpuCount, "count")
+    asked_vcpus = _field(needs, VcpuCount, "count")  # 'vcpus N' (it sets <vcpu>)
+    vcpus = ((override and asked_vcpus) or _input_vcpus(root, filename) or asked_vcpus
              or (topology.vcpus if topology else None) or 1)
     memory = (_input_memory(root, filename) or _field(needs, MemorySize, "kib")
               or DEFAULT_MEMORY_KIB)
