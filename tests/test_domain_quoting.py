@@ -11,6 +11,7 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests import strategies
 from tests.test_corpus_roundtrip import CORPUS, PASSING, corpus_files
 from virtuned import domain
 from virtuned.api import compile
@@ -218,3 +219,30 @@ def test_a_dumped_corpus_domain_differs_only_on_changed_lines(name, traits):
     added = [line[1:] for line in lines if line.startswith("+") and not line.startswith("+++")]
     assert removed.isdisjoint(_normalized(line) for line in added)
     assert [line for line in added if '="' in line] == []
+
+
+def _c14n(text: str) -> bytes:
+    from lxml import etree
+
+    return etree.tostring(etree.fromstring(text.encode()), method="c14n")
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(strategies.domain_documents(), strategies.realistic_domains()),
+       st.lists(st.sampled_from(TRAITS), min_size=1, max_size=2, unique=True))
+def test_keeping_the_inputs_tags_never_changes_what_the_output_says(document, traits):
+    """Whatever the input's quotes, spacing, references, comments and CDATA: the
+    output with the input's tags reads (canonical XML) as lxml's own does."""
+    import virtuned.domain.quoting as quoting
+
+    try:
+        kept = compile(document, traits=tuple(traits), override=True).xml
+    except VirtunedError:
+        return
+    real = quoting.irregular
+    quoting.irregular = lambda original: False
+    try:
+        plain = compile(document, traits=tuple(traits), override=True).xml
+    finally:
+        quoting.irregular = real
+    assert _c14n(kept) == _c14n(plain)
