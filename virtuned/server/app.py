@@ -58,6 +58,7 @@ OPENAPI = Path(__file__).parent.parent / "openapi.json"
 # The operations that read a request run in operation processes (pool.py); the
 # others are answered by the worker's event loop from what it holds.
 POOLED = frozenset({"compile", "explain", "plan", "fit", "check", "profiles"})
+FIT_WORKERS = 4  # the most processes one fit request's hosts are shared among
 
 
 @attrs.frozen
@@ -109,7 +110,9 @@ class Service:
         # host given by its sha256 is found whichever process answers.
         self.shelf = (caching.Shelf(host_store, limits.host_store_bytes)
                       if host_store else None)
-        self.fit_workers = len(os.sched_getaffinity(0))
+        # Processes a fit of many hosts is shared among: the cores this one may run on,
+        # at most 4 (a container's CPU quota is not in its affinity).
+        self.fit_workers = min(len(os.sched_getaffinity(0)), FIT_WORKERS)
         self.library = Library(search_path(profile_path))
         self.prometheus = observe.Metrics()
         self.document = OPENAPI.read_bytes()
