@@ -53,8 +53,6 @@ def restore(output: str, original: str) -> str:
     """``output`` (lxml's text of the compiled document's root) with the start tags
     of ``original`` (the input's text) wherever they still stand, and the text
     between two of them where it still reads the same."""
-    import difflib  # only here: most inputs never need it
-
     # [text, markup, text, markup, ..., text]: one call each, no object per tag
     before, after = _MARKUP.split(original), _MARKUP.split(output)
     tags_before, tags_after = before[1::2], after[1::2]
@@ -62,18 +60,12 @@ def restore(output: str, original: str) -> str:
         return output
     # Aligned first by their text with one kind of quote (what most tags differ
     # in); among the rest, a tag is the input's of its name, the same when its
-    # attributes read the same. autojunk: a tag repeated all over a big domain
-    # (1,000 interfaces' <model>) is not used to align, or the alignment grows
-    # cubic (47 s for 1,000 interfaces; 1 s with it); _pair places those tags.
-    matcher = difflib.SequenceMatcher(None, [t.replace("'", '"') for t in tags_before],
-                                      [t.replace("'", '"') for t in tags_after])
+    # attributes read the same.
     kept: dict[int, int] = {}  # output tag → the input's tag it is
     placed: dict[int, int] = {}  # a changed output tag → the input's tag it was
-    for operation, i1, i2, j1, j2 in matcher.get_opcodes():
-        if operation == "equal":
-            kept.update((j1 + offset, i1 + offset) for offset in range(j2 - j1))
-        else:
-            _pair(tags_before, tags_after, range(i1, i2), range(j1, j2), kept, placed)
+    for i1, i2, j1, j2 in _align([t.replace("'", '"') for t in tags_before],
+                                 [t.replace("'", '"') for t in tags_after], kept):
+        _pair(tags_before, tags_after, range(i1, i2), range(j1, j2), kept, placed)
     style, escape = _predominant(original), _quotes_escaper(original)
     last_before = len(tags_before) - 1
     before[-1] = before[-1][:_root_end(before[-1])]  # what follows the root is not its
@@ -96,19 +88,68 @@ def restore(output: str, original: str) -> str:
     return "".join(parts)
 
 
+def _align(before: list[str], after: list[str], kept: dict) -> list[tuple]:
+    """Equal items of two sequences paired in order (into ``kept``: after's index →
+    before's), and the stretches between them that differ, as (i1, i2, j1, j2).
+    Greedy and linear, for sequences mostly alike (a compile's output and its
+    input): where the items differ, the nearer of the two next occurrences decides
+    whether the input's item went or the output's is new; neither occurring again
+    is a change of both. (difflib's SequenceMatcher is quadratic or worse on a
+    domain of many alike devices with something added to each.)"""
+    import collections
+
+    def positions(items):
+        found: dict[str, collections.deque] = {}
+        for index, item in enumerate(items):
+            found.setdefault(item, collections.deque()).append(index)
+        return found
+
+    def next_of(queue, start: int) -> int | None:
+        while queue and queue[0] < start:
+            queue.popleft()
+        return queue[0] if queue else None
+
+    in_before, in_after = positions(before), positions(after)
+    stretches, i, j, i0, j0 = [], 0, 0, 0, 0
+    while i < len(before) and j < len(after):
+        if before[i] == after[j]:
+            if (i0, j0) != (i, j):
+                stretches.append((i0, i, j0, j))
+            kept[j] = i
+            i, j = i + 1, j + 1
+            i0, j0 = i, j
+            continue
+        went = next_of(in_before.get(after[j]), i)  # after[j] later in before
+        new = next_of(in_after.get(before[i]), j)  # before[i] later in after
+        if went is None and new is None:
+            i, j = i + 1, j + 1
+        elif new is None or (went is not None and went - i <= new - j):
+            i = went
+        else:
+            j = new
+    if (i0, j0) != (len(before), len(after)):
+        stretches.append((i0, len(before), j0, len(after)))
+    return stretches
+
+
 def _pair(tags_before, tags_after, old, new, kept: dict, placed: dict) -> None:
     """Tags of a stretch that differs: each output start tag is the input's first
-    unused one of its name; kept when their attributes read the same."""
-    unused = [i for i in old if _is_start(tags_before[i])]
+    unused one of its name; kept when their attributes read the same. Linear: each
+    name is read once, the unused tags of a name wait in a queue."""
+    import collections
+
+    unused: dict[str, collections.deque] = {}
+    for i in old:
+        if _is_start(tags_before[i]):
+            unused.setdefault(_name(tags_before[i]), collections.deque()).append(i)
     for j in new:
         tag = tags_after[j]
         if not _is_start(tag):
             continue
-        name = _name(tag)
-        i = next((i for i in unused if _name(tags_before[i]) == name), None)
-        if i is not None:
+        waiting = unused.get(_name(tag))
+        if waiting:
+            i = waiting.popleft()
             (kept if _key(tags_before[i]) == _key(tag) else placed)[j] = i
-            unused.remove(i)
 
 
 def _is_start(markup: str) -> bool:
