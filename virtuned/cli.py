@@ -540,7 +540,7 @@ def _explain(args, sources) -> int:
 
     lock = _read(args.lock, "lock").decode("utf-8", "replace") if args.lock else None
     result = explain(**request_kwargs(args, sources), lock=lock,
-                     lock_name=args.lock or "<lock>")
+                     lock_name=args.lock or "<lock>", override=args.override)
     if args.diff:
         import difflib
 
