@@ -404,12 +404,17 @@ def start_one(libvirt, drv, xml, notes):
     except libvirt.libvirtError as e:
         return "FAIL", error_text(e)
     finally:
-        try:
-            if dom.isActive():
-                dom.destroy()
-        except libvirt.libvirtError as e:
-            notes.append("destroy failed: %s" % e.get_error_message())
-        drv.undefine(dom, notes)
+        tear_down(libvirt, drv, dom, notes)
+
+
+def tear_down(libvirt, drv, dom, notes):
+    """Stop a domain the check started, and undefine it; what fails is a note."""
+    try:
+        if dom.isActive():
+            dom.destroy()
+    except libvirt.libvirtError as e:
+        notes.append("destroy failed: %s" % e.get_error_message())
+    drv.undefine(dom, notes)
 
 
 def boot_one(libvirt, drv, xml, notes, seconds):
@@ -439,12 +444,7 @@ def boot_one(libvirt, drv, xml, notes, seconds):
     except libvirt.libvirtError as e:
         return "FAIL", error_text(e), None
     finally:
-        try:
-            if dom.isActive():
-                dom.destroy()
-        except libvirt.libvirtError as e:
-            notes.append("destroy failed: %s" % e.get_error_message())
-        drv.undefine(dom, notes)
+        tear_down(libvirt, drv, dom, notes)
 
 
 def worker(work):
