@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from virtuned.emit.kit import Add, ExitCode, completion, devices, el, error, hypervisor, trait
-from virtuned.vocab.usb import controller_for_usb_device, usb_tablet
+from virtuned.vocab.usb import controller_for_usb_device, usb_off, usb_tablet
 
 SPICE_CHANNEL = "com.redhat.spice.0"
 
@@ -88,7 +88,5 @@ def display_pointer(ctx):
 
 def _lacks_tablet(ctx) -> bool:
     """No tablet in the domain or the traits, and USB not turned off by the input."""
-    if devices.find(ctx.devices, "input", type="tablet") or ctx.of(usb_tablet):
-        return False
-    usb = devices.controller_indexes(ctx.devices, "usb", ctx.filename).values()
-    return not any(controller.get("model") == "none" for controller in usb)
+    return not (devices.find(ctx.devices, "input", type="tablet") or ctx.of(usb_tablet)
+                or usb_off(ctx))

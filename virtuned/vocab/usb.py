@@ -74,10 +74,15 @@ def controller_for_usb_device(ctx) -> list:
     """What a trait that adds a USB device needs: the qemu-xhci controller when the
     domain has none and no 'usb controller' trait chooses one; an input that turns
     USB off is an error."""
-    controllers = devices.controller_indexes(ctx.devices, "usb", ctx.filename)
-    if any(c.get("model") == "none" for c in controllers.values()):
+    if usb_off(ctx):
         raise error(ctx.origin.span, f"{ctx.origin.label}: the input has USB turned off "
                     "(<controller type='usb' model='none'/>)")
-    if controllers or ctx.of(usb_controller):
+    if devices.controller_indexes(ctx.devices, "usb", ctx.filename) or ctx.of(usb_controller):
         return []
     return usb_controller_edits(ctx, DEFAULT_MODEL)
+
+
+def usb_off(ctx) -> bool:
+    """Whether the input turns USB off (``<controller type='usb' model='none'/>``)."""
+    controllers = devices.controller_indexes(ctx.devices, "usb", ctx.filename)
+    return any(c.get("model") == "none" for c in controllers.values())
