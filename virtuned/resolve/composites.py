@@ -142,6 +142,7 @@ class Composites:
         self.library = library
         self.own: dict[str, Composite] = {}
         self._found: dict[str, Composite | None] = {}
+        self._declared: dict[str, tuple[str, ...]] | None = None  # the path's, once
 
     def add_own(self, file: profiles.ProfileFile, tree: ast.Profile) -> None:
         """The declarations of a file the request names."""
@@ -162,7 +163,7 @@ class Composites:
 
     def _from_library(self, phrase: str) -> Composite | None:
         found = []
-        for name in self.library.declaring(phrase):
+        for name in self.declared().get(phrase, ()):
             path = self.library.find(name, profiles.ANY_VERSION)
             if path is None or phrase not in self.library.declared_in(path):
                 continue  # only an older version declares it
@@ -175,7 +176,13 @@ class Composites:
 
     def phrases(self) -> tuple[str, ...]:
         """Every phrase the request could use (for suggestions)."""
-        return tuple(sorted(set(self.own) | set(self.library.phrases())))
+        return tuple(sorted(set(self.own) | set(self.declared())))
+
+    def declared(self) -> dict[str, tuple[str, ...]]:
+        """The search path's phrases → their declaring profiles, read once a request."""
+        if self._declared is None:
+            self._declared = self.library.declarations()
+        return self._declared
 
 
 def _twice(phrase: str, one: Composite, other: Composite):
@@ -188,5 +195,5 @@ def listing(library: profiles.Library) -> tuple[Composite, ...]:
     """Every composite on the search path (newest version of each profile), by
     phrase. A declaration that is wrong is an error here too."""
     composites = Composites(library)
-    found = (composites.find(phrase) for phrase in library.phrases())
+    found = (composites.find(phrase) for phrase in sorted(composites.declared()))
     return tuple(c for c in found if c is not None)

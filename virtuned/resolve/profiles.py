@@ -160,19 +160,13 @@ class Library:
         # a long-running process sees new profiles without rescanning every time.
         return _scan(self.directories, tuple(caching.stamp(d) for d in self.directories))
 
-    def phrases(self) -> tuple[str, ...]:
-        """Every composite trait phrase a profile on the path declares (any version)."""
-        return tuple(sorted(self._declarations()))
-
-    def declaring(self, phrase: str) -> tuple[str, ...]:
-        """The names of the profiles that declare a composite trait ``phrase``."""
-        return self._declarations().get(phrase, ())
-
     def declared_in(self, path: Path) -> frozenset[str]:
         """The composite trait phrases the profile at ``path`` declares."""
         return _declared_phrases(path, caching.stamp(path))
 
-    def _declarations(self) -> dict[str, tuple[str, ...]]:
+    def declarations(self) -> dict[str, tuple[str, ...]]:
+        """Every composite trait phrase a profile on the path declares (any version)
+        → the names of the profiles that declare it."""
         found: dict[str, set[str]] = {}
         for name, candidates in self._scanned().items():
             for _, _, path in candidates:
