@@ -192,6 +192,30 @@ for name, cpu in (("web01", sys.argv[2]),):
 """
 
 
+# The distributions virtuned imports to read a live host (pyproject.toml).
+RUNTIME = ("attrs", "lark", "lxml", "libvirt-python")
+
+
+def _importable_copy(folder: Path) -> str:
+    """virtuned (with its grammar and shipped profiles) and the distributions it
+    imports, copied into ``folder``: a PYTHONPATH any user can read."""
+    from importlib.metadata import distribution
+
+    ignore = shutil.ignore_patterns("__pycache__")
+    for part in ("virtuned", "grammar", "traits"):
+        shutil.copytree(ROOT / part, folder / part, ignore=ignore)
+    for name in RUNTIME:
+        found = distribution(name)
+        for file in found.files or ():
+            source = Path(found.locate_file(file))
+            if source.is_file() and "__pycache__" not in file.parts:
+                (folder / file).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, folder / file)
+    for path in folder.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return str(folder)
+
+
 class Embedded:
     """A qemu:///embed root and the user that runs the driver on it: ``nobody`` when
     root (the embedded driver run as root wants the libvirt-qemu account), else the
@@ -211,11 +235,10 @@ class Embedded:
             for path in (work, home):
                 os.chown(path, pwd.getpwnam("nobody").pw_uid, -1)
             if self._run([sys.executable, "-c", "import virtuned, libvirt"]).returncode:
-                # The venv's python is out of nobody's reach (under /root): Debian's
-                # python of the same version, with the checkout and the venv's packages.
-                site = Path(sys.prefix) / "lib" / \
-                    f"python{sys.version_info.major}.{sys.version_info.minor}/site-packages"
-                self.env["PYTHONPATH"] = f"{ROOT}:{site}"
+                # The venv's python, or the checkout, is out of nobody's reach (under
+                # /root, or a directory only root may enter): Debian's python of the
+                # same version, with a copy of virtuned and what it imports.
+                self.env["PYTHONPATH"] = _importable_copy(work / "python")
                 self.python = ["/usr/bin/python3"]
 
     def _run(self, argv: list[str]) -> subprocess.CompletedProcess:
