@@ -10,6 +10,7 @@ host's, minus ``--reserved-cpus`` (kept for the host OS), and only those in
 from __future__ import annotations
 
 import functools
+import re
 
 import attrs
 
@@ -209,23 +210,114 @@ def parse(data: str | bytes, source: str) -> Host:
                     "the host capabilities describe no NUMA cells "
                     "(<host><topology><cells>)",
                     hint="give the output of 'virsh capabilities' of the host itself")
-    parsed = sorted((_cell(cell, source) for cell in cells), key=lambda c: c.id)
+    threads: dict = {}
+    parsed = sorted((_cell(cell, source, threads) for cell in cells),
+                    key=lambda c: c.id)
     _check_unique([c.id for c in parsed], "cell id", source, root)
     _check_unique([cpu.id for c in parsed for cpu in c.cpus], "CPU id", source, root)
     return Host(source, tuple(parsed))
 
 
-def _cell(cell, source: str) -> HostCell:
+def _cell(cell, source: str, threads: dict) -> HostCell:
     memory = cell.find("memory")
     pages = tuple(sorted((_kib(p, p.get("unit"), _int(p, "size", source), source),
                           _int_text(p, source)) for p in cell.iterfind("pages")))
-    cpus = tuple(sorted((_cpu(cpu, source) for cpu in cell.iterfind("cpus/cpu")),
-                        key=lambda c: c.id))
     distances = tuple((_int(s, "id", source), _int(s, "value", source))
                       for s in cell.iterfind("distances/sibling"))
     return HostCell(_int(cell, "id", source),
                     _kib(memory, memory.get("unit"), _int_text(memory, source), source)
-                    if memory is not None else None, pages, cpus, distances)
+                    if memory is not None else None, pages, _cell_cpus(cell, source, threads),
+                    distances)
+
+
+def _cell_cpus(cell, source: str, threads: dict) -> tuple[HostCpu, ...]:
+    """A cell's CPUs, by id. ``threads``: read_siblings's lists of the document."""
+    elements = cell.findall("cpus/cpu")
+    cpus = _plain_cpus(cell, len(elements), threads)
+    if cpus is None:  # something unusual, or wrong: CPU by CPU, with messages
+        cpus = [_cpu(cpu, source) for cpu in elements]
+    return tuple(sorted(cpus, key=lambda cpu: cpu.id))
+
+
+# A CPU's attributes, as _cpu reads them, each a column of a cell's CPUs.
+_CPU_ATTRIBUTES = ("id", "socket_id", "die_id", "core_id", "siblings")
+
+
+def _plain_cpus(cell, count: int, threads: dict) -> list[HostCpu] | None:
+    """A cell's CPUs, read a column at a time (XPath, then checks and int() in C:
+    a big host has a thousand CPUs, too many to read one by one in Python), when
+    each attribute is on all of its ``count`` CPUs or on none (old libvirt states
+    no die_id) and each number is a few plain digits; otherwise None, and _cpu
+    reads them, as it would have (an absent attribute's default is its)."""
+    ids, sockets, dies, cores, siblings = (_column(name)(cell) for name in _CPU_ATTRIBUTES)
+    if not count or len(ids) != count or any(len(column) not in (0, count) for column in
+                                             (sockets, dies, cores, siblings)):
+        return None
+    if not all(_short_wholes(column) for column in (ids, sockets, dies, cores) if column):
+        return None
+    ids = list(map(int, ids))
+    if max(ids) >= values.MAX_CPU_IDS:
+        return None
+    if siblings:
+        siblings = [read_siblings(text, threads) for text in siblings]
+        if None in siblings:
+            return None
+    else:
+        siblings = [frozenset((ident,)) for ident in ids]
+    zeros = [0] * count
+    return [HostCpu(ident, socket, die, core, with_cpu(threads_of, ident))
+            for ident, socket, die, core, threads_of in zip(
+                ids, list(map(int, sockets)) or zeros, list(map(int, dies)) or zeros,
+                list(map(int, cores)) or ids, siblings)]
+
+
+@functools.cache
+def _column(name: str):
+    """The XPath of one attribute of a cell's CPUs, compiled when first used."""
+    from lxml import etree
+
+    return etree.XPath(f"cpus/cpu/@{name}", smart_strings=False)
+
+
+# A number int() reads at once, what _int would read without its messages; and a
+# list of them.
+_short_whole = re.compile("[0-9]{1,18}").fullmatch
+_short_whole_list = re.compile("[0-9]{1,18}(?:,[0-9]{1,18})*").fullmatch
+
+
+def _short_wholes(texts: list[str]) -> bool:
+    """Whether each of ``texts`` is a number int() reads at once: one pattern over
+    them all, joined by commas (and the count of commas says none held one)."""
+    joined = ",".join(texts)
+    return _short_whole_list(joined) is not None and joined.count(",") == len(texts) - 1
+
+
+def read_siblings(text: str, threads: dict) -> frozenset[int] | None:
+    """A CPU's siblings ("3,515", "6-7"): parse_cpulist's ids, read once per
+    document (``threads``: the lists read so far: the threads of a core state one
+    list, and share one set); None for a list parse_cpulist refuses (the caller's
+    checks say why)."""
+    found = threads.get(text, False)
+    if found is False:
+        found = threads[text] = _cpulist_or_none(text)
+    return found
+
+
+def _cpulist_or_none(text: str) -> frozenset[int] | None:
+    """parse_cpulist's ids, quicker for a plain list; None where it refuses."""
+    if _short_whole_list(text):
+        ids = frozenset(map(int, text.split(",")))
+        return ids if max(ids) < values.MAX_CPU_IDS else None
+    try:
+        return parse_cpulist(text)
+    except ValueError:
+        return None
+
+
+def with_cpu(threads: frozenset[int], ident: int) -> frozenset[int]:
+    """A CPU's siblings, itself included: the list's own set when it names the CPU,
+    so that the threads of one core share one set."""
+    return threads if ident in threads else threads | {ident}
 
 
 def _cpu(cpu, source: str) -> HostCpu:
@@ -255,6 +347,8 @@ def _kib(element, unit: str | None, value: int, source: str) -> int:
 
 def _int(element, name: str, source: str, default: int | None = None) -> int:
     value = element.get(name)
+    if value is not None and _short_whole(value):  # the usual case, read at once
+        return int(value)
     if value is None and default is not None:
         return default
     if value is None or not values.is_whole(value):
@@ -265,6 +359,8 @@ def _int(element, name: str, source: str, default: int | None = None) -> int:
 
 def _int_text(element, source: str) -> int:
     text = (element.text or "").strip()
+    if _short_whole(text):  # the usual case, read at once
+        return int(text)
     if not values.is_whole(text):
         raise _bad(element, source, f"'{text}' (expected a whole number)")
     return _whole(element, source, text)

@@ -27,7 +27,7 @@ import json
 
 from virtuned import inputs
 from virtuned.diagnostics import Span, error
-from virtuned.facts.host import Host, HostCell, HostCpu
+from virtuned.facts.host import Host, HostCell, HostCpu, read_siblings, with_cpu
 from virtuned.facts.platform import machine_family
 from virtuned.frozen import frozen
 from virtuned.values import parse_cpulist
@@ -195,28 +195,20 @@ def _cpu(read, cpu, node_path: str, index: int) -> HostCpu:
         siblings = cpu.get("siblings")
         if all(type(v) is int and 0 <= v < 2**63 for v in (ident, socket, die, core)) \
                 and (siblings is None or type(siblings) is str):
-            try:
-                threads = frozenset() if siblings is None else _cpulist(siblings)
-            except ValueError:
-                pass
-            else:
-                return HostCpu(ident, socket, die, core, _with(threads, ident))
+            threads = frozenset() if siblings is None else read_siblings(siblings,
+                                                                         read.threads)
+            if threads is not None:
+                return HostCpu(ident, socket, die, core, with_cpu(threads, ident))
     path = f"{node_path}.cpus[{index}]"
     ident = read.whole(cpu, "id", path)
     siblings = read.cpus(cpu, "siblings", path, optional=True) or frozenset()
     return HostCpu(ident, read.whole(cpu, "socket", path), read.whole(cpu, "die", path),
-                   read.whole(cpu, "core", path), _with(siblings, ident))
-
-
-def _with(threads: frozenset[int], ident: int) -> frozenset[int]:
-    """A CPU's siblings, itself included: the list's own set when it names the CPU,
-    so that the threads of one core share one set."""
-    return threads if ident in threads else threads | {ident}
+                   read.whole(cpu, "core", path), with_cpu(siblings, ident))
 
 
 @functools.lru_cache(maxsize=4096)
 def _cpulist(text: str) -> frozenset[int]:
-    """A CPU list of a snapshot: the same few ("3,35") recur on every host of a shape."""
+    """A CPU list of the other guests: the same few recur on every host."""
     return parse_cpulist(text)
 
 
@@ -259,6 +251,7 @@ class _Reader:
 
     def __init__(self, source: str):
         self.source = source
+        self.threads: dict = {}  # the CPUs' sibling lists read (host.read_siblings)
 
     def bad(self, path: str, what: str):
         return error(Span(self.source, 1, 1),
