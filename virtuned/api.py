@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 # Everything below runs on every compile: imported once here, not per call.
 import attrs
 
@@ -524,9 +526,26 @@ def document_bytes(text: str | bytes) -> bytes:
     return text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
 
 
+# The digests of the host documents seen last, by the text itself (a str or bytes
+# object keeps its hash): a repeat compile is handed the same text again, often the
+# same object, and finds its digest here without hashing its hundreds of KiB with
+# sha256 each time. Bounded by the memory of the texts it keeps alive, and by count:
+# each entry weighs at least 1/RECENT_COUNT of the bound; a text above 1/4 of the
+# bound is not kept (it would push out all the others).
+RECENT_BYTES, RECENT_COUNT = 16 * 1024 * 1024, 64
+RECENT_DIGESTS = caching.Bounded(RECENT_BYTES, weight=lambda entry: entry[1])
+
+
 def document_digest(text: str | bytes) -> str:
     """The sha256 (hex) a host document is known by: of its bytes, UTF-8 for text."""
-    return caching.sha256(document_bytes(text)).hexdigest()
+    found = RECENT_DIGESTS.get(text)
+    if found is not None:
+        return found[0]
+    digest = caching.sha256(document_bytes(text)).hexdigest()
+    size = sys.getsizeof(text)
+    if size <= RECENT_BYTES // 4:
+        RECENT_DIGESTS.put(text, (digest, max(size, RECENT_BYTES // RECENT_COUNT)))
+    return digest
 
 
 def host_document(text: str | bytes, host_name: str):
