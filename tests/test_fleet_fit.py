@@ -1,10 +1,12 @@
 """``fit`` over a fleet (virtuned/api.py): host documents parsed once per content,
 in a cache that never grows past its bound; hosts shared among processes answer as
-one process does."""
+one process does; every host answered as the full planner answers it alone."""
 
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.synthetic_hosts import fleet
 from virtuned import api, caching
@@ -72,3 +74,61 @@ def test_a_broken_host_among_shared_hosts_is_the_input_error_it_is_alone(documen
     assert (raised.value.exit_code, str(raised.value)) == (
         2, "<hosts/15>:1:1: invalid host snapshot: version: version 2; this virtuned "
            "reads version 1")
+
+
+# ---------------------------------------------------------------- the fast path
+
+# fit plans the first host of a trait set in full and places the guest on the
+# others with that plan's requirements (api._placed_quickly, and only whether it
+# fits when best is asked); a fit of one host is always planned in full. Every
+# host's answer must be the full planner's, word for word.
+POLICIES = ("dedicated cpus threads isolate", "dedicated cpus threads prefer",
+            "dedicated cpus threads require", "dedicated cpus", "shared cpus")
+
+
+@st.composite
+def guests(draw):
+    """A guest's domain and traits: any CPU policy (required or preferred),
+    emulator, hugepages, guest NUMA cells and host node."""
+    cells = draw(st.sampled_from((1, 1, 2, 3, 4)))
+    vcpus = cells * draw(st.integers(1, 4)) + draw(st.integers(0, cells - 1))
+    traits = [draw(st.sampled_from(("", "", "prefer "))) + draw(st.sampled_from(POLICIES))]
+    traits += [t for t in (draw(st.sampled_from((None, "emulator threads isolated",
+                                                 "emulator threads shared"))),
+                           draw(st.sampled_from((None, "hugepages 1GiB", "hugepages 2MiB"))),
+                           draw(st.sampled_from((None, None, "place on host node 1"))),
+                           f"guest numa nodes {cells}" if cells > 1 else None) if t]
+    memory = cells * draw(st.integers(1, 4))
+    domain = (f"<domain type='kvm'><name>g</name><memory unit='GiB'>{memory}</memory>"
+              f"<vcpu>{vcpus}</vcpu><os><type arch='x86_64' machine='q35'>hvm</type>"
+              "</os></domain>")
+    return domain, traits
+
+
+@settings(derandomize=True, deadline=None, database=None, max_examples=60,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(guest=guests(), seed=st.integers(0, 1000), nodes=st.integers(1, 6),
+       threads=st.sampled_from((1, 2)), per_node=st.booleans(),
+       reserved=st.sampled_from((None, "0", "0-1")), best=st.sampled_from((None, 3)))
+def test_each_host_is_answered_as_the_full_planner_answers_it(guest, seed, nodes, threads,
+                                                               per_node, reserved, best):
+    domain, traits = guest
+    hosts = [json.dumps(host) for host in fleet(12, seed, nodes=(1, nodes), cores=(2, 12),
+                                                 threads=threads, cores_per_node=per_node)]
+    names = [f"h{index}" for index in range(len(hosts))]
+
+    def fit(hosts, names, best=None):
+        try:
+            return api.fit(domain, traits=traits, hosts=hosts, host_names=names,
+                           reserved_cpus=reserved, best=best)
+        except VirtunedError as exc:
+            return str(exc)
+
+    alone = [fit([text], [name]) for text, name in zip(hosts, names)]
+    if all(isinstance(answer, str) for answer in alone):  # refused on every host
+        assert fit(hosts, names) == alone[0]
+        return
+    alone = tuple(answer[0] for answer in alone)
+    assert fit(hosts, names) == alone
+    ranked = sorted((f for f in alone if f.fits), key=lambda f: -f.score)[:best]
+    assert fit(hosts, names, best) == (tuple(ranked) if best else alone)
