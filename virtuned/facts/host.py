@@ -224,10 +224,10 @@ def _cell(cell, source: str, threads: dict) -> HostCell:
                           _int_text(p, source)) for p in cell.iterfind("pages")))
     distances = tuple((_int(s, "id", source), _int(s, "value", source))
                       for s in cell.iterfind("distances/sibling"))
-    return HostCell(_int(cell, "id", source),
-                    _kib(memory, memory.get("unit"), _int_text(memory, source), source)
-                    if memory is not None else None, pages, _cell_cpus(cell, source, threads),
-                    distances)
+    memory_kib = _kib(memory, memory.get("unit"), _int_text(memory, source), source) \
+        if memory is not None else None
+    return HostCell(_int(cell, "id", source), memory_kib, pages,
+                    _cell_cpus(cell, source, threads), distances)
 
 
 def _cell_cpus(cell, source: str, threads: dict) -> tuple[HostCpu, ...]:
@@ -247,8 +247,8 @@ def _plain_cpus(cell, count: int, threads: dict) -> list[HostCpu] | None:
     """A cell's CPUs, read a column at a time (XPath, then checks and int() in C:
     a big host has a thousand CPUs, too many to read one by one in Python), when
     each attribute is on all of its ``count`` CPUs or on none (old libvirt states
-    no die_id) and each number is a few plain digits; otherwise None, and _cpu
-    reads them, as it would have (an absent attribute's default is its)."""
+    no die_id) and each number is a few plain digits; otherwise None, for _cpu to
+    read them one by one (an absent attribute means what it means to _cpu)."""
     ids, sockets, dies, cores, siblings = (_column(name)(cell) for name in _CPU_ATTRIBUTES)
     if not count or len(ids) != count or any(len(column) not in (0, count) for column in
                                              (sockets, dies, cores, siblings)):
