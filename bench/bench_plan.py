@@ -107,22 +107,25 @@ def permutation_baseline(req, facts, deadline: float):
 
 
 def median_seconds(function, budget: float, least: int = 5, most: int = 200) -> float:
-    return interleaved_medians([function], budget, least, most)[0]
+    return statistics.median(interleaved_seconds([function], budget, least, most)[0])
 
 
-def interleaved_medians(functions, budget: float, least: int = 5, most: int = 200
-                        ) -> list[float]:
-    """The median time of each of ``functions``, run in turns, so that what else the
-    machine does at a moment weighs on each of them alike."""
+def interleaved_seconds(functions, budget: float, least: int = 5, most: int = 200
+                        ) -> list[list[float]]:
+    """The times of each of ``functions``, run in turns, first to last and then last
+    to first, so that what else the machine does at a moment, and what one leaves
+    in the caches for the next, weighs on each of them alike."""
     samples: list[list[float]] = [[] for _ in functions]
+    turns = list(zip(functions, samples))
     start = time.perf_counter()
     while len(samples[0]) < least or (len(samples[0]) < most and
                                       time.perf_counter() - start < budget):
-        for function, times in zip(functions, samples):
+        for function, times in turns:
             begin = time.perf_counter()
             function()
             times.append(time.perf_counter() - begin)
-    return [statistics.median(times) for times in samples]
+        turns.reverse()
+    return samples
 
 
 def main() -> None:
@@ -197,14 +200,17 @@ def big_host(budget: float) -> None:
     small = capabilities(2, 4, 2)
     for text in (xml, small):  # warm: the hosts parsed and cached
         api.compile(domain, traits=traits, host=text)
-    on_big, on_small = interleaved_medians(
+    on_big, on_small = interleaved_seconds(
         [lambda: api.compile(domain, traits=traits, host=xml),
-         lambda: api.compile(domain, traits=traits, host=small)], 2 * budget, most=400)
+         lambda: api.compile(domain, traits=traits, host=small)], 4 * budget, most=1000)
     facts = host.facts(api.host_document(xml, "big"), None, None)
     prepared = api._prepare(domain, traits=traits, host=xml, diagnostics_sources=Sources())
     req = prepared.plan().requirements
     placing = median_seconds(lambda: planner(req, facts), budget)
-    cost = on_big - on_small
+    # The median of the differences of compiles run one after the other: less
+    # noisy than the difference of their medians.
+    cost = statistics.median(big - small for big, small in zip(on_big, on_small))
+    on_big, on_small = statistics.median(on_big), statistics.median(on_small)
     print(f"repeat compile on it:        {on_big * 1e3:8.2f} ms")
     print(f"the same on a 16-CPU host:   {on_small * 1e3:8.2f} ms  (2 x 4x2)")
     print(f"its placement alone:         {placing * 1e3:8.2f} ms")
