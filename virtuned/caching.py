@@ -160,6 +160,29 @@ class Shelf:
             total -= size
 
 
+def cache_home() -> str | None:
+    """virtuned's directory in the user's cache, for what a run keeps for the next:
+    ``$VIRTUNED_CACHE_DIR``, else ``$XDG_CACHE_HOME/virtuned`` (``~/.cache/virtuned``);
+    None when ``VIRTUNED_CACHE_DIR`` is empty (keep nothing)."""
+    chosen = os.environ.get("VIRTUNED_CACHE_DIR")
+    if chosen is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                                ".cache")
+        chosen = os.path.join(base, "virtuned")
+    return chosen or None
+
+
+def owned(directory: str | os.PathLike) -> bool:
+    """Whether a directory belongs to this user: someone else's is never trusted (nor
+    written to). Where there are no user ids, whether it exists."""
+    try:
+        owner = os.stat(directory).st_uid
+    except OSError:
+        return False
+    getuid = getattr(os, "getuid", None)
+    return getuid is None or owner == getuid()
+
+
 def stamp(path: str | os.PathLike) -> tuple[int, int, int] | None:
     """What changes when a file (or directory) changes: its modification time, size
     and inode; None when it is not there."""

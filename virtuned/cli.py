@@ -20,11 +20,16 @@ def console(prefix: tuple[str, ...] = ()) -> int:
     so parsed profiles come from the disk cache (virtuned/syntax/cache.py).
     ``prefix``: words before the arguments, for a command under another name
     (``onDefineDomain`` is ``virtuned kubevirt on-define-domain``)."""
+    from virtuned import startup
+
+    startup.begin()  # before the first attrs class is defined
     from virtuned.syntax import cache
 
     cache.enable()
     argv = [*prefix, *sys.argv[1:]]
     args = _parser(argv).parse_args(argv)
+    if args.command in _RUN_LONG:
+        startup.ready()
     code = run(args)
     if args.run is _serve:
         return code  # the web stack's processes and handlers end the way they expect
@@ -35,6 +40,9 @@ def _end(code: int) -> None:
     """End the process without tearing the interpreter down: freeing every module
     and object one by one costs a command as long as a compile does, and there is
     nothing left to do. What it wrote is flushed first; its files are closed by now."""
+    from virtuned import startup
+
+    startup.ready()  # what start-up compiled, kept for the next run
     try:
         sys.stdout.flush()
     except OSError:
@@ -722,6 +730,9 @@ def _kubevirt(args, sources) -> int:
 
     return kubevirt.run(args, sources)
 
+
+# Commands whose run is more than a start-up: the collector runs for them (startup.py).
+_RUN_LONG = frozenset({"serve", "fit"})
 
 # name: (what it does, its arguments, what runs it), in the order help lists them.
 _COMMANDS = {

@@ -34,11 +34,7 @@ def enable(directory: str | os.PathLike | None = None) -> None:
     """Use the cache in this process (``directory``: else the default place)."""
     global _directory
     if directory is None:
-        chosen = os.environ.get("VIRTUNED_CACHE_DIR")
-        if chosen is None:
-            base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-                os.path.expanduser("~"), ".cache")
-            chosen = os.path.join(base, "virtuned")
+        chosen = caching.cache_home()
         directory = os.path.join(chosen, "syntax") if chosen else None
     _directory = Path(directory) if directory else None
 
@@ -91,15 +87,7 @@ def lark_tables() -> str | bool:
     return str(_directory / "lark-tables.pickle") if _ours(_directory) else False
 
 
-def _ours(directory: Path) -> bool:
-    """Whether the directory belongs to this user: someone else's is never trusted
-    (nor written to). Where there are no user ids, whether it exists."""
-    try:
-        owner = directory.stat().st_uid
-    except OSError:
-        return False
-    getuid = getattr(os, "getuid", None)
-    return getuid is None or owner == getuid()
+_ours = caching.owned  # someone else's directory is never trusted (nor written to)
 
 
 def _prune() -> None:

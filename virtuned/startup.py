@@ -1,0 +1,119 @@
+"""A command-line run's start-up: what the CLI does so that a short-lived process
+spends its time on the command, not on getting ready for it.
+
+Most of a ``virtuned compile`` run is spent before the compile: importing virtuned,
+which defines about a hundred attrs classes. Two costs of that are not the import's
+own, and ``begin()`` (the first thing the CLI does) removes them:
+
+- attrs writes each class's methods as Python source and compiles it, every run: a
+  fifth of the run. The code it compiled is kept in the user's cache (next to the
+  parsed profiles of syntax/cache.py, same place, same rules), keyed by the source
+  attrs wrote, and a later run reuses it instead of compiling that source again.
+- every object start-up makes lives until the process ends, yet the allocations
+  wake the cyclic garbage collector some forty times to look for garbage among them.
+  It is paused until ``ready()``, which freezes what was made (later collections
+  never look at it again) and resumes it; the CLI calls ``ready()`` before a command
+  that runs long (serve, fit) and on the way out.
+"""
+
+from __future__ import annotations
+
+import gc
+import marshal
+import os
+import re
+import sys
+from types import CodeType
+
+FORMAT = 1
+MAX_ENTRIES = 1024  # classes whose code is kept; beyond this only those of this run
+# attrs salts each class's __hash__ with the hash of a name, which differs from run to
+# run (strings hash randomly): the key leaves the salt out, and reused code keeps the
+# salt of the run that compiled it, still a constant of that class alone.
+_SALT = re.compile(r"(hash\(\(\n)[ \t]*-?\d+,\n")
+
+_path: str | None = None
+_kept: dict = {}  # attrs' name of a class's methods → (their source unsalted, code)
+_used: set = set()  # the names this run asked for
+_new = False  # something was compiled that the cache did not hold
+
+
+def begin() -> None:
+    """Pause the collector, and let attrs reuse the code of earlier runs."""
+    gc.disable()
+    from virtuned import caching
+
+    directory = caching.cache_home()
+    if directory is None:
+        return
+    import attr._make as made
+
+    if not hasattr(made, "_compile_and_eval"):
+        return  # an attrs that compiles another way: it compiles as it always did
+    global _path
+    _path = os.path.join(directory, f"attrs-code-{FORMAT}.{sys.implementation.cache_tag}-"
+                         f"{sys.hexversion:x}.marshal")
+    _load(directory)
+
+    def reusing(script, globs, locs=None, filename=""):
+        """attrs' ``_compile_and_eval``, compiling only source not compiled before."""
+        global _new
+        key = _SALT.sub(r"\1", script)
+        kept = _kept.get(filename)
+        _used.add(filename)
+        if kept is None or kept[0] != key:
+            kept = _kept[filename] = (key, compile(script, filename, "exec"))
+            _new = True
+        eval(kept[1], globs, locs)
+
+    made._compile_and_eval = reusing
+
+
+def _load(directory: str) -> None:
+    """The code of earlier runs, when the directory is this user's and the file
+    sound; else nothing (and it is compiled again)."""
+    from virtuned import caching
+
+    if not caching.owned(directory):
+        return
+    try:
+        with open(_path, "rb") as file:
+            found = marshal.loads(file.read())  # load(file) reads it in small pieces
+    except (OSError, EOFError, ValueError, TypeError):
+        return
+    if type(found) is dict:
+        _kept.update((name, entry) for name, entry in found.items()
+                     if type(name) is str and type(entry) is tuple and len(entry) == 2
+                     and type(entry[0]) is str and type(entry[1]) is CodeType)
+
+
+def ready() -> None:
+    """Start-up is over: what it made is frozen, the collector resumes, and code
+    compiled in this run is kept for the next."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+    _save()
+
+
+def _save() -> None:
+    global _new
+    if not _new or _path is None:
+        return
+    _new = False
+    from virtuned import caching
+
+    entries = _kept
+    if len(entries) > MAX_ENTRIES:
+        entries = {name: entry for name, entry in entries.items() if name in _used}
+    directory = os.path.dirname(_path)
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        if not caching.owned(directory):
+            return
+        partial = f"{_path}.{os.getpid()}"
+        with open(partial, "wb") as file:
+            marshal.dump(entries, file)
+        os.replace(partial, _path)
+    except (OSError, ValueError):
+        pass
