@@ -208,7 +208,8 @@ def _cpu(read, cpu, node_path: str, index: int) -> HostCpu:
 
 @functools.lru_cache(maxsize=4096)
 def _cpulist(text: str) -> frozenset[int]:
-    """A CPU list of the other guests: the same few recur on every host."""
+    """A CPU list the reader checks (the other guests', a CPU's that needs its field
+    named): the same few recur on every host."""
     return parse_cpulist(text)
 
 
