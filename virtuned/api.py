@@ -137,9 +137,10 @@ def explanation_text(result) -> str:
     include chain, then the when-blocks skipped."""
     lines = []
     for change in result.changes:
-        old = "(absent)" if change.old is None else repr(change.old)
-        new = change.new if change.old is None and change.new.startswith("<") \
-            else repr(change.new)
+        old = "(absent)" if change.old is None else change.old if change.new is None \
+            else repr(change.old)  # an element removed shows as one added does
+        new = "(removed)" if change.new is None else change.new \
+            if change.old is None and change.new.startswith("<") else repr(change.new)
         lines.append(f"{change.path}: {old} -> {new}")
         lines.append("    " + _why(change.origin))
         if change.overridden:

@@ -18,7 +18,7 @@ from lxml import etree
 from virtuned.diagnostics import Diagnostic, Related, Span, error
 from virtuned.domain import (Inserter, MixedContent, copy_of, element_span, indent_subtree,
                              indent_unit, path_of)
-from virtuned.emit.edits import Add, E, Ensure, SetAttr, SetText, conflict
+from virtuned.emit.edits import Add, E, Ensure, Remove, SetAttr, SetText, conflict
 from virtuned.frozen import frozen
 from virtuned.resolve.model import Origin
 
@@ -28,8 +28,8 @@ class Change:
     """One change made to the domain, for ``explain``: where, old → new, and why."""
 
     path: str  # e.g. /domain/devices/video[2] or /domain/os/type/@machine
-    old: str | None
-    new: str
+    old: str | None  # None: added
+    new: str | None  # None: removed (--override: an input element the traits replace)
     origin: Origin
     overridden: bool = False  # the input stated ``old``; --override let the trait win
 
@@ -41,9 +41,9 @@ def apply(tree, edits, filename: str, warnings: list | None = None,
     A preference whose edits clash with the input or with another trait is dropped as
     a whole (never half-applied), with a warning appended to ``warnings``. With
     ``override``, a required trait replaces a value the input states (``overridden``
-    lists each) instead of conflicting with it.
+    lists each) instead of conflicting with it, and removes what it takes away.
     """
-    sets, adds = _settle(edits, filename, warnings, override)
+    sets, adds, removes = _settle(edits, filename, warnings, override)
     root = tree.getroot()
     inserter = Inserter(indent_unit(root))
     done: list[tuple] = []
@@ -90,7 +90,53 @@ def apply(tree, edits, filename: str, warnings: list | None = None,
             element = parents[edit.path] = _ensure(root, edit.path, inserter)
         element.set(edit.name, edit.value)
         done.append((element, edit, None))
+    return done + _remove(tree, removes)
+
+
+@frozen
+class Removed:
+    """What a ``Remove`` took away, as the input had it (its place is gone)."""
+
+    path: str
+    text: str
+
+
+def _remove(tree, removes) -> list[tuple]:
+    """Take the elements of ``removes`` out, with the indentation before each, and a
+    parent they leave empty (an empty <cputune>); each as ``(element, edit,
+    Removed)``, their paths read before any is gone."""
+    done = [(edit.element, edit, Removed(tree.getpath(edit.element), _text(edit.element)))
+            for edit in removes]
+    for edit in removes:
+        element = edit.element
+        parent = element.getparent()
+        _detach(element)
+        if len(parent) == 0 and not parent.attrib and not (parent.text or "").strip() \
+                and parent.getparent() is not None:
+            _detach(parent)
     return done
+
+
+def _detach(element) -> None:
+    """Remove ``element`` and the indentation before it (the last child's tail,
+    which closes its parent, goes to the child before it)."""
+    parent, previous, tail = element.getparent(), element.getprevious(), element.tail
+    if element.getnext() is None:
+        if previous is not None:
+            previous.tail = tail
+        else:
+            parent.text = None if tail is None or not tail.strip() else tail
+    elif tail and tail.strip():  # text between elements (libvirt has none there) stays
+        if previous is not None:
+            previous.tail = (previous.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+    parent.remove(element)  # lxml takes the tail with the element
+
+
+def _text(element) -> str:
+    return re.sub(r">\s+<", "><", etree.tostring(element, encoding="unicode",
+                                                 with_tail=False))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -112,16 +158,24 @@ def overridden(done, filename: str) -> list[Diagnostic]:
     """A warning for each value of the input that ``apply(override=True)`` replaced:
     the user sees every value the traits won over."""
     found = [Diagnostic("warning", f"'{edit.origin.label}' overrides the input: "
-                        f"{_location(edit)} was '{old}', now '{edit.value}'",
+                        + _replaced(edit, old),
                         edit.origin.span or element_span(element, filename),
                         (Related(element_span(element, filename), "the input had it here"),))
              for element, edit, old in done if _overrides(edit, old)]
     return sorted(found, key=lambda d: (d.span.file, d.span.line, d.span.col))
 
 
-def _overrides(edit, old: str | None) -> bool:
+def _replaced(edit, old) -> str:
+    if type(edit) is Remove:
+        return f"{old.path} was {old.text}, now removed"
+    return f"{_location(edit)} was '{old}', now '{edit.value}'"
+
+
+def _overrides(edit, old) -> bool:
     """Whether an applied edit replaced a value the input states, which only
     ``override`` lets a trait do (a completion or a preference never does)."""
+    if type(edit) is Remove:
+        return True
     return old is not None and old != getattr(edit, "replaces", None) and \
         type(edit) in (SetAttr, SetText) and edit.origin.strength == "require"
 
@@ -133,14 +187,15 @@ def describe(tree, done) -> list[Change]:
 
 
 def _change(tree, element, edit, old) -> Change:
+    if type(edit) is Remove:
+        return Change(old.path, old.text, None, edit.origin, True)
     path = tree.getpath(element)
     if isinstance(edit, (SetAttr, Ensure)):
         return Change(f"{path}/@{edit.name}", old, edit.value, edit.origin,
                       _overrides(edit, old))
     if isinstance(edit, SetText):
         return Change(f"{path}/text()", old, edit.value, edit.origin, _overrides(edit, old))
-    text = etree.tostring(element, encoding="unicode", with_tail=False)
-    return Change(path, None, re.sub(r">\s+<", "><", text), edit.origin)
+    return Change(path, None, _text(element), edit.origin)
 
 
 class _Clash(Exception):
@@ -155,11 +210,13 @@ def _settle(edits, filename: str, warnings: list | None, override: bool):
     """The edits that can be applied together: required clashes raise, a clashing
     preference is dropped with all of its edits and the rest is settled again."""
     while True:
-        values, adds = [], []
+        values, adds, removes = [], [], []
         for edit in edits:
-            (adds if type(edit) is Add else values).append(edit)
+            kind = type(edit)
+            (adds if kind is Add else removes if kind is Remove else values).append(edit)
         try:
-            return _check_values(values, filename, override), _dedupe_additions(adds)
+            return (_check_values(values, filename, override), _dedupe_additions(adds),
+                    _removals(removes, values))
         except _Clash as clash:
             default = next((o for o in (clash.origin, clash.other)
                             if o is not None and o.strength == "default"), None)
@@ -209,6 +266,24 @@ def _check_values(edits, filename: str, override: bool) -> list[tuple]:
                                   f"'{other.origin.label}' sets {what} = '{other.value}'"),
                          edit.origin, other.origin)
     return [pair for pair in chosen.values() if pair[1] != pair[0].value]
+
+
+def _removals(removes: list[Remove], values) -> list[Remove]:
+    """Each element removed once; one that another edit sets a value on is a
+    conflict (what to keep is not clear)."""
+    if not removes:
+        return []
+    removed: dict = {}
+    for edit in removes:  # the first trait that removes it is named
+        removed.setdefault(id(edit.element), edit)
+    for edit in values:
+        other = removed.get(id(getattr(edit, "element", None)))
+        if other is not None:
+            what = _location(edit)
+            raise _Clash(conflict(edit.origin, f"{what} = '{edit.value}'", other.origin.span,
+                                  f"'{other.origin.label}' removes {path_of(edit.element)}"),
+                         edit.origin, other.origin)
+    return list(removed.values())
 
 
 def _current(edit) -> str | None:

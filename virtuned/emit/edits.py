@@ -2,7 +2,8 @@
 which trait asked (its ``Origin``); it never changes anything itself.
 
 ``E`` is an element to add, built with ``el``; ``SetAttr``, ``SetText`` and
-``Ensure`` change a value; ``Add`` adds an element. ``conflict`` is the one way a
+``Ensure`` change a value; ``Add`` adds an element; ``Remove`` (--override only)
+takes one of the input's away. ``conflict`` is the one way a
 disagreement is reported, naming both sides.
 """
 
@@ -126,7 +127,16 @@ class Ensure:
     origin: Origin = attrs.field(eq=False)
 
 
-Edit = SetAttr | SetText | Add | Ensure
+@frozen
+class Remove:
+    """Remove an element of the input tree: only with --override, for what a trait
+    replaces as a whole (a pin of a placement that no longer has it)."""
+
+    element: Any = attrs.field(eq=False)
+    origin: Origin = attrs.field(eq=False)
+
+
+Edit = SetAttr | SetText | Add | Ensure | Remove
 
 
 def conflict(origin: Origin, wants: str, other_span: Span | None, other: str, *,

@@ -203,7 +203,8 @@ class Link(_Contract):
 class Change(_Contract):
     path: Annotated[str, Meta(description="XPath-like: what changed")]
     old: Annotated[Optional[str], Meta(description="null: added")]
-    new: str
+    new: Annotated[Optional[str], Meta(description="null: removed (an input element the "
+                                                   "request's `override` replaced)")]
     trait: Annotated[str, Meta(description=(
         "the trait behind the change, or 'completion' (what libvirt needs) or "
         "'completion: WHAT' (a good-VM default where nothing said otherwise)"))]
