@@ -166,6 +166,51 @@ def test_the_guest_defined_again_does_not_hold_cpus_against_itself(test_driver, 
         "0 free CPUs, CPUs 0-7 held by other guests (db), guest cell 0 needs 2"))
 
 
+def test_apply_override_leaves_no_pin_of_the_old_placement(test_driver, tmp_path):
+    """A guest of 4 vCPUs pinned on node 1, made 2 vCPUs on node 0: the dry run
+    shows the pins of vCPUs 2-3 go, and the definition read back has none of them."""
+    test_driver.defineXML(
+        "<domain type='test'><name>db</name><memory unit='MiB'>64</memory>"
+        "<vcpu placement='static' cpuset='8-11'>4</vcpu><cputune>" +
+        "".join(f"<vcpupin vcpu='{i}' cpuset='{8 + i}'/>" for i in range(4)) +
+        "<emulatorpin cpuset='8-11'/></cputune><numatune><memory mode='strict' "
+        "nodeset='1'/></numatune><os><type arch='i686'>hvm</type></os></domain>")
+    traits = ["-t", "vcpus 2", "-t", "dedicated cpus", "-t", "place on host node 0",
+              "--override"]
+    code, out, err = run(["apply", "--connect", URI, "--domain", "db", *traits,
+                          "--dry-run"], cwd=tmp_path)
+    assert code == 0, err
+    assert """\
+-  <vcpu placement='static' cpuset='8-11'>4</vcpu>
++  <vcpu placement='static' cpuset='0-1'>2</vcpu>
+   <cputune>
+-    <vcpupin vcpu='0' cpuset='8'/>
+-    <vcpupin vcpu='1' cpuset='9'/>
+-    <vcpupin vcpu='2' cpuset='10'/>
+-    <vcpupin vcpu='3' cpuset='11'/>
+-    <emulatorpin cpuset='8-11'/>
++    <vcpupin vcpu='0' cpuset='0'/>
++    <vcpupin vcpu='1' cpuset='1'/>
++    <emulatorpin cpuset='0-1'/>
+   </cputune>
+   <numatune>
+-    <memory mode='strict' nodeset='1'/>
++    <memory mode='strict' nodeset='0'/>
+   </numatune>
+""" in out
+    assert [line.split(" overrides the input: ")[1] for line in warnings_of(err)
+            if " overrides the input: " in line][-3:] == [
+        "/domain/cputune/vcpupin[3] was <vcpupin vcpu=\"2\" cpuset=\"10\"/>, now removed",
+        "/domain/cputune/vcpupin[4] was <vcpupin vcpu=\"3\" cpuset=\"11\"/>, now removed",
+        "/domain/vcpu was '4', now '2'"]
+    code, out, err = run(["apply", "--connect", URI, "--domain", "db", *traits],
+                         cwd=tmp_path)
+    assert (code, out) == (0, "defined 'db' on test:///default\n"), err
+    defined = definition(test_driver, "db")
+    assert ("<vcpupin vcpu='0' cpuset='0'/>" in defined, "vcpu='2'" in defined,
+            "vcpu='3'" in defined) == (True, False, False)
+
+
 PLACED = """<domain type='kvm'>
   <name>db</name>
   <memory unit='GiB'>1</memory>
@@ -225,8 +270,9 @@ def test_with_override_the_traits_vcpus_are_the_ones_placed(tmp_path):
 
 def test_apply_on_the_embedded_driver_defines_for_the_next_process(embedded):
     """web01, pinned to node 0's last CPU, placed again with its emulator on a CPU
-    of its own: the dry run shows the pins that change, apply defines them, and
-    another process reads them back."""
+    of its own: the dry run shows the pins that change (its one vCPU's <vcpupin> goes:
+    <vcpu cpuset> says it all), apply defines them, and another process reads them
+    back."""
     first, last = embedded.node_cpus[0], embedded.node_cpus[-1]
     traits = ["-t", "dedicated cpus", "-t", "emulator threads isolated", "-t",
               "place on host node 0", "--override"]
@@ -236,7 +282,8 @@ def test_apply_on_the_embedded_driver_defines_for_the_next_process(embedded):
     changed = [line for line in dry.stdout.splitlines() if line[:1] in "+-"
                and line[:3] not in ("+++", "---")]
     assert f"-    <vcpupin vcpu='0' cpuset='{last}'/>" in changed
-    assert f"+    <vcpupin vcpu='0' cpuset='{first}'/>" in changed
+    assert f"+  <vcpu placement='static' cpuset='{first}'>1</vcpu>" in changed
+    assert not any(line.startswith("+    <vcpupin") for line in changed)
     assert all('="' not in line for line in changed)  # libvirt's quotes throughout
     applied = embedded.virtuned("apply", "--connect", embedded.uri, "--domain", "web01",
                                 *traits)
@@ -244,5 +291,5 @@ def test_apply_on_the_embedded_driver_defines_for_the_next_process(embedded):
         0, f"defined 'web01' on {embedded.uri}\n"), applied.stderr
     taken = embedded.virtuned("host", "snapshot", "--connect", embedded.uri)
     (guest,) = json.loads(taken.stdout)["guests"]
-    assert (guest["name"], guest["vcpus"]) == ("web01", {"0": str(first)})
+    assert (guest["name"], guest["vcpus"], guest["vcpu_cpuset"]) == ("web01", {}, str(first))
     assert guest["emulator"] == str(embedded.node_cpus[1])

@@ -4,12 +4,17 @@ Placement is decided once, for all traits together (virtuned/plan/placement.py);
 touches ``<vcpu cpuset>``, ``<cputune>`` (vcpupin, emulatorpin, iothreadpin) and
 ``<numatune>``. Every placing trait returns all of it: the edits are equal, so merge
 keeps one of each, and the places can never disagree with each other.
+
+With --override (a guest placed again, as ``virtuned apply`` does) an input element
+that says otherwise is made to say what the placement says, and one the placement
+no longer writes (the pin of a vCPU the guest lost, the memnode of a cell that is
+gone) is removed: each is listed, and no old pin is left to contradict the new ones.
 """
 
 from __future__ import annotations
 
 from virtuned.domain import element_span
-from virtuned.emit.edits import Add, E, Ensure, SetAttr, conflict, el
+from virtuned.emit.edits import Add, E, Ensure, Remove, SetAttr, SetText, conflict, el
 from virtuned import values
 from virtuned.values import format_cpulist, parse_cpulist
 
@@ -28,52 +33,155 @@ def edits(ctx) -> list:
     # an isolated emulator's (which has its own <emulatorpin>).
     result = vcpu_attributes(ctx, placement="static", cpuset=format_cpulist(
         frozenset().union(*(cpus for _, cpus in pins))))
-    vcpupins = [placed(ctx, "cputune", el("vcpupin", vcpu=str(v),
-                                          cpuset=format_cpulist(cpus)), "vcpu")
-                for v, cpus in pins]  # an input <vcpupin> elsewhere is a conflict...
-    # ... but <vcpu cpuset> may say it all; a guest placed again over its old pins
-    # (--override) has each of them replaced.
-    if len({cpus for _, cpus in pins}) > 1 or (ctx.override and
-                                               ctx.root.find("cputune/vcpupin") is not None):
-        result += [edit for edits in vcpupins for edit in edits]
+    vcpupins = [el("vcpupin", vcpu=str(v), cpuset=format_cpulist(cpus)) for v, cpus in pins]
+    if len({cpus for _, cpus in pins}) > 1:
+        result += placed_all(ctx, "cputune", "vcpupin", vcpupins, "vcpu")
+    else:  # <vcpu cpuset> says it all: an input <vcpupin> elsewhere is a conflict (a
+        # guest placed again over its old pins, --override, has them removed)
+        checked = placed_all(ctx, "cputune", "vcpupin", [] if _overriding(ctx) else vcpupins,
+                             "vcpu")
+        result += [edit for edit in checked if type(edit) is not Add]
     result += placed(ctx, "cputune", el("emulatorpin",
                                         cpuset=format_cpulist(placement.emulator)))
-    result += [edit for i in range(1, wanted.iothreads + 1)
-               for edit in placed(ctx, "cputune", el(
-                   "iothreadpin", iothread=str(i),
-                   cpuset=format_cpulist(placement.iothreads)), "iothread")]
-    if placement.nodes:
-        result += placed(ctx, "numatune", el("memory", mode="strict",
-                                             nodeset=format_cpulist(placement.nodes)))
-    if wanted.guest_numa and placement.nodes:
-        result += [edit for cell in placement.cells
-                   for edit in placed(ctx, "numatune", el(
-                       "memnode", cellid=str(cell.cell), mode="strict",
-                       nodeset=str(cell.node)), "cellid")]
+    result += placed_all(ctx, "cputune", "iothreadpin", [
+        el("iothreadpin", iothread=str(i),
+           cpuset=format_cpulist(placement.iothreads or placement.emulator))
+        for i in _pinned_iothreads(ctx, wanted.iothreads)], "iothread")
+    result += placed_all(ctx, "numatune", "memory", [
+        el("memory", mode="strict", nodeset=format_cpulist(placement.nodes))
+    ] if placement.nodes else [])
+    result += placed_all(ctx, "numatune", "memnode", [
+        el("memnode", cellid=str(cell.cell), mode="strict", nodeset=str(cell.node))
+        for cell in placement.cells] if wanted.guest_numa and placement.nodes else [],
+        "cellid")
     return result
 
 
+def _pinned_iothreads(ctx, asked: int) -> range | list[int]:
+    """The I/O threads the placement pins: those 'iothreads N' asks for; with
+    --override and no such trait, those of the input's that it pins (the emulator's
+    CPUs replace their old ones)."""
+    if asked or not _overriding(ctx):
+        return range(1, asked + 1)
+    stated = (ctx.root.findtext("iothreads") or "").strip()
+    count = int(stated) if values.is_whole(stated) else 0
+    ids = (pin.get("iothread") or "" for pin in ctx.root.iterfind("cputune/iothreadpin"))
+    return [int(i) for i in ids if values.is_whole(i) and 1 <= int(i) <= count]
+
+
+def placed_all(ctx, parent: str, tag: str, specs: list, key: str | None = None) -> list:
+    """``placed`` for each of ``specs`` (children ``tag`` of ``parent``); with
+    --override, the input's others are removed: a pin of a placement that no longer
+    has it (a vCPU the guest lost, a cell that is gone) would contradict the new one."""
+    result = [edit for spec in specs for edit in placed(ctx, parent, spec, key)]
+    existing = ctx.root.find(parent) if _overriding(ctx) else None
+    if existing is None:
+        return result
+    return result + [Remove(element, ctx.origin) for element in existing.iterchildren(tag)
+                     if not any(_keyed_by(element, spec, key) for spec in specs)]
+
+
 def placed(ctx, parent: str, spec: E, key: str | None = None) -> list:
-    """``child``'s edit, as a list; with --override, an input element of the
-    placement that says otherwise has the attributes that differ set (merge lists
-    each as overridden), where ``child`` would refuse it."""
-    if ctx.override and ctx.origin.strength == "require" and not spec.children:
-        element = _keyed(ctx, parent, spec, key)
-        if element is not None and not _same(element, spec):
-            have = _meaning(element.tag, dict(element.attrib)) or {}
-            return [SetAttr(element, name, value, ctx.origin) for name, value in spec.attrib
-                    if have.get(name) is None or not _same_value(name, have[name], value)]
+    """``child``'s edit, as a list; with --override, an input element that says
+    otherwise is made to say what ``spec`` says (merge lists each value replaced),
+    where ``child`` would refuse it, and others of its key are removed."""
+    if _overriding(ctx):
+        existing = ctx.root.find(parent) if parent else ctx.root
+        keyed = [] if existing is None else [element for element in existing.iterchildren(
+            spec.tag) if _keyed_by(element, spec, key)]
+        if keyed:
+            edits = [] if _same(keyed[0], spec) else _replaced(ctx, keyed[0], spec)
+            return edits + [Remove(element, ctx.origin) for element in keyed[1:]]
     edit = child(ctx, parent, spec, key)
     return [] if edit is None else [edit]
 
 
-def _keyed(ctx, parent: str, spec: E, key: str | None):
-    """The input's child of ``parent`` that ``spec`` would be, or None."""
-    existing = ctx.root.find(parent) if parent else ctx.root
-    if existing is None:
+def _overriding(ctx) -> bool:
+    return ctx.override and ctx.origin.strength == "require"
+
+
+def _keyed_by(element, spec: E, key: str | None) -> bool:
+    """Whether the input's ``element`` is the one ``spec`` would be (by ``key``)."""
+    return key is None or _same_key(key, element.get(key), spec.get(key))
+
+
+def _replaced(ctx, element, spec: E) -> list:
+    """The edits that make the input's ``element`` say what ``spec`` says: its
+    attributes that mean otherwise (a size with the spec's unit), its text, and
+    its children, paired by tag (the input's others removed). What the spec does
+    not say (a cell's memAccess) stays."""
+    have = _meaning(element.tag, dict(element.attrib)) or {}
+    want = _meaning(spec.tag, dict(spec.attrib)) or {}
+    size = _SIZES.get(spec.tag)
+    edits = []
+    for name, value in spec.attrib:
+        if name == "unit" and size in want:
+            continue  # set with its size, below
+        if name not in have or not _same_value(name, have[name], want[name]):
+            edits.append(SetAttr(element, name, value, ctx.origin))
+            unit = spec.get("unit")
+            if name == size and unit and (element.get("unit") or "KiB") != unit:
+                edits.append(SetAttr(element, "unit", unit, ctx.origin))
+    if (element.text or "").strip() != (spec.text or ""):
+        edits.append(SetText(element, spec.text or "", ctx.origin))
+    children = list(element.iterchildren("*"))
+    for child_spec in spec.children:
+        match = next((c for c in children if c.tag == child_spec.tag), None)
+        if match is None:
+            edits.append(Add(element, child_spec, ctx.origin, identity=(child_spec.tag,)))
+            continue
+        children.remove(match)
+        if not _same(match, child_spec):
+            edits += _replaced(ctx, match, child_spec)
+    return edits + [Remove(c, ctx.origin) for c in children]
+
+
+def beyond(ctx, count: int, schedulers: bool = True) -> list:
+    """With --override, what the input states of vCPUs from ``count`` on, which the
+    guest no longer has, taken out: their <vcpupin> and <vcpus><vcpu> removed, a
+    <vcpusched> of them only removed (one of others too keeps those)."""
+    if not _overriding(ctx):
+        return []
+    stated = [(pin, pin.get("vcpu")) for pin in ctx.root.iterfind("cputune/vcpupin")] + [
+        (vcpu, vcpu.get("id")) for vcpu in ctx.root.iterfind("vcpus/vcpu")]
+    edits = [Remove(element, ctx.origin) for element, vcpu in stated
+             if values.is_whole(vcpu or "") and int(vcpu) >= count]
+    for sched in ctx.root.iterfind("cputune/vcpusched") if schedulers else ():
+        try:
+            stated = parse_cpulist(sched.get("vcpus") or "")
+        except ValueError:
+            continue
+        kept = frozenset(v for v in stated if v < count)
+        if kept != stated:
+            edits.append(SetAttr(sched, "vcpus", format_cpulist(kept), ctx.origin) if kept
+                         else Remove(sched, ctx.origin))
+    return edits
+
+
+def resized(ctx, tag: str, kib: int, keep=lambda stated_kib: False) -> list:
+    """With --override, the edits that make the input's size element ``tag``
+    (``<memory>``, ``<currentMemory>``) hold ``kib``: in its own unit when that writes
+    it whole, else in KiB; none when it means that already (4194304 KiB is 4 GiB),
+    or when ``keep`` says its size stays."""
+    element = ctx.root.find(tag)
+    if element is None or not _overriding(ctx):
+        return []
+    stated = size_of(element)
+    if stated == kib or (stated is not None and keep(stated)):
+        return []
+    factor = values.unit_bytes(element.get("unit") or "KiB")
+    if factor and kib * 1024 % factor == 0:
+        return [SetText(element, str(kib * 1024 // factor), ctx.origin)]
+    return [SetText(element, str(kib), ctx.origin)] + (
+        [SetAttr(element, "unit", "KiB", ctx.origin)] if element.get("unit") else [])
+
+
+def size_of(element) -> int | None:
+    """The KiB a size element states, or None where libvirt would refuse it."""
+    try:
+        return values.kib((element.text or "").strip(), element.get("unit"))
+    except ValueError:
         return None
-    return next((element for element in existing.iterchildren(spec.tag)
-                 if key is None or element.get(key) == spec.get(key)), None)
 
 
 def vcpu_attributes(ctx, **wanted: str) -> list:

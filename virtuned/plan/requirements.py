@@ -147,7 +147,7 @@ PLACING = (CpuPolicy, HostNode, GuestCells, EmulatorPolicy, Hugepages)
 def requirements(needs: dict, asked_by: dict, root, filename: str,
                  override: bool = False) -> Requirements:
     """The guest's needs: vCPUs and memory from the input (else the traits, else
-    the defaults; with ``override``, the vCPUs the traits ask first), split into
+    the defaults; with ``override``, the vCPUs and memory the traits ask first), split into
     guest cells, with the CPU policy the traits ask. ``needs`` maps each need's
     type to the need; ``asked_by``, to its trait."""
     if not needs:  # nothing to place: completion's defaults (see ``described``)
@@ -157,7 +157,8 @@ def requirements(needs: dict, asked_by: dict, root, filename: str,
     asked_vcpus = _field(needs, VcpuCount, "count")  # 'vcpus N' (it sets <vcpu>)
     vcpus = ((override and asked_vcpus) or _input_vcpus(root, filename) or asked_vcpus
              or (topology.vcpus if topology else None) or 1)
-    memory = (_input_memory(root, filename) or _field(needs, MemorySize, "kib")
+    asked_memory = _field(needs, MemorySize, "kib")  # 'memory SIZE' (it sets <memory>)
+    memory = ((override and asked_memory) or _input_memory(root, filename) or asked_memory
               or DEFAULT_MEMORY_KIB)
     threads = cpu.threads if dedicated else "prefer"
     per_core = topology.threads if topology else 2

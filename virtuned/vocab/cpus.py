@@ -86,8 +86,7 @@ def iothreads(ctx, count):
     With --host they run on the emulator's host CPUs (<cputune><iothreadpin>): its
     isolated CPU under 'emulator threads isolated', else the vCPUs' CPUs.
     """
-    edit = pinning.child(ctx, "", el("iothreads", text=str(count)))
-    return ([edit] if edit else []) + pinning.edits(ctx)
+    return pinning.placed(ctx, "", el("iothreads", text=str(count))) + pinning.edits(ctx)
 
 
 @trait("realtime", version=1, rank=350, example="dedicated cpus\nrealtime",
@@ -100,9 +99,8 @@ def realtime(ctx):
     'locked memory' so the guest's memory is never swapped.
     """
     vcpus = format_cpulist(range(ctx.plan.requirements.vcpus))
-    edit = pinning.child(ctx, "cputune", el("vcpusched", vcpus=vcpus, scheduler="fifo",
-                                            priority="1"), "vcpus")
-    return [edit] if edit else []
+    return pinning.placed_all(ctx, "cputune", "vcpusched", [el(
+        "vcpusched", vcpus=vcpus, scheduler="fifo", priority="1")], "vcpus")
 
 
 @trait("cpu topology sockets {sockets:int 1..4096} cores {cores:int 1..4096} "
@@ -126,9 +124,8 @@ def cpu_topology(ctx, sockets, cores, threads):
 
 
 def _topology(ctx, sockets: int, cores: int, threads: int) -> list:
-    edit = pinning.child(ctx, "cpu", el("topology", sockets=str(sockets), dies="1",
-                                        cores=str(cores), threads=str(threads)))
-    return [edit] if edit else []
+    return pinning.placed(ctx, "cpu", el("topology", sockets=str(sockets), dies="1",
+                                         cores=str(cores), threads=str(threads)))
 
 
 @trait("cpu mode {mode:host-passthrough|host-model|maximum}", version=1, rank=370,
@@ -192,7 +189,10 @@ def vcpus(ctx, count):
     """
     element = ctx.root.find("vcpu")
     if element is not None and (element.text or "").strip() != str(count):
-        return [SetText(element, str(count), ctx.origin)]
+        # --override: what the input pins of vCPUs it loses goes ('realtime' says
+        # how its vCPUs are scheduled itself)
+        return [SetText(element, str(count), ctx.origin)] + pinning.beyond(
+            ctx, count, schedulers=not ctx.of(realtime))
     return []
 
 

@@ -20,9 +20,8 @@ def hugepages(ctx, size):
     placement is infeasible (exit 3).
     """
     # The planner has checked the size (a power of two) and the memory's multiple.
-    edit = pinning.child(ctx, "memoryBacking", el(
-        "hugepages", el("page", size=str(size.kib), unit="KiB")))
-    return ([edit] if edit else []) + pinning.edits(ctx)
+    return pinning.placed(ctx, "memoryBacking", el(
+        "hugepages", el("page", size=str(size.kib), unit="KiB"))) + pinning.edits(ctx)
 
 
 @trait("locked memory", version=1, rank=420, example="locked memory")
@@ -32,8 +31,7 @@ def locked_memory(ctx):
     For real-time and packet-processing guests. (libvirt then needs a hard memory
     limit or lets QEMU lock everything: size the host accordingly.)
     """
-    edit = pinning.child(ctx, "memoryBacking", el("locked"))
-    return [edit] if edit else []
+    return pinning.placed(ctx, "memoryBacking", el("locked"))
 
 
 @trait("memory allocation {mode:immediate|ondemand}", version=1, rank=425,
@@ -46,8 +44,7 @@ def memory_allocation(ctx, mode):
     memory later; ondemand: as the guest touches it. Writes ``<memoryBacking><allocation mode=...>``; an input
     stating another is a conflict.
     """
-    edit = pinning.child(ctx, "memoryBacking", el("allocation", mode=mode))
-    return [edit] if edit else []
+    return pinning.placed(ctx, "memoryBacking", el("allocation", mode=mode))
 
 
 @trait("memory {size:size}", version=1, rank=430, example="memory 2GiB",
@@ -56,16 +53,29 @@ def memory(ctx, size):
     """The guest's memory (<memory>); an input that states another is a conflict.
 
     Whole KiB, at least 1MiB and less than 8EiB (libvirt's limit: LLONG_MAX bytes).
+    With --override it replaces the input's <memory>, and its <currentMemory> where
+    that was all of the memory or would be more than the new size; guest NUMA cells
+    the input states keep their sizes ('guest numa nodes N' splits it anew).
     """
-    wanted = ctx.plan.requirements.memory_kib
-    if size.kib != wanted or size.bytes % 1024:
-        element = ctx.root.find("memory")
-        raise conflict(ctx.origin, f"{size} of memory",
-                       element_span(element, ctx.filename) if element is not None else None,
-                       f"the guest has {format_kib(wanted)}",
-                       hint="a trait never overrides what the input states: change "
-                            "the input, or drop the trait")
-    return []
+    wanted = ctx.plan.requirements
+    if size.kib != wanted.memory_kib or size.bytes % 1024:
+        raise _refused(ctx, size, "memory", f"the guest has {format_kib(wanted.memory_kib)}")
+    cells = sum(cell.memory_kib for cell in wanted.cells)
+    if cells != size.kib:  # libvirt would make <memory> their sum
+        raise _refused(ctx, size, "cpu/numa",
+                       f"the input's guest NUMA cells hold {format_kib(cells)}")
+    memory = ctx.root.find("memory")
+    stated = pinning.size_of(memory) if memory is not None else None
+    return pinning.resized(ctx, "memory", size.kib) + pinning.resized(
+        ctx, "currentMemory", size.kib, keep=lambda now: stated != now < size.kib)
+
+
+def _refused(ctx, size, tag: str, other: str):
+    element = ctx.root.find(tag)
+    return conflict(ctx.origin, f"{size} of memory",
+                    element_span(element, ctx.filename) if element is not None else None,
+                    other, hint="a trait never overrides what the input states: change "
+                                "the input, or drop the trait")
 
 
 @completion("memory shared with vhost-user back ends", rank=110)
@@ -75,7 +85,8 @@ def shared_memory(ctx):
     mode='shared'/>``), and memory that is not hugepages comes from a memfd, which
     can be shared; without them QEMU refuses to start the device. What the input
     states of either stays."""
-    if ctx.devices is None or not any(_shares_memory(device) for device in ctx.devices):
+    if ctx.devices is None or not any(_shares_memory(device) for device in
+                                      ctx.devices.iterchildren(*_SHARING_KINDS)):
         return []
     edits = []
     backing = ctx.root.find("memoryBacking")
@@ -88,6 +99,9 @@ def shared_memory(ctx):
         edits.append(Add("memoryBacking", el("source", type_="memfd"), ctx.origin,
                          identity=("source",)))
     return edits
+
+
+_SHARING_KINDS = ("interface", "disk", "filesystem")  # the devices that may share it
 
 
 def _shares_memory(device) -> bool:

@@ -35,8 +35,7 @@ def guest_numa_nodes(ctx, count):
     follow the memory's granule: whole MiB, or whole hugepages with 'hugepages'.
     1 to 128 cells (QEMU's MAX_NODES), and no more than the guest has vCPUs.
     """
-    cells = [pinning.child(ctx, "cpu/numa", el(
-        "cell", id=str(cell.id), cpus=format_cpulist(cell.vcpus),
-        memory=str(cell.memory_kib), unit="KiB"), "id")
-        for cell in ctx.plan.requirements.cells]
-    return [edit for edit in cells if edit] + pinning.edits(ctx)
+    cells = [el("cell", id=str(cell.id), cpus=format_cpulist(cell.vcpus),
+                memory=str(cell.memory_kib), unit="KiB")
+             for cell in ctx.plan.requirements.cells]
+    return pinning.placed_all(ctx, "cpu/numa", "cell", cells, "id") + pinning.edits(ctx)
