@@ -137,17 +137,21 @@ class Demand:
         return self.pages if req.page_kib else self.memory_kib
 
 
+def _cpu_units(req: Requirements, node: Node) -> int:
+    """A node's dedicated CPU units: whole cores (isolate), cores of the guest's
+    threads (require) or CPUs."""
+    if req.threads == "isolate":
+        return len(node.whole_cores)
+    if req.threads == "require":
+        return len(node.cores_of(req.threads_per_core))
+    return len(node.usable)
+
+
 def _offer(req: Requirements, node: Node) -> tuple[int, int]:
     """The most a node can give: CPU units (shared: room for every cell when it
     has a CPU) and hugepages or memory (unstated memory: all the guest's)."""
-    if not req.dedicated:
-        units = len(req.cells) if node.usable else 0
-    elif req.threads == "isolate":
-        units = len(node.whole_cores)
-    elif req.threads == "require":
-        units = len(node.cores_of(req.threads_per_core))
-    else:
-        units = len(node.usable)
+    units = _cpu_units(req, node) if req.dedicated else \
+        len(req.cells) if node.usable else 0
     if req.page_kib:
         return units, node.pool
     if node.memory_kib is None:
@@ -166,44 +170,44 @@ def _demand(req: Requirements, cell: GuestCell) -> Demand:
     return Demand(units, cell.memory_kib, req.pages(cell))
 
 
-# What _shortfall answers when only whether, not why, is asked (the search's fits).
-SHORT = "short"
+# What a node falls short in (_short): its CPUs, or its hugepages or memory.
+CPUS, MEMORY = "cpus", "memory"
 
 
-def _shortfall(req: Requirements, node: Node, demands, emulator: bool,
-               limits: str, who: str = "the guest cells need",
-               explain: bool = True) -> str | None:
-    """Why ``node`` cannot hold cells of these demands (and the emulator), naming
-    the first constraint that binds (``who`` needs what, ``limits`` are the host
-    facts' describe_limits()); None when it can. Not ``explain``: SHORT for why."""
-    units = sum(d.units for d in demands)
-    if req.dedicated:
-        if req.threads == "isolate":
-            have, need = len(node.whole_cores), units + emulator
-        elif req.threads == "require":
-            have, need = len(node.cores_of(req.threads_per_core)), units
-        else:
-            have, need = len(node.usable), units + emulator
-        if have < need or (req.threads == "require" and emulator and
-                           len(node.usable) - units * req.threads_per_core < 1):
-            extra = " and 1 for the emulator" if emulator else ""
-            return (f"{have} {req.unit()}{limits}{node.held}, "
-                    f"{who} {units}{extra}") if explain else SHORT
-    elif len(node.usable) < min(units, 1) + emulator:
-        return (f"{len(node.usable)} free CPUs{limits}{node.held}, "
-                f"{who} {min(units, 1)}" + (" and 1 for the emulator" if emulator else "")
-                ) if explain else SHORT
+def _short(req: Requirements, node: Node, units: int, size: int, emulator: bool
+           ) -> str | None:
+    """What ``node`` falls short in for cells of ``units`` CPU units and ``size``
+    hugepages or memory (Demand.size), and the emulator: CPUS or MEMORY, the first
+    that binds; None when it holds them. Only numbers: the search asks it often."""
+    usable = len(node.usable)
+    if req.cpus == "dedicated":
+        if req.threads == "require":
+            if (len(node.cores_of(req.threads_per_core)) < units or
+                    (emulator and usable - units * req.threads_per_core < 1)):
+                return CPUS
+        elif _cpu_units(req, node) < units + emulator:
+            return CPUS
+    elif usable < min(units, 1) + emulator:
+        return CPUS
     if req.page_kib:
-        pages = sum(d.pages for d in demands)
-        if node.pool < pages:
-            return (f"{node.pool} free {format_kib(req.page_kib)} hugepages{node.kept}, "
-                    f"{who} {pages}") if explain else SHORT
-    else:
-        memory = sum(d.memory_kib for d in demands)
-        if node.memory_kib is not None and node.memory_kib < memory:
-            return (f"{format_kib(node.memory_kib)} of memory{node.kept}, {who} "
-                    f"{format_kib(memory)}") if explain else SHORT
-    return None
+        return MEMORY if node.pool < size else None
+    return MEMORY if node.memory_kib is not None and node.memory_kib < size else None
+
+
+def _short_text(req: Requirements, node: Node, short: str, units: int, size: int,
+                emulator: bool, limits: str, who: str) -> str:
+    """Why ``node`` cannot hold what _short found it short of: what it has
+    (``limits`` are the host facts' describe_limits()), and ``who`` needs what."""
+    extra = " and 1 for the emulator" if emulator else ""
+    if short == CPUS and req.dedicated:
+        return (f"{_cpu_units(req, node)} {req.unit()}{limits}{node.held}, "
+                f"{who} {units}{extra}")
+    if short == CPUS:
+        return f"{len(node.usable)} free CPUs{limits}{node.held}, {who} {min(units, 1)}{extra}"
+    if req.page_kib:
+        return (f"{node.pool} free {format_kib(req.page_kib)} hugepages{node.kept}, "
+                f"{who} {size}")
+    return f"{format_kib(node.memory_kib)} of memory{node.kept}, {who} {format_kib(size)}"
 
 
 # ---------------------------------------------------------------- the search
@@ -228,9 +232,10 @@ def place(req: Requirements, facts: HostFacts, explain: bool = True) -> Placemen
     cells = ([host.cell(req.host_node)] if req.host_node is not None
              else sorted(host.cells, key=lambda cell: (first.get(cell.id, len(first)),
                                                        cell.id)))
-    nodes = [facts.host.remember(("node", cell.id, facts.reserved, facts.allocated,
-                                  facts.shared, req.dedicated, req.page_kib),
-                                 lambda cell=cell: _node(cell, facts, req)) for cell in cells]
+    every = facts.host.remember(("nodes", facts.reserved, facts.allocated, facts.shared,
+                                 req.dedicated, req.page_kib),
+                                lambda: {cell.id: _node(cell, facts, req) for cell in host.cells})
+    nodes = [every[cell.id] for cell in cells]
     if req.page_kib and not any(c.pool(req.page_kib) or
                                 any(size == req.page_kib for size, _ in c.pages)
                                 for c in host.cells):
@@ -255,20 +260,65 @@ def _kinds(req: Requirements) -> tuple[tuple[Demand, tuple[int, ...]], ...]:
     return tuple(sorted(((d, tuple(ids)) for d, ids in groups.items()), reverse=True))
 
 
+class _Cells:
+    """The guest's kinds of cells, and what a number of each takes together, worked
+    out once for requirements that fit asks of many hosts (those of its last few
+    trait sets: 'when host ...' may give hosts of another shape other ones)."""
+
+    known: dict[int, _Cells] = {}  # by the id of the requirements, which it holds
+
+    def __init__(self, req: Requirements):
+        self.req, self.kinds = req, _kinds(req)
+        self.demands = [d for d, _ in self.kinds]
+        self._sizes: dict[tuple[int, ...], tuple[int, int]] = {}
+        self._takes: dict[tuple[int, ...], tuple] = {}
+
+    @classmethod
+    def of(cls, req: Requirements) -> _Cells:
+        found = cls.known.get(id(req))
+        if found is None or found.req is not req:
+            if len(cls.known) >= 64:
+                cls.known.clear()
+            found = cls.known[id(req)] = cls(req)
+        return found
+
+    def one_or_none(self, remaining: tuple[int, ...]) -> tuple:
+        """_one_or_none's takes, each with what remains after it and whether it
+        takes a cell."""
+        found = self._takes.get(remaining)
+        if found is None:
+            found = self._takes[remaining] = tuple(
+                (take, tuple(r - t for r, t in zip(remaining, take)), any(take))
+                for take in _one_or_none(remaining))
+        return found
+
+    def size(self, counts: tuple[int, ...]) -> tuple[int, int]:
+        """(CPU units, hugepages or memory) of ``counts`` cells of each kind."""
+        found = self._sizes.get(counts)
+        if found is None:
+            req = self.req
+            found = self._sizes[counts] = (
+                sum(d.units * n for d, n in zip(self.demands, counts)),
+                sum(d.size(req) * n for d, n in zip(self.demands, counts)))
+        return found
+
+
 def _assign(req: Requirements, nodes: list[Node], facts: HostFacts, explain: bool = True):
     """How many cells of each kind each node takes, and where the emulator goes:
     ``[(counts, emulator?) per node]``; Infeasible when nothing fits."""
-    kinds = _kinds(req)
-    demands = [d for d, _ in kinds]
+    cells = _Cells.of(req)
+    kinds, size = cells.kinds, cells.size
     distinct = sum(1 for node in nodes if node.usable) >= len(req.cells)
     emulator = req.emulator == "isolated"
-    limits = facts.describe_limits()
+    verdicts: dict = {}  # (node index, take, with the emulator) → whether it holds them
 
-    @functools.lru_cache(maxsize=None)
     def fits(index: int, take: tuple[int, ...], with_emulator: bool) -> bool:
-        taken = [d for d, n in zip(demands, take) for _ in range(n)]
-        return _shortfall(req, nodes[index], taken, with_emulator, limits,
-                          explain=False) is None
+        key = (index, take, with_emulator)
+        verdict = verdicts.get(key)
+        if verdict is None:
+            verdict = verdicts[key] = _short(req, nodes[index], *size(take),
+                                             with_emulator) is None
+        return verdict
 
     # What the nodes from each index on offer at most (CPU units, hugepages or
     # memory): a search whose cells want more cannot succeed and stops at once.
@@ -277,26 +327,31 @@ def _assign(req: Requirements, nodes: list[Node], facts: HostFacts, explain: boo
         offers[index] = (offers[index][0] + offers[index + 1][0],
                          offers[index][1] + offers[index + 1][1])
     spare_unit = req.dedicated and req.threads != "require"  # the emulator's
+    searched: dict = {}
 
-    @functools.lru_cache(maxsize=None)
     def search(index: int, remaining: tuple[int, ...], emulator_left: bool):
+        key = (index, remaining, emulator_left)
+        if key not in searched:
+            searched[key] = step(index, remaining, emulator_left)
+        return searched[key]
+
+    def step(index: int, remaining: tuple[int, ...], emulator_left: bool):
         if not any(remaining):
             return () if not emulator_left else None
         if index == len(nodes):
             return None
-        units = sum(d.units * n for d, n in zip(demands, remaining))
-        memory = sum(d.size(req) * n for d, n in zip(demands, remaining))
+        units, memory = size(remaining)
         if (units + (emulator_left and spare_unit) > offers[index][0]
                 or memory > offers[index][1]):
             return None
-        takes = (_one_or_none(remaining) if distinct else
-                 _choices(remaining, len(nodes) - index,
-                          lambda take: fits(index, take, False)))
-        for take in takes:
-            for here in ((True, False) if emulator_left and any(take) else (False,)):
-                if not any(take) or fits(index, take, here):
-                    rest = search(index + 1, tuple(r - t for r, t in zip(remaining, take)),
-                                  emulator_left and not here)
+        takes = (cells.one_or_none(remaining) if distinct else
+                 ((take, tuple(r - t for r, t in zip(remaining, take)), any(take))
+                  for take in _choices(remaining, len(nodes) - index,
+                                       lambda take: fits(index, take, False))))
+        for take, left, some in takes:
+            for here in ((True, False) if emulator_left and some else (False,)):
+                if not some or fits(index, take, here):
+                    rest = search(index + 1, left, emulator_left and not here)
                     if rest is not None:
                         return ((take, here),) + rest
         return None
@@ -349,32 +404,46 @@ def _reasons(req, nodes, kinds, distinct, facts) -> tuple[str, ...]:
     if not kinds:
         return ("the guest has no cells to place the emulator with",)
     cells = [(demand, ident) for demand, ids in reversed(kinds) for ident in ids]
+    trials = ([[cells[0]]] + ([[(kinds[0][0], kinds[0][1][0])]] if len(kinds) > 1 else [])
+              if distinct else [cells[:count] for count in range(1, len(cells) + 1)])
+    trials = [_trial(req, trial) for trial in trials]
     limits = facts.describe_limits()
-    reasons = []
+    reasons, smallest_fits = [], False
     for node in sorted(nodes, key=lambda n: n.id):
-        trials = ([[(kinds[-1][0], kinds[-1][1][0])], [(kinds[0][0], kinds[0][1][0])]]
-                  if distinct else
-                  [cells[:count] for count in range(1, len(cells) + 1)])
-        reason = next(filter(None, (_shortfall_of(req, node, trial, limits)
-                                    for trial in trials)), None)
+        reason = None
+        for number, trial in enumerate(trials):
+            reason, fits_alone = _shortfall_of(req, node, trial, limits)
+            smallest_fits = smallest_fits or (number == 0 and fits_alone)
+            if reason:
+                break
         reasons.append(f"host node {node.id}: " + (reason or "can hold one guest cell"))
     # Said only where it is the problem: nodes that hold a cell, too few of them.
-    smallest = [kinds[-1][0]]
-    if distinct and len(req.cells) > 1 and any(
-            _shortfall(req, node, smallest, False, limits, "") is None for node in nodes):
+    if distinct and len(req.cells) > 1 and smallest_fits:
         reasons.append(f"the guest's {len(req.cells)} cells need distinct host nodes")
     return tuple(reasons)
 
 
-def _shortfall_of(req, node, cells, limits: str) -> str | None:
-    """Why ``node`` cannot hold these (demand, cell id) alone, or with the emulator."""
+def _trial(req, cells) -> tuple[int, int, str]:
+    """(CPU units, hugepages or memory, who needs them) of these (demand, cell id)."""
     ids = sorted(ident for _, ident in cells)
     who = (f"guest cell {ids[0]} needs" if len(ids) == 1 else
            f"guest cells {format_cpulist(ids)} need")
-    demands = [demand for demand, _ in cells]
-    return _shortfall(req, node, demands, False, limits, who) or (
-        _shortfall(req, node, demands, True, limits, who)
-        if req.emulator == "isolated" else None)
+    return (sum(demand.units for demand, _ in cells),
+            sum(demand.size(req) for demand, _ in cells), who)
+
+
+def _shortfall_of(req, node, trial, limits: str) -> tuple[str | None, bool]:
+    """Why ``node`` cannot hold a trial's cells alone, or with the emulator (None
+    when it can), and whether it holds them alone."""
+    units, size, who = trial
+    short = _short(req, node, units, size, False)
+    if short:
+        return _short_text(req, node, short, units, size, False, limits, who), False
+    if req.emulator == "isolated":
+        short = _short(req, node, units, size, True)
+        if short:
+            return _short_text(req, node, short, units, size, True, limits, who), True
+    return None, True
 
 
 # ---------------------------------------------------------------- CPUs
