@@ -25,7 +25,6 @@ MAX_CPU_IDS = 16384
 _MAX_DIGITS = 30
 # Patterns are compiled when first used (re's own cache): a run needs few of them.
 _SIZE = r"([0-9]+)([A-Za-z]+)"
-_WHOLE = r"[0-9]+"  # ASCII digits only: str.isdigit() takes '²' too
 
 
 @frozen(order=True)
@@ -44,8 +43,9 @@ class Size:
 
 
 def is_whole(text: str) -> bool:
-    """Whether ``text`` is a whole number in ASCII digits."""
-    return re.fullmatch(_WHOLE, text) is not None
+    """Whether ``text`` is a whole number in ASCII digits (isdigit() alone takes
+    '²' too; among ASCII characters it takes only 0-9)."""
+    return text.isascii() and text.isdigit()
 
 
 def parse_int(text: str) -> int:

@@ -119,21 +119,39 @@ ONCE = {
 }
 
 
+# Parents with many children of which few are counted: only those few are visited
+# (lxml makes an object for each child visited; a <devices> has dozens).
+_FEW_COUNTED = {"devices": tuple(ONCE["devices"])}
+
+
 def _check_once(root, document: bytes, filename: str) -> None:
-    seconds = []  # (second, first, parent)
-    for parent in (root, *(child for child in root if child.tag in ONCE)):
-        once, seen = ONCE[parent.tag], {}
-        for child in parent:
-            if child.tag in once:
-                if child.tag in seen:
-                    seconds.append((child, seen[child.tag], parent))
-                seen.setdefault(child.tag, child)
+    seconds: list = []  # (second, first, parent)
+    parents = _seconds(root, root, seconds)  # one pass: the root's, and its parents'
+    for parent in parents:
+        few = _FEW_COUNTED.get(parent.tag)
+        _seconds(parent, parent if few is None else parent.iterchildren(*few), seconds)
     if seconds:  # the one the document reaches first
         child, first, parent = min(seconds, key=lambda found: found[0].sourceline or 0)
         raise error(_exact_span(child, document, filename),
                     f"a second <{child.tag}> in <{parent.tag}>: libvirt's schema allows "
                     "one", related=(Related(_exact_span(first, document, filename),
                                             "the first is here"),))
+
+
+def _seconds(parent, children, seconds: list) -> list:
+    """Append to ``seconds`` each child of ``children`` (of ``parent``) that repeats
+    a tag ``ONCE`` allows once there; return the children that are themselves
+    parents in ``ONCE``."""
+    once, seen, parents = ONCE[parent.tag], {}, []
+    for child in children:
+        tag = child.tag
+        if tag in once:
+            first = seen.setdefault(tag, child)
+            if first is not child:
+                seconds.append((child, first, parent))
+            elif tag in ONCE:
+                parents.append(child)
+    return parents
 
 
 def _exact_span(element, document: bytes, filename: str) -> Span:

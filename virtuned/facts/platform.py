@@ -76,25 +76,27 @@ _LIBOSINFO_OS = "{http://libosinfo.org/xmlns/libvirt/domain/1.0}libosinfo/" \
 
 
 def stated_platform(root) -> Stated:
-    # Most inputs have no <metadata>: the namespaced path is looked up only in one.
-    metadata = next(root.iterchildren("metadata"), None)
+    # The children it reads, in one pass (the first of each tag); most inputs have no
+    # <metadata>, so the namespaced path is looked up only in one.
+    stated = {child.tag: child for child in root.iterchildren(*_READ, reversed=True)}
+    metadata, os_element = stated.get("metadata"), stated.get("os")
     stated_os = metadata.find(_LIBOSINFO_OS) if metadata is not None else None
     os_uri = stated_os.get("id") if stated_os is not None else None
-    os_element = next(root.iterchildren("os"), None)
     os_type = next(os_element.iterchildren("type"), None) if os_element is not None \
         else None
-    sizes = _stated_sizes(root)
+    sizes = _stated_sizes(stated.get("memory"), stated.get("vcpu"))
     if os_type is None:
         return Stated(root.get("type"), None, None, False, os_uri, *sizes)
     return Stated(root.get("type"), os_type.get("machine"), os_type.get("arch"), True,
                   os_uri, *sizes)
 
 
-def _stated_sizes(root) -> tuple[int | None, int | None]:
+_READ = ("metadata", "os", "memory", "vcpu")
+
+
+def _stated_sizes(memory, vcpu) -> tuple[int | None, int | None]:
     """The input's memory (KiB) and vCPU count, where it states them readably (the
     planner reports what it cannot read)."""
-    memory = next(root.iterchildren("memory"), None)
-    vcpu = next(root.iterchildren("vcpu"), None)
     try:
         kib = values.kib((memory.text or "").strip(), memory.get("unit")) \
             if memory is not None else None

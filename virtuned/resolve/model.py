@@ -115,6 +115,13 @@ def _collect_facts(trait_set: TraitSet) -> dict:
     return out
 
 
+def _by_phrase(trait_set: TraitSet) -> dict:
+    found: dict = {}
+    for trait in trait_set.traits:
+        found.setdefault(trait.phrase, []).append(trait)
+    return {phrase: tuple(traits) for phrase, traits in found.items()}
+
+
 @frozen
 class TraitSet:
     traits: tuple[ResolvedTrait, ...]
@@ -127,10 +134,13 @@ class TraitSet:
     # The platform facts the traits fix, e.g. {"machine": "q35"}; computed once.
     facts: dict = attrs.field(init=False, eq=False, repr=False,
                               default=attrs.Factory(_collect_facts, takes_self=True))
+    # The traits by phrase, for ``of``: emitters ask it a dozen times a compile.
+    _of: dict = attrs.field(init=False, eq=False, repr=False,
+                            default=attrs.Factory(_by_phrase, takes_self=True))
 
     def of(self, handle: registry.TraitDef) -> tuple[ResolvedTrait, ...]:
         """The resolved traits of one trait (by its handle), in canonical order."""
-        return tuple(t for t in self.traits if t.phrase == handle.phrase)
+        return self._of.get(handle.phrase, ())
 
 
 @frozen

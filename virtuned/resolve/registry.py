@@ -266,6 +266,7 @@ def completion(name: str, *, rank: int, since: int = 1):
         if name in _COMPLETIONS or any(c.rank == rank for c in _COMPLETIONS.values()):
             raise TypeError(f"completion {name!r}: its name or rank is taken")
         _COMPLETIONS[name] = definition
+        _COMPLETIONS_OF.clear()
         return definition
 
     return register
@@ -278,8 +279,15 @@ def defaults_version() -> int:
 
 def completions(version: int) -> tuple[CompletionDef, ...]:
     """The completions of defaults ``version`` (0: none), in their order."""
-    return tuple(sorted((c for c in _COMPLETIONS.values() if c.since <= version),
-                        key=lambda c: c.rank))
+    found = _COMPLETIONS_OF.get(version)
+    if found is None:  # a compile asks for them every time; they change only here
+        found = _COMPLETIONS_OF[version] = tuple(sorted(
+            (c for c in _COMPLETIONS.values() if c.since <= version), key=lambda c: c.rank))
+    return found
+
+
+# completions() by version: a handful of versions at most, emptied on a registration.
+_COMPLETIONS_OF: dict[int, tuple[CompletionDef, ...]] = {}
 
 
 def unregister(phrase: str, version: int) -> None:

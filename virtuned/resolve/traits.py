@@ -191,6 +191,8 @@ def composite_notes(chain) -> tuple[Related, ...]:
 def with_uses(warnings, traits) -> tuple[Diagnostic, ...]:
     """``warnings``, each one about a part of a composite trait noting where the
     composite was used."""
+    if not warnings:  # the usual compile: nothing to look up
+        return ()
     uses = {trait.origin.span: composite_notes(trait.origin.chain) for trait in traits}
     return tuple(attrs.evolve(w, related=w.related + uses[w.span])
                  if uses.get(w.span) else w for w in warnings)
