@@ -372,3 +372,16 @@ def test_memory_over_the_inputs_guest_cells_needs_them_split_again(tmp_path):
         "/domain/memory was '1048576', now '2097152'"])
     assert ("      <cell id='0' cpus='0' memory='1048576' unit='KiB'/>\n"
             "      <cell id='1' cpus='1' memory='1048576' unit='KiB'/>\n") in out
+
+
+def test_memory_beyond_the_inputs_hotplug_ceiling_stays_a_conflict(tmp_path):
+    """libvirt refuses a <memory> above <maxMemory>: --override does not raise the
+    ceiling the input sets for memory hotplug."""
+    stated = ("  <maxMemory slots='16' unit='KiB'>4194304</maxMemory>\n"
+              "  <memory unit='KiB'>2097152</memory>\n")
+    code, out, err = compile_memory(tmp_path, stated, "memory 8GiB")
+    assert (code, out, err.splitlines()[0]) == (3, "", (
+        "<trait 1>:1:1: error: 'memory 8GiB' wants 8GiB of memory, but the input's "
+        "<maxMemory> (memory hotplug) is 4GiB"))
+    code, out, err = compile_memory(tmp_path, stated, "memory 4GiB")
+    assert (code, overrides(err)) == (0, ["/domain/memory was '2097152', now '4194304'"])

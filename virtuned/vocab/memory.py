@@ -55,7 +55,8 @@ def memory(ctx, size):
     Whole KiB, at least 1MiB and less than 8EiB (libvirt's limit: LLONG_MAX bytes).
     With --override it replaces the input's <memory>, and its <currentMemory> where
     that was all of the memory or would be more than the new size; guest NUMA cells
-    the input states keep their sizes ('guest numa nodes N' splits it anew).
+    the input states keep their sizes ('guest numa nodes N' splits it anew), and
+    more than the input's <maxMemory> is a conflict.
     """
     wanted = ctx.plan.requirements
     if size.kib != wanted.memory_kib or size.bytes % 1024:
@@ -64,6 +65,11 @@ def memory(ctx, size):
     if cells != size.kib:  # libvirt would make <memory> their sum
         raise _refused(ctx, size, "cpu/numa",
                        f"the input's guest NUMA cells hold {format_kib(cells)}")
+    ceiling = ctx.root.find("maxMemory")
+    most = pinning.size_of(ceiling) if ceiling is not None else None
+    if most is not None and most < size.kib:  # libvirt refuses more than it
+        raise _refused(ctx, size, "maxMemory",
+                       f"the input's <maxMemory> (memory hotplug) is {format_kib(most)}")
     memory = ctx.root.find("memory")
     stated = pinning.size_of(memory) if memory is not None else None
     return pinning.resized(ctx, "memory", size.kib) + pinning.resized(
