@@ -161,6 +161,33 @@ def test_vcpus_takes_out_the_hotplug_entries_of_the_vcpus_it_loses(tmp_path):
         "order=\"4\"/>, now removed"]
 
 
+NUMAD = """<domain type='kvm'>
+  <name>auto</name>
+  <memory unit='KiB'>1048576</memory>
+  <vcpu placement='auto'>2</vcpu>
+  <numatune>
+    <memory mode='strict' placement='auto'/>
+  </numatune>
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+  </os>
+</domain>
+"""
+
+
+def test_a_guest_numad_placed_is_placed_statically(tmp_path):
+    """placement='auto' (numad) beside a nodeset is not a domain libvirt takes:
+    both placements become static, each listed."""
+    (tmp_path / "auto.xml").write_text(NUMAD)
+    code, out, err = run(["compile", "auto.xml", "-t", "dedicated cpus", "--host", HOST,
+                          "--override"], cwd=tmp_path)
+    assert code == 0, err
+    assert ("  <numatune>\n    <memory mode='strict' placement='static' nodeset='0'/>\n"
+            "  </numatune>\n") in out
+    assert overrides(err) == ["/domain/vcpu/@placement was 'auto', now 'static'",
+                              "/domain/numatune/memory/@placement was 'auto', now 'static'"]
+
+
 def test_a_cputune_left_empty_goes_and_explain_lists_each_removal(tmp_path):
     """Shared CPUs float: <vcpu cpuset> says it all, so the old pins go, and with
     them a <numatune> of a node the guest is no longer bound to; explain lists each
@@ -199,10 +226,13 @@ def test_what_override_leaves_passes_libvirt(tmp_path):
 
     (tmp_path / "db.xml").write_text(PINNED)
     (tmp_path / "hotplug.xml").write_text(HOTPLUG)
+    (tmp_path / "auto.xml").write_text(NUMAD)
     outputs = {}
     for name, argv in (("placed again", ["db.xml", *TRAITS, "--override"]),
                        ("vcpus alone", ["db.xml", "-t", "vcpus 3", "--override"]),
-                       ("hotplug", ["hotplug.xml", "-t", "vcpus 2", "--override"])):
+                       ("hotplug", ["hotplug.xml", "-t", "vcpus 2", "--override"]),
+                       ("numad", ["auto.xml", "-t", "dedicated cpus", "--host", HOST,
+                                  "--override"])):
         code, out, err = run(["compile", *argv], cwd=tmp_path)
         assert code == 0, err
         outputs[name] = out

@@ -122,6 +122,9 @@ def _replaced(ctx, element, spec: E) -> list:
             unit = spec.get("unit")
             if name == size and unit and (element.get("unit") or "KiB") != unit:
                 edits.append(SetAttr(element, "unit", unit, ctx.origin))
+    for name, value in _DEFAULTS.get(spec.tag, {}).items():  # placement='auto' goes
+        if spec.get(name) is None and have.get(name, value) != value:
+            edits.append(SetAttr(element, name, value, ctx.origin))
     if (element.text or "").strip() != (spec.text or ""):
         edits.append(SetText(element, spec.text or "", ctx.origin))
     children = list(element.iterchildren("*"))
@@ -226,7 +229,8 @@ def _same_key(name: str, have: str | None, want: str | None) -> bool:
 
 
 # Attribute defaults libvirt applies (absent means this), by element tag.
-_DEFAULTS = {"memory": {"mode": "strict"}, "memnode": {"mode": "strict"}}
+_DEFAULTS = {"memory": {"mode": "strict", "placement": "static"},
+             "memnode": {"mode": "strict"}}
 # Sizes written with a unit attribute beside them, by element tag.
 _SIZES = {"cell": "memory", "page": "size"}
 
