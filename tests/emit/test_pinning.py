@@ -161,6 +161,39 @@ def test_vcpus_takes_out_the_hotplug_entries_of_the_vcpus_it_loses(tmp_path):
         "order=\"4\"/>, now removed"]
 
 
+CELLS = """<domain type='kvm'>
+  <name>cells</name>
+  <memory unit='KiB'>2097152</memory>
+  <vcpu placement='static'>4</vcpu>
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+  </os>
+  <cpu mode='host-passthrough'>
+    <numa>
+      <cell id='0' cpus='0-1' memory='1048576' unit='KiB'/>
+      <cell id='1' cpus='2-3' memory='1048576' unit='KiB'/>
+    </numa>
+  </cpu>
+</domain>
+"""
+
+
+def test_vcpus_over_the_inputs_cells_needs_them_split_again(tmp_path):
+    """Fewer vCPUs than the input's guest cells hold: which cell keeps which is not
+    said, so it stays a conflict with --override; 'guest numa nodes N' splits them."""
+    (tmp_path / "cells.xml").write_text(CELLS)
+    code, out, err = run(["compile", "cells.xml", "-t", "vcpus 2", "--override"],
+                         cwd=tmp_path)
+    assert (code, out, err.splitlines()[0]) == (3, "", (
+        "<trait 1>:1:1: error: 'vcpus 2' wants 2 vCPUs, but the input's guest NUMA cell 1 "
+        "holds vCPUs 2-3"))
+    code, out, err = run(["compile", "cells.xml", "-t", "vcpus 2", "-t",
+                          "guest numa nodes 2", "--override"], cwd=tmp_path)
+    assert code == 0, err
+    assert ("      <cell id='0' cpus='0' memory='1048576' unit='KiB'/>\n"
+            "      <cell id='1' cpus='1' memory='1048576' unit='KiB'/>\n") in out
+
+
 NUMAD = """<domain type='kvm'>
   <name>auto</name>
   <memory unit='KiB'>1048576</memory>

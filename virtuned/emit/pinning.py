@@ -145,6 +145,8 @@ def beyond(ctx, count: int, schedulers: bool = True) -> list:
     <vcpusched> of them only removed (one of others too keeps those)."""
     if not _overriding(ctx):
         return []
+    if not ctx.plan.requirements.split:  # else 'guest numa nodes N' makes the cells anew
+        _refuse_cells_beyond(ctx, count)
     stated = [(pin, pin.get("vcpu")) for pin in ctx.root.iterfind("cputune/vcpupin")] + [
         (vcpu, vcpu.get("id")) for vcpu in ctx.root.iterfind("vcpus/vcpu")]
     edits = [Remove(element, ctx.origin) for element, vcpu in stated
@@ -159,6 +161,23 @@ def beyond(ctx, count: int, schedulers: bool = True) -> list:
             edits.append(SetAttr(sched, "vcpus", format_cpulist(kept), ctx.origin) if kept
                          else Remove(sched, ctx.origin))
     return edits
+
+
+def _refuse_cells_beyond(ctx, count: int) -> None:
+    """A guest cell of the input that holds a vCPU from ``count`` on is a conflict:
+    which cell the vCPUs left belong to is for the input or 'guest numa nodes N' to
+    say (libvirt refuses cells with more vCPUs than the guest has)."""
+    for cell in ctx.root.iterfind("cpu/numa/cell"):
+        try:
+            lost = sorted(v for v in parse_cpulist(cell.get("cpus") or "") if v >= count)
+        except ValueError:
+            continue  # libvirt says what is wrong with it
+        if lost:
+            raise conflict(ctx.origin, f"{count} vCPUs", element_span(cell, ctx.filename),
+                           f"the input's guest NUMA cell {cell.get('id')} holds vCPU"
+                           f"{'s' * (len(lost) > 1)} {format_cpulist(lost)}",
+                           hint="add 'guest numa nodes N', which splits the vCPUs anew, "
+                                "or change the input's cells")
 
 
 def resized(ctx, tag: str, kib: int, keep=lambda stated_kib: False) -> list:
