@@ -307,13 +307,15 @@ def _prepare(domain_xml, *, profiles=(), traits=(), sources=(), settings=(),
         trait_set = resolved.get(summary)
         if trait_set is None:
             trait_set = resolved[summary] = traits_on(summary)
-        return attrs.evolve(prepared, trait_set=trait_set, domcaps=capabilities(facts),
-                            host=facts)
+        return prepared_on(trait_set, facts)
 
-    prepared = _Prepared(tree, original, trait_set, stated, capabilities(facts),
-                         _device_nodes(device_nodes, option_names), seen, domain_name,
-                         request, facts, option_names, on_host)
-    return prepared
+    def prepared_on(trait_set, facts):  # made whole: fit makes one for every host
+        return _Prepared(tree, original, trait_set, stated, capabilities(facts),
+                         device_pairs, seen, domain_name, request, facts, option_names,
+                         on_host)
+
+    device_pairs = _device_nodes(device_nodes, option_names)
+    return prepared_on(trait_set, facts)
 
 
 @frozen
@@ -407,7 +409,8 @@ def fit(domain_xml: str | bytes | None = None, *, hosts=(), host_names=(), progr
 
         hosts, names = itertools.chain((live_host(connect),), hosts), [connect, *names]
 
-    plans: dict = {}  # trait sets → their plan without a host (_placed_quickly)
+    # trait sets → what their plan without a host requires (_placed_quickly)
+    plans: dict = {}
 
     def answer(pairs):  # with best, the hosts it does not fit need no reason
         return [_fit_one(base, plans, cpu_lists, text, name, best is None)
@@ -472,10 +475,12 @@ def _placed_quickly(base: _Prepared, prepared: _Prepared, plans: dict, explain: 
         return None  # the host's own domain capabilities are checked per host
     hit = plans.get(id(prepared.trait_set))
     if hit is None:  # the first host of a trait set is planned in full
-        plans[id(prepared.trait_set)] = (prepared.trait_set, attrs.evolve(
-            prepared, host=None, domcaps=base.domcaps).plan())
+        traits = prepared.trait_set
+        plans[id(traits)] = (traits, attrs.evolve(
+            prepared, host=None, domcaps=base.domcaps).plan().requirements,
+            any(t.soft and t.definition.needs for t in traits.traits))
         return None
-    wanted = hit[1].requirements
+    _, wanted, may_give_way = hit
     try:
         if wanted.placed:
             return wanted, place(wanted, prepared.host, explain)
@@ -483,9 +488,7 @@ def _placed_quickly(base: _Prepared, prepared: _Prepared, plans: dict, explain: 
             check_pools(wanted, prepared.host)
     except Infeasible as exc:
         # The plan's reason, unless a preference would give way and place it after all.
-        if any(t.soft and t.definition.needs for t in prepared.trait_set.traits):
-            return None
-        return str(exc)
+        return None if may_give_way else str(exc)
     return wanted, None
 
 

@@ -31,8 +31,6 @@ The rules a placement keeps, which the property tests check:
 
 from __future__ import annotations
 
-import functools
-
 import attrs
 
 from virtuned.facts.host import HostCell, HostFacts
@@ -89,23 +87,16 @@ class Node:
     whole_cores: tuple[tuple[int, ...], ...]  # cores with every thread usable
     memory_kib: int | None  # None: the host does not say (not checked)
     pool: int  # free pages of the guest's hugepage size
-    facts: HostFacts | None = None  # for messages, worked out only when one is written
-    page_kib: int | None = None  # the guest's hugepage size
+    # For messages: the CPUs other guests hold here (describe_held), the pages or
+    # memory kept for them (describe_kept). Fields, made with the node (which the
+    # host remembers): a cached property does not survive pickling, so a host a
+    # helper process parsed (parallel.py) would have them made again on every fit.
+    held: str = ""
+    kept: str = ""
 
     @property
     def id(self) -> int:
         return self.cell.id
-
-    @functools.cached_property
-    def held(self) -> str:
-        """The CPUs other guests hold here, for messages (describe_held)."""
-        return self.facts.describe_held(self.cell) if self.facts else ""
-
-    @functools.cached_property
-    def kept(self) -> str:
-        """The pages or memory kept for other guests here, for messages."""
-        return self.facts.host.describe_kept(self.cell.id, self.page_kib) if self.facts \
-            else ""
 
     def cores_of(self, threads: int) -> tuple[tuple[int, ...], ...]:
         return tuple(core for core in self.whole_cores if len(core) == threads)
@@ -117,7 +108,7 @@ def _node(cell: HostCell, facts: HostFacts, req: Requirements) -> Node:
     whole = tuple(core for core in cores if usable.issuperset(core))
     return Node(cell, tuple(cpu for core in cores for cpu in core if cpu in usable),
                 whole, cell.memory_kib, cell.pool(req.page_kib) if req.page_kib else 0,
-                facts, req.page_kib)
+                facts.describe_held(cell), facts.host.describe_kept(cell.id, req.page_kib))
 
 
 # ---------------------------------------------------------------- demands

@@ -72,6 +72,8 @@ def score(req, placement, facts) -> float:
     if placement is not None and req.dedicated:
         used = placement.cpuset
         for cell in facts.host.cells:  # isolate leaves a used core's other threads idle
+            if used.isdisjoint(cell.cpu_ids):  # its cores need not be worked out
+                continue
             for core in cell.cores():
                 if not used.isdisjoint(core):
                     taken.update(core if req.threads == "isolate" else used.intersection(core))
