@@ -71,7 +71,7 @@ def test_check_reports_conflicts_with_exit_3(tmp_path):
 def test_check_follows_includes(tmp_path):
     write(tmp_path, {"lib/base.vt": BASE, "p.vt": "include base ^3\n"})
     assert run(["check", "p.vt", "--profile-path", "lib"], cwd=tmp_path) == (2, "", """\
-p.vt:1:1: error: no version of 'base' matches ^3 (found 1.1.0)
+p.vt:1:1: error: no version of 'base' matches ^3 (found 1.2.0, 1.50.0)
     include base ^3
     ^^^^^^^^^^^^^^^
 """)
@@ -101,7 +101,7 @@ def test_profiles_listing(tmp_path):
     code, out, _ = run(["profiles", "--profile-path", "lib", "--json"], cwd=tmp_path)
     assert code == 0
     rows = [row for row in json.loads(out) if row["path"].startswith("lib/")]
-    assert rows == [{"name": "base", "version": "1.1.0", "summary": "Sane defaults",
+    assert rows == [{"name": "base", "version": "1.50.0", "summary": "Sane defaults",
                      "path": "lib/base.vt"}]
 
 

@@ -10,8 +10,10 @@ import pytest
 
 from tests.cli_run import run, write
 
+# Above the shipped library's base (traits/base.vt, on every search path), so that
+# 'include base ^1.0' picks this one.
 BASE = '''\
-profile base 1.1.0 "Sane defaults"
+profile base 1.50.0 "Sane defaults"
 param agent: bool = true
 when agent {
     guest agent
@@ -147,19 +149,19 @@ hint: did you mean 'fast'?
 def test_include_outside_the_version_range(lib):
     write(lib, {"top.vt": "include base ^2.0\n"})
     assert compile_(lib, "-p", "top.vt") == (2, "", """\
-top.vt:1:1: error: no version of 'base' matches ^2.0 (found 1.1.0)
+top.vt:1:1: error: no version of 'base' matches ^2.0 (found 1.2.0, 1.50.0)
     include base ^2.0
     ^^^^^^^^^^^^^^^^^
 """)
 
 
 def test_highest_version_in_range_wins_and_later_directories_shadow(lib):
-    write(lib, {"new/base.vt": BASE.replace("1.1.0", "1.4.0").replace("virtio", "qxl"),
+    write(lib, {"new/base.vt": BASE.replace("1.50.0", "1.54.0").replace("virtio", "qxl"),
                 "same/base.vt": BASE.replace("prefer video virtio", "prefer video bochs"),
                 "top.vt": "include base ^1.0\n"})
     code, out, _ = run(["compile", "-p", "top.vt", "--profile-path", "lib", "--profile-path",
                         "new", "--profile-path", "same"], cwd=lib)
-    assert code == 0 and '<model type="qxl"/>' in out  # 1.4.0 beats 1.1.0
+    assert code == 0 and '<model type="qxl"/>' in out  # 1.54.0 beats 1.50.0
     code, out, _ = run(["compile", "-p", "top.vt", "--profile-path", "lib",
                         "--profile-path", "same"], cwd=lib)
     assert code == 0 and '<model type="bochs"/>' in out  # same version: the later dir
