@@ -117,9 +117,11 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
     each argument as it is added: the other commands and their sixty arguments cost
     a run more than its compile does); else every command, for the help and the
     error that lists them."""
-    parser = argparse.ArgumentParser(
+    parser = _ArgumentParser(
         prog="virtuned", description="Compile VM traits into complete libvirt domain XML.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # prog given: argparse would lay out the usage to find it (and measure the terminal)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     prog=parser.prog)
     named = [argv[0]] if argv and argv[0] in _COMMANDS else list(_COMMANDS)
     for name in named:
         summary, arguments, run_it = _COMMANDS[name]
@@ -127,6 +129,36 @@ def _parser(argv: list[str]) -> argparse.ArgumentParser:
         arguments(command)
         command.set_defaults(run=run_it)
     return parser
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's, but the terminal is measured only when text is laid out: argparse
+    makes a formatter for every argument added, just to check its metavar, and
+    measuring (``shutil.get_terminal_size``) imports shutil and its compression
+    modules, a few milliseconds of a run that prints no help."""
+
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None,
+                 **more):
+        super().__init__(prog, indent_increment, max_help_position,
+                         width=80 if width is None else width, **more)
+        self._measure = (max_help_position,) if width is None else ()
+
+    def format_help(self) -> str:
+        if self._measure:  # as HelpFormatter.__init__ does without a width
+            import shutil
+
+            (max_help_position,), self._measure = self._measure, ()
+            self._width = shutil.get_terminal_size().columns - 2
+            self._max_help_position = min(max_help_position, max(
+                self._width - 20, self._indent_increment * 2))
+        return super().format_help()
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose commands' parsers (its class too) use _HelpFormatter."""
+
+    def __init__(self, *args, formatter_class=_HelpFormatter, **kwargs):
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
 
 def _compile_arguments(command) -> None:

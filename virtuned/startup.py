@@ -18,6 +18,8 @@ own, and ``begin()`` (the first thing the CLI does) removes them:
 
 from __future__ import annotations
 
+import __future__
+import builtins
 import gc
 import marshal
 import os
@@ -33,40 +35,78 @@ MAX_ENTRIES = 1024  # classes whose code is kept; beyond this only those of this
 _SALT = re.compile(r"(hash\(\(\n)[ \t]*-?\d+,\n")
 
 _path: str | None = None
-_kept: dict = {}  # attrs' name of a class's methods → (their source unsalted, code)
+_kept: dict = {}  # attrs' name for a class's methods → (their source unsalted, code)
 _used: set = set()  # the names this run asked for
 _new = False  # something was compiled that the cache did not hold
 
 
 def begin() -> None:
-    """Pause the collector, and let attrs reuse the code of earlier runs."""
+    """Pause the collector, and let attrs reuse the code of earlier runs (its own
+    classes' too, which it defines as it is imported)."""
     gc.disable()
     from virtuned import caching
 
     directory = caching.cache_home()
     if directory is None:
         return
-    import attr._make as made
-
-    if not hasattr(made, "_compile_and_eval"):
-        return  # an attrs that compiles another way: it compiles as it always did
     global _path
     _path = os.path.join(directory, f"attrs-code-{FORMAT}.{sys.implementation.cache_tag}-"
                          f"{sys.hexversion:x}.marshal")
     _load(directory)
+    made = sys.modules.get("attr._make")
+    if made is not None:
+        vars(made)["compile"] = _compile
+    else:
+        sys.meta_path.insert(0, _GivingAttrsCompile())
 
-    def reusing(script, globs, locs=None, filename=""):
-        """attrs' ``_compile_and_eval``, compiling only source not compiled before."""
-        global _new
-        key = _SALT.sub(r"\1", script)
-        kept = _kept.get(filename)
-        _used.add(filename)
-        if kept is None or kept[0] != key:
-            kept = _kept[filename] = (key, compile(script, filename, "exec"))
-            _new = True
-        eval(kept[1], globs, locs)
 
-    made._compile_and_eval = reusing
+class _GivingAttrsCompile:
+    """The import of attrs' module ``attr._make`` (the one that compiles the code it
+    writes) with ``_compile`` as its ``compile``, a global of the module's own that
+    comes before the built-in one; once, then this steps aside. Nothing else is
+    changed, in attrs or anywhere: an attrs that compiles elsewhere compiles as it
+    always did."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "attr._make":
+            return None
+        sys.meta_path.remove(self)
+        spec = next(filter(None, (finder.find_spec(name, path, target)
+                                  for finder in sys.meta_path
+                                  if hasattr(finder, "find_spec"))), None)
+        if spec is not None and hasattr(spec.loader, "exec_module"):
+            execute = spec.loader.exec_module
+
+            def exec_module(module):
+                vars(module)["compile"] = _compile
+                execute(module)
+
+            spec.loader.exec_module = exec_module
+        return spec
+
+
+# The future statements a compile() inherits from the code that calls it.
+_FUTURES = 0
+for _feature in __future__.all_feature_names:
+    _FUTURES |= getattr(__future__, _feature).compiler_flag
+
+
+def _compile(source, filename, mode, flags=0, dont_inherit=False, *more, **options):
+    """compile(), for attrs: the code of a class's methods from the cache when the
+    source is the same but for the salt, else compiled (and kept)."""
+    global _new
+    if not dont_inherit:  # what attrs' module has in force, as compile() would take it
+        flags |= sys._getframe(1).f_code.co_flags & _FUTURES
+    if more or options or mode != "exec" or type(source) is not str:
+        return builtins.compile(source, filename, mode, flags, True, *more, **options)
+    key = f"{flags:x}\n" + _SALT.sub(r"\1", source)
+    kept = _kept.get(filename)
+    _used.add(filename)
+    if kept is None or kept[0] != key:
+        code = builtins.compile(source, filename, mode, flags, True)
+        kept = _kept[filename] = (key, code)
+        _new = True
+    return kept[1]
 
 
 def _load(directory: str) -> None:
@@ -88,11 +128,16 @@ def _load(directory: str) -> None:
 
 
 def ready() -> None:
-    """Start-up is over: what it made is frozen, the collector resumes, and code
-    compiled in this run is kept for the next."""
+    """Start-up is over: what it made is frozen, the collector resumes, attrs
+    compiles as it always does, and the code compiled in this run is kept for the
+    next."""
     if not gc.isenabled():
         gc.freeze()
         gc.enable()
+    made = sys.modules.get("attr._make")
+    if made is not None and vars(made).get("compile") is _compile:
+        del vars(made)["compile"]
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _GivingAttrsCompile)]
     _save()
 
 
