@@ -385,3 +385,22 @@ def test_memory_beyond_the_inputs_hotplug_ceiling_stays_a_conflict(tmp_path):
         "<maxMemory> (memory hotplug) is 4GiB"))
     code, out, err = compile_memory(tmp_path, stated, "memory 4GiB")
     assert (code, overrides(err)) == (0, ["/domain/memory was '2097152', now '4194304'"])
+
+
+def test_a_preference_neither_replaces_nor_sizes_the_guest_with_override(tmp_path):
+    """--override lets required traits win; a preferred size that the input states
+    otherwise is dropped, and the guest is planned with the input's (not cells of
+    the preference's memory, nor pins for its vCPUs)."""
+    (tmp_path / "prefer.vt").write_text("prefer memory 2GiB\nprefer vcpus 4\n")
+    (tmp_path / "in.xml").write_text(domain("q35"))
+    code, out, err = run(["compile", "in.xml", "-p", "prefer.vt", "-t", "guest numa nodes 2",
+                          "-t", "dedicated cpus", "--host", HOST, "--override"], cwd=tmp_path)
+    assert code == 0, err
+    assert [line for line in err.splitlines() if ": warning: " in line] == [
+        "prefer.vt:1:1: warning: preference 'memory 2GiB' dropped: it cannot hold: "
+        "'memory 2GiB' wants 2GiB of memory, but the guest has 1GiB",
+        "prefer.vt:2:1: warning: preference 'vcpus 4' dropped: 'vcpus 4' wants "
+        "/domain/vcpu = '4', but the input states /domain/vcpu = '2'"]
+    assert ("      <cell id='0' cpus='0' memory='524288' unit='KiB'/>\n"
+            "      <cell id='1' cpus='1' memory='524288' unit='KiB'/>\n") in out
+    assert "vcpu='2'" not in out

@@ -155,10 +155,12 @@ def requirements(needs: dict, asked_by: dict, root, filename: str,
     cpu, topology = needs.get(CpuPolicy), needs.get(Topology)
     dedicated = cpu is not None and cpu.dedicated
     asked_vcpus = _field(needs, VcpuCount, "count")  # 'vcpus N' (it sets <vcpu>)
-    vcpus = ((override and asked_vcpus) or _input_vcpus(root, filename) or asked_vcpus
+    vcpus = ((_wins(override, asked_by, VcpuCount) and asked_vcpus)
+             or _input_vcpus(root, filename) or asked_vcpus
              or (topology.vcpus if topology else None) or 1)
     asked_memory = _field(needs, MemorySize, "kib")  # 'memory SIZE' (it sets <memory>)
-    memory = ((override and asked_memory) or _input_memory(root, filename) or asked_memory
+    memory = ((_wins(override, asked_by, MemorySize) and asked_memory)
+              or _input_memory(root, filename) or asked_memory
               or DEFAULT_MEMORY_KIB)
     threads = cpu.threads if dedicated else "prefer"
     per_core = topology.threads if topology else 2
@@ -195,6 +197,12 @@ def requirements(needs: dict, asked_by: dict, root, filename: str,
         emulator=_field(needs, EmulatorPolicy, "policy"),
         iothreads=_field(needs, IoThreads, "count") or 0,
         page_kib=page, host_node=_field(needs, HostNode, "node"))
+
+
+def _wins(override: bool, asked_by: dict, kind: type) -> bool:
+    """Whether the trait asking for ``kind`` replaces what the input states: with
+    --override, a required one (a preference never does, so it is not planned for)."""
+    return override and kind in asked_by and asked_by[kind].origin.strength == "require"
 
 
 def _field(needs: dict, kind: type, name: str):
