@@ -97,15 +97,17 @@ def apply(tree, edits, filename: str, warnings: list | None = None,
 class Removed:
     """What a ``Remove`` took away, as the input had it (its place is gone)."""
 
-    path: str
+    path: str  # as explain names places (lxml's getpath)
     text: str
+    location: str  # as warnings name places (domain.path_of: disk[1])
 
 
 def _remove(tree, removes) -> list[tuple]:
     """Take the elements of ``removes`` out, with the indentation before each, and a
     parent they leave empty (an empty <cputune>); each as ``(element, edit,
     Removed)``, their paths read before any is gone."""
-    done = [(edit.element, edit, Removed(tree.getpath(edit.element), _text(edit.element)))
+    done = [(edit.element, edit, Removed(tree.getpath(edit.element), _text(edit.element),
+                                           path_of(edit.element)))
             for edit in removes]
     for edit in removes:
         element = edit.element
@@ -167,7 +169,7 @@ def overridden(done, filename: str) -> list[Diagnostic]:
 
 def _replaced(edit, old) -> str:
     if type(edit) is Remove:
-        return f"{old.path} was {old.text}, now removed"
+        return f"{old.location} was {old.text}, now removed"
     return f"{_location(edit)} was '{old}', now '{edit.value}'"
 
 

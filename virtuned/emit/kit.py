@@ -8,7 +8,7 @@ never touches XML itself.
 from virtuned.diagnostics import ExitCode, Related, error
 from virtuned.domain import element_span, int_attr
 from virtuned.emit import devices, hypervisor, pinning
-from virtuned.emit.edits import Add, E, Ensure, SetAttr, SetText, conflict, el
+from virtuned.emit.edits import Add, E, Ensure, Remove, SetAttr, SetText, conflict, el
 from virtuned.facts import osinfo
 from virtuned.facts.platform import machine_family
 from virtuned.frozen import frozen
@@ -21,7 +21,7 @@ from virtuned.values import format_cpulist, format_kib, parse_cpulist, whole_or_
 __all__ = [
     "Add", "CpuPolicy", "DeviceAffinity", "E", "EmulatorPolicy", "Ensure", "ExitCode",
     "Expansion", "GuestCells", "HostNode", "Hugepages", "IoThreads", "MemorySize",
-    "Realtime", "Related", "SetAttr", "SetText", "Topology", "VcpuCount",
+    "Realtime", "Related", "Remove", "SetAttr", "SetText", "Topology", "VcpuCount",
     "completion", "conflict", "devices", "el", "element_span", "error",
     "format_cpulist", "format_kib", "frozen", "hypervisor", "int_attr",
     "machine_family", "osinfo", "parse_cpulist", "pinning", "slot_type", "trait",

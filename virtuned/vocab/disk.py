@@ -3,7 +3,8 @@ needs; and the model of every SCSI controller, where nothing names one."""
 
 from __future__ import annotations
 
-from virtuned.emit.kit import (Add, ExitCode, SetAttr, completion, devices, el, error,
+from virtuned.emit.kit import (Add, ExitCode, Remove, SetAttr, completion, conflict, devices,
+                              el, element_span, error,
                               frozen, hypervisor, int_attr, trait)
 from virtuned.vocab.guest_os import drives
 
@@ -38,7 +39,9 @@ def disk_bus(ctx, bus):
     bus needs are added, reusing existing ones with free slots: a SATA controller has
     6 ports; scsi means one virtio-scsi controller (never libvirt's lsilogic default);
     IDE exists only on the pc machine and has room for 4 devices. A disk whose input
-    states another bus is a conflict.
+    states another bus is a conflict, and so is an address that does not fit the bus
+    (a drive address on virtio, a PCI one on SATA, SCSI or IDE); with --override the
+    disk leaves its stated bus with a fitting name and without such an address.
     """
     spec = BUSES[bus]
     platform = ctx.platform
@@ -71,6 +74,11 @@ def _retarget(ctx, disks, all_disks, bus, spec):
     for disk in disks:
         target = targets[disk]
         dev = target.get("dev") if target is not None else None
+        stated_bus = target.get("bus") if target is not None else None
+        # A disk the trait moves (a stated bus is otherwise the conflict to report)
+        moved = stated_bus is None or (ctx.override and stated_bus != bus)
+        if moved:
+            edits += _address_edits(ctx, disk, bus)
         if target is None:
             dev = _free_name(spec.prefix, taken)
             taken.add(dev)
@@ -78,16 +86,38 @@ def _retarget(ctx, disks, all_disks, bus, spec):
             names[disk] = dev
             continue
         edits.append(SetAttr(target, "bus", bus, ctx.origin))
-        if target.get("bus") is None and not (dev or "").startswith(spec.prefix):
+        if moved and not (dev or "").startswith(spec.prefix):
             taken.discard(dev)
             new = _free_name(spec.prefix, taken)
             taken.add(new)
             # The name is only libvirt's hint for the guest; with no bus stated it
-            # also implies one, which the trait now states explicitly.
-            edits.append(SetAttr(target, "dev", new, ctx.origin, replaces=dev))
+            # also implies one, which the trait now states explicitly. A stated bus
+            # replaced (--override) takes its name along, listed as replaced too.
+            edits.append(SetAttr(target, "dev", new, ctx.origin,
+                                 replaces=dev if stated_bus is None else None))
             dev = new
         names[disk] = dev
     return edits, names
+
+
+def _address_edits(ctx, disk, bus: str) -> list:
+    """A disk's stated address must fit its new bus: a SATA, SCSI or IDE disk sits on
+    a drive controller (``<address type='drive'>``), a virtio disk never does
+    (libvirt refuses either mix). An address that does not fit is the input's
+    statement of another bus: a conflict, or with --override removed (and listed)."""
+    address = disk.find("address")
+    kind = address.get("type") if address is not None else None
+    if kind is None or (kind == "drive") == (bus != "virtio"):
+        return []
+    if ctx.override and not ctx.origin.soft:
+        return [Remove(address, ctx.origin)]
+    fits = "a drive address" if bus != "virtio" else "no drive address"
+    named = bus if bus == "virtio" else bus.upper()
+    raise conflict(ctx.origin, f"the disk on the {named} bus, which takes {fits}",
+                   element_span(address, ctx.filename),
+                   f"the input gives it <address type='{kind}'>",
+                   hint="remove the disk's <address> (libvirt assigns one), or drop "
+                        "the trait")
 
 
 def _free_name(prefix: str, taken: set) -> str:
