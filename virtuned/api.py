@@ -382,6 +382,9 @@ class Fit:
         return {"host": self.host, "fits": self.fits, "reason": self.reason,
                 "score": self.score, "placement": self.placement}
 
+    def __reduce__(self):  # pickled as its fields: fit's helpers send back thousands
+        return Fit, (self.host, self.fits, self.reason, self.placement, self.score)
+
 
 def fit(domain_xml: str | bytes | None = None, *, hosts=(), host_names=(), progress=None,
         best: int | None = None, workers: int = 1, **request) -> tuple[Fit, ...]:

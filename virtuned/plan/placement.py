@@ -185,19 +185,17 @@ def _short(req: Requirements, node: Node, units: int, size: int, emulator: bool
     return MEMORY if node.memory_kib is not None and node.memory_kib < size else None
 
 
-def _short_text(req: Requirements, node: Node, short: str, units: int, size: int,
+def _short_text(cells: _Cells, node: Node, short: str, units: int, size: int,
                 emulator: bool, limits: str, who: str) -> str:
     """Why ``node`` cannot hold what _short found it short of: what it has
     (``limits`` are the host facts' describe_limits()), and ``who`` needs what."""
-    extra = " and 1 for the emulator" if emulator else ""
+    req, extra = cells.req, " and 1 for the emulator" if emulator else ""
     if short == CPUS and req.dedicated:
-        return (f"{_cpu_units(req, node)} {req.unit()}{limits}{node.held}, "
-                f"{who} {units}{extra}")
+        return f"{_cpu_units(req, node)} {cells.unit}{limits}{node.held}, {who} {units}{extra}"
     if short == CPUS:
         return f"{len(node.usable)} free CPUs{limits}{node.held}, {who} {min(units, 1)}{extra}"
     if req.page_kib:
-        return (f"{node.pool} free {format_kib(req.page_kib)} hugepages{node.kept}, "
-                f"{who} {size}")
+        return f"{node.pool} free {cells.page_size} hugepages{node.kept}, {who} {size}"
     return f"{format_kib(node.memory_kib)} of memory{node.kept}, {who} {format_kib(size)}"
 
 
@@ -263,6 +261,10 @@ class _Cells:
         self.demands = [d for d, _ in self.kinds]
         self._sizes: dict[tuple[int, ...], tuple[int, int]] = {}
         self._takes: dict[tuple[int, ...], tuple] = {}
+        self._trials: dict[bool, list] = {}
+        # For the reasons' messages
+        self.unit = req.unit()
+        self.page_size = format_kib(req.page_kib) if req.page_kib else None
 
     @classmethod
     def of(cls, req: Requirements) -> _Cells:
@@ -281,6 +283,20 @@ class _Cells:
             found = self._takes[remaining] = tuple(
                 (take, tuple(r - t for r, t in zip(remaining, take)), any(take))
                 for take in _one_or_none(remaining))
+        return found
+
+    def trials(self, distinct: bool) -> list[tuple[int, int, str]]:
+        """What _reasons tries each node with, in order: on distinct nodes the
+        smallest cell, then the biggest; else the fewest smallest cells, one
+        more each time. Each as (CPU units, hugepages or memory, who needs them)."""
+        found = self._trials.get(distinct)
+        if found is None:
+            kinds = self.kinds
+            cells = [(demand, ident) for demand, ids in reversed(kinds) for ident in ids]
+            trials = ([[cells[0]]] + ([[(kinds[0][0], kinds[0][1][0])]] if len(kinds) > 1
+                                      else [])
+                      if distinct else [cells[:count] for count in range(1, len(cells) + 1)])
+            found = self._trials[distinct] = [_trial(self.req, trial) for trial in trials]
         return found
 
     def size(self, counts: tuple[int, ...]) -> tuple[int, int]:
@@ -349,7 +365,7 @@ def _assign(req: Requirements, nodes: list[Node], facts: HostFacts, explain: boo
 
     found = search(0, tuple(len(ids) for _, ids in kinds), emulator)
     if found is None:
-        raise Infeasible(_reasons(req, nodes, kinds, distinct, facts) if explain else ())
+        raise Infeasible(_reasons(cells, nodes, distinct, facts) if explain else ())
     per_node = list(found) + [(tuple(0 for _ in kinds), False)] * (len(nodes) - len(found))
     return kinds, per_node
 
@@ -387,30 +403,27 @@ def _choices(remaining: tuple[int, ...], nodes_left: int, fits):
         yield from grow((), size)
 
 
-def _reasons(req, nodes, kinds, distinct, facts) -> tuple[str, ...]:
+def _reasons(cells: _Cells, nodes, distinct, facts) -> tuple[str, ...]:
     """The binding constraint of each node. On distinct nodes: against the smallest
     cell if even that does not fit, else against the biggest; nodes that hold a cell
     say so. Nodes shared by cells: against the fewest smallest cells it cannot hold
     (the emulator with them)."""
-    if not kinds:
+    if not cells.kinds:
         return ("the guest has no cells to place the emulator with",)
-    cells = [(demand, ident) for demand, ids in reversed(kinds) for ident in ids]
-    trials = ([[cells[0]]] + ([[(kinds[0][0], kinds[0][1][0])]] if len(kinds) > 1 else [])
-              if distinct else [cells[:count] for count in range(1, len(cells) + 1)])
-    trials = [_trial(req, trial) for trial in trials]
-    limits = facts.describe_limits()
+    trials, limits = cells.trials(distinct), facts.describe_limits()
     reasons, smallest_fits = [], False
     for node in sorted(nodes, key=lambda n: n.id):
         reason = None
         for number, trial in enumerate(trials):
-            reason, fits_alone = _shortfall_of(req, node, trial, limits)
+            reason, fits_alone = _shortfall_of(cells, node, trial, limits)
             smallest_fits = smallest_fits or (number == 0 and fits_alone)
             if reason:
                 break
         reasons.append(f"host node {node.id}: " + (reason or "can hold one guest cell"))
     # Said only where it is the problem: nodes that hold a cell, too few of them.
-    if distinct and len(req.cells) > 1 and smallest_fits:
-        reasons.append(f"the guest's {len(req.cells)} cells need distinct host nodes")
+    count = len(cells.req.cells)
+    if distinct and count > 1 and smallest_fits:
+        reasons.append(f"the guest's {count} cells need distinct host nodes")
     return tuple(reasons)
 
 
@@ -423,17 +436,17 @@ def _trial(req, cells) -> tuple[int, int, str]:
             sum(demand.size(req) for demand, _ in cells), who)
 
 
-def _shortfall_of(req, node, trial, limits: str) -> tuple[str | None, bool]:
+def _shortfall_of(cells: _Cells, node, trial, limits: str) -> tuple[str | None, bool]:
     """Why ``node`` cannot hold a trial's cells alone, or with the emulator (None
     when it can), and whether it holds them alone."""
-    units, size, who = trial
+    req, (units, size, who) = cells.req, trial
     short = _short(req, node, units, size, False)
     if short:
-        return _short_text(req, node, short, units, size, False, limits, who), False
+        return _short_text(cells, node, short, units, size, False, limits, who), False
     if req.emulator == "isolated":
         short = _short(req, node, units, size, True)
         if short:
-            return _short_text(req, node, short, units, size, True, limits, who), True
+            return _short_text(cells, node, short, units, size, True, limits, who), True
     return None, True
 
 
