@@ -44,6 +44,7 @@ def apply(tree, edits, filename: str, warnings: list | None = None,
     lists each) instead of conflicting with it, and removes what it takes away.
     """
     sets, adds, removes = _settle(edits, filename, warnings, override)
+    removed = _removed(tree, removes)  # their places as the input has them
     root = tree.getroot()
     inserter = Inserter(indent_unit(root))
     done: list[tuple] = []
@@ -90,7 +91,9 @@ def apply(tree, edits, filename: str, warnings: list | None = None,
             element = parents[edit.path] = _ensure(root, edit.path, inserter)
         element.set(edit.name, edit.value)
         done.append((element, edit, None))
-    return done + _remove(tree, removes)
+    for edit in removes:
+        _take_out(edit.element)
+    return done + removed
 
 
 @frozen
@@ -102,21 +105,22 @@ class Removed:
     location: str  # as warnings name places (domain.path_of: disk[1])
 
 
-def _remove(tree, removes) -> list[tuple]:
-    """Take the elements of ``removes`` out, with the indentation before each, and a
-    parent they leave empty (an empty <cputune>); each as ``(element, edit,
-    Removed)``, their paths read before any is gone."""
-    done = [(edit.element, edit, Removed(tree.getpath(edit.element), _text(edit.element),
-                                           path_of(edit.element)))
+def _removed(tree, removes) -> list[tuple]:
+    """What ``removes`` will take away, each as ``(element, edit, Removed)``, read
+    before the tree changes: the places are the input's."""
+    return [(edit.element, edit, Removed(tree.getpath(edit.element), _text(edit.element),
+                                         path_of(edit.element)))
             for edit in removes]
-    for edit in removes:
-        element = edit.element
-        parent = element.getparent()
-        _detach(element)
-        if len(parent) == 0 and not parent.attrib and not (parent.text or "").strip() \
-                and parent.getparent() is not None:
-            _detach(parent)
-    return done
+
+
+def _take_out(element) -> None:
+    """Remove ``element`` with the indentation before it, and a parent it leaves
+    empty (an empty <cputune>)."""
+    parent = element.getparent()
+    _detach(element)
+    if len(parent) == 0 and not parent.attrib and not (parent.text or "").strip() \
+            and parent.getparent() is not None:
+        _detach(parent)
 
 
 def _detach(element) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from virtuned.emit.kit import Add, ExitCode, completion, devices, el, error, hypervisor, trait
+from virtuned.emit.kit import (Add, Remove, completion, conflict, devices, el, element_span,
+                              hypervisor, trait)
 from virtuned.vocab.usb import controller_for_usb_device, usb_off, usb_tablet
 
 SPICE_CHANNEL = "com.redhat.spice.0"
@@ -15,15 +16,19 @@ def graphics(ctx, type):
     spice also gets the spicevmc channel (clipboard, resolution follow-up) and its
     virtio-serial controller. A display of this kind already in the input is kept as
     it is; one of another kind stays, and this one is added beside it (as 'video'
-    does). With 'none', any display in the input is a conflict.
+    does). With 'none', any display in the input is a conflict; with --override it
+    is removed, with the SPICE channels, USB redirection and audio it served.
     """
     present = ctx.devices.findall("graphics") if ctx.devices is not None else []
     if type == "none":
+        if present and ctx.override and not ctx.origin.soft:
+            return [Remove(element, ctx.origin) for element in _display_devices(ctx)]
         if present:
-            raise error(ctx.origin.span, f"graphics none: the input has a "
-                        f"<graphics type='{present[0].get('type')}'> display",
-                        exit_code=ExitCode.CONFLICT,
-                        hint="remove it from the input, or drop 'graphics none'")
+            raise conflict(ctx.origin, "no display",
+                           element_span(present[0], ctx.filename),
+                           f"the input has a <graphics type='{present[0].get('type')}'> "
+                           "display", hint="remove it from the input, drop 'graphics "
+                           "none', or let it win with --override")
         return []
     hypervisor.offer(ctx, "devices/graphics", "type", type, "graphics type")
     edits = []
@@ -37,6 +42,14 @@ def graphics(ctx, type):
         if not devices.controller_indexes(ctx.devices, "virtio-serial", ctx.filename):
             edits.append(devices.controller("virtio-serial", 0, ctx.origin))
     return edits
+
+
+def _display_devices(ctx) -> list:
+    """The input's displays and what only a SPICE display serves: its channels,
+    USB redirection and audio (libvirt refuses them without one)."""
+    return [device for device in ctx.devices.iterchildren(
+                "graphics", "channel", "redirdev", "audio")
+            if device.tag == "graphics" or device.get("type") in ("spicevmc", "spice")]
 
 
 # Not ich7: libvirt 9.0 cannot place QEMU's ich7 sound device on pc or q35 ("Cannot

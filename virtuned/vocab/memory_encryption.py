@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from virtuned.emit.kit import (Add, ExitCode, Related, el, element_span, error,
+from virtuned.emit.kit import (Add, Remove, conflict, el, element_span, error,
                               hypervisor, trait)
 from virtuned.vocab.firmware import refuse_firmware, uefi_edits
 
@@ -23,7 +23,8 @@ def memory_encryption(ctx):
     (else libvirt reads them from the host at start). With --domcaps, a host whose
     hypervisor does not offer SEV is refused. Virtio devices need no
     ``iommu='on'``: QEMU (>= 6.0) sets it for encrypted guests itself. An input
-    that already has SEV launch security keeps it as it is.
+    that already has SEV launch security keeps it as it is; another kind is a
+    conflict, which --override resolves by replacing it.
     """
     # A conflict between traits first, as resolution reports them.
     refuse_firmware(ctx, "bios", "UEFI", hint="drop 'firmware bios'")
@@ -37,13 +38,16 @@ def memory_encryption(ctx):
     edits = uefi_edits(ctx)
     existing = ctx.root.find("launchSecurity")
     if existing is not None:
-        if existing.get("type") != "sev":
-            raise error(ctx.origin.span, f"memory encryption: the input asks for launch "
-                        f"security of type '{existing.get('type')}'",
-                        exit_code=ExitCode.CONFLICT,
-                        related=(Related(element_span(existing, ctx.filename),
-                                         "the input's launch security"),))
-        return edits
+        if existing.get("type") != "sev" and ctx.override and not ctx.origin.soft:
+            edits.append(Remove(existing, ctx.origin))  # replaced by SEV's, below
+        elif existing.get("type") != "sev":
+            raise conflict(ctx.origin, "AMD SEV launch security",
+                           element_span(existing, ctx.filename),
+                           f"the input has <launchSecurity type='{existing.get('type')}'>",
+                           hint="remove it from the input, drop the trait, or let SEV "
+                                "replace it with --override")
+        else:
+            return edits
     return edits + [Add("", el("launchSecurity", *_parameters(ctx), type_="sev"),
                         ctx.origin, identity=("launchSecurity",))]
 
