@@ -157,6 +157,28 @@ def process_tree(root: int) -> list[int]:
     return found
 
 
+def cpu_by_role(root: int) -> dict[str, float]:
+    """CPU seconds (user + system) so far of the server's processes by what they do:
+    the supervisor, the workers (HTTP, routing, logs, metrics; multiprocessing's idle
+    helper counts here too) and the operation processes (the requests themselves),
+    with those that ended and were collected (in their parent's children's time). As
+    with ``cpu_seconds``, read at both ends of a period and subtracted."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    roles = ("supervisor", "workers", "operations", "operations")
+    spent = dict.fromkeys(roles, 0.0)
+    depth = {root: 0}
+    for pid in process_tree(root):  # parents before their children
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        level = depth.setdefault(pid, depth.get(int(fields[1]), 0) + 1)
+        utime, stime, cutime, cstime = (int(f) / ticks for f in fields[11:15])
+        spent[roles[min(level, 3)]] += utime + stime
+        spent[roles[min(level + 1, 3)]] += cutime + cstime
+    return spent
+
+
 def cpu_seconds(pids: list[int]) -> dict[int, tuple[float, float]]:
     """User and system CPU time of each process so far, with that of its children
     that have ended and been collected (a worker's operation processes, replaced as
@@ -226,8 +248,10 @@ def main() -> None:
                 process.start()
             time.sleep(max(0.0, measure_from - time.time()))
             cpu_before = cpu_seconds(process_tree(server.pid))
+            roles_before = cpu_by_role(server.pid)
             time.sleep(max(0.0, stop_at - time.time()))
             cpu_after = cpu_seconds(process_tree(server.pid))
+            roles_after = cpu_by_role(server.pid)
             outcomes = [results.get() for _ in clients]
             for process in clients:
                 process.join()
@@ -266,6 +290,9 @@ def main() -> None:
     print(f"server CPU per request:                 {per_request * 1e6:8.1f} us   "
           f"(user {user / served * 1e6:.1f} + system {system / served * 1e6:.1f}; "
           f"{user + system:.1f} CPU s in {len(cpu_after)} processes)")
+    print("  of which: " + ", ".join(
+        f"{role} {(roles_after[role] - roles_before[role]) / served * 1e6:.1f} us"
+        for role in ("workers", "operations", "supervisor")))
     print(f"ratio server CPU / in-process compile:  {per_request / in_process:8.2f} x   "
           f"(target <= 1.3x)")
 
