@@ -74,7 +74,9 @@ class _GivingAttrsCompile:
         spec = next(filter(None, (finder.find_spec(name, path, target)
                                   for finder in sys.meta_path
                                   if hasattr(finder, "find_spec"))), None)
-        if spec is not None and hasattr(spec.loader, "exec_module"):
+        # (a loader of its own, never a class: that would be every module's)
+        if spec is not None and hasattr(spec.loader, "exec_module") and not isinstance(
+                spec.loader, type):
             execute = spec.loader.exec_module
 
             def exec_module(module):
