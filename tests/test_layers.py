@@ -25,7 +25,7 @@ LAYERS = (
     ("virtuned.merge", "virtuned.provenance"),
     ("virtuned.api", "virtuned.reference"),
     ("virtuned.server", "virtuned.engines", "virtuned.apply"),
-    ("virtuned.cli", "virtuned.__main__", "virtuned.outputs"),
+    ("virtuned.cli", "virtuned.__main__", "virtuned.outputs", "virtuned.startup"),
     ("virtuned",),  # the package itself: the lazy public API
 )
 # Only the front ends import inside functions: the CLI imports what each command

@@ -27,6 +27,8 @@ import re
 import sys
 from types import CodeType
 
+from virtuned import caching
+
 FORMAT = 1
 MAX_ENTRIES = 1024  # classes whose code is kept; beyond this only those of this run
 # attrs salts each class's __hash__ with the hash of a name, which differs from run to
@@ -44,8 +46,6 @@ def begin() -> None:
     """Pause the collector, and let attrs reuse the code of earlier runs (its own
     classes' too, which it defines as it is imported)."""
     gc.disable()
-    from virtuned import caching
-
     directory = caching.cache_home()
     if directory is None:
         return
@@ -114,8 +114,6 @@ def _compile(source, filename, mode, flags=0, dont_inherit=False, *more, **optio
 def _load(directory: str) -> None:
     """The code of earlier runs, when the directory is this user's and the file
     sound; else nothing (and it is compiled again)."""
-    from virtuned import caching
-
     if not caching.owned(directory):
         return
     try:
@@ -148,8 +146,6 @@ def _save() -> None:
     if not _new or _path is None:
         return
     _new = False
-    from virtuned import caching
-
     entries = _kept
     if len(entries) > MAX_ENTRIES:
         entries = {name: entry for name, entry in entries.items() if name in _used}
