@@ -5,6 +5,8 @@ a process whose memory is capped (tests/bounded.py)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.bounded import run_bounded
 from tests.cli_run import run, write
@@ -101,3 +103,14 @@ def test_control_characters_in_names_and_values_are_refused(argv, message):
 
 def test_tabs_and_newlines_are_not_control_characters_here():
     assert run(["compile", "-t", "video qxl\r\n\tvideo virtio\n", "--name", "a b"])[0] == 0
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x2030, exclude_categories=()),
+               max_size=24))
+def test_the_ascii_fast_path_finds_what_the_pattern_finds(text):
+    import re
+
+    found = re.search(inputs._CONTROL, text)
+    assert inputs.control_character(text) == (found.start() if found else None)
+    assert inputs.escaped(text) == re.sub(inputs._CONTROL,
+                                          lambda m: repr(m.group())[1:-1], text)

@@ -75,8 +75,20 @@ def too_large(source: str, what: str) -> VirtunedError:
 _CONTROL = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]"
 
 
+_LINE_SPACE = str.maketrans("", "", "\t\n\r")
+
+
+def _plain_ascii(text: str) -> bool:
+    """ASCII without a control character: the usual text, told without compiling
+    _CONTROL (a command-line run would spend more on that than on the test)."""
+    return text.isascii() and (text.isprintable()
+                               or text.translate(_LINE_SPACE).isprintable())
+
+
 def control_character(text: str) -> int | None:
     """Where ``text`` has its first control character, or None."""
+    if _plain_ascii(text):
+        return None
     found = re.search(_CONTROL, text)
     return found.start() if found else None
 
@@ -84,6 +96,8 @@ def control_character(text: str) -> int | None:
 def escaped(text: str) -> str:
     """``text`` with its control characters written as Python escapes (``a\\x01b``),
     so a message that names it never sends them to a terminal."""
+    if _plain_ascii(text):
+        return text
     return re.sub(_CONTROL, lambda m: repr(m.group())[1:-1], text)
 
 
