@@ -2,8 +2,7 @@
 an input that states another value than a trait asks is a conflict (exit 3) without
 --override; with it the trait's value replaces the input's and each replaced value
 is a warning. Every trait is here: with a value an input states otherwise, or
-named with the reason it has none (or, for a few, why --override does not replace
-it yet)."""
+named with the reason it has none."""
 
 from __future__ import annotations
 
@@ -65,6 +64,10 @@ PIN_MOVES = ["/domain/vcpu/@cpuset was '12-13', now '0-1'",
              "/domain/cputune/emulatorpin/@cpuset was '12-13', now '0-1'",
              "/domain/numatune/memory/@nodeset was '1', now '0'"]
 
+CELLS = ("<cpu mode='host-passthrough'>\n    <numa>\n      <cell id='0' cpus='0-1' "
+         "memory='1048576' unit='KiB'/>\n    </numa>\n  </cpu>\n  ")
+
+
 # phrase → (trait text, parts of the input, more arguments, what --override replaces:
 # each warning's text after "overrides the input: ")
 CASES = {
@@ -91,6 +94,16 @@ CASES = {
          "pc": ["/domain/os/type/@machine was 'pc-i440fx-7.2', now 'q35'",
                 "/domain/launchSecurity was <launchSecurity type=\"s390-pv\"/>, "
                 "now removed"]}),
+    "device numa affinity": (
+        "device numa affinity", {"tune": (
+            "<numatune>\n    <memnode cellid='0' mode='strict' nodeset='0'/>\n"
+            "  </numatune>\n  "), "cpu": CELLS, "devices": (
+            "\n    <hostdev mode='subsystem' type='pci' managed='yes'><source><address "
+            "domain='0x0000' bus='0x3b' slot='0x00' function='0x0'/></source><address "
+            "type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/></hostdev>")},
+        ["--device-node", "0000:3b:00.0=0"],
+        ["/domain/devices/hostdev[1]/address was <address type=\"pci\" domain=\"0x0000\" "
+         "bus=\"0x00\" slot=\"0x05\" function=\"0x0\"/>, now removed"]),
     "vmcoreinfo": (
         "vmcoreinfo", {"features": "\n    <vmcoreinfo state='off'/>"}, [],
         ["/domain/features/vmcoreinfo/@state was 'off', now 'on'"]),
@@ -226,24 +239,8 @@ NO_STATED_VALUE = {
     "locked memory": "a flag: the input has it or not",
     "recommended": "its traits are preferences, which never override",
 }
-CELLS = ("<cpu mode='host-passthrough'>\n    <numa>\n      <cell id='0' cpus='0-1' "
-         "memory='1048576' unit='KiB'/>\n    </numa>\n  </cpu>\n  ")
-
 
 # Traits whose refusal of the input is about devices the input has, not a value:
-# --override does not remove or rebuild devices (yet), so these stay conflicts.
-STILL_CONFLICTS = {
-    "device numa affinity": (
-        "device numa affinity", {"tune": (
-            "<numatune>\n    <memnode cellid='0' mode='strict' nodeset='0'/>\n"
-            "  </numatune>\n  "), "cpu": CELLS, "devices": (
-            "\n    <hostdev mode='subsystem' type='pci' managed='yes'><source><address "
-            "domain='0x0000' bus='0x3b' slot='0x00' function='0x0'/></source><address "
-            "type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/></hostdev>")},
-        "device numa affinity: the input gives hostdev 0000:3b:00.0 a guest PCI address "
-        "that is not behind an expander bus of guest cell 0",
-        ["--device-node", "0000:3b:00.0=0"]),
-}
 
 
 def input_of(phrase: str, machine: str) -> str:
@@ -275,7 +272,7 @@ def test_every_trait_is_here():
     from virtuned.resolve import registry
 
     phrases = {d.phrase for d in registry.all_traits()}
-    named = [*CASES, *NO_STATED_VALUE, *STILL_CONFLICTS]
+    named = [*CASES, *NO_STATED_VALUE]
     assert (sorted(phrases - set(named)), len(named)) == ([], len(set(named)))
 
 
@@ -290,17 +287,6 @@ def test_override_replaces_what_the_input_states(tmp_path, phrase, machine):
     assert (": error: '" in first, " wants " in first, overrides(err)) == (True, True, [])
     code, out, err = run([*argv, "--override"], cwd=tmp_path)
     assert (code, overrides(err)) == (0, replaced_of(phrase, machine)), err
-
-
-@pytest.mark.parametrize("phrase", list(STILL_CONFLICTS))
-def test_what_override_does_not_replace_yet_stays_a_conflict(tmp_path, phrase):
-    traits, parts, message, args = STILL_CONFLICTS[phrase]
-    (tmp_path / "in.xml").write_text(domain("q35", **parts))
-    for override in ([], ["--override"]):
-        code, out, err = run(["compile", "in.xml", "-t", traits, *args, *override],
-                             cwd=tmp_path)
-        assert (code, out, err.splitlines()[0]) == (
-            3, "", f"<trait 1>:1:1: error: {message}")
 
 
 def test_what_override_writes_passes_libvirt(tmp_path):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 
-from virtuned.emit.kit import (Add, DeviceAffinity, ExitCode, Related, devices, el,
+from virtuned.emit.kit import (Add, DeviceAffinity, ExitCode, Remove, conflict, devices, el,
                               element_span, error, frozen, int_attr, parse_cpulist, trait)
 from virtuned.vocab.pcie import root_ports_to_add
 
@@ -44,15 +44,19 @@ def device_numa_affinity(ctx):
     node then needs no expander bus (its devices must all be on that node).
 
     Devices already behind an expander bus of the right cell stay where they are;
-    one the input puts anywhere else is a conflict, and so is a device whose host
-    node no guest cell is bound to. Devices whose node is not known are left alone,
+    one the input puts anywhere else is a conflict (with --override it moves, its old
+    address removed), and so is a device whose host node no guest cell is bound to. Devices whose node is not known are left alone,
     but at least one must be known when the domain has PCI host devices.
     """
     placements = _placements(ctx)
     indexes = devices.free_pci_indexes(ctx.devices, ctx.filename)
     # 'pcie root ports N' takes the lowest ones (vocab/pcie.py): skip those.
     indexes = itertools.islice(indexes, root_ports_to_add(ctx), None)
-    edits, free_up_to = [], _lowest_bus_number(ctx) - 1
+    # --override: the guest addresses that were elsewhere give way to the new ones
+    edits = [Remove(address, ctx.origin) for placement in placements
+             for hostdev, _ in placement.hostdevs
+             if (address := hostdev.find("address")) is not None]
+    free_up_to = _lowest_bus_number(ctx) - 1
     for placement in placements:
         needed = 1 + (len(placement.hostdevs) if ctx.platform.has_pcie else 0)
         bus = min(free_up_to - needed + 1, LAST_EXPANDER_BUS)
@@ -157,11 +161,13 @@ def _already_beside(ctx, hostdev, address: str, cell: int) -> bool:
     if bus is not None and bus.get("model") in ("pcie-expander-bus", "pci-expander-bus") \
             and bus.findtext("target/node", "").strip() == str(cell):
         return True
-    raise error(ctx.origin.span, f"device numa affinity: the input gives hostdev "
-                f"{address} a guest PCI address that is not behind an expander bus of "
-                f"guest cell {cell}", exit_code=ExitCode.CONFLICT,
-                related=(Related(element_span(guest, ctx.filename), "its address"),),
-                hint="remove the hostdev's <address>, or drop the trait")
+    if ctx.override and not ctx.origin.soft:
+        return False  # moved like a device without an address; the old one removed
+    raise conflict(ctx.origin, f"hostdev {address} behind an expander bus of guest cell "
+                   f"{cell}", element_span(guest, ctx.filename),
+                   "the input gives it a guest PCI address elsewhere",
+                   hint="remove the hostdev's <address>, drop the trait, or let it move "
+                        "with --override")
 
 
 def _lowest_bus_number(ctx) -> int:
