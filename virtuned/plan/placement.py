@@ -31,8 +31,6 @@ The rules a placement keeps, which the property tests check:
 
 from __future__ import annotations
 
-import attrs
-
 from virtuned.facts.host import HostCell, HostFacts
 # What a guest needs is the planner's (requirements.py); the search here only reads it.
 from virtuned.frozen import frozen
@@ -217,17 +215,19 @@ def place(req: Requirements, facts: HostFacts, explain: bool = True) -> Placemen
     if req.host_node is not None and host.cell(req.host_node) is None:
         raise Infeasible((f"the host has no node {req.host_node} (its nodes: "
                           f"{format_cpulist(c.id for c in host.cells)})",))
+    # The host's nodes by id, kept with the host for the CPU lists of the request.
+    every = facts.host.remember(
+        ("nodes", facts.reserved, facts.allocated, facts.shared, req.dedicated, req.page_kib),
+        lambda: {cell.id: _node(cell, facts, req)
+                 for cell in sorted(host.cells, key=lambda cell: cell.id)})
     first = {node: rank for rank, node in enumerate(req.device_nodes)}
-    cells = ([host.cell(req.host_node)] if req.host_node is not None
-             else sorted(host.cells, key=lambda cell: (first.get(cell.id, len(first)),
-                                                       cell.id)))
-    every = facts.host.remember(("nodes", facts.reserved, facts.allocated, facts.shared,
-                                 req.dedicated, req.page_kib),
-                                lambda: {cell.id: _node(cell, facts, req) for cell in host.cells})
-    nodes = [every[cell.id] for cell in cells]
-    if req.page_kib and not any(c.pool(req.page_kib) or
-                                any(size == req.page_kib for size, _ in c.pages)
-                                for c in host.cells):
+    nodes = ([every[req.host_node]] if req.host_node is not None else
+             sorted(every.values(), key=lambda node: (first.get(node.id, len(first)),
+                                                      node.id))
+             if first else list(every.values()))
+    if req.page_kib and not any(node.pool or any(size == req.page_kib
+                                                 for size, _ in node.cell.pages)
+                                for node in every.values()):
         raise Infeasible((f"the host has no {format_kib(req.page_kib)} hugepages "
                           f"(its page sizes: {_page_sizes(host)})",))
     if not req.bound:
@@ -473,8 +473,8 @@ def _allocate(req: Requirements, nodes: list[Node], assignment,
 
 def _without(cell: CellPlacement, emulator: frozenset[int]) -> CellPlacement:
     """Floating vCPUs keep off the isolated emulator's CPU."""
-    return attrs.evolve(cell, pins=tuple((v, cpus - emulator if len(cpus) > 1 else cpus)
-                                         for v, cpus in cell.pins))
+    return CellPlacement(cell.cell, cell.node, tuple(
+        (v, cpus - emulator if len(cpus) > 1 else cpus) for v, cpus in cell.pins))
 
 
 def _finish(req: Requirements, cells: tuple[CellPlacement, ...],
