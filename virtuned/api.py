@@ -518,7 +518,17 @@ def host_facts(host, host_name, reserved_cpus, allocated_cpus, seen: Sources,
     else:
         seen.add(host_name, host)
         parsed = host_document(host, host_name)
-    return hosts.facts(parsed, reserved_cpus, allocated_cpus, option_names, shared_cpus)
+    # The lists checked against a host once per content (its memo, shared by its
+    # names): fit checks the same ones against the same hosts on every request. A
+    # list the host refuses is not remembered: its error names the host as asked.
+    cpus = parsed.remember(("cpu lists", reserved_cpus, allocated_cpus, shared_cpus),
+                           lambda: _cpu_sets(hosts.facts(parsed, reserved_cpus, allocated_cpus,
+                                                         option_names, shared_cpus)))
+    return hosts.HostFacts(parsed, *cpus)
+
+
+def _cpu_sets(facts) -> tuple:
+    return facts.reserved, facts.allocated, facts.shared
 
 
 # Host documents (capabilities XML, snapshots) parsed, by the sha256 of their text: a
