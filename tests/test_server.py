@@ -116,8 +116,8 @@ def test_compile_answers_what_the_library_answers(client):
                            traits=["video qxl"])
     assert answer.json() == {"xml": expected.xml, "warnings": [{
         "severity": "warning",
-        "message": "preference 'graphics none' dropped: it cannot hold: graphics none: "
-                   "the input has a <graphics type='vnc'> display",
+        "message": "preference 'graphics none' dropped: it cannot hold: 'graphics none' "
+                   "wants no display, but the input has a <graphics type='vnc'> display",
         "file": "traits/bundles.vt", "line": 34, "col": 5, "end_line": 34, "end_col": 25,
         "hint": None, "related": [{"message": "'headless server' is used here",
                                    "file": "traits/server.vt", "line": 3, "col": 1}]}]}
