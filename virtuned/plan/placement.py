@@ -334,17 +334,16 @@ def _assign(req: Requirements, nodes: list[Node], facts: HostFacts, explain: boo
         offers[index] = (offers[index][0] + offers[index + 1][0],
                          offers[index][1] + offers[index + 1][1])
     spare_unit = req.dedicated and req.threads != "require"  # the emulator's
-    searched: dict = {}
+    searched: dict = {}  # (index, remaining, emulator left) → what search found
 
     def search(index: int, remaining: tuple[int, ...], emulator_left: bool):
         key = (index, remaining, emulator_left)
-        if key not in searched:
-            searched[key] = step(index, remaining, emulator_left)
-        return searched[key]
-
-    def step(index: int, remaining: tuple[int, ...], emulator_left: bool):
+        if key in searched:
+            return searched[key]
+        searched[key] = None  # unless found below (one memo and call a step, not two)
         if not any(remaining):
-            return () if not emulator_left else None
+            found = searched[key] = () if not emulator_left else None
+            return found
         if index == len(nodes):
             return None
         units, memory = size(remaining)
@@ -360,7 +359,8 @@ def _assign(req: Requirements, nodes: list[Node], facts: HostFacts, explain: boo
                 if not some or fits(index, take, here):
                     rest = search(index + 1, left, emulator_left and not here)
                     if rest is not None:
-                        return ((take, here),) + rest
+                        found = searched[key] = ((take, here),) + rest
+                        return found
         return None
 
     found = search(0, tuple(len(ids) for _, ids in kinds), emulator)
