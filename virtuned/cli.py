@@ -248,8 +248,8 @@ def _serve_arguments(command) -> None:
     command.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                          help="time limit of one request (default: 10)")
     command.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
-                         help="time limit of a request's head, from its first byte "
-                         "(default: 10)")
+                         help="time limit of a request's head, from its first byte, "
+                         "and of a TLS handshake (default: 10)")
     command.add_argument("--concurrency", type=_positive, default=2, metavar="N",
                          help="operation processes per worker: operations running at "
                          "once (default: 2)")

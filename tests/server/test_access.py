@@ -5,6 +5,7 @@ same whatever it asked for, and the server logs it; /healthz stays open."""
 from __future__ import annotations
 
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -192,3 +193,16 @@ def test_serve_refuses_what_it_cannot_use(pki, options, message):
                          capture_output=True, text=True, timeout=60,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert (run.returncode, run.stderr) == (2, message + "\n")
+
+
+def test_a_tls_handshake_that_never_comes_is_closed_at_the_header_time_limit(pki):
+    """Not after asyncio's 60 s: the socket's 30 s read would run out first."""
+    with running_server("--tls-cert", str(pki / "server.pem"), "--tls-key",
+                        str(pki / "server.key"), "--header-timeout", "0.5",
+                        verify=context(pki)) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(b"\x16\x03\x01")  # the first bytes of a ClientHello, no more
+            assert sock.recv(1024) == b""  # closed by the server
+        with server.client() as client:  # and it serves the next client
+            assert client.get("/healthz").status_code == 200

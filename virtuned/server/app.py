@@ -384,6 +384,7 @@ class App:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                _bound_handshakes(self.limits.header_timeout)
                 self.limits = _within_descriptors(self.limits)
                 _warm_up()  # before the fork: every operation process starts warm
                 self.pool.start()
@@ -394,6 +395,25 @@ class App:
                 self.pool.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _bound_handshakes(seconds: float) -> None:
+    """A TLS handshake gets the time a request's head gets, not asyncio's 60 s: a
+    client that opens a connection and says nothing holds it no longer over TLS than
+    over plain HTTP. uvicorn opens its listening sockets right after this lifespan
+    step, with the running loop's create_server, which takes the handshake's limit
+    as an argument that uvicorn never passes: it is added here."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    create_server = loop.create_server
+
+    async def bounded(*args, **kwargs):
+        if kwargs.get("ssl") is not None:
+            kwargs.setdefault("ssl_handshake_timeout", seconds)
+        return await create_server(*args, **kwargs)
+
+    loop.create_server = bounded
 
 
 def _within_descriptors(limits: Limits) -> Limits:
