@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.synthetic_hosts import capabilities
 from virtuned.diagnostics import VirtunedError
@@ -71,3 +73,28 @@ def test_a_wrong_cpu_among_plain_ones_is_an_error_at_its_line(old, new, what):
     # the second CPU of node 0, on line 26 (the CLI finds the column by its "<cpu")
     assert (caught.value.exit_code, str(caught.value)) == (
         2, f"h.xml:26:1: invalid <cpu> in the host capabilities: {what}")
+
+
+@st.composite
+def cells_with_siblings(draw):
+    """A cell's CPUs with sibling lists of any shape: a partition into cores (the
+    usual host), lists naming CPUs of other cells, lists that disagree, none."""
+    ids = draw(st.lists(st.integers(0, 40), min_size=1, max_size=12, unique=True))
+    if draw(st.booleans()):  # cores of 1-3 threads, each listing exactly its core
+        rest, sets = list(ids), {}
+        while rest:
+            core = frozenset(rest[:draw(st.integers(1, 3))])
+            rest = rest[len(core):]
+            sets.update(dict.fromkeys(core, core))
+    else:
+        sets = {i: frozenset(draw(st.lists(st.integers(0, 44), max_size=4))) | (
+            {i} if draw(st.booleans()) else set()) for i in ids}
+    cpus = tuple(HostCpu(i, draw(st.integers(0, 1)), 0, draw(st.integers(0, 3)), sets[i])
+                 for i in ids)
+    return host.HostCell(0, None, (), cpus)
+
+
+@given(cells_with_siblings())
+def test_cores_from_sibling_sets_are_those_the_links_give(cell):
+    linked = tuple(tuple(cpu.id for cpu in core) for core in cell._linked_cores())
+    assert cell.cores() == linked

@@ -10,6 +10,7 @@ host's, minus ``--reserved-cpus`` (kept for the host OS), and only those in
 from __future__ import annotations
 
 import functools
+import operator
 import re
 
 import attrs
@@ -36,9 +37,9 @@ class HostCpu:
     core: int
     siblings: frozenset[int]  # the hardware threads of its core, itself included
 
-    @property
-    def core_key(self) -> tuple[int, int, int]:
-        return (self.socket, self.die, self.core)
+
+# A CPU's place in the cell's order: socket, die, core, id (a key made in C).
+_IN_ORDER = operator.attrgetter("socket", "die", "core", "id")
 
 
 @frozen
@@ -70,6 +71,31 @@ class HostCell:
         id) order. Threads are of one core when ``siblings`` links them, whatever
         their core_id says (some hosts number the threads of one core apart), and
         siblings another cell lists are not part of this cell's cores."""
+        cores = self._cores_by_sibling_sets()
+        if cores is None:
+            cores = self._linked_cores()
+        # Both find a core's threads in order, and the cores in the order of their
+        # first threads: they group the CPUs taken in order.
+        return tuple(tuple(cpu.id for cpu in core) for core in cores)
+
+    def _cores_by_sibling_sets(self) -> list[list[HostCpu]] | None:
+        """The usual host: each CPU's siblings are exactly the CPUs of this cell that
+        list the same siblings, so the distinct sibling sets are the cores (one
+        dictionary pass; parsing gives the threads of a core one set). None when
+        they are not (siblings elsewhere, lists that disagree)."""
+        groups: dict[frozenset, list[HostCpu]] = {}
+        for cpu in sorted(self.cpus, key=_IN_ORDER):
+            groups.setdefault(cpu.siblings, []).append(cpu)
+        for siblings, group in groups.items():
+            if len(siblings) != len(group):
+                return None
+            for cpu in group:
+                if cpu.id not in siblings:
+                    return None
+        return list(groups.values())
+
+    def _linked_cores(self) -> list[list[HostCpu]]:
+        """The cores as the threads ``siblings`` links, in any way (union-find)."""
         ids = {cpu.id for cpu in self.cpus}
         parent = {ident: ident for ident in ids}
 
@@ -83,10 +109,9 @@ class HostCell:
             for sibling in cpu.siblings & ids:
                 parent[root(sibling)] = root(cpu.id)
         groups: dict[int, list[HostCpu]] = {}
-        for cpu in sorted(self.cpus, key=lambda cpu: (cpu.core_key, cpu.id)):
+        for cpu in sorted(self.cpus, key=_IN_ORDER):
             groups.setdefault(root(cpu.id), []).append(cpu)
-        return tuple(tuple(cpu.id for cpu in group) for group in
-                     sorted(groups.values(), key=lambda g: (g[0].core_key, g[0].id)))
+        return list(groups.values())
 
 
 @frozen
