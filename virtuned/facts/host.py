@@ -71,30 +71,25 @@ class HostCell:
         id) order. Threads are of one core when ``siblings`` links them, whatever
         their core_id says (some hosts number the threads of one core apart), and
         siblings another cell lists are not part of this cell's cores."""
-        cores = self._cores_by_sibling_sets()
-        if cores is None:
-            cores = self._linked_cores()
         # Both find a core's threads in order, and the cores in the order of their
         # first threads: they group the CPUs taken in order.
-        return tuple(tuple(cpu.id for cpu in core) for core in cores)
+        cores = self._cores_by_sibling_sets()
+        return cores if cores is not None else self._linked_cores()
 
-    def _cores_by_sibling_sets(self) -> list[list[HostCpu]] | None:
+    def _cores_by_sibling_sets(self) -> tuple[tuple[int, ...], ...] | None:
         """The usual host: each CPU's siblings are exactly the CPUs of this cell that
         list the same siblings, so the distinct sibling sets are the cores (one
         dictionary pass; parsing gives the threads of a core one set). None when
         they are not (siblings elsewhere, lists that disagree)."""
-        groups: dict[frozenset, list[HostCpu]] = {}
+        groups: dict[frozenset, list[int]] = {}
         for cpu in sorted(self.cpus, key=_IN_ORDER):
-            groups.setdefault(cpu.siblings, []).append(cpu)
-        for siblings, group in groups.items():
-            if len(siblings) != len(group):
+            groups.setdefault(cpu.siblings, []).append(cpu.id)
+        for siblings, ids in groups.items():
+            if len(siblings) != len(ids) or not siblings.issuperset(ids):
                 return None
-            for cpu in group:
-                if cpu.id not in siblings:
-                    return None
-        return list(groups.values())
+        return tuple(map(tuple, groups.values()))
 
-    def _linked_cores(self) -> list[list[HostCpu]]:
+    def _linked_cores(self) -> tuple[tuple[int, ...], ...]:
         """The cores as the threads ``siblings`` links, in any way (union-find)."""
         ids = {cpu.id for cpu in self.cpus}
         parent = {ident: ident for ident in ids}
@@ -108,10 +103,10 @@ class HostCell:
         for cpu in self.cpus:
             for sibling in cpu.siblings & ids:
                 parent[root(sibling)] = root(cpu.id)
-        groups: dict[int, list[HostCpu]] = {}
+        groups: dict[int, list[int]] = {}
         for cpu in sorted(self.cpus, key=_IN_ORDER):
-            groups.setdefault(root(cpu.id), []).append(cpu)
-        return list(groups.values())
+            groups.setdefault(root(cpu.id), []).append(cpu.id)
+        return tuple(map(tuple, groups.values()))
 
 
 @frozen
