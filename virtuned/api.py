@@ -225,8 +225,18 @@ class _Prepared:
     request: object  # () -> the request as a lock records it
     host: object  # host.HostFacts or None
     option_names: OptionNames
-    # (host.HostFacts) -> this request prepared for that host instead (fit's hosts)
-    on_host: object = None
+    # (host summary) -> the request's trait set on such a host, and the domain
+    # capabilities given with the request: for on_host (fit's hosts)
+    traits_on: object = None
+    given_domcaps: object = None
+
+    def on_host(self, facts) -> _Prepared:
+        """This request prepared for another host instead (made whole, not evolved:
+        fit makes one for every host)."""
+        return _Prepared(self.tree, self.original, self.traits_on(_host_summary(facts)),
+                         self.stated, _capabilities(self.given_domcaps, facts),
+                         self.device_nodes, self.seen, self.domain_name, self.request, facts,
+                         self.option_names, self.traits_on, self.given_domcaps)
 
     @property
     def defaults(self) -> int:
@@ -297,25 +307,30 @@ def _prepare(domain_xml, *, profiles=(), traits=(), sources=(), settings=(),
         seen.add(domcaps_name, domcaps)
         given = domain_capabilities.parse(domcaps, domcaps_name)
 
-    def capabilities(facts):  # a live host's or a snapshot's, chosen by the platform
-        return given if given is not None or facts is None else facts.host.domcaps
+    # Nothing here refers to the _Prepared made of it: no cycle keeps the tree alive
+    # after the request (it goes with its last reference, not at a collection).
+    return _Prepared(tree, original, trait_set, stated, _capabilities(given, facts),
+                     _device_nodes(device_nodes, option_names), seen, domain_name, request,
+                     facts, option_names, _remembered(traits_on), given)
 
-    resolved = {}  # this request's trait sets by host summary: fit asks for many hosts
 
-    def on_host(facts):
-        summary = _host_summary(facts)
+def _capabilities(given, facts):
+    """The domain capabilities given with the request, else a live host's or a
+    snapshot's (chosen by the platform), else none."""
+    return given if given is not None or facts is None else facts.host.domcaps
+
+
+def _remembered(traits_on):
+    """``traits_on`` asked once per host summary: fit asks for many hosts."""
+    resolved: dict = {}
+
+    def remembered(summary):
         trait_set = resolved.get(summary)
         if trait_set is None:
             trait_set = resolved[summary] = traits_on(summary)
-        return prepared_on(trait_set, facts)
+        return trait_set
 
-    def prepared_on(trait_set, facts):  # made whole: fit makes one for every host
-        return _Prepared(tree, original, trait_set, stated, capabilities(facts),
-                         device_pairs, seen, domain_name, request, facts, option_names,
-                         on_host)
-
-    device_pairs = _device_nodes(device_nodes, option_names)
-    return prepared_on(trait_set, facts)
+    return remembered
 
 
 @frozen
