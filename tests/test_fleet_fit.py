@@ -76,6 +76,17 @@ def test_a_broken_host_among_shared_hosts_is_the_input_error_it_is_alone(documen
            "reads version 1")
 
 
+
+def test_a_cpu_list_a_host_refuses_names_the_host_as_the_request_does(documents):
+    hosts = texts(2)
+    api.fit(DOMAIN, traits=NFV, hosts=hosts, host_names=["a", "b"], reserved_cpus="0")
+    with pytest.raises(VirtunedError) as raised:  # the same hosts, checked before as a, b
+        api.fit(DOMAIN, traits=NFV, hosts=hosts, host_names=["c", "d"],
+                reserved_cpus="0,500")
+    assert (raised.value.exit_code, str(raised.value)) == (
+        2, "--reserved-cpus 0,500: --reserved-cpus: CPU 500 is not on the host (c has "
+           "CPUs 0-23)")
+
 # ---------------------------------------------------------------- the fast path
 
 # fit plans the first host of a trait set in full and places the guest on the
