@@ -1,10 +1,12 @@
 """Host documents in the Python API (virtuned/api.py): a text seen again is known
 by its digest without hashing it again, in a cache bounded by count and by the
 memory of the texts it keeps; what it finds is still the parsed host of that
-content (tests/test_fleet_fit.py: that cache and its bound)."""
+content (tests/test_fleet_fit.py: that cache and its bound). And what a request
+leaves behind: nothing for the garbage collector."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 
 import pytest
@@ -87,3 +89,36 @@ def test_a_text_too_big_to_keep_is_hashed_each_time_and_pushes_out_nothing(hashe
         api.document_digest(huge)
     assert api.RECENT_DIGESTS.keys() == [SMALL]
     assert hashed == [len(SMALL), len(huge), len(huge)]
+
+
+NFV = """<domain type="kvm">
+  <name>nfv</name>
+  <memory unit="GiB">2</memory>
+  <vcpu>4</vcpu>
+</domain>
+"""
+OPERATIONS = {
+    "compile": lambda: api.compile(NFV, traits=["dedicated cpus", "video qxl"]),
+    "compile on a host": lambda: api.compile(NFV, traits=["dedicated cpus"], host=SMALL),
+    "explain": lambda: api.explain(NFV, traits=["dedicated cpus"], host=SMALL),
+    "plan": lambda: api.plan(NFV, traits=["dedicated cpus"], host=SMALL),
+    "fit": lambda: api.fit(NFV, traits=["guest numa nodes 2", "dedicated cpus"],
+                           hosts=[SMALL, capabilities(1, 2, 2)], host_names=["a", "b"]),
+}
+
+
+@pytest.mark.parametrize("operation", list(OPERATIONS))
+def test_a_request_leaves_no_reference_cycle(operation):
+    """Its tree, plan and placement go with their last reference: a cycle would keep
+    them (a document, a search's memo) until the collector finds it, and make it
+    work on every request of a long-lived process."""
+    run = OPERATIONS[operation]
+    run()  # caches filled: what stays in them is not garbage
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(3):
+            run()
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

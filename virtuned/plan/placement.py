@@ -364,6 +364,9 @@ def _assign(req: Requirements, nodes: list[Node], facts: HostFacts, explain: boo
         return None
 
     found = search(0, tuple(len(ids) for _, ids in kinds), emulator)
+    # search calls itself through this scope: let go of it here, or every placement
+    # would be a reference cycle, left for the garbage collector to find.
+    search = None
     if found is None:
         raise Infeasible(_reasons(cells, nodes, distinct, facts) if explain else ())
     per_node = list(found) + [(tuple(0 for _ in kinds), False)] * (len(nodes) - len(found))
@@ -399,8 +402,11 @@ def _choices(remaining: tuple[int, ...], nodes_left: int, fits):
                 continue
             yield from grow(grown, left - count)
 
-    for size in sorted(range(total + 1), key=lambda size: (abs(size - even), -size)):
-        yield from grow((), size)
+    try:
+        for size in sorted(range(total + 1), key=lambda size: (abs(size - even), -size)):
+            yield from grow((), size)
+    finally:  # grow calls itself through this scope: no cycle left behind when done
+        grow = None
 
 
 def _reasons(cells: _Cells, nodes, distinct, facts) -> tuple[str, ...]:
