@@ -75,3 +75,22 @@ def test_a_weighed_cache_never_holds_more_than_its_size():
     assert max(held) <= 10
     cache.put(199, "y")  # replaced: its new weight counts, not both
     assert cache.weight == sum(len(cache.get(key)) for key in cache.keys())
+
+
+def test_a_cache_directory_is_trusted_only_when_this_user_alone_may_write_in_it(tmp_path):
+    """What the CLI's caches hold is loaded as code (pickled tables, compiled
+    methods): a directory another user owns, or may write in, is never used."""
+    import os
+
+    directory = tmp_path / "cache"
+    directory.mkdir(mode=0o700)
+    assert caching.owned(directory) is True
+    for mode in (0o720, 0o702, 0o777):
+        directory.chmod(mode)
+        assert caching.owned(directory) is False, oct(mode)
+    directory.chmod(0o755)  # others may read it, not write in it
+    assert caching.owned(directory) is True
+    assert caching.owned(tmp_path / "missing") is False
+    if os.getuid() == 0:  # another user's, by ownership
+        os.chown(directory, 65534, 65534)
+        assert caching.owned(directory) is False

@@ -173,14 +173,16 @@ def cache_home() -> str | None:
 
 
 def owned(directory: str | os.PathLike) -> bool:
-    """Whether a directory belongs to this user: someone else's is never trusted (nor
-    written to). Where there are no user ids, whether it exists."""
+    """Whether a directory belongs to this user alone: someone else's is never
+    trusted (nor written to), and neither is one that others may write in (what it
+    holds is loaded as code: pickled tables, compiled methods). Where there are no
+    user ids, whether it exists."""
     try:
-        owner = os.stat(directory).st_uid
+        found = os.stat(directory)
     except OSError:
         return False
     getuid = getattr(os, "getuid", None)
-    return getuid is None or owner == getuid()
+    return getuid is None or (found.st_uid == getuid() and not found.st_mode & 0o022)
 
 
 def stamp(path: str | os.PathLike) -> tuple[int, int, int] | None:
