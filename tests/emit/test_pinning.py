@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.cli_run import run
+from tests.test_merge_override import overrides
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = str(ROOT / "examples/hosts/test-driver.xml")
@@ -41,11 +42,6 @@ PINNED = """<domain type='kvm'>
 """
 TRAITS = ["-t", "vcpus 2", "-t", "iothreads 1", "-t", "dedicated cpus", "-t", "realtime",
           "--host", HOST]
-
-
-def overrides(err: str) -> list[str]:
-    return [line.split(" overrides the input: ", 1)[1] for line in err.splitlines()
-            if " overrides the input: " in line]
 
 
 def test_a_guest_placed_again_keeps_no_pin_of_its_old_placement(tmp_path):

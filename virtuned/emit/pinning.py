@@ -73,36 +73,54 @@ def placed_all(ctx, parent: str, tag: str, specs: list, key: str | None = None) 
     """``placed`` for each of ``specs`` (children ``tag`` of ``parent``); with
     --override, the input's others are removed: a pin of a placement that no longer
     has it (a vCPU the guest lost, a cell that is gone) would contradict the new one."""
-    result = [edit for spec in specs for edit in placed(ctx, parent, spec, key)]
-    existing = ctx.root.find(parent) if _overriding(ctx) else None
-    if existing is None:
+    existing = ctx.root.find(parent) if parent else ctx.root
+    children, matching = _matching(existing, tag, key)
+    result, matched = [], set()
+    for spec in specs:
+        found = matching(spec)
+        matched.update(found)
+        result += _placed(ctx, parent, spec, key, found)
+    if not _overriding(ctx):
         return result
-    return result + [Remove(element, ctx.origin) for element in existing.iterchildren(tag)
-                     if not any(_keyed_by(element, spec, key) for spec in specs)]
+    return result + [Remove(element, ctx.origin) for element in children
+                     if element not in matched]
 
 
 def placed(ctx, parent: str, spec: E, key: str | None = None) -> list:
     """``child``'s edit, as a list; with --override, an input element that says
     otherwise is made to say what ``spec`` says (merge lists each value replaced),
     where ``child`` would refuse it, and others of its key are removed."""
-    if _overriding(ctx):
-        existing = ctx.root.find(parent) if parent else ctx.root
-        keyed = [] if existing is None else [element for element in existing.iterchildren(
-            spec.tag) if _keyed_by(element, spec, key)]
-        if keyed:
-            edits = [] if _same(keyed[0], spec) else _replaced(ctx, keyed[0], spec)
-            return edits + [Remove(element, ctx.origin) for element in keyed[1:]]
-    edit = child(ctx, parent, spec, key)
+    existing = ctx.root.find(parent) if parent else ctx.root
+    return _placed(ctx, parent, spec, key, _matching(existing, spec.tag, key)[1](spec))
+
+
+def _placed(ctx, parent: str, spec: E, key: str | None, found: list) -> list:
+    if _overriding(ctx) and found:
+        edits = [] if _same(found[0], spec) else _replaced(ctx, found[0], spec)
+        return edits + [Remove(element, ctx.origin) for element in found[1:]]
+    edit = child(ctx, parent, spec, key, found)
     return [] if edit is None else [edit]
+
+
+def _matching(existing, tag: str, key: str | None):
+    """The input's children ``tag`` of ``existing``, and a function giving those a
+    spec would be (by ``key``): looked up by the key as written, so that a guest of
+    thousands of pins is matched in one pass; CPU lists, which match when they
+    overlap, are compared one by one."""
+    children = [] if existing is None else list(existing.iterchildren(tag))
+    if key is None:
+        return children, lambda spec: children
+    if key in _LISTS:
+        return children, lambda spec: [element for element in children
+                                       if _same_key(key, element.get(key), spec.get(key))]
+    by_key: dict = {}
+    for element in children:
+        by_key.setdefault(element.get(key), []).append(element)
+    return children, lambda spec: by_key.get(spec.get(key), [])
 
 
 def _overriding(ctx) -> bool:
     return ctx.override and ctx.origin.strength == "require"
-
-
-def _keyed_by(element, spec: E, key: str | None) -> bool:
-    """Whether the input's ``element`` is the one ``spec`` would be (by ``key``)."""
-    return key is None or _same_key(key, element.get(key), spec.get(key))
 
 
 def _replaced(ctx, element, spec: E) -> list:
@@ -218,23 +236,22 @@ def vcpu_attributes(ctx, **wanted: str) -> list:
             if vcpu.get(name) is None or not _same_value(name, vcpu.get(name), value)]
 
 
-def child(ctx, parent: str, spec: E, key: str | None = None) -> Add | None:
+def child(ctx, parent: str, spec: E, key: str | None, found: list) -> Add | None:
     """Add ``spec`` under the element at path ``parent``; at most one per ``key``
-    value (one per tag when None; CPU lists match when they overlap). One the input
-    has already must mean the same (then nothing changes; it may say more, such as
-    a cell's memAccess): a different one is a conflict, never overridden."""
-    existing = ctx.root.find(parent) if parent else ctx.root
-    if existing is not None:
-        for element in existing.iterchildren(spec.tag):
-            if key is None or _same_key(key, element.get(key), spec.get(key)):
-                if _same(element, spec):
-                    return None
-                where = f"/domain/{parent}/{spec.tag}".replace("//", "/")
-                raise conflict(ctx.origin, f"{where} {_show(spec)}",
-                               element_span(element, ctx.filename),
-                               f"the input has {_show_element(element)}",
-                               hint="a trait never overrides what the input states: "
-                                    "change the input, or drop the trait")
+    value (one per tag when None; CPU lists match when they overlap): ``found``, the
+    input's children that it would be. One the input has already must mean the same
+    (then nothing changes; it may say more, such as a cell's memAccess): a different
+    one is a conflict, never overridden."""
+    if found:
+        element = found[0]
+        if _same(element, spec):
+            return None
+        where = f"/domain/{parent}/{spec.tag}".replace("//", "/")
+        raise conflict(ctx.origin, f"{where} {_show(spec)}",
+                       element_span(element, ctx.filename),
+                       f"the input has {_show_element(element)}",
+                       hint="a trait never overrides what the input states: "
+                            "change the input, or drop the trait")
     return Add(parent, spec, ctx.origin, identity=(spec.tag, spec.get(key) if key else None))
 
 
