@@ -16,8 +16,8 @@ import attrs
 from lxml import etree
 
 from virtuned.diagnostics import Diagnostic, Related, Span, error
-from virtuned.domain import (Inserter, MixedContent, copy_of, element_span, indent_subtree,
-                             indent_unit, path_of)
+from virtuned.domain import (Inserter, MixedContent, copy_of, detach, element_span,
+                             indent_subtree, indent_unit, path_of)
 from virtuned.emit.edits import Add, E, Ensure, Remove, SetAttr, SetText, conflict
 from virtuned.frozen import frozen
 from virtuned.resolve.model import Origin
@@ -117,27 +117,10 @@ def _take_out(element) -> None:
     """Remove ``element`` with the indentation before it, and a parent it leaves
     empty (an empty <cputune>)."""
     parent = element.getparent()
-    _detach(element)
+    detach(element)
     if len(parent) == 0 and not parent.attrib and not (parent.text or "").strip() \
             and parent.getparent() is not None:
-        _detach(parent)
-
-
-def _detach(element) -> None:
-    """Remove ``element`` and the indentation before it (the last child's tail,
-    which closes its parent, goes to the child before it)."""
-    parent, previous, tail = element.getparent(), element.getprevious(), element.tail
-    if element.getnext() is None:
-        if previous is not None:
-            previous.tail = tail
-        else:
-            parent.text = None if tail is None or not tail.strip() else tail
-    elif tail and tail.strip():  # text between elements (libvirt has none there) stays
-        if previous is not None:
-            previous.tail = (previous.tail or "") + tail
-        else:
-            parent.text = (parent.text or "") + tail
-    parent.remove(element)  # lxml takes the tail with the element
+        detach(parent)
 
 
 def _text(element) -> str:

@@ -20,8 +20,8 @@ import functools
 from lxml import etree
 
 from virtuned.diagnostics import error
-from virtuned.domain import (Inserter, MixedContent, copy_of, element_span, indent_subtree,
-                             indent_unit)
+from virtuned.domain import (Inserter, MixedContent, copy_of, detach, element_span,
+                             indent_subtree, indent_unit)
 from virtuned.merge import Change
 from virtuned.resolve.model import Origin
 
@@ -50,7 +50,7 @@ def stamp(tree, used_profiles, compiler_version: str, filename: str = "<domain>"
         record = metadata[0]
     else:
         for old in list(metadata.iterchildren(_TAG)):
-            _remove(old)
+            detach(old)
         record = copy_of(key, lambda: _element(key, False))
         try:
             inserter.insert(metadata, record, indented=True)
@@ -94,20 +94,3 @@ def _record(used_profiles, compiler_version: str) -> bytes:
                              {"name": used.name, "version": used.version,
                               "sha256": used.sha256, "source": used.source})
     return etree.tostring(record)
-
-
-def _remove(element) -> None:
-    """Remove an element and its trailing whitespace, keeping any text around it."""
-    parent = element.getparent()
-    previous = element.getprevious()
-    tail = element.tail or ""
-    if tail.strip():
-        if previous is not None:
-            previous.tail = (previous.tail or "") + tail
-        else:
-            parent.text = (parent.text or "") + tail
-    elif previous is not None and element.getnext() is None:
-        previous.tail = tail  # keep the closing tag's indentation
-    elif previous is None and element.getnext() is None:
-        parent.text = tail
-    parent.remove(element)

@@ -623,6 +623,23 @@ def _depth(element) -> int:
     return depth
 
 
+def detach(element) -> None:
+    """Remove ``element`` and the indentation before it (the last child's tail,
+    which closes its parent, goes to the child before it)."""
+    parent, previous, tail = element.getparent(), element.getprevious(), element.tail
+    if element.getnext() is None:
+        if previous is not None:
+            previous.tail = tail
+        else:
+            parent.text = None if tail is None or not tail.strip() else tail
+    elif tail and tail.strip():  # text between elements (libvirt has none there) stays
+        if previous is not None:
+            previous.tail = (previous.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+    parent.remove(element)  # lxml takes the tail with the element
+
+
 def indent_subtree(element, unit: str, level: int) -> None:
     """Indent the inside of ``element``, which stands at depth ``level``."""
     if len(element) == 0:
