@@ -267,13 +267,16 @@ def completion(name: str, *, rank: int, since: int = 1):
             raise TypeError(f"completion {name!r}: its name or rank is taken")
         _COMPLETIONS[name] = definition
         _COMPLETIONS_OF.clear()
+        defaults_version.cache_clear()
         return definition
 
     return register
 
 
+@functools.lru_cache(maxsize=1)
 def defaults_version() -> int:
-    """This virtuned's defaults: the newest version any completion belongs to."""
+    """This virtuned's defaults: the newest version any completion belongs to
+    (asked by every compile; forgotten when a completion registers)."""
     return max((c.since for c in _COMPLETIONS.values()), default=0)
 
 
