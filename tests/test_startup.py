@@ -1,6 +1,7 @@
 """A command-line run's start-up (virtuned/startup.py): the code attrs compiles for
-each class is kept in the user's cache and reused by the next run, whatever that
-run's hash seed; the collector is paused until ready()."""
+each class, and what re compiles each pattern to, are kept in the user's cache and
+reused by the next run, whatever that run's hash seed; the collector is paused until
+ready()."""
 
 import os
 import subprocess
@@ -39,7 +40,7 @@ def run(cache: str, seed: str = "random", before: str = "", **more: str) -> str:
 
 
 def kept(directory: Path) -> list[Path]:
-    return sorted(directory.glob("attrs-code-*.marshal"))
+    return sorted(directory.glob("start-*.marshal"))
 
 
 @pytest.mark.parametrize("before", ["", "import attrs\n"], ids=["first", "after attrs"])
@@ -71,3 +72,31 @@ def test_the_cli_keeps_it(tmp_path):
     subprocess.run([sys.executable, "-m", "virtuned", "traits"], env=environment, check=True,
                    capture_output=True)
     assert len(kept(tmp_path)) == 1
+
+
+# Patterns compiled after begin(), each compared with what re compiles without the
+# cache (patterns compare equal when their flags, text and compiled code are).
+PATTERNS = """
+import re
+from virtuned import startup
+startup.begin()
+held = set(startup._patterns)
+given = [(r"(?P<word>[a-z]+)-(\\d+)", re.I), (rb"x|y+", 0), (r"\\s*/>$", re.M)]
+made = [re.compile(text, flags) for text, flags in given]
+startup.ready()
+print([(text, flags) in held for text, flags in given],
+      [re._compiler.compile(text, flags) == p for (text, flags), p in zip(given, made)],
+      made[0].match("Ab-12").groupdict())
+"""
+
+
+def test_the_next_run_reuses_compiled_patterns(tmp_path):
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "VIRTUNED_CACHE_DIR": str(tmp_path)}
+
+    def run_patterns() -> str:
+        return subprocess.run([sys.executable, "-c", PATTERNS], capture_output=True,
+                              text=True, env=environment, check=True).stdout
+
+    same, found = "[True, True, True] {'word': 'Ab'}\n", "[True, True, True] "
+    assert run_patterns() == "[False, False, False] " + same
+    assert run_patterns() == found + same
