@@ -4,7 +4,7 @@ cache only means parsing again."""
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
 import subprocess
 import sys
@@ -76,9 +76,10 @@ def test_errors_are_not_cached(cached):
 def test_a_broken_or_foreign_entry_means_parsing_again(cached):
     parsed = parse("guest agent\n", "a.vt")
     (entry,) = cached.iterdir()
-    for junk in ("{", json.dumps({"@": "os.system", "command": "true"}), "[]",
-                 json.dumps({"@": "Profile", "nonsense": 1})):
-        entry.write_text(junk)
+    for junk in (b"{", marshal.dumps({"@": "os.system", "command": "true"}),
+                 marshal.dumps([]), marshal.dumps({"@": "Profile", "nonsense": 1}),
+                 marshal.dumps({"@": "Comment", "line": 1, "col": 1, "text": {"#"}})):
+        entry.write_bytes(junk)
         assert cache.load("guest agent\n", "a.vt") is None
         assert parse("guest agent\n", "a.vt") == parsed
 

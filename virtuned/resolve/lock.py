@@ -11,8 +11,6 @@ a trait emits still replays the old behaviour (or refuses, if it no longer has i
 
 from __future__ import annotations
 
-import json
-
 from virtuned import caching
 from virtuned.diagnostics import Span, error
 from virtuned.resolve import registry
@@ -30,6 +28,8 @@ def input_digest(domain_xml: str | bytes | None) -> str | None:
 
 def dump(trait_set: TraitSet, *, request: dict, compiler: str, defaults: int) -> str:
     """The lock as JSON text (keys sorted, so equal locks are equal bytes)."""
+    import json  # here: only a compile with a lock needs it (1 % of a CLI run)
+
     document = {
         "virtuned_lock": FORMAT,
         "compiler": compiler,
@@ -43,6 +43,8 @@ def dump(trait_set: TraitSet, *, request: dict, compiler: str, defaults: int) ->
 
 def load(text: str, source: str, *, request: dict) -> TraitSet:
     """A TraitSet from a lock; the request must be the one the lock was written for."""
+    import json  # (as in dump)
+
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
