@@ -6,12 +6,12 @@ profile. Profiles rarely change, so the CLI keeps each parsed text as plain data
 (lists, dictionaries, strings, numbers; in marshal's form, which needs no import as
 JSON's would: 1 % of a run) under ``$XDG_CACHE_HOME/virtuned/syntax``
 (``~/.cache/...``; ``VIRTUNED_CACHE_DIR`` moves it, an empty value turns it off),
-keyed by the text, its name and the code that parsed it (grammar, parser, AST): an
-edited profile or an upgraded virtuned never sees an old entry. Only the AST's own
-node classes, strings and numbers are ever built from an entry, so a tampered file
-can at worst describe another profile, as the profile files on the search path can.
-Whatever goes wrong with the cache (no home, read-only disk, a broken entry) only
-means parsing again.
+keyed by the text, its name and the code that parsed it (the stamps of the grammar,
+parser and AST files): an edited profile or an upgraded virtuned never sees an old
+entry. Only the AST's own node classes, strings and numbers are ever built from an
+entry, so a tampered file can at worst describe another profile, as the profile files
+on the search path can. Whatever goes wrong with the cache (no home, read-only disk,
+a broken entry) only means parsing again.
 """
 
 from __future__ import annotations
@@ -106,11 +106,14 @@ _CODE_DIGEST: list[bytes] = []
 
 def _key(text: str, filename: str) -> str:
     if not _CODE_DIGEST:
-        code = caching.sha256(str(FORMAT).encode())
-        code.update(data.read_text("grammar", "virtuned.lark").encode())
-        for module in ("parser.py", "ast.py", "cache.py"):
-            code.update((Path(__file__).parent / module).read_bytes())
-        _CODE_DIGEST.append(code.digest())
+        # The code that parsed it by its files' stamps (caching.stamp: what changes
+        # when a file changes), not their text: hashing that cost a run 1M instructions.
+        here = os.path.dirname(__file__)
+        files = [os.path.join(data.directory("grammar"), "virtuned.lark"),
+                 *(os.path.join(here, module) for module in ("parser.py", "ast.py",
+                                                             "cache.py"))]
+        stamps = [(name, caching.stamp(name)) for name in files]
+        _CODE_DIGEST.append(caching.sha256(repr((FORMAT, stamps)).encode()).digest())
     digest = caching.sha256(_CODE_DIGEST[0])
     digest.update(filename.encode("utf-8", "surrogatepass") + b"\0")
     digest.update(text.encode("utf-8", "surrogatepass"))
