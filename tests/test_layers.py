@@ -42,6 +42,7 @@ LAZILY_LOADED = {
     "virtuned.facts.live": "a live host, read through libvirt: --connect",
     "virtuned.plan.hostmap": "the picture of a host: --map",
     "virtuned.parallel": "hosts shared among forked processes: fit over a fleet",
+    "virtuned.facts.osinfo": "osinfo-db: an 'os' trait, an input that names its OS",
 }
 
 

@@ -9,7 +9,6 @@ from virtuned.diagnostics import ExitCode, Related, error
 from virtuned.domain import element_span, int_attr
 from virtuned.emit import devices, hypervisor, pinning
 from virtuned.emit.edits import Add, E, Ensure, Remove, SetAttr, SetText, conflict, el
-from virtuned.facts import osinfo
 from virtuned.facts.platform import machine_family
 from virtuned.frozen import frozen
 from virtuned.plan.requirements import (CpuPolicy, DeviceAffinity, EmulatorPolicy,
@@ -26,3 +25,13 @@ __all__ = [
     "format_cpulist", "format_kib", "frozen", "hypervisor", "int_attr",
     "machine_family", "osinfo", "parse_cpulist", "pinning", "slot_type", "trait",
     "whole_or_none"]
+
+
+def __getattr__(name: str):
+    """``osinfo`` (virtuned/facts/osinfo.py), imported when a trait first reads it:
+    only an 'os' trait needs osinfo-db, and importing it cost every CLI compile 2 %."""
+    if name == "osinfo":
+        from virtuned.facts import osinfo
+
+        return osinfo
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

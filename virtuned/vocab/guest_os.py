@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 
+from virtuned.emit import kit
 from virtuned.emit.kit import (Add, E, Expansion, SetAttr, error, format_kib,
-                              machine_family, osinfo, slot_type, trait)
+                              machine_family, slot_type, trait)
 
 
 LIBOSINFO = "http://libosinfo.org/xmlns/libvirt/domain/1.0"
@@ -12,8 +13,8 @@ LIBOSINFO = "http://libosinfo.org/xmlns/libvirt/domain/1.0"
 
 def _known_os(text: str) -> str:
     try:
-        osinfo.lookup(text)
-    except osinfo.UnknownOs as exc:
+        kit.osinfo.lookup(text)
+    except kit.osinfo.UnknownOs as exc:
         raise ValueError(str(exc)) from None
     return text
 
@@ -22,7 +23,7 @@ slot_type("osinfo", _known_os, "an osinfo-db short id like win11 or fedora37")
 
 
 def _facts(args) -> dict:
-    return {"os": args["id"], "os family": osinfo.lookup(args["id"]).family}
+    return {"os": args["id"], "os family": kit.osinfo.lookup(args["id"]).family}
 
 
 @trait("os {id:osinfo}", version=1, rank=280, example="os fedora37", facts=_facts)
@@ -35,7 +36,7 @@ def guest_os(ctx, id):
     other tools look for it. What the OS recommends is applied only with
     'recommended'. Input metadata naming another OS is a conflict.
     """
-    uri = osinfo.lookup(id).id
+    uri = kit.osinfo.lookup(id).id
     record = ctx.root.find(f"metadata/{{{LIBOSINFO}}}libosinfo")
     if record is None:
         return [Add("metadata", E(f"{{{LIBOSINFO}}}libosinfo",
@@ -55,7 +56,7 @@ def recommendations(args, facts, origin) -> Expansion:
         raise error(origin.span, "recommended: no guest OS is known",
                     hint="name it with 'os ID', as in 'os win11' or 'os fedora37' (or "
                     "in the input's libosinfo metadata, as virt-install does)")
-    info = osinfo.lookup(short_id)
+    info = kit.osinfo.lookup(short_id)
     q35 = machine_family(facts.get("machine") or "q35") == "q35"
     arch = facts.get("arch") or "x86_64"
     choices = _choices(info, q35, arch) + _resources(info, arch, facts)
@@ -68,7 +69,7 @@ def recommendations(args, facts, origin) -> Expansion:
     return Expansion(tuple(lines), warnings)
 
 
-def _drives_q35(info: osinfo.OsInfo) -> bool:
+def _drives_q35(info: kit.osinfo.OsInfo) -> bool:
     """Whether the OS drives the q35 chipset; osinfo-db's 'unknown' OS is taken to be
     a modern one."""
     return info.supports("q35") or info.short_id == "unknown"
@@ -78,12 +79,12 @@ def _prefers(args, facts) -> dict:
     """The machine the guest OS drives, where nothing decides one: pc for an OS that
     osinfo-db does not list with q35 (winxp), as virt-install chooses."""
     short_id = facts.get("os")
-    if short_id is None or _drives_q35(osinfo.lookup(short_id)):
+    if short_id is None or _drives_q35(kit.osinfo.lookup(short_id)):
         return {}
     return {"machine": "pc"}
 
 
-def _resources(info: osinfo.OsInfo, arch: str, facts) -> list[tuple[str | None, str]]:
+def _resources(info: kit.osinfo.OsInfo, arch: str, facts) -> list[tuple[str | None, str]]:
     """Memory and vCPUs: osinfo's recommendation (else its minimum) where the input
     states none; a warning (no trait) where it states less than the minimum."""
     wanted = info.resources_for(arch)
@@ -108,7 +109,7 @@ def _resources(info: osinfo.OsInfo, arch: str, facts) -> list[tuple[str | None, 
     return out
 
 
-def _choices(info: osinfo.OsInfo, q35: bool, arch: str) -> list[tuple[str, str]]:
+def _choices(info: kit.osinfo.OsInfo, q35: bool, arch: str) -> list[tuple[str, str]]:
     """(trait, why) for everything the OS decides: firmware, platform, drivers."""
     choices = []
     if info.requires_uefi(arch):
@@ -134,13 +135,13 @@ def _choices(info: osinfo.OsInfo, q35: bool, arch: str) -> list[tuple[str, str]]
     return choices
 
 
-def _driver(info: osinfo.OsInfo, kind: str, with_driver: str, without: str):
+def _driver(info: kit.osinfo.OsInfo, kind: str, with_driver: str, without: str):
     if info.supports(kind):
         return with_driver, f"it has a {kind} driver"
     return without, f"no {kind} driver"
 
 
-def emulated_nic(info: osinfo.OsInfo, q35: bool) -> str:
+def emulated_nic(info: kit.osinfo.OsInfo, q35: bool) -> str:
     """virt-install's NIC for an OS without virtio-net: e1000e on q35, else the
     first emulated NIC the OS has a driver for, else e1000."""
     if q35:
@@ -148,9 +149,9 @@ def emulated_nic(info: osinfo.OsInfo, q35: bool) -> str:
     return next((kind for kind in ("e1000", "rtl8139") if info.supports(kind)), "e1000")
 
 
-def os_info(ctx) -> osinfo.OsInfo | None:
+def os_info(ctx) -> kit.osinfo.OsInfo | None:
     """The guest OS of this compile ('os ID', or the input's libosinfo metadata)."""
-    return osinfo.lookup(ctx.plan.os) if ctx.plan.os else None
+    return kit.osinfo.lookup(ctx.plan.os) if ctx.plan.os else None
 
 
 def drives(ctx, kind: str) -> bool:
