@@ -42,24 +42,31 @@ def apply(tree, edits, filename: str, warnings: list | None = None,
     a whole (never half-applied), with a warning appended to ``warnings``. With
     ``override``, a required trait replaces a value the input states (``overridden``
     lists each) instead of conflicting with it, and removes what it takes away.
+    Returns what was done, as ``(element, edit, the input's value)``: the values set,
+    then the elements added, the values ensured and what was removed.
     """
-    sets, adds, removes = _settle(edits, filename, warnings, override)
-    removed = _removed(tree, removes)  # their places as the input has them
-    root = tree.getroot()
-    inserter = Inserter(indent_unit(root))
-    done: list[tuple] = []
-    ensures = []
-    for edit, current in sets:
-        kind = type(edit)
-        if kind is SetAttr:
-            edit.element.set(edit.name, edit.value)
-        elif kind is SetText:
-            edit.element.text = edit.value
+    done, adds, ensures, removes = _settle(edits, filename, warnings, override)
+    removed = _removed(tree, removes) if removes else ()  # the places the input has
+    for element, edit, _ in done:
+        if type(edit) is SetAttr:
+            element.set(edit.name, edit.value)
         else:
-            ensures.append(edit)
-            continue
-        done.append((edit.element, edit, current))
-    parents: dict[str, object] = {}
+            element.text = edit.value
+    if adds or ensures:
+        done += _add(tree.getroot(), adds, ensures, filename)
+    for edit in removes:
+        _take_out(edit.element)
+    done += removed
+    return done
+
+
+def _add(root, adds, ensures, filename: str) -> list[tuple]:
+    """Insert the additions, then set the ensured values (on elements made for them
+    when the input lacks them); what was done, as ``apply`` lists it."""
+    unit = indent_unit(root)
+    inserter = Inserter(unit)
+    done: list[tuple] = []
+    parents: dict[str, object] = {}  # a path from the root → its element
     for edit in adds:
         parent, spec, missing = edit.parent, edit.spec, ()
         if type(parent) is str:
@@ -71,7 +78,9 @@ def apply(tree, edits, filename: str, warnings: list | None = None,
                 # The elements the path lacks are added with the spec, around it.
                 for step in reversed(missing):
                     spec = _around(step, spec)
-        element = _instance(spec, inserter.unit, inserter.depth(parent) + 1)
+        level = inserter.depth(parent) + 1
+        # A copy of the spec's element as made (and indented) once for its level.
+        element = copy_of((spec, unit, level), lambda: _prototype(spec, unit, level))
         try:
             inserter.insert(parent, element, indented=True)
         except MixedContent as exc:
@@ -91,9 +100,7 @@ def apply(tree, edits, filename: str, warnings: list | None = None,
             element = parents[edit.path] = _ensure(root, edit.path, inserter)
         element.set(edit.name, edit.value)
         done.append((element, edit, None))
-    for edit in removes:
-        _take_out(edit.element)
-    return done + removed
+    return done
 
 
 @frozen
@@ -133,14 +140,11 @@ def _around(tag: str, spec: E) -> E:
     return E(tag, (), (spec,))
 
 
-def _instance(spec: E, unit: str, level: int):
+def _prototype(spec: E, unit: str, level: int):
     """A new element of ``spec``, indented inside for depth ``level``."""
-    def make():
-        element = spec.build()
-        indent_subtree(element, unit, level)
-        return element
-
-    return copy_of((spec, unit, level), make)
+    element = spec.build()
+    indent_subtree(element, unit, level)
+    return element
 
 
 def overridden(done, filename: str) -> list[Diagnostic]:
@@ -150,8 +154,10 @@ def overridden(done, filename: str) -> list[Diagnostic]:
                         + _replaced(edit, old),
                         edit.origin.span or element_span(element, filename),
                         (Related(element_span(element, filename), "the input had it here"),))
-             for element, edit, old in done if _overrides(edit, old)]
-    return sorted(found, key=lambda d: (d.span.file, d.span.line, d.span.col))
+             for element, edit, old in done
+             if old is not None and _overrides(edit, old)]  # additions have no old
+    return sorted(found, key=lambda d: (d.span.file, d.span.line, d.span.col)) \
+        if len(found) > 1 else found
 
 
 def _replaced(edit, old) -> str:
@@ -196,16 +202,12 @@ class _Clash(Exception):
 
 
 def _settle(edits, filename: str, warnings: list | None, override: bool):
-    """The edits that can be applied together: required clashes raise, a clashing
-    preference is dropped with all of its edits and the rest is settled again."""
+    """The edits that can be applied together, as ``_sorted_out`` gives them: required
+    clashes raise, a clashing preference is dropped with all of its edits and the
+    rest is settled again."""
     while True:
-        values, adds, removes = [], [], []
-        for edit in edits:
-            kind = type(edit)
-            (adds if kind is Add else removes if kind is Remove else values).append(edit)
         try:
-            return (_check_values(values, filename, override), _dedupe_additions(adds),
-                    _removals(removes, values))
+            return _sorted_out(edits, filename, override)
         except _Clash as clash:
             default = next((o for o in (clash.origin, clash.other)
                             if o is not None and o.strength == "default"), None)
@@ -222,65 +224,77 @@ def _settle(edits, filename: str, warnings: list | None, override: bool):
             edits = [e for e in edits if e.origin is not loser]
 
 
-def _check_values(edits, filename: str, override: bool) -> list[tuple]:
-    """The value edits that change something, once each, with the input's value
-    they replace; conflicts raise (with ``override``, not a required trait's with
-    the input)."""
-    chosen: dict[tuple, tuple] = {}
+def _sorted_out(edits, filename: str, override: bool):
+    """One pass over ``edits``, which sorts them by what ``apply`` does with them: the
+    values that change, once each, as ``(element, edit, the input's value)``; the
+    additions, one of each thing; the ensured values; the removals, once each.
+    Conflicts raise: the values' first, in the edits' order (with ``override``, not
+    a required trait's with the input), then the additions', then the removals'."""
+    changes, adds, ensures, removes = [], [], [], []
+    chosen: dict[tuple, tuple] = {}  # (element or path, name) → (first edit, input's)
     for edit in edits:
         kind = type(edit)
-        if kind is Ensure:
-            key, current = ("path", edit.path, edit.name), None  # not in the input
-        elif kind is SetAttr:
-            key, current = (id(edit.element), edit.name), edit.element.get(edit.name)
+        if kind is SetAttr:
+            element = edit.element
+            key, current = (element, edit.name), element.get(edit.name)
+        elif kind is Add:
+            adds.append(edit)
+            continue
+        elif kind is Ensure:
+            key, current = (edit.path, edit.name), None  # not in the input
+        elif kind is SetText:
+            element = edit.element
+            key, current = (element, None), (element.text or "").strip() or None
         else:
-            key, current = (id(edit.element), None), _current(edit)
-        if current is not None and current != edit.value and current != getattr(
+            removes.append(edit)
+            continue
+        value = edit.value
+        if current is not None and current != value and current != getattr(
                 edit, "replaces", None) and not (override and edit.origin.strength ==
                                                  "require"):
+            raise _Clash(_against_input(edit, current, filename), edit.origin, None)
+        first = chosen.setdefault(key, (edit, current))[0]
+        if first is edit:
+            if current != value:
+                if kind is Ensure:
+                    ensures.append(edit)
+                else:
+                    changes.append((element, edit, current))
+        elif first.value != value:
             what = _location(edit)
-            raise _Clash(conflict(edit.origin, f"{what} = '{edit.value}'",
-                                  element_span(edit.element, filename),
-                                  f"the input states {what} = '{current}'",
-                                  hint="a trait never overrides what the input states: "
-                                       "change the input, or drop the trait"),
-                         edit.origin, None)
-        other = chosen.get(key)
-        if other is None:
-            chosen[key] = (edit, current)
-        elif other[0].value != edit.value:
-            other = other[0]
-            what = _location(edit)
-            raise _Clash(conflict(edit.origin, f"{what} = '{edit.value}'", other.origin.span,
-                                  f"'{other.origin.label}' sets {what} = '{other.value}'"),
-                         edit.origin, other.origin)
-    return [pair for pair in chosen.values() if pair[1] != pair[0].value]
+            raise _Clash(conflict(edit.origin, f"{what} = '{value}'", first.origin.span,
+                                  f"'{first.origin.label}' sets {what} = '{first.value}'"),
+                         edit.origin, first.origin)
+    if len(adds) > 1:
+        adds = _dedupe_additions(adds)
+    if removes:  # only with --override
+        removes = _removals(removes, [first for first, _ in chosen.values()])
+    return changes, adds, ensures, removes
+
+
+def _against_input(edit, current: str, filename: str):
+    what = _location(edit)
+    return conflict(edit.origin, f"{what} = '{edit.value}'",
+                    element_span(edit.element, filename),
+                    f"the input states {what} = '{current}'",
+                    hint="a trait never overrides what the input states: "
+                         "change the input, or drop the trait")
 
 
 def _removals(removes: list[Remove], values) -> list[Remove]:
     """Each element removed once; one that another edit sets a value on is a
     conflict (what to keep is not clear)."""
-    if not removes:
-        return []
     removed: dict = {}
     for edit in removes:  # the first trait that removes it is named
-        removed.setdefault(id(edit.element), edit)
+        removed.setdefault(edit.element, edit)
     for edit in values:
-        other = removed.get(id(getattr(edit, "element", None)))
+        other = removed.get(getattr(edit, "element", None))
         if other is not None:
             what = _location(edit)
             raise _Clash(conflict(edit.origin, f"{what} = '{edit.value}'", other.origin.span,
                                   f"'{other.origin.label}' removes {path_of(edit.element)}"),
                          edit.origin, other.origin)
     return list(removed.values())
-
-
-def _current(edit) -> str | None:
-    if isinstance(edit, Ensure):
-        return None  # the element is not in the input
-    if isinstance(edit, SetAttr):
-        return edit.element.get(edit.name)
-    return (edit.element.text or "").strip() or None
 
 
 def _location(edit) -> str:
@@ -303,10 +317,8 @@ def _dedupe_additions(adds: list[Add]) -> list[Add]:
         if add.identity is None:
             result.append(add)
             continue
-        key = (add.parent, add.identity)
-        place = by_identity.get(key)
-        if place is None:
-            by_identity[key] = len(result)
+        place = by_identity.setdefault((add.parent, add.identity), len(result))
+        if place == len(result):  # the first of its kind
             result.append(add)
             continue
         other = result[place]
