@@ -131,7 +131,8 @@ def _compile_pattern(pattern, flags=0):
     """re's compile of a pattern, for re (which calls it when its own cache has not
     got the pattern): what earlier runs compiled it to, handed to _sre, else
     compiled and kept. The steps are those of ``re._compiler.compile`` (the same in
-    every Python from 3.11), split where the pattern's compiled form is ready."""
+    Python 3.11 to 3.13), split where the pattern's compiled form is ready; a form
+    that does not make the same pattern as re's own is never kept."""
     global _new
     key = (pattern, flags)
     if type(pattern) not in (str, bytes) or type(flags) is not int or flags & _DEBUG:
@@ -144,8 +145,12 @@ def _compile_pattern(pattern, flags=0):
         except (TypeError, ValueError, RuntimeError):  # not what _sre takes: again
             pass
     compiled = _compile_regex(pattern, flags)  # raises re.error for a bad pattern
-    kept = _compiled_form(pattern, flags)
-    if _sre.compile(pattern, *kept) == compiled:  # (patterns compare their code)
+    try:
+        kept = _compiled_form(pattern, flags)
+        same = _sre.compile(pattern, *kept) == compiled  # (patterns compare their code)
+    except (AttributeError, TypeError, ValueError, RuntimeError):  # a re of other steps
+        same = False
+    if same:
         _patterns[key] = kept
         _new = True
     return compiled
