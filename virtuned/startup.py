@@ -124,7 +124,9 @@ def _compile(source, filename, mode, flags=0, dont_inherit=False, *more, **optio
 
 
 _compile_regex = re._compiler.compile  # re's own
-_DEBUG = int(re.DEBUG)  # (an int: a RegexFlag would make each & an enum's)
+# Left to re: DEBUG prints as it compiles, and LOCALE's code could depend on the
+# locale of the run that compiled it. (ints: a RegexFlag would make each & an enum's)
+_UNKEPT = int(re.DEBUG | re.LOCALE)
 
 
 def _compile_pattern(pattern, flags=0):
@@ -135,7 +137,7 @@ def _compile_pattern(pattern, flags=0):
     that does not make the same pattern as re's own is never kept."""
     global _new
     key = (pattern, flags)
-    if type(pattern) not in (str, bytes) or type(flags) is not int or flags & _DEBUG:
+    if type(pattern) not in (str, bytes) or type(flags) is not int or flags & _UNKEPT:
         return _compile_regex(pattern, flags)
     _patterns_used.add(key)
     kept = _patterns.get(key)
