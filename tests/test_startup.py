@@ -100,3 +100,29 @@ def test_the_next_run_reuses_compiled_patterns(tmp_path):
     same, found = "[True, True, True] {'word': 'Ab'}\n", "[True, True, True] "
     assert run_patterns() == "[False, False, False] " + same
     assert run_patterns() == found + same
+
+
+# What a CLI compile of the benchmark's request (bench/bench_compile.py) no longer
+# imports: json (the parsed-profile cache is marshal's), pkgutil (the vocabulary is
+# listed from its directory), osinfo-db's module (no OS is named).
+UNUSED = ("json", "pkgutil", "virtuned.facts.osinfo")
+COMPILE = f"""
+import contextlib, io, sys
+from virtuned import startup
+startup.begin()
+from virtuned.syntax import cache
+cache.enable()
+from virtuned.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main(["compile", "examples/domains/web-server.xml", "-p",
+                 "examples/profiles/server.vt"])
+print(code, [name for name in {UNUSED!r} if name in sys.modules])
+"""
+
+
+def test_a_compile_imports_nothing_it_does_not_use(tmp_path):
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "VIRTUNED_CACHE_DIR": str(tmp_path)}
+    outputs = [subprocess.run([sys.executable, "-c", COMPILE], capture_output=True,
+                              text=True, env=environment, check=True, cwd=ROOT).stdout
+               for _ in range(2)]
+    assert outputs[1] == "0 []\n"  # the profile from the cache (the first run: lark's)
