@@ -231,7 +231,7 @@ def _sorted_out(edits, filename: str, override: bool):
     Conflicts raise: the values' first, in the edits' order (with ``override``, not
     a required trait's with the input), then the additions', then the removals'."""
     changes, adds, ensures, removes = [], [], [], []
-    chosen: dict[tuple, tuple] = {}  # (element or path, name) → (first edit, input's)
+    chosen: dict[tuple, object] = {}  # (element or path, name) → the first edit of it
     for edit in edits:
         kind = type(edit)
         if kind is SetAttr:
@@ -253,7 +253,7 @@ def _sorted_out(edits, filename: str, override: bool):
                 edit, "replaces", None) and not (override and edit.origin.strength ==
                                                  "require"):
             raise _Clash(_against_input(edit, current, filename), edit.origin, None)
-        first = chosen.setdefault(key, (edit, current))[0]
+        first = chosen.setdefault(key, edit)
         if first is edit:
             if current != value:
                 if kind is Ensure:
@@ -268,7 +268,7 @@ def _sorted_out(edits, filename: str, override: bool):
     if len(adds) > 1:
         adds = _dedupe_additions(adds)
     if removes:  # only with --override
-        removes = _removals(removes, [first for first, _ in chosen.values()])
+        removes = _removals(removes, chosen.values())
     return changes, adds, ensures, removes
 
 
