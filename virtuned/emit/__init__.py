@@ -24,7 +24,12 @@ COMPLETION = Origin("completion")
 class Context(NamedTuple):
     """What an emitter may look at. (Immutable; a NamedTuple rather than an attrs
     class because a compile makes one for every emitter, and a tuple is made in a
-    third of the time.)"""
+    third of the time.)
+
+    Emitters find the input's elements through it (``find``, ``find_in``,
+    ``devices_of``): what one emitter found, the next gets from ``memo`` without
+    walking the tree again (lxml makes a Python object for each element it hands
+    out, and every emitter asks for the same few)."""
 
     root: object  # the input <domain> element; read-only by convention
     devices: object  # its <devices> element, or None
@@ -33,15 +38,49 @@ class Context(NamedTuple):
     origin: Origin  # the trait being emitted
     # --override: a required trait may replace what the input states (the placement
     # of a guest placed again: emit/pinning.py)
-    override: bool = False
-
-    @property
-    def platform(self):
-        return self.plan.platform
+    override: bool
+    # The elements found so far in this compile, shared by its emitters: (element,
+    # path) → the element found or None; a tuple of device tags → those devices.
+    memo: dict
+    platform: object  # plan.platform, which most emitters ask
 
     def of(self, handle) -> tuple:
         """The resolved traits of one trait (by its handle) in this compile."""
         return self.plan.traits.of(handle)
+
+    def find(self, path: str):
+        """The input's first element at ``path`` from the root (child steps:
+        ``features``, ``features/kvm``), or None."""
+        return self.find_in(self.root, path)
+
+    def find_in(self, element, path: str):
+        """The first element at ``path`` (child steps) under ``element`` of the
+        input, or None."""
+        key = (element, path)
+        memo = self.memo
+        if key in memo:
+            return memo[key]
+        found = memo[key] = (element.find(path) if "/" in path
+                             else next(element.iterchildren(path), None))
+        return found
+
+    def devices_of(self, *tags: str) -> tuple:
+        """The input's devices of these kinds (tags), in document order."""
+        memo = self.memo
+        if tags in memo:
+            return memo[tags]
+        found = memo[tags] = (() if self.devices is None
+                              else tuple(self.devices.iterchildren(*tags)))
+        return found
+
+    def once(self, derive):
+        """``derive(ctx)``, worked out once per compile: what several emitters
+        derive from the input alike (read it only: every caller gets the same)."""
+        memo = self.memo
+        if derive in memo:
+            return memo[derive]
+        found = memo[derive] = derive(self)
+        return found
 
 
 def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
@@ -52,12 +91,15 @@ def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
     root = tree.getroot()
     edits = complete(root, plan, filename, name, option_names)
     devices = root.find("devices")
+    memo: dict = {}  # one for the compile: what an emitter finds, the next reuses
     for default in registry.completions(plan.defaults):
-        edits += default.emit(Context(root, devices, plan, filename, _origin_of(default)))
+        edits += default.emit(Context(root, devices, plan, filename, _origin_of(default),
+                                      False, memo, plan.platform))
     if plan.defaults and warnings is not None:
         warnings += _without_acpi(root, plan, filename)
     for trait in plan.traits.traits:
-        context = Context(root, devices, plan, filename, trait.origin, override)
+        context = Context(root, devices, plan, filename, trait.origin, override, memo,
+                          plan.platform)
         try:
             edits += trait.definition.emit(context, **trait.kwargs)
         except VirtunedError as exc:

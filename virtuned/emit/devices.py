@@ -79,16 +79,20 @@ def spec_identity(spec: E) -> tuple:
     return identity(spec)
 
 
-def find(devices, tag: str, **wanted: str | None) -> list:
-    """Input devices of one kind whose identity fields equal ``wanted`` (by key name).
-
-    Keys name the last step of the identity path: ``find(devs, "video", type="qxl")``.
-    """
-    if devices is None:
-        return []
+def find(ctx, tag: str, **wanted: str | None) -> list:
+    """The input's devices of one kind whose identity fields equal ``wanted`` (by key
+    name). Keys name the last step of the identity path:
+    ``find(ctx, "video", type="qxl")``."""
     checks = [(*_LOOKUPS[tag][key], value) for key, value in wanted.items()]
-    return [device for device in devices.iterchildren(tag)
-            if all(_value(device, path, attr) == value for path, attr, value in checks)]
+    return [device for device in ctx.devices_of(tag)
+            if all(_stated(ctx, device, path, attr) == value
+                   for path, attr, value in checks)]
+
+
+def _stated(ctx, device, path: str, attr: str) -> str | None:
+    """``_value`` through the compile's found elements (emit.Context)."""
+    element = ctx.find_in(device, path) if path else device
+    return element.get(attr) if element is not None else None
 
 
 def _value(device, path: str, attr: str) -> str | None:
@@ -108,13 +112,12 @@ def controller(type_: str, index: int, origin: Origin, *children: E, **attrib: s
                       origin)
 
 
-def free_pci_indexes(devices, filename: str):
+def free_pci_indexes(ctx):
     """PCI controller indexes the input leaves free, lowest first (0 is the root
     bus). Traits that add PCI controllers take them in canonical order (see
     vocab/pcie.py), so two traits never pick the same index."""
-    used = set() if devices is None else {
-        int_attr(ctl, "index", -1, filename)
-        for ctl in devices.iterchildren("controller") if ctl.get("type") == "pci"}
+    used = {int_attr(ctl, "index", -1, ctx.filename)
+            for type_, ctl in ctx.once(_controllers) if type_ == "pci"}
     index = 1
     while True:
         if index not in used:
@@ -122,27 +125,30 @@ def free_pci_indexes(devices, filename: str):
         index += 1
 
 
-def driver_edits(device, wanted: dict, origin: Origin, **when_added: str
-                 ) -> list:
+def driver_edits(ctx, device, wanted: dict, **when_added: str) -> list:
     """A device's ``<driver>`` with the ``wanted`` attributes: added (with the
     ``when_added`` ones first) when the input has none, else each set on the input's
     (where a different value is a conflict)."""
-    driver = device.find("driver")
+    driver = ctx.find_in(device, "driver")
     if driver is None:
-        return [Add(device, el("driver", **when_added, **wanted), origin,
+        return [Add(device, el("driver", **when_added, **wanted), ctx.origin,
                     identity=("driver",))]
-    return [SetAttr(driver, name, value, origin)
+    return [SetAttr(driver, name, value, ctx.origin)
             for name, value in wanted.items()]
 
 
-def controller_indexes(devices, type_: str, filename: str) -> dict[int, object]:
+def controller_indexes(ctx, type_: str) -> dict[int, object]:
     """Existing controllers of one type by index (a USB companion, which shares its
     master's index, is not one of them)."""
-    if devices is None:
-        return {}
-    return {int_attr(ctl, "index", 0, filename): ctl
-            for ctl in devices.iterchildren("controller")
-            if ctl.get("type") == type_ and ctl.find("master") is None}
+    return {int_attr(ctl, "index", 0, ctx.filename): ctl
+            for kind, ctl in ctx.once(_controllers)
+            if kind == type_ and ctx.find_in(ctl, "master") is None}
+
+
+def _controllers(ctx) -> tuple:
+    """The input's controllers with their types: (type, element) in document order
+    (several traits look for controllers of their type)."""
+    return tuple((ctl.get("type"), ctl) for ctl in ctx.devices_of("controller"))
 
 
 # ---------------------------------------------------------------- disk names

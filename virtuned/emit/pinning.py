@@ -73,7 +73,7 @@ def placed_all(ctx, parent: str, tag: str, specs: list, key: str | None = None) 
     """``placed`` for each of ``specs`` (children ``tag`` of ``parent``); with
     --override, the input's others are removed: a pin of a placement that no longer
     has it (a vCPU the guest lost, a cell that is gone) would contradict the new one."""
-    existing = ctx.root.find(parent) if parent else ctx.root
+    existing = ctx.find(parent) if parent else ctx.root
     children, matching = _matching(existing, tag, key)
     result, matched = [], set()
     for spec in specs:
@@ -90,7 +90,7 @@ def placed(ctx, parent: str, spec: E, key: str | None = None) -> list:
     """``child``'s edit, as a list; with --override, an input element that says
     otherwise is made to say what ``spec`` says (merge lists each value replaced),
     where ``child`` would refuse it, and others of its key are removed."""
-    existing = ctx.root.find(parent) if parent else ctx.root
+    existing = ctx.find(parent) if parent else ctx.root
     return _placed(ctx, parent, spec, key, _matching(existing, spec.tag, key)[1](spec))
 
 
@@ -203,7 +203,7 @@ def resized(ctx, tag: str, kib: int, keep=lambda stated_kib: False) -> list:
     (``<memory>``, ``<currentMemory>``) hold ``kib``: in its own unit when that writes
     it whole, else in KiB; none when it means that already (4194304 KiB is 4 GiB),
     or when ``keep`` says its size stays."""
-    element = ctx.root.find(tag)
+    element = ctx.find(tag)
     if element is None or not _overriding(ctx):
         return []
     stated = size_of(element)
@@ -228,7 +228,7 @@ def vcpu_attributes(ctx, **wanted: str) -> list:
     """Attributes of ``<vcpu>``: set on the input's, else on the one completion
     adds (completion always adds one when the guest is placed). An input value
     that means the same (``0,1,2`` for ``0-2``, no placement for static) stays."""
-    vcpu = ctx.root.find("vcpu")
+    vcpu = ctx.find("vcpu")
     if vcpu is None:
         return [Ensure("vcpu", name, value, ctx.origin) for name, value in wanted.items()]
     return [SetAttr(vcpu, name, value, ctx.origin)

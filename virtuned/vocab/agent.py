@@ -19,8 +19,8 @@ def guest_agent(ctx):
     controller already present is reused.
     """
     edits = []
-    if not devices.find(ctx.devices, "channel", name=AGENT_CHANNEL):
+    if not devices.find(ctx, "channel", name=AGENT_CHANNEL):
         edits.append(devices.add_device(_AGENT, ctx.origin))
-    if not devices.controller_indexes(ctx.devices, "virtio-serial", ctx.filename):
+    if not devices.controller_indexes(ctx, "virtio-serial"):
         edits.append(devices.controller("virtio-serial", 0, ctx.origin))
     return edits

@@ -13,11 +13,10 @@ def serial_console(ctx):
     Adds what the input lacks: the serial port, the console, or both.
     """
     edits = []
-    if devices.find(ctx.devices, "serial", port="0") == [] and \
-            (ctx.devices is None or ctx.devices.find("serial") is None):
+    if not ctx.devices_of("serial"):
         edits.append(devices.add_device(
             el("serial", el("target", port="0"), type_="pty"), ctx.origin))
-    if ctx.devices is None or ctx.devices.find("console") is None:
+    if not ctx.devices_of("console"):
         edits.append(devices.add_device(
             el("console", el("target", type_="serial", port="0"), type_="pty"), ctx.origin))
     return edits

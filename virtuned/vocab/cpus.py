@@ -115,7 +115,7 @@ def cpu_topology(ctx, sockets, cores, threads):
     """
     vcpus = ctx.plan.requirements.vcpus
     if sockets * cores * threads != vcpus:
-        element = ctx.root.find("vcpu")
+        element = ctx.find("vcpu")
         raise conflict(ctx.origin, f"{sockets * cores * threads} vCPUs",
                        element_span(element, ctx.filename) if element is not None else None,
                        f"the guest has {vcpus}", hint="make <vcpu> the product of "
@@ -141,7 +141,7 @@ def cpu_mode(ctx, mode):
 
 
 def _cpu_attribute(ctx, name: str, value: str) -> list:
-    cpu = ctx.root.find("cpu")
+    cpu = ctx.find("cpu")
     if cpu is None:
         return [Ensure("cpu", name, value, ctx.origin)]
     return [SetAttr(cpu, name, value, ctx.origin)]
@@ -161,8 +161,8 @@ def guest_cpu_model(ctx):
     for fleets that migrate). TCG (``type='qemu'``): QEMU's Nehalem, an x86-64-v2
     model, where QEMU's own default (qemu64) lacks SSE4.2 and RHEL 9 does not boot.
     """
-    cpu = ctx.root.find("cpu")
-    stated = cpu is not None and (cpu.get("mode") or cpu.find("model") is not None)
+    cpu = ctx.find("cpu")
+    stated = cpu is not None and (cpu.get("mode") or ctx.find_in(cpu, "model") is not None)
     if stated or ctx.of(cpu_mode) or not ctx.platform.x86:
         return []
     if ctx.platform.domain_type == "kvm":
@@ -187,7 +187,7 @@ def vcpus(ctx, count):
     1 to 4096 (QEMU's most, pc-q35-9.0), and no more than the machine takes: 255 on
     pc, 288 on pc-q35-7.2 and older, 1024 on pc-q35-8.x, or --domcaps' <vcpu max>.
     """
-    element = ctx.root.find("vcpu")
+    element = ctx.find("vcpu")
     if element is not None and (element.text or "").strip() != str(count):
         # --override: what the input pins of vCPUs it loses goes ('realtime' says
         # how its vCPUs are scheduled itself)
@@ -205,10 +205,10 @@ def dedicated_cpu_hint(ctx):
     if not ctx.of(dedicated_cpus) or ctx.platform.domain_type != "kvm":
         return []
     hint = el("hint-dedicated", state="on")
-    kvm = ctx.root.find("features/kvm")
+    kvm = ctx.find("features/kvm")
     if kvm is None:
         return [Add("features", el("kvm", hint), ctx.origin, identity=("kvm",))]
-    if kvm.find("hint-dedicated") is None:
+    if ctx.find_in(kvm, "hint-dedicated") is None:
         return [Add(kvm, hint, ctx.origin, identity=("hint-dedicated",))]
     return []
 
@@ -219,13 +219,15 @@ def disk_iothreads(ctx):
     disk order (KubeVirt's choice): I/O threads no disk uses do nothing. A disk whose
     driver names its I/O thread keeps it."""
     threads = next((t.kwargs["count"] for t in ctx.of(iothreads)), 0)
-    if not threads or ctx.devices is None:
+    if not threads:
         return []
-    virtio = [d for d in ctx.devices.iterchildren("disk") if _on_virtio(ctx, d)]
+    virtio = [d for d in ctx.devices_of("disk") if _on_virtio(ctx, d)]
     return [edit for index, disk in enumerate(virtio)
-            for edit in devices.driver_edits(disk, {"iothread": str(index % threads + 1)},
-                                             ctx.origin, name="qemu")
-            if disk.find("driver") is None or disk.find("driver").get("iothread") is None]
+            for edit in devices.driver_edits(ctx, disk,
+                                             {"iothread": str(index % threads + 1)},
+                                             name="qemu")
+            if ctx.find_in(disk, "driver") is None
+            or ctx.find_in(disk, "driver").get("iothread") is None]
 
 
 def _on_virtio(ctx, disk) -> bool:
@@ -234,7 +236,7 @@ def _on_virtio(ctx, disk) -> bool:
         return False
     if any(t.kwargs["bus"] == "virtio" for t in ctx.of(disk_bus)):
         return True
-    target = disk.find("target")
+    target = ctx.find_in(disk, "target")
     bus = target.get("bus") if target is not None else None
     return bus == "virtio" or (bus is None and (target is not None and
                                                 (target.get("dev") or "").startswith("vd")))
@@ -249,9 +251,9 @@ def realtime_tuning(ctx):
     if not ctx.of(realtime):
         return []
     edits = []
-    if ctx.root.find("features/pmu") is None:
+    if ctx.find("features/pmu") is None:
         edits.append(Add("features", el("pmu", state="off"), ctx.origin, identity=("pmu",)))
-    if ctx.root.find("memoryBacking/nosharepages") is None:
+    if ctx.find("memoryBacking/nosharepages") is None:
         edits.append(Add("memoryBacking", el("nosharepages"), ctx.origin,
                          identity=("nosharepages",)))
     return edits

@@ -51,7 +51,7 @@ def disk_bus(ctx, bus):
                     hint=f"{bus.upper()} needs 'machine " + "' or 'machine ".join(spec.machines)
                     + "'")
     hypervisor.offer(ctx, "devices/disk", "bus", bus, "disk bus")
-    all_disks = ctx.devices.findall("disk") if ctx.devices is not None else []
+    all_disks = ctx.devices_of("disk")
     disks = [d for d in all_disks if d.get("device", "disk") == "disk"]
     edits, renamed = _retarget(ctx, disks, all_disks, bus, spec)
     if bus == "sata":
@@ -69,7 +69,7 @@ def _retarget(ctx, disks, all_disks, bus, spec):
     Returns the edits and the disks' new names, in document order.
     """
     edits, names = [], {}
-    targets = {disk: disk.find("target") for disk in all_disks}
+    targets = {disk: ctx.find_in(disk, "target") for disk in all_disks}
     taken = {target.get("dev") for target in targets.values() if target is not None}
     for disk in disks:
         target = targets[disk]
@@ -105,7 +105,7 @@ def _address_edits(ctx, disk, bus: str) -> list:
     a drive controller (``<address type='drive'>``), a virtio disk never does
     (libvirt refuses either mix). An address that does not fit is the input's
     statement of another bus: a conflict, or with --override removed (and listed)."""
-    address = disk.find("address")
+    address = ctx.find_in(disk, "address")
     kind = address.get("type") if address is not None else None
     if kind is None or (kind == "drive") == (bus != "virtio"):
         return []
@@ -131,14 +131,18 @@ def _sata_controllers(ctx, all_disks, names):
     """One SATA controller for every 6 ports in use, following libvirt's mapping."""
     needed = set()
     for disk in all_disks:
-        target = disk.find("target")
-        bus = target.get("bus") if target is not None else None
-        if disk in names or bus == "sata":
-            needed.add(_controller_of(disk, names.get(disk) or target.get("dev"), 6,
+        if disk in names or _stated_bus(ctx, disk) == "sata":
+            needed.add(_controller_of(disk, names.get(disk) or
+                                      ctx.find_in(disk, "target").get("dev"), 6,
                                       ctx.filename))
-    existing = devices.controller_indexes(ctx.devices, "sata", ctx.filename)
+    existing = devices.controller_indexes(ctx, "sata")
     return [devices.controller("sata", index, ctx.origin)
             for index in sorted(needed - set(existing) - {None})]
+
+
+def _stated_bus(ctx, disk) -> str | None:
+    target = ctx.find_in(disk, "target")
+    return target.get("bus") if target is not None else None
 
 
 def _controller_of(disk, dev, units, filename):
@@ -151,7 +155,7 @@ def _controller_of(disk, dev, units, filename):
 
 def _scsi_controller(ctx, names):
     """Put the converted disks on one virtio-scsi controller, addressed explicitly."""
-    controllers = devices.controller_indexes(ctx.devices, "scsi", ctx.filename)
+    controllers = devices.controller_indexes(ctx, "scsi")
     edits = []
     chosen = next((i for i, c in sorted(controllers.items())
                    if c.get("model") == "virtio-scsi"), None)
@@ -168,7 +172,7 @@ def _scsi_controller(ctx, names):
     used = _scsi_units_in_use(ctx, chosen, names)
     unit = 0
     for disk in names:
-        if disk.find("address") is not None:
+        if ctx.find_in(disk, "address") is not None:
             continue
         while unit in used:
             unit += 1
@@ -182,8 +186,8 @@ def _scsi_units_in_use(ctx, controller, names) -> set[int]:
     """Units on ``controller`` already taken: by SCSI devices the trait does not move,
     and by moved disks that keep the drive address the input gives them."""
     used = set()
-    for disk in ctx.devices.findall("disk") if ctx.devices is not None else ():
-        target = disk.find("target")
+    for disk in ctx.devices_of("disk"):
+        target = ctx.find_in(disk, "target")
         address = disk.find("address[@type='drive']")
         moved = disk in names
         if not moved and (target is None or target.get("bus") != "scsi"):
@@ -201,15 +205,14 @@ def _scsi_units_in_use(ctx, controller, names) -> set[int]:
 
 
 def _ide_controller(ctx, all_disks, names):
-    on_ide = [d for d in all_disks if d in names or (
-        d.find("target") is not None and d.find("target").get("bus") == "ide")]
+    on_ide = [d for d in all_disks if d in names or _stated_bus(ctx, d) == "ide"]
     if len(on_ide) > BUSES["ide"].units_per_controller:
         raise error(ctx.origin.span,
                     f"disk bus ide: {len(on_ide)} devices need the IDE bus, but "
                     f"{ctx.platform.describe_machine()} has one IDE controller with 4 units",
                     exit_code=ExitCode.CONFLICT,
                     hint="use 'disk bus sata' or 'disk bus virtio' for more disks")
-    if devices.controller_indexes(ctx.devices, "ide", ctx.filename):
+    if devices.controller_indexes(ctx, "ide"):
         return []
     return [devices.controller("ide", 0, ctx.origin)]
 
@@ -221,12 +224,10 @@ def scsi_controller_model(ctx):
     trait adds the controller: virtio-scsi when the guest OS drives it (or no OS is
     named), else lsilogic, chosen rather than defaulted. A SCSI controller of the
     input without a model gets it too; cdroms and LUNs count."""
-    if ctx.devices is None:
-        return []
     moved = bool(ctx.of(disk_bus))  # its disks leave the SCSI bus or get their own
-    on_scsi = [d for d in ctx.devices.iterchildren("disk")
-               if not (moved and d.get("device", "disk") == "disk") and _on_scsi(d)]
-    controllers = devices.controller_indexes(ctx.devices, "scsi", ctx.filename)
+    on_scsi = [d for d in ctx.devices_of("disk")
+               if not (moved and d.get("device", "disk") == "disk") and _on_scsi(ctx, d)]
+    controllers = devices.controller_indexes(ctx, "scsi")
     model = "virtio-scsi" if drives(ctx, "virtio-scsi") else "lsilogic"
     edits = [SetAttr(c, "model", model, ctx.origin) for c in controllers.values()
              if c.get("model") is None]
@@ -235,8 +236,8 @@ def scsi_controller_model(ctx):
     return edits
 
 
-def _on_scsi(disk) -> bool:
-    target = disk.find("target")
+def _on_scsi(ctx, disk) -> bool:
+    target = ctx.find_in(disk, "target")
     if target is None:
         return False
     bus = target.get("bus")

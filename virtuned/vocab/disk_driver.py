@@ -76,9 +76,9 @@ def _wanted(ctx) -> dict:
 def _driver_edits(ctx) -> list:
     wanted = _wanted(ctx)
     edits = []
-    disks = ctx.devices.findall("disk") if ctx.devices is not None else []
+    disks = ctx.devices_of("disk")
     for disk in disks:
         if disk.get("device", "disk") != "disk":
             continue
-        edits += devices.driver_edits(disk, wanted, ctx.origin, name="qemu")
+        edits += devices.driver_edits(ctx, disk, wanted, name="qemu")
     return edits

@@ -19,7 +19,7 @@ def graphics(ctx, type):
     does). With 'none', any display in the input is a conflict; with --override it
     is removed, with the SPICE channels, USB redirection and audio it served.
     """
-    present = ctx.devices.findall("graphics") if ctx.devices is not None else []
+    present = ctx.devices_of("graphics")
     if type == "none":
         if present and ctx.override and not ctx.origin.soft:
             return [Remove(element, ctx.origin) for element in _display_devices(ctx)]
@@ -32,14 +32,14 @@ def graphics(ctx, type):
         return []
     hypervisor.offer(ctx, "devices/graphics", "type", type, "graphics type")
     edits = []
-    if not devices.find(ctx.devices, "graphics", type=type):
+    if not devices.find(ctx, "graphics", type=type):
         edits.append(devices.add_device(el("graphics", type_=type, autoport="yes"),
                                         ctx.origin))
-    if type == "spice" and not devices.find(ctx.devices, "channel", name=SPICE_CHANNEL):
+    if type == "spice" and not devices.find(ctx, "channel", name=SPICE_CHANNEL):
         edits.append(devices.add_device(
             el("channel", el("target", type_="virtio", name=SPICE_CHANNEL), type_="spicevmc"),
             ctx.origin))
-        if not devices.controller_indexes(ctx.devices, "virtio-serial", ctx.filename):
+        if not devices.controller_indexes(ctx, "virtio-serial"):
             edits.append(devices.controller("virtio-serial", 0, ctx.origin))
     return edits
 
@@ -47,7 +47,7 @@ def graphics(ctx, type):
 def _display_devices(ctx) -> list:
     """The input's displays and what only a SPICE display serves: its channels,
     USB redirection and audio (libvirt refuses them without one)."""
-    return [device for device in ctx.devices.iterchildren(
+    return [device for device in ctx.devices_of(
                 "graphics", "channel", "redirdev", "audio")
             if device.tag == "graphics" or device.get("type") in ("spicevmc", "spice")]
 
@@ -65,7 +65,7 @@ def sound(ctx, model):
     Added unless the input has a sound card of this model.
     """
     edits = controller_for_usb_device(ctx) if model == "usb" else []
-    if devices.find(ctx.devices, "sound", model=model):
+    if devices.find(ctx, "sound", model=model):
         return edits
     return edits + [devices.add_device(el("sound", model=model), ctx.origin)]
 
@@ -73,8 +73,7 @@ def sound(ctx, model):
 def displays(ctx) -> list[str]:
     """The kinds of graphical display the guest will have: the input's and the
     'graphics' traits' (not 'none')."""
-    kinds = [g.get("type") for g in (ctx.devices.iterchildren("graphics")
-                                     if ctx.devices is not None else ())]
+    kinds = [g.get("type") for g in ctx.devices_of("graphics")]
     return kinds + [t.kwargs["type"] for t in ctx.of(graphics) if t.kwargs["type"] != "none"]
 
 
@@ -92,8 +91,8 @@ def display_pointer(ctx):
     if _lacks_tablet(ctx):
         edits += controller_for_usb_device(ctx)
         edits.append(devices.add_device(el("input", type_="tablet", bus="usb"), ctx.origin))
-    features = ctx.root.find("features")
-    if "spice" in kinds and (features is None or features.find("vmport") is None):
+    features = ctx.find("features")
+    if "spice" in kinds and (features is None or ctx.find_in(features, "vmport") is None):
         edits.append(Add("features", el("vmport", state="off"), ctx.origin,
                          identity=("vmport",)))
     return edits
@@ -101,5 +100,5 @@ def display_pointer(ctx):
 
 def _lacks_tablet(ctx) -> bool:
     """No tablet in the domain or the traits, and USB not turned off by the input."""
-    return not (devices.find(ctx.devices, "input", type="tablet") or ctx.of(usb_tablet)
+    return not (devices.find(ctx, "input", type="tablet") or ctx.of(usb_tablet)
                 or usb_off(ctx))

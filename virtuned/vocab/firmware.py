@@ -36,7 +36,7 @@ def firmware(ctx, kind, secure=None):
                     f"{ctx.platform.describe_machine()} has no Secure Boot firmware: "
                     "OVMF's Secure Boot builds are for q35 only",
                     hint="Secure Boot needs 'machine q35'")
-    os_element = ctx.root.find("os")
+    os_element = ctx.find("os")
     if kind == "bios":
         refuse_firmware(ctx, "uefi", "BIOS",
                         hint="keep one of the two, or make the weaker one a 'prefer'")
@@ -64,10 +64,10 @@ def uefi_edits(ctx) -> list:
     needs UEFI (they emit the same edits, which merge counts once)."""
     hypervisor.offer(ctx, "os", "firmware", "efi", "firmware",
                   hint="UEFI firmware for QEMU comes from OVMF (Debian: the ovmf package)")
-    os_element = ctx.root.find("os")
+    os_element = ctx.find("os")
     edits = [SetAttr(os_element, "firmware", "efi", ctx.origin)
              if os_element is not None else Ensure("os", "firmware", "efi", ctx.origin)]
-    features = ctx.root.find("features")
+    features = ctx.find("features")
     if features is None or features.find("acpi") is None:
         # libvirt: "UEFI requires ACPI on this architecture".
         edits.append(Add("features", el("acpi"), ctx.origin, identity=("acpi",)))

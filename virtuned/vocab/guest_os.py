@@ -37,7 +37,7 @@ def guest_os(ctx, id):
     'recommended'. Input metadata naming another OS is a conflict.
     """
     uri = kit.osinfo.lookup(id).id
-    record = ctx.root.find(f"metadata/{{{LIBOSINFO}}}libosinfo")
+    record = ctx.find(f"metadata/{{{LIBOSINFO}}}libosinfo")
     if record is None:
         return [Add("metadata", E(f"{{{LIBOSINFO}}}libosinfo",
                                   children=(E(f"{{{LIBOSINFO}}}os", (("id", uri),)),)),

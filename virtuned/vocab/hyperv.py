@@ -54,7 +54,7 @@ def hyperv(ctx):
 
 def _hyperv(ctx, wanted: tuple) -> list:
     _check_offered(ctx, wanted)
-    features = ctx.root.find("features")
+    features = ctx.find("features")
     edits = []
     if features is None or features.find("hyperv") is None:
         edits.append(Add("features", el("hyperv", *enlightenments(ctx.platform.domain_type,
@@ -66,7 +66,7 @@ def _hyperv(ctx, wanted: tuple) -> list:
 def _reference_clock(ctx) -> list:
     """The Hyper-V reference clock in the guest's ``<clock>``; a clock this adds
     keeps UTC unless a 'clock' trait says otherwise."""
-    existing = ctx.root.find("clock")
+    existing = ctx.find("clock")
     timer = el("timer", name="hypervclock", present="yes")
     if existing is None:
         edits = [Add("clock", timer, ctx.origin, identity=("hypervclock",))]

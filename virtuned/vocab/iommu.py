@@ -18,11 +18,11 @@ def iommu(ctx):
     if not ctx.platform.has_pcie:
         raise error(ctx.origin.span, f"iommu: {ctx.platform.describe_machine()} has no "
                     "Intel IOMMU", hint="the virtual IOMMU needs 'machine q35'")
-    if ctx.devices is not None and ctx.devices.find("iommu") is not None:
+    if ctx.devices_of("iommu"):
         return []
     edits = [Add("devices", el("iommu", el("driver", intremap="on", caching_mode="on"),
                                model="intel"), ctx.origin, identity=("iommu",))]
-    features = ctx.root.find("features")
+    features = ctx.find("features")
     ioapic = features.find("ioapic") if features is not None else None
     if ioapic is None:
         edits.append(Add("features", el("ioapic", driver="qemu"), ctx.origin,

@@ -15,7 +15,7 @@ def machine(ctx, type):
     already names a machine of the same family (``pc-q35-7.2`` for q35) is kept as
     it is; one of the other family is a conflict.
     """
-    os_type = ctx.root.find("os/type")
+    os_type = ctx.find("os/type")
     if os_type is None:
         return []  # completion writes <os><type> with the planned machine
     current = os_type.get("machine")

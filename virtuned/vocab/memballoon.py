@@ -25,7 +25,7 @@ def _balloon(ctx) -> list:
                     "but 'memory balloon off' turns it off", exit_code=ExitCode.CONFLICT,
                     related=(Related(switch.origin.span, "turned off here"),))
     model = "none" if off else "virtio"
-    existing = ctx.devices.find("memballoon") if ctx.devices is not None else None
+    existing = next(iter(ctx.devices_of("memballoon")), None)
     if existing is None:
         attributes = {"model": model}
         if reporting:

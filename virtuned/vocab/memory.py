@@ -65,19 +65,19 @@ def memory(ctx, size):
     if cells != size.kib:  # libvirt would make <memory> their sum
         raise _refused(ctx, size, "cpu/numa",
                        f"the input's guest NUMA cells hold {format_kib(cells)}")
-    ceiling = ctx.root.find("maxMemory")
+    ceiling = ctx.find("maxMemory")
     most = pinning.size_of(ceiling) if ceiling is not None else None
     if most is not None and most < size.kib:  # libvirt refuses more than it
         raise _refused(ctx, size, "maxMemory",
                        f"the input's <maxMemory> (memory hotplug) is {format_kib(most)}")
-    memory = ctx.root.find("memory")
+    memory = ctx.find("memory")
     stated = pinning.size_of(memory) if memory is not None else None
     return pinning.resized(ctx, "memory", size.kib) + pinning.resized(
         ctx, "currentMemory", size.kib, keep=lambda now: stated != now < size.kib)
 
 
 def _refused(ctx, size, tag: str, other: str):
-    element = ctx.root.find(tag)
+    element = ctx.find(tag)
     return conflict(ctx.origin, f"{size} of memory",
                     element_span(element, ctx.filename) if element is not None else None,
                     other, hint="a trait never overrides what the input states: change "
@@ -91,12 +91,11 @@ def shared_memory(ctx):
     mode='shared'/>``), and memory that is not hugepages comes from a memfd, which
     can be shared; without them QEMU refuses to start the device. What the input
     states of either stays."""
-    if ctx.devices is None or not any(_shares_memory(device) for device in
-                                      ctx.devices.iterchildren(*_SHARING_KINDS)):
+    if not any(_shares_memory(ctx, device) for device in ctx.devices_of(*_SHARING_KINDS)):
         return []
     edits = []
-    backing = ctx.root.find("memoryBacking")
-    if ctx.root.find("memoryBacking/access") is None:
+    backing = ctx.find("memoryBacking")
+    if ctx.find("memoryBacking/access") is None:
         edits.append(Add("memoryBacking", el("access", mode="shared"), ctx.origin,
                          identity=("access",)))
     own_pages = backing is not None and backing.find("hugepages") is not None
@@ -110,8 +109,8 @@ def shared_memory(ctx):
 _SHARING_KINDS = ("interface", "disk", "filesystem")  # the devices that may share it
 
 
-def _shares_memory(device) -> bool:
+def _shares_memory(ctx, device) -> bool:
     if device.tag in ("interface", "disk"):
         return device.get("type") == "vhostuser"
-    driver = device.find("driver") if device.tag == "filesystem" else None
+    driver = ctx.find_in(device, "driver") if device.tag == "filesystem" else None
     return driver is not None and driver.get("type") == "virtiofs"

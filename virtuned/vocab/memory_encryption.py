@@ -36,7 +36,7 @@ def memory_encryption(ctx):
                       hint="SEV needs an AMD EPYC host with SEV enabled in its firmware "
                       "and in KVM (kvm_amd sev=1)")
     edits = uefi_edits(ctx)
-    existing = ctx.root.find("launchSecurity")
+    existing = ctx.find("launchSecurity")
     if existing is not None:
         if existing.get("type") != "sev" and ctx.override and not ctx.origin.soft:
             edits.append(Remove(existing, ctx.origin))  # replaced by SEV's, below

@@ -21,9 +21,9 @@ def network_model(ctx, model):
     conflict. Interfaces are never added: the management app decides the networks.
     """
     edits = []
-    interfaces = ctx.devices.findall("interface") if ctx.devices is not None else []
+    interfaces = ctx.devices_of("interface")
     for interface in interfaces:
-        existing = interface.find("model")
+        existing = ctx.find_in(interface, "model")
         if existing is None:
             edits.append(Add(interface, el("model", type_=model), ctx.origin,
                              identity=("model",)))
@@ -44,9 +44,9 @@ def _driver_edits(ctx) -> list:
     traits = ctx.of(network_queues) + ctx.of(network_queues_auto) + ctx.of(network_ring_size)
     planned = next((t.kwargs["model"] for t in ctx.of(network_model)), None)
     edits = []
-    interfaces = ctx.devices.findall("interface") if ctx.devices is not None else []
+    interfaces = ctx.devices_of("interface")
     for index, interface in enumerate(interfaces, start=1):
-        model = interface.find("model")
+        model = ctx.find_in(interface, "model")
         kind = model.get("type") if model is not None else planned
         if kind is None:  # no model stated: virtio is what these traits need
             edits.append(Add(interface, VIRTIO, ctx.origin, identity=("model",)))
@@ -56,7 +56,7 @@ def _driver_edits(ctx) -> list:
         wanted = {}
         for resolved in traits:
             wanted.update(_attributes(ctx, resolved, interface))
-        edits += devices.driver_edits(interface, wanted, ctx.origin)
+        edits += devices.driver_edits(ctx, interface, wanted)
     return edits
 
 
@@ -75,13 +75,14 @@ def interface_models(ctx):
     model' says which: virtio when the guest OS drives it (or no OS is named, as Nova
     and KubeVirt choose), else e1000e on q35 and e1000 on pc, as virt-install
     chooses. Never libvirt's rtl8139 by accident."""
-    if ctx.of(network_model) or ctx.devices is None:
+    if ctx.of(network_model):
         return []
     model = VIRTIO if drives(ctx, "virtio-net") else \
         el("model", type_=emulated_nic(os_info(ctx), ctx.platform.has_pcie))
     return [Add(interface, model, ctx.origin, identity=("model",))
-            for interface in ctx.devices.iterchildren("interface")
-            if interface.find("model") is None and interface.get("type") not in _MODELLESS]
+            for interface in ctx.devices_of("interface")
+            if ctx.find_in(interface, "model") is None
+            and interface.get("type") not in _MODELLESS]
 
 
 def _attributes(ctx, resolved, interface) -> dict:
@@ -94,7 +95,7 @@ def _attributes(ctx, resolved, interface) -> dict:
         return {"rx_queue_size": str(size)}
     count = resolved.kwargs["count"]
     if count == "auto":
-        vcpu = ctx.root.find("vcpu")
+        vcpu = ctx.find("vcpu")
         text = (vcpu.text or "").strip() if vcpu is not None else ""
         count = min(whole_or_none(text) or 1, MAX_QUEUES)
     return {"queues": str(count)}

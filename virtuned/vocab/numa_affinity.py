@@ -49,7 +49,7 @@ def device_numa_affinity(ctx):
     but at least one must be known when the domain has PCI host devices.
     """
     placements = _placements(ctx)
-    indexes = devices.free_pci_indexes(ctx.devices, ctx.filename)
+    indexes = devices.free_pci_indexes(ctx)
     # 'pcie root ports N' takes the lowest ones (vocab/pcie.py): skip those.
     indexes = itertools.islice(indexes, root_ports_to_add(ctx), None)
     # --override: the guest addresses that were elsewhere give way to the new ones
@@ -69,7 +69,7 @@ def _placements(ctx) -> list[Placement]:
     """The devices to move, grouped by guest cell; errors for what cannot be."""
     known = dict(ctx.plan.device_nodes)
     hostdevs = [(h, devices.hostdev_address(h)) for h in
-                (ctx.devices.iterchildren("hostdev") if ctx.devices is not None else ())]
+                ctx.devices_of("hostdev")]
     hostdevs = [(h, address) for h, address in hostdevs if address is not None]
     if not hostdevs:
         return []
@@ -152,7 +152,7 @@ def _already_beside(ctx, hostdev, address: str, cell: int) -> bool:
     guest = hostdev.find("address")
     if guest is None:
         return False
-    controllers = devices.controller_indexes(ctx.devices, "pci", ctx.filename)
+    controllers = devices.controller_indexes(ctx, "pci")
     bus = controllers.get(int_attr(guest, "bus", 0, ctx.filename))
     if bus is not None and bus.get("model") == "pcie-root-port":
         parent = bus.find("address")

@@ -23,7 +23,7 @@ def pcie_root_ports(ctx, count):
     if not ctx.platform.has_pcie:
         raise error(ctx.origin.span, f"pcie root ports: {ctx.platform.describe_machine()} "
                     "has no PCIe", hint="root ports need 'machine q35'")
-    indexes = devices.free_pci_indexes(ctx.devices, ctx.filename)
+    indexes = devices.free_pci_indexes(ctx)
     return [devices.controller("pci", index, ctx.origin, model="pcie-root-port")
             for index in itertools.islice(indexes, root_ports_to_add(ctx))]
 
@@ -33,7 +33,6 @@ def root_ports_to_add(ctx) -> int:
     controller indexes, and other traits that add PCI controllers ('device numa
     affinity') skip that many."""
     wanted = next((t.kwargs["count"] for t in ctx.of(pcie_root_ports)), 0)
-    present = sum(1 for c in (ctx.devices.iterchildren("controller")
-                              if ctx.devices is not None else ())
+    present = sum(1 for c in ctx.devices_of("controller")
                   if c.get("type") == "pci" and c.get("model") == "pcie-root-port")
     return max(wanted - present, 0)

@@ -11,7 +11,7 @@ from virtuned.emit.kit import (Add, Ensure, SetAttr, completion, devices, el, hy
 
 def feature_on(ctx, name: str) -> list:
     """``<features><NAME state='on'/></features>``, or that state set on the input's."""
-    features = ctx.root.find("features")
+    features = ctx.find("features")
     existing = features.find(name) if features is not None else None
     if existing is None:
         return [Add("features", el(name, state="on"), ctx.origin, identity=(name,))]
@@ -36,7 +36,7 @@ def pvpanic(ctx):
     Adds ``<panic model='isa'/>``, libvirt's name for the ISA pvpanic device (on pc and
     q35 alike), unless the input has one.
     """
-    if devices.find(ctx.devices, "panic", model="isa"):
+    if devices.find(ctx, "panic", model="isa"):
         return []
     return [devices.add_device(el("panic", model="isa"), ctx.origin)]
 
@@ -47,7 +47,7 @@ def clock(ctx, offset):
 
     Sets ``<clock offset=...>``; an input that states another offset is a conflict.
     """
-    existing = ctx.root.find("clock")
+    existing = ctx.find("clock")
     if existing is None:
         return [Ensure("clock", "offset", offset, ctx.origin)]
     return [SetAttr(existing, "offset", offset, ctx.origin)]
@@ -62,7 +62,7 @@ def acpi_and_apic(ctx):
     as it is (it says which it wants), with a warning when ``<acpi/>`` is not among
     them.
     """
-    if not ctx.platform.x86 or ctx.root.find("features") is not None:
+    if not ctx.platform.x86 or ctx.find("features") is not None:
         return []
     return [Add("features", el(name), ctx.origin, identity=(name,)) for name in ("acpi", "apic")]
 
@@ -79,7 +79,7 @@ TIMERS = (el("timer", name="rtc", tickpolicy="catchup"),
 def guest_clock(ctx):
     """The clock in UTC (unless 'clock' says otherwise) with the RTC catching up,
     the PIT delaying its ticks and no HPET, where the input has no ``<clock>``."""
-    if not ctx.platform.x86 or ctx.root.find("clock") is not None:
+    if not ctx.platform.x86 or ctx.find("clock") is not None:
         return []
     edits = [Add("clock", timer, ctx.origin, identity=("timer", timer.get("name")))
              for timer in TIMERS]
@@ -93,7 +93,7 @@ def power_management(ctx):
     """No suspend to memory or to disk for an x86 guest (``<pm>``), as virt-install
     writes: QEMU's S3/S4 are not what a server guest's power button should do and
     break live migration. An input with ``<pm>`` keeps its own."""
-    if not ctx.platform.x86 or ctx.root.find("pm") is not None:
+    if not ctx.platform.x86 or ctx.find("pm") is not None:
         return []
     return [Add("", el("pm", el("suspend-to-mem", enabled="no"),
                        el("suspend-to-disk", enabled="no")), ctx.origin, identity=("pm",))]

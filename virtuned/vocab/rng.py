@@ -15,7 +15,7 @@ def rng(ctx, model):
     """
     hypervisor.offer(ctx, "devices/rng", "model", model, "RNG model")
     hypervisor.offer(ctx, "devices/rng", "backendModel", "random", "RNG backend")
-    if devices.find(ctx.devices, "rng", model=model):
+    if devices.find(ctx, "rng", model=model):
         return []
     return [devices.add_device(
         el("rng", el("backend", text="/dev/urandom", model="random"), model=model),

@@ -12,7 +12,7 @@ def tpm(ctx):
 
     Added unless the input has a TPM already (of any model), which is kept as it is.
     """
-    if ctx.devices is not None and ctx.devices.find("tpm") is not None:
+    if ctx.devices_of("tpm"):
         return []
     model = "tpm-crb" if ctx.platform.has_pcie else "tpm-tis"
     hypervisor.offer(ctx, "devices/tpm", "model", model, "TPM model")

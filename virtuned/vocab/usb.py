@@ -12,7 +12,7 @@ DEFAULT_MODEL = "qemu-xhci"
 def usb_controller_edits(ctx, model: str, companions: bool = True) -> list:
     """The USB controller, index 0, of ``model``: added (a USB 2 one with its
     companions), or filled in on the input's."""
-    existing = devices.controller_indexes(ctx.devices, "usb", ctx.filename).get(0)
+    existing = devices.controller_indexes(ctx, "usb").get(0)
     if existing is None:
         # Only the XHCI models have a port count; QEMU refuses it on the others.
         ports = {"ports": "15"} if model.endswith("-xhci") else {}
@@ -65,7 +65,7 @@ def usb_tablet(ctx):
     controller, a qemu-xhci one (the same one 'usb controller qemu-xhci' adds).
     """
     edits = controller_for_usb_device(ctx)
-    if not devices.find(ctx.devices, "input", type="tablet", bus="usb"):
+    if not devices.find(ctx, "input", type="tablet", bus="usb"):
         edits.append(devices.add_device(el("input", type_="tablet", bus="usb"), ctx.origin))
     return edits
 
@@ -77,12 +77,12 @@ def controller_for_usb_device(ctx) -> list:
     if usb_off(ctx):
         raise error(ctx.origin.span, f"{ctx.origin.label}: the input has USB turned off "
                     "(<controller type='usb' model='none'/>)")
-    if devices.controller_indexes(ctx.devices, "usb", ctx.filename) or ctx.of(usb_controller):
+    if devices.controller_indexes(ctx, "usb") or ctx.of(usb_controller):
         return []
     return usb_controller_edits(ctx, DEFAULT_MODEL)
 
 
 def usb_off(ctx) -> bool:
     """Whether the input turns USB off (``<controller type='usb' model='none'/>``)."""
-    controllers = devices.controller_indexes(ctx.devices, "usb", ctx.filename)
+    controllers = devices.controller_indexes(ctx, "usb")
     return any(c.get("model") == "none" for c in controllers.values())

@@ -65,21 +65,20 @@ def video(ctx, model):
 
 
 def _video(ctx, model, preference_fills: bool, headless_empty: bool) -> list:
-    videos = ctx.devices.findall("video") if ctx.devices is not None else []
+    videos = ctx.devices_of("video")
     if headless_empty and ctx.origin.soft and not videos and _headless(ctx):
         return []  # a preferred model (recommended's) adds no card to a headless guest
     hypervisor.offer(ctx, "devices/video", "modelType", model, "video model")
     wanted = [t.kwargs["model"] for t in ctx.of(video)]
-    present = [v.find("model").get("type") for v in videos
-               if v.find("model") is not None and v.find("model").get("type")]
+    present = [kind for kind in (_model_type(ctx, v) for v in videos) if kind]
     if model in present:
         return []
     _check_combination(ctx, model, wanted, present)
-    fillable = [v for v in videos if v.find("model") is None or not v.find("model").get("type")]
+    fillable = [v for v in videos if not _model_type(ctx, v)]
     missing = [m for m in wanted if m not in present]
     if fillable and missing.index(model) < len(fillable):
         target = fillable[missing.index(model)]
-        model_element = target.find("model")
+        model_element = ctx.find_in(target, "model")
         if model_element is None:
             return [Add(target, el("model", type_=model), ctx.origin)]
         return [SetAttr(model_element, "type", model, ctx.origin)]
@@ -88,6 +87,12 @@ def _video(ctx, model, preference_fills: bool, headless_empty: bool) -> list:
                     f"{', '.join(present)}, and a preference adds no second one",
                     exit_code=ExitCode.CONFLICT)
     return [devices.add_device(el("video", el("model", type_=model)), ctx.origin)]
+
+
+def _model_type(ctx, video) -> str | None:
+    """The model type a video device of the input states, or None."""
+    model = ctx.find_in(video, "model")
+    return model.get("type") if model is not None else None
 
 
 def _headless(ctx) -> bool:
@@ -104,7 +109,7 @@ def video_model(ctx):
     accident; with no display (or 'graphics none') no video device is added."""
     if ctx.of(video):
         return []
-    videos = ctx.devices.findall("video") if ctx.devices is not None else []
+    videos = ctx.devices_of("video")
     kinds = displays(ctx)
     if not videos and not kinds:
         return []
@@ -112,7 +117,7 @@ def video_model(ctx):
                 "qxl" if "spice" in kinds else "vga")
     edits = []
     for device in videos:
-        stated = device.find("model")
+        stated = ctx.find_in(device, "model")
         if stated is None:
             edits.append(Add(device, chosen, ctx.origin, identity=("model",)))
         elif not stated.get("type"):

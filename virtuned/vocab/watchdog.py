@@ -21,8 +21,7 @@ def watchdog(ctx, model, action):
     An input watchdog of this model gets this action; one stating another action is
     a conflict, and so is an input watchdog of another model (a domain has one).
     """
-    other = next((w for w in (ctx.devices.iterchildren("watchdog")
-                              if ctx.devices is not None else ())
+    other = next((w for w in ctx.devices_of("watchdog")
                   if w.get("model") != model), None)
     if other is not None:
         raise error(ctx.origin.span, f"{ctx.origin.label}: the input has a watchdog of "
@@ -31,7 +30,7 @@ def watchdog(ctx, model, action):
                     related=(Related(element_span(other, ctx.filename),
                                      "the input's watchdog"),),
                     hint="drop the trait, or the input's watchdog")
-    existing = devices.find(ctx.devices, "watchdog", model=model)
+    existing = devices.find(ctx, "watchdog", model=model)
     if existing:
         return [SetAttr(existing[0], "action", action, ctx.origin)]
     return [devices.add_device(el("watchdog", model=model, action=action), ctx.origin)]
