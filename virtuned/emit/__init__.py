@@ -8,6 +8,7 @@ see each other's output, so the result cannot depend on the order they run in.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 from virtuned.diagnostics import CLI_OPTIONS, Diagnostic, OptionNames, VirtunedError
@@ -51,6 +52,10 @@ class Context(NamedTuple):
     def find(self, path: str):
         """The input's first element at ``path`` from the root (child steps:
         ``features``, ``features/kvm``), or None."""
+        key = (self.root, path)  # find_in's, without a second call
+        memo = self.memo
+        if key in memo:
+            return memo[key]
         return self.find_in(self.root, path)
 
     def find_in(self, element, path: str):
@@ -89,17 +94,21 @@ def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
     """Every edit the plan asks for. A preference that cannot hold (its emitter
     refuses it) is dropped with a warning appended to ``warnings``."""
     root = tree.getroot()
-    edits = complete(root, plan, filename, name, option_names)
-    devices = root.find("devices")
-    memo: dict = {}  # one for the compile: what an emitter finds, the next reuses
-    for default in registry.completions(plan.defaults):
-        edits += default.emit(Context(root, devices, plan, filename, _origin_of(default),
-                                      False, memo, plan.platform))
+    # One memo for the compile (what an emitter finds, the next reuses), begun with
+    # the root's children most emitters ask for, found in one pass.
+    memo = _first_children(root, _ASKED)
+    devices = memo[root, "devices"]
+    completing = _context((root, devices, plan, filename, COMPLETION, False, memo,
+                           plan.platform))
+    edits = complete(completing, name, option_names)
+    for default, origin in _with_origins(registry.completions(plan.defaults)):
+        edits += default.emit(_context((root, devices, plan, filename, origin, False, memo,
+                                        plan.platform)))
     if plan.defaults and warnings is not None:
-        warnings += _without_acpi(root, plan, filename)
+        warnings += _without_acpi(completing)
     for trait in plan.traits.traits:
-        context = Context(root, devices, plan, filename, trait.origin, override, memo,
-                          plan.platform)
+        context = _context((root, devices, plan, filename, trait.origin, override, memo,
+                            plan.platform))
         try:
             edits += trait.definition.emit(context, **trait.kwargs)
         except VirtunedError as exc:
@@ -113,28 +122,37 @@ def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
     return edits
 
 
+# A Context from its fields in order, made by tuple's own constructor in C: a
+# NamedTuple's __new__ is a Python call, and a compile makes one per emitter.
+_context = functools.partial(tuple.__new__, Context)
+
+
+def _with_origins(completions: tuple) -> tuple:
+    """Each completion with its origin, made once: every compile asks for the same."""
+    found = _COMPLETION_ORIGINS.get(completions)
+    if found is None:
+        found = _COMPLETION_ORIGINS[completions] = tuple(
+            (default, _origin_of(default)) for default in completions)
+    return found
+
+
 def _origin_of(default) -> Origin:
-    """A completion's origin, made once: every compile asks for the same ones."""
-    origin = _COMPLETION_ORIGINS.get(default)
-    if origin is None:
-        origin = _COMPLETION_ORIGINS[default] = Origin(f"completion: {default.name}",
-                                                       strength="default")
-    return origin
+    return Origin(f"completion: {default.name}", strength="default")
 
 
-_COMPLETION_ORIGINS: dict = {}  # CompletionDef → Origin: one per completion
+_COMPLETION_ORIGINS: dict = {}  # registry.completions(...) → with their origins
 
 
-def _without_acpi(root, plan: Plan, filename: str) -> list[Diagnostic]:
+def _without_acpi(ctx: Context) -> list[Diagnostic]:
     """An x86 input that lists its ``<features>`` without ``<acpi/>`` keeps them as
     stated (the input wins), but a compile that completes the VM says what it costs."""
-    features = root.find("features")
-    if not plan.platform.x86 or features is None or features.find("acpi") is not None:
+    features = ctx.find("features")
+    if not ctx.platform.x86 or features is None or ctx.find_in(features, "acpi") is not None:
         return []
     return [Diagnostic("warning", "the input's <features> has no <acpi/>: QEMU runs the "
                        "guest without ACPI, so it may see only one vCPU and cannot power "
                        "itself off; add <acpi/> and <apic/> unless that is intended",
-                       element_span(features, filename))]
+                       element_span(features, ctx.filename))]
 
 
 def _overridden(refusal: Diagnostic, preference, traits) -> bool:
@@ -146,19 +164,25 @@ def _overridden(refusal: Diagnostic, preference, traits) -> bool:
                for related in refusal.related)
 
 
-_COMPLETED = ("name", "memory", "vcpu", "cpu", "os")
+# The root's children that completion and most emitters look at.
+_ASKED = ("name", "memory", "vcpu", "cpu", "os", "features", "clock", "pm", "devices")
 
 
-def complete(root, plan: Plan, filename: str, name: str | None,
+def _first_children(root, tags: tuple) -> dict:
+    """The first child of each tag, in Context.memo's form: (root, tag) → element or
+    None."""
+    first = {child.tag: child for child in root.iterchildren(*tags, reversed=True)}
+    return {(root, tag): first.get(tag) for tag in tags}
+
+
+def complete(ctx: Context, name: str | None,
              option_names: OptionNames = CLI_OPTIONS) -> list:
     """Only what libvirt needs and the input lacks; never a change to what it states."""
-    platform = plan.platform
+    root, plan, filename, platform = ctx.root, ctx.plan, ctx.filename, ctx.platform
     edits: list = []
     if root.get("type") is None:
         edits.append(SetAttr(root, "type", platform.domain_type, COMPLETION))
-    # The children completion looks at, found in one pass (the first of each tag).
-    stated = {child.tag: child for child in root.iterchildren(*_COMPLETED, reversed=True)}
-    existing_name = stated.get("name")
+    existing_name = ctx.find("name")
     if existing_name is None:
         edits.append(Add("", el("name", text=name or DEFAULT_NAME), COMPLETION))
     elif name is not None and (existing_name.text or "").strip() != name:
@@ -169,17 +193,18 @@ def complete(root, plan: Plan, filename: str, name: str | None,
                        hint=f"{option} only names a domain whose input has no <name>; "
                             f"drop {option} or change the input")
     wanted = plan.requirements
-    cpu, os_element = stated.get("cpu"), stated.get("os")
-    no_memory = "memory" not in stated and (cpu is None or cpu.find("numa/cell") is None)
+    cpu, os_element = ctx.find("cpu"), ctx.find("os")
+    no_memory = ctx.find("memory") is None and (cpu is None
+                                                or ctx.find_in(cpu, "numa/cell") is None)
     if no_memory:
         edits.append(Add("", el("memory", text=str(wanted.memory_kib), unit="KiB"),
                          COMPLETION))
     # libvirt's default is one vCPU; a <vcpu> is written when the memory is, when
     # the traits ask for more, or when placement needs one to pin.
-    if "vcpu" not in stated and (no_memory or wanted.vcpus != 1
+    if ctx.find("vcpu") is None and (no_memory or wanted.vcpus != 1
                                  or plan.placement is not None):
         edits.append(Add("", el("vcpu", text=str(wanted.vcpus)), COMPLETION))
-    no_os_type = os_element is None or os_element.find("type") is None
+    no_os_type = os_element is None or ctx.find_in(os_element, "type") is None
     if no_os_type and platform.domain_type in ("kvm", "qemu"):
         edits.append(Add("os", el("type", text="hvm", arch=platform.arch,
                                   machine=platform.machine), COMPLETION))
