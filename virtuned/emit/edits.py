@@ -79,7 +79,10 @@ def el(tag: str, *children: E, text: str | None = None, **attrib: str) -> E:
     return E(tag, tuple((k.rstrip("_"), v) for k, v in attrib.items()), children, text)
 
 
-@frozen
+# The edits keep their fields in a __dict__, not slots: a frozen slotted class sets
+# each field through object.__setattr__ in __init__, a third dearer than a dict
+# (a compile makes an edit for every change, and an emitter's cost is in them).
+@frozen(slots=False)
 class SetAttr:
     """Set attribute ``name`` of an element of the input tree (found by the trait,
     so the place a message names is the element's own: domain.path_of)."""
@@ -93,7 +96,7 @@ class SetAttr:
     replaces: str | None = None
 
 
-@frozen
+@frozen(slots=False)
 class SetText:
     """Set the text of an element of the input tree."""
 
@@ -102,7 +105,7 @@ class SetText:
     origin: Origin = attrs.field(eq=False)
 
 
-@frozen
+@frozen(slots=False)
 class Add:
     """Add ``spec`` under ``parent``: an element of the input tree, or a path from the
     root such as ``devices`` (missing elements on the way are created). ``identity``
@@ -115,7 +118,7 @@ class Add:
     identity: tuple | None = None
 
 
-@frozen
+@frozen(slots=False)
 class Ensure:
     """The element at ``path`` (from the root) has attribute ``name`` = ``value``;
     the element, absent from the input, is created. (For an element the input has,
@@ -127,7 +130,7 @@ class Ensure:
     origin: Origin = attrs.field(eq=False)
 
 
-@frozen
+@frozen(slots=False)
 class Remove:
     """Remove an element of the input tree: only with --override, for what a trait
     replaces as a whole (a pin of a placement that no longer has it)."""
