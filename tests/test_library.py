@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from tests.cli_run import run
 from virtuned import data
+from virtuned import vocab  # noqa: F401  (registers the traits check() resolves against)
 from virtuned.resolve.profiles import ProfileFile
 from virtuned.resolve import check
 from virtuned.syntax.parser import parse
