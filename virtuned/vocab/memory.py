@@ -91,7 +91,7 @@ def shared_memory(ctx):
     mode='shared'/>``), and memory that is not hugepages comes from a memfd, which
     can be shared; without them QEMU refuses to start the device. What the input
     states of either stays."""
-    if not any(_shares_memory(ctx, device) for device in ctx.devices_of(*_SHARING_KINDS)):
+    if not _shares_memory(ctx):
         return []
     edits = []
     backing = ctx.find("memoryBacking")
@@ -106,11 +106,11 @@ def shared_memory(ctx):
     return edits
 
 
-_SHARING_KINDS = ("interface", "disk", "filesystem")  # the devices that may share it
-
-
-def _shares_memory(ctx, device) -> bool:
-    if device.tag in ("interface", "disk"):
-        return device.get("type") == "vhostuser"
-    driver = ctx.find_in(device, "driver") if device.tag == "filesystem" else None
-    return driver is not None and driver.get("type") == "virtiofs"
+def _shares_memory(ctx) -> bool:
+    """Whether a device shares the guest's memory: a vhost-user NIC or disk, or a
+    virtiofs file system (each kind asked apart: other emitters asked for them)."""
+    if any(device.get("type") == "vhostuser"
+           for device in ctx.devices_of("interface") + ctx.devices_of("disk")):
+        return True
+    drivers = (ctx.find_in(fs, "driver") for fs in ctx.devices_of("filesystem"))
+    return any(driver is not None and driver.get("type") == "virtiofs" for driver in drivers)
