@@ -1,8 +1,9 @@
 """The emit kit: the whole surface a trait module (``virtuned/vocab/``) imports.
 
 A trait declares itself with ``trait`` and emits edits built from these pieces;
-it reads the input tree and the plan through its context (``emit.Context``) and
-never touches XML itself.
+it reads the input tree and the plan through its context (``emit.Context``, whose
+``find``, ``find_in`` and ``devices_of`` find the input's elements once per compile
+for every emitter) and never touches XML itself.
 """
 
 from virtuned.diagnostics import ExitCode, Related, error
