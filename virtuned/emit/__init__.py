@@ -182,7 +182,9 @@ def complete(ctx: Context, name: str | None,
     edits: list = []
     if root.get("type") is None:
         edits.append(SetAttr(root, "type", platform.domain_type, COMPLETION))
-    existing_name = ctx.find("name")
+    # The children it looks at, found before it in emit's one pass (_ASKED).
+    stated = {tag: ctx.memo[root, tag] for tag in ("name", "memory", "vcpu", "cpu", "os")}
+    existing_name = stated["name"]
     if existing_name is None:
         edits.append(Add("", el("name", text=name or DEFAULT_NAME), COMPLETION))
     elif name is not None and (existing_name.text or "").strip() != name:
@@ -193,15 +195,15 @@ def complete(ctx: Context, name: str | None,
                        hint=f"{option} only names a domain whose input has no <name>; "
                             f"drop {option} or change the input")
     wanted = plan.requirements
-    cpu, os_element = ctx.find("cpu"), ctx.find("os")
-    no_memory = ctx.find("memory") is None and (cpu is None
-                                                or ctx.find_in(cpu, "numa/cell") is None)
+    cpu, os_element = stated["cpu"], stated["os"]
+    no_memory = stated["memory"] is None and (
+        cpu is None or ctx.find_in(cpu, "numa/cell") is None)
     if no_memory:
         edits.append(Add("", el("memory", text=str(wanted.memory_kib), unit="KiB"),
                          COMPLETION))
     # libvirt's default is one vCPU; a <vcpu> is written when the memory is, when
     # the traits ask for more, or when placement needs one to pin.
-    if ctx.find("vcpu") is None and (no_memory or wanted.vcpus != 1
+    if stated["vcpu"] is None and (no_memory or wanted.vcpus != 1
                                  or plan.placement is not None):
         edits.append(Add("", el("vcpu", text=str(wanted.vcpus)), COMPLETION))
     no_os_type = os_element is None or ctx.find_in(os_element, "type") is None
