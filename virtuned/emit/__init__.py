@@ -74,6 +74,10 @@ class Context(NamedTuple):
         memo = self.memo
         if tags in memo:
             return memo[tags]
+        if len(tags) == 1:  # every kind's, from one walk (emitters ask for most)
+            if _GROUPED not in memo:
+                _group_devices(self.devices, memo)
+            return memo.get(tags, ())
         found = memo[tags] = (() if self.devices is None
                               else tuple(self.devices.iterchildren(*tags)))
         return found
@@ -120,6 +124,19 @@ def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
                 "warning", f"preference '{trait.origin.label}' dropped: it cannot hold: "
                 f"{exc.diagnostics[0].message}", trait.origin.span))
     return edits
+
+
+_GROUPED = "devices grouped"  # in a Context's memo once _group_devices has run
+
+
+def _group_devices(devices, memo: dict) -> None:
+    """Each kind of the input's devices in ``memo``, as devices_of keeps it: (tag,)
+    → those devices in document order."""
+    groups: dict = {}
+    for device in devices if devices is not None else ():
+        groups.setdefault(device.tag, []).append(device)
+    memo.update({(tag,): tuple(found) for tag, found in groups.items()})
+    memo[_GROUPED] = True
 
 
 # A Context from its fields in order, made by tuple's own constructor in C: a
