@@ -34,6 +34,9 @@ def test_find_and_find_in_give_what_find_gives():
     cdrom = ctx.devices_of("disk")[1]
     assert ctx.find_in(cdrom, "address").get("type") == "drive"
     assert ctx.find_in(cdrom, "driver") is None
+    # a path with a predicate is a path, not a tag
+    assert ctx.find_in(cdrom, "address[@type='drive']") is ctx.find_in(cdrom, "address")
+    assert ctx.find_in(cdrom, "address[@type='pci']") is None
 
 
 def test_what_one_emitter_found_the_next_gets_from_the_memo():

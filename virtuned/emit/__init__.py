@@ -65,7 +65,8 @@ class Context(NamedTuple):
         memo = self.memo
         if key in memo:
             return memo[key]
-        found = memo[key] = (element.find(path) if "/" in path
+        # A bare tag straight from lxml; anything else (steps, a predicate) as a path.
+        found = memo[key] = (element.find(path) if "/" in path or "[" in path
                              else next(element.iterchildren(path), None))
         return found
 
