@@ -53,3 +53,12 @@ def test_a_namespace_map_and_a_qname_go_to_elementpath():
 
 def test_the_empty_domain_has_them_too():
     assert isinstance(domain.empty_domain().getroot(), domain.Element)
+
+
+def test_the_root_holds_its_children():
+    """So that lxml makes each one's proxy once for a whole compile, not at each reach."""
+    root = domain.parse((ROOT / "examples/domains/web-server.xml").read_bytes(),
+                        "web-server.xml").getroot()
+    assert len(root.held) == len(root) and all(
+        held is child for held, child in zip(root.held, root))
+    assert root.find("devices") is root.held[[c.tag for c in root.held].index("devices")]
