@@ -106,13 +106,13 @@ class Pool:
         answer = loop.create_future()
         deadline = loop.time() + self.timeout
         if self.idle:
-            self._start(self.idle.pop(), answer, pickle.dumps(payload, 5), deadline)
+            self._start(self.idle.pop(), answer, encode_request(payload), deadline)
         elif len(self.waiting) >= self.queue:
             answer.set_exception(overloaded(
                 f"every operation slot is busy and {self.queue} requests are waiting "
                 "already"))
         else:
-            entry = [answer, pickle.dumps(payload, 5), deadline, None]
+            entry = [answer, encode_request(payload), deadline, None]
             entry[3] = loop.call_at(deadline, self._gave_up, entry)
             self.waiting.append(entry)
         return answer
@@ -126,8 +126,7 @@ class Pool:
     def _start(self, process: OperationProcess, answer, frame: bytes, deadline) -> None:
         process.answer = answer
         process.timer = self.loop.call_at(deadline, self._overdue, process)
-        # one write: two would wake the process twice (the length, then the rest)
-        process.transport.write(FRAME.pack(len(frame)) + frame)
+        process.transport.write(frame)
 
     def _next(self, process: OperationProcess) -> None:
         """The process to the oldest request still waiting, or back to the idle."""
@@ -273,6 +272,28 @@ def _address_space() -> int:
         return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
+# ---------------------------------------------------------------- the frames
+
+def encode_request(payload: tuple) -> bytes:
+    """A request's frame, length first: one write, as two would wake the process
+    twice (the length, then the rest)."""
+    frame = pickle.dumps(payload, 5)
+    return FRAME.pack(len(frame)) + frame
+
+
+def decode_request(data) -> tuple:
+    """The payload of a whole request frame."""
+    return pickle.loads(memoryview(data)[FRAME.size:])
+
+
+def encode_answer(response: Response, retiring: str | None) -> bytes:
+    """An answer's frame: its fields, a plain tuple (a NamedTuple pickles by its
+    class's name, which costs each side more than the fields do), and why the
+    process ends after it, if it does."""
+    frame = pickle.dumps((*response, retiring), 5)
+    return FRAME.pack(len(frame)) + frame
+
+
 # ---------------------------------------------------------------- the child's side
 
 def _operation_process(sock: socket.socket, handle, memory_bytes: int) -> None:
@@ -289,10 +310,7 @@ def _operation_process(sock: socket.socket, handle, memory_bytes: int) -> None:
                 retiring = "recycled" if served >= RECYCLE_AFTER else None
             except MemoryError:
                 response, retiring = _out_of_memory(payload, memory_bytes), "memory"
-            # the answer's fields, a plain tuple: a NamedTuple pickles by its class's
-            # name, which costs each side more than the fields do
-            frame = pickle.dumps((*response, retiring), 5)
-            sock.sendall(FRAME.pack(len(frame)) + frame)
+            sock.sendall(encode_answer(response, retiring))
             if retiring:
                 break
     except BaseException:  # noqa: BLE001 - anything: the worker sees the socket close
@@ -325,7 +343,7 @@ def _receive(sock: socket.socket) -> tuple | None:
         if not more:
             return None
         data += more
-    return pickle.loads(memoryview(data)[FRAME.size:])
+    return decode_request(data)
 
 
 def _out_of_memory(payload: tuple, memory_bytes: int):
