@@ -368,18 +368,33 @@ def serialize(tree, original: bytes | None = None) -> str:
     """The document as text; keeps the input's XML declaration if it had one, and
     its start tags where they still stand (their quotes and spacing: quoting.py)."""
     root = tree.getroot()
-    declaration = _declaration(original)
-    parts = [etree.tostring(root, encoding="unicode")]
+    text = etree.tostring(root, encoding="unicode")
     if original and quoting.irregular(original):
-        parts[0] = quoting.restore(parts[0], _text_of(original))
-    if root.getprevious() is not None or root.getnext() is not None:
-        # Top-level comments and PIs have no whitespace of their own in lxml; put each
-        # on its own line, as canonical XML does.
-        parts = [*map(_top_level_text, reversed(list(root.itersiblings(preceding=True)))),
-                 parts[0], *map(_top_level_text, root.itersiblings())]
+        text = quoting.restore(text, _text_of(original))
+    # Top-level comments and PIs have no whitespace of their own in lxml; put each
+    # on its own line, as canonical XML does.
+    parts = _beside(root, _PREVIOUS)
+    parts.reverse()
+    parts.append(text)
+    parts += _beside(root, _NEXT)
+    declaration = _declaration(original)
     if declaration:
         parts.insert(0, declaration)
-    return "\n".join(parts) + "\n"
+    parts.append("")  # the last newline
+    return "\n".join(parts)
+
+
+_PREVIOUS, _NEXT = etree._Element.getprevious, etree._Element.getnext
+
+
+def _beside(root, step) -> list[str]:
+    """The texts of the comments and PIs beside the root, going out from it by
+    ``step`` (``_PREVIOUS`` or ``_NEXT``)."""
+    found, node = [], step(root)
+    while node is not None:
+        found.append(_top_level_text(node))
+        node = step(node)
+    return found
 
 
 def _text_of(original: bytes | str) -> str:
@@ -456,6 +471,8 @@ def _declaration(original: bytes | str | None) -> str | None:
     """The input's XML declaration, naming UTF-8: the output is always UTF-8 text."""
     if not original:
         return None
+    if original[:1] in (b"<", "<") and original[1:2] not in (b"?", "?", b"\x00"):
+        return None  # the common case: no declaration, no byte-order mark, not UTF-16
     head = original[:400]
     if head.lstrip()[:5] not in ("<?xml", b"<?xml") and head[:1] not in (
             "\ufeff", b"\xef", b"\xff", b"\xfe", b"\x00") and head[:2] != b"<\x00":

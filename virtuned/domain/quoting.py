@@ -41,12 +41,16 @@ def irregular(original: bytes | str) -> bool:
     reference, ``<a></a>``, a space before ``/>``, tabs. Plain ``in`` tests on the
     input as it came: they cost nothing beside a compile, where a regular expression
     over the document would. (A ``"``-quoted tag that spreads its attributes over
-    lines is not seen: lxml puts them on one.)"""
+    lines is not seen: lxml puts them on one.) The marks of one character first: a
+    memchr each, where the others are a slower search. ``find``, not ``in``: on
+    bytes, ``in`` first tries the mark as an integer and clears the TypeError
+    (~2k instructions each)."""
     if isinstance(original, bytes):
-        return b"'" in original or b"&" in original or b"></" in original or \
-            b" />" in original or b"\t" in original
-    return "'" in original or "&" in original or "></" in original or \
-        " />" in original or "\t" in original
+        find = original.find
+        return find(b"'") >= 0 or find(b"&") >= 0 or find(b"\t") >= 0 or \
+            find(b"></") >= 0 or find(b" />") >= 0
+    return "'" in original or "&" in original or "\t" in original or \
+        "></" in original or " />" in original
 
 
 def restore(output: str, original: str) -> str:
