@@ -129,6 +129,8 @@ def _check_once(root, document: bytes, filename: str) -> None:
     seconds: list = []  # (second, first, parent)
     parents = _seconds(root, root.held, seconds)  # one pass: the root's, and its parents'
     for parent in parents:
+        if len(parent) < 2:
+            continue  # nothing there can repeat (an empty <cpu/>, one <acpi/>)
         few = _FEW_COUNTED.get(parent.tag)
         _seconds(parent, parent if few is None else parent.iterchildren(*few), seconds)
     if seconds:  # the one the document reaches first
