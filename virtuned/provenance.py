@@ -20,8 +20,8 @@ import functools
 from lxml import etree
 
 from virtuned.diagnostics import error
-from virtuned.domain import (Inserter, MixedContent, copy_of, detach, element_span,
-                             indent_subtree, indent_unit)
+from virtuned.domain import (Inserter, MixedContent, append_child, copy_of, detach,
+                             element_span, indent_subtree, indent_unit)
 from virtuned.merge import Change
 from virtuned.resolve.model import Origin
 
@@ -38,22 +38,24 @@ def stamp(tree, used_profiles, compiler_version: str, filename: str = "<domain>"
     if not used_profiles:
         return lambda: []  # no traits: the input comes back as it was
     root = tree.getroot()
-    inserter = Inserter(indent_unit(root))
+    unit = indent_unit(root)
     used_profiles = tuple(used_profiles)
-    key = (_TAG, used_profiles, compiler_version, inserter.unit)
+    key = (_TAG, used_profiles, compiler_version, unit)
     metadata = next(root.iterchildren("metadata"), None)
     # The same profiles recur from compile to compile: the record is built once
     # (inside a <metadata> for a domain that has none), then copied.
     if metadata is None:
         metadata = copy_of(key + ("metadata",), lambda: _element(key, True))
-        inserter.insert(root, metadata, indented=True)
+        Inserter(unit).insert(root, metadata, indented=True)
         record = metadata[0]
     else:
-        for old in list(metadata.iterchildren(_TAG)):
+        # A <metadata> has few children: reading their tags costs less than lxml's
+        # search by a namespaced tag.
+        for old in [child for child in metadata if child.tag == _TAG]:
             detach(old)
         record = copy_of(key, lambda: _element(key, False))
         try:
-            inserter.insert(metadata, record, indented=True)
+            append_child(metadata, record, unit, 1)  # <metadata> is the root's child
         except MixedContent:
             raise error(element_span(metadata, filename), "<metadata> holds text, and "
                         "virtuned records the profiles it used there",

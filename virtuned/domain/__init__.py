@@ -572,6 +572,14 @@ class Inserter:
                          indented)
 
 
+def append_child(parent, child, unit: str, level: int) -> None:
+    """Add ``child`` after ``parent``'s last child, indented like its siblings, as
+    ``Inserter.insert(parent, child, indented=True)`` does for a parent libvirt gives
+    no order (<metadata>): for a caller that knows ``parent``'s depth, ``level``,
+    and so needs no search and no Inserter."""
+    _insert_indented(parent, len(parent), child, unit, level, indented=True)
+
+
 _LAST = 1 << 30  # the place of what libvirt's order does not name: after everything
 
 
@@ -644,10 +652,9 @@ def indent_unit(root) -> str:
 
 
 def _depth(element) -> int:
-    depth = 0
-    while element.getparent() is not None:
-        depth += 1
-        element = element.getparent()
+    depth, parent = 0, element.getparent()
+    while parent is not None:
+        depth, parent = depth + 1, parent.getparent()
     return depth
 
 
