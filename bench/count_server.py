@@ -13,11 +13,14 @@ examples/profiles/server.vt, inline), each part fed in-process N times:
   compile, the JSON answer;
 - ``child``: all an operation process does for a request but the socket calls: the
   payload unpickled, ``answer``, the answer pickled (pool.py's framing);
-- ``worker``: the worker's side with the operation replaced by a canned answer: the
-  request's bytes fed to http.Protocol, the payload pickled for the pool, the answer's
-  frame read back as pool.py reads it, the access log (to /dev/null) and metrics, the
-  answer written to a transport that keeps nothing; the event loop runs each hop as
-  it does in the server (a socket pair stands for the operation process's socket).
+- ``worker``: the worker's side with the operation replaced by a canned answer, on
+  the server's event loop (uvloop): the request's bytes arrive on a client socket and
+  go through http.Protocol, the payload is framed for the pool and written to a
+  socket pair whose other end (standing for the operation process) answers the
+  canned frame, the answer is read back as pool.py reads it, the access log (to
+  /dev/null) and metrics, the answer written to the client socket. The client's side
+  (a reader that sends the next request once an answer is whole) and the canned
+  answer's send run in the same process, and so count here too (~4k a request).
 
 With every part, it also prints (child + worker) / compile: the service's instructions
 a request against the library's.
@@ -85,38 +88,19 @@ def part_child():
     return lambda: pool.encode_answer(service.answer(*pool.decode_request(frame)), None)
 
 
-class _Sink:
-    """A client connection's transport that keeps nothing it is written, and stops
-    the event loop at each write (the answer: the request's end)."""
-
-    def __init__(self, loop):
-        self.loop = loop
-
-    def write(self, data) -> None:
-        self.loop.stop()
-
-    def get_extra_info(self, name, default=None):
-        return ("127.0.0.1", 40000) if name == "peername" else default
-
-    def is_closing(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
-
-    pause_reading = resume_reading = close
-
-
 def part_worker():
-    """The protocol fed the request, the pool answering from a canned frame through
-    a real socket pair, so that the event loop's wake-ups are the server's."""
+    """The protocol on a client socket, the pool answering from a canned frame through
+    a real socket pair, on uvloop as the server runs: each hop wakes the event loop
+    as it does in the server. One call: ``times`` requests, one after the other."""
     import asyncio
     import socket
+
+    import uvloop
 
     from virtuned.server import app as server_app, http, pool
 
     os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # the access log
-    loop = asyncio.new_event_loop()
+    loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     service = _service()
     answer = service.answer("compile", "POST", "/v1/compile", HEADERS, _body(), "id1")
@@ -129,11 +113,11 @@ def part_worker():
     the_pool.processes.add(process)
     loop.run_until_complete(loop.create_unix_connection(lambda: process, sock=ours))
 
-    def echo() -> None:  # the operation process: a request read, the canned answer sent
+    def operation() -> None:  # the operation process: a request read, the answer sent
         theirs.recv(1 << 16)
         theirs.sendall(reply)
 
-    loop.add_reader(theirs.fileno(), echo)
+    loop.add_reader(theirs.fileno(), operation)
 
     class Config:
         loaded, loaded_app = True, application
@@ -142,18 +126,49 @@ def part_worker():
         connections, total_requests, default_headers = set(), 0, [
             (b"date", b"Mon, 07 Dec 2026 11:00:00 GMT")]
 
+    served, client = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     protocol = http.Protocol(Config, State, _loop=loop)
-    protocol.connection_made(_Sink(loop))
+    loop.run_until_complete(loop.connect_accepted_socket(lambda: protocol, served))
     request = _request_bytes(_body())
+    client.sendall(request)  # once, to learn the answer's size
+    loop.run_until_complete(asyncio.sleep(0.3))
+    size = len(client.recv(1 << 20))
+    left = [0, 0]  # requests still to send, bytes of the answer still to come
 
-    def one() -> None:
-        protocol.data_received(request)
+    def answered() -> None:  # the client: the next request once an answer is whole
+        left[1] -= len(client.recv(1 << 16))
+        if left[1] > 0:
+            return
+        left[0] -= 1
+        if left[0] <= 0:
+            loop.stop()
+            return
+        left[1] = size
+        client.sendall(request)
+
+    loop.add_reader(client.fileno(), answered)
+
+    def run(times: int) -> None:
+        left[:] = times, size
+        client.sendall(request)
         loop.run_forever()
-    return one
+    return run
 
 
-PARTS = {"compile": part_compile, "answer": part_answer, "child": part_child,
-         "worker": part_worker}
+def _repeat(part):
+    """A part that makes one call at a time, as one that makes ``times`` calls."""
+    def many():
+        one = part()
+
+        def run(times: int) -> None:
+            for _ in range(times):
+                one()
+        return run
+    return many
+
+
+PARTS = {"compile": _repeat(part_compile), "answer": _repeat(part_answer),
+         "child": _repeat(part_child), "worker": part_worker}
 
 
 def count(part: str, calls: int) -> int:
@@ -173,12 +188,10 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--run"]:
         import gc
         run = PARTS[sys.argv[2]]()
-        run()
-        run()  # warm: the parser, the vocabulary, the caches of recurring things
+        run(2)  # warm: the parser, the vocabulary, the caches of recurring things
         gc.collect()
         gc.freeze()  # as the server's fork does: what start-up made stays out of it
-        for _ in range(int(sys.argv[3])):
-            run()
+        run(int(sys.argv[3]))
     else:
         parts = sys.argv[1:] or ["compile", "answer", "child", "worker"]
         counts = {}
