@@ -356,7 +356,8 @@ def _trait_listing() -> list[contract.TraitListing]:
 
 class App:
     """The service as uvicorn runs it with http.Protocol: the routes (path → method →
-    handler, from contract.OPERATIONS), the limits and the observer the protocol
+    handler, from contract.OPERATIONS; ``handler(request, reply)`` answers a Response
+    now, or None and ``reply(Response or Problem)`` later), the limits and the observer the protocol
     uses, and ASGI's lifespan (a warm-up compile, then the operation processes, at
     start; their end at the end). Its HTTP is http.Protocol's, never ASGI's:
     ``uvicorn.Config(app, http=Protocol)``."""
@@ -371,7 +372,7 @@ class App:
         self.routes: dict[str, dict] = {}
         for op in contract.OPERATIONS:
             handler = (functools.partial(_submit, self.pool, op.name) if op.name in POOLED
-                       else getattr(service, op.name))
+                       else _at_once(getattr(service, op.name)))
             methods = self.routes.setdefault(op.path, {})
             methods[op.method] = handler
             if op.method == "GET":
@@ -438,10 +439,15 @@ def _within_descriptors(limits: Limits) -> Limits:
     return attrs.evolve(limits, connections=max(room, 1))
 
 
-def _submit(pool: Pool, operation: str, request: Request):
-    """A request handed to an operation process: its future answer."""
-    return pool.submit((operation, request.method, request.path, request.headers,
-                        request.body, request.request_id))
+def _at_once(operation):
+    """A handler of the worker's own: its Response now, no ``reply``."""
+    return lambda request, reply: operation(request)
+
+
+def _submit(pool: Pool, operation: str, request: Request, reply) -> None:
+    """A request handed to an operation process; ``reply`` gets its answer."""
+    pool.submit((operation, request.method, request.path, request.headers,
+                 request.body, request.request_id), reply)
 
 
 def _on_hangup(reload) -> None:

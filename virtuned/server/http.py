@@ -317,18 +317,17 @@ class Protocol(asyncio.Protocol):
         if isinstance(handler, Problem):
             self._send(request, problem_response(handler, request.request_id))
             return
-        try:  # a Response now, or a future one (from an operation process)
-            answer = handler(request)
+        try:  # a Response now, or None: one comes later (from an operation process)
+            answer = handler(request, lambda later: self._answered(request, later))
         except Exception as exc:
             answer = failed(request, exc)
-        if isinstance(answer, Response):
+        if answer is not None:
             self._send(request, answer)
-        else:
-            answer.add_done_callback(lambda done: self._answered(request, done))
 
-    def _answered(self, request: Request, done: asyncio.Future) -> None:
-        error = done.exception()
-        self._send(request, failed(request, error) if error else done.result())
+    def _answered(self, request: Request, answer) -> None:
+        """The answer of a handler that answers later: a Response, or a Problem."""
+        self._send(request, failed(request, answer) if isinstance(answer, Exception)
+                   else answer)
 
     def _send(self, request: Request, response: Response) -> None:
         """Record the answer (before it leaves: once a client has it, it is in the log

@@ -49,7 +49,7 @@ class OperationProcess(asyncio.Protocol):
         self.pool, self.pid = pool, pid
         self.transport = None
         self.buffer = bytearray()
-        self.answer: asyncio.Future | None = None  # the request being answered
+        self.reply = None  # how the request being answered is answered (Pool.submit)
         self.timer = None  # its deadline
         self.gone = False
 
@@ -78,7 +78,11 @@ class OperationProcess(asyncio.Protocol):
 class Pool:
     """The operation processes of one server worker, and the requests waiting for
     one. ``handle(*payload)`` is what a process runs for a request: the service's
-    dispatch, answering a Response (http.py) for any request."""
+    dispatch, answering a Response (http.py) for any request.
+
+    A request's answer goes to the ``reply`` it was submitted with, called once, on
+    the event loop, as soon as the answer is read: no Future and no turn of the loop
+    between the operation process's answer and the HTTP connection's write."""
 
     def __init__(self, handle, size: int, timeout: float, queue: int, memory_bytes: int,
                  replaced=None):
@@ -88,7 +92,7 @@ class Pool:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.processes: set[OperationProcess] = set()
         self.idle: list[OperationProcess] = []
-        self.waiting: deque = deque()  # (answer, payload, deadline, timer)
+        self.waiting: deque = deque()  # [reply, frame, deadline, timer]
         self.closed = False
 
     def start(self) -> None:
@@ -98,45 +102,42 @@ class Pool:
 
     # -- requests
 
-    def submit(self, payload: tuple) -> asyncio.Future:
-        """The future answer (a Response) of the request ``payload``, run in the next
-        idle process; a Problem when none comes free in time (503) or the operation
-        does not finish by the deadline (504)."""
+    def submit(self, payload: tuple, reply) -> None:
+        """Run the request ``payload`` in the next idle process; ``reply`` gets its
+        answer (a Response), or a Problem when no process comes free in time (503) or
+        the operation does not finish by the deadline (504). Raises the 503 Problem
+        at once when the line of waiting requests is full."""
         loop = self.loop
-        answer = loop.create_future()
         deadline = loop.time() + self.timeout
         if self.idle:
-            self._start(self.idle.pop(), answer, encode_request(payload), deadline)
+            self._start(self.idle.pop(), reply, encode_request(payload), deadline)
         elif len(self.waiting) >= self.queue:
-            answer.set_exception(overloaded(
-                f"every operation slot is busy and {self.queue} requests are waiting "
-                "already"))
+            raise overloaded(f"every operation slot is busy and {self.queue} requests "
+                             "are waiting already")
         else:
-            entry = [answer, encode_request(payload), deadline, None]
+            entry = [reply, encode_request(payload), deadline, None]
             entry[3] = loop.call_at(deadline, self._gave_up, entry)
             self.waiting.append(entry)
-        return answer
 
     def _gave_up(self, entry: list) -> None:
         """A request waited its whole time limit: 503, and out of the line."""
         self.waiting.remove(entry)
-        _fail(entry[0], overloaded(f"no operation slot became free within "
-                                   f"{self.timeout:g} s"))
+        _deliver(entry[0], overloaded(f"no operation slot became free within "
+                                      f"{self.timeout:g} s"))
 
-    def _start(self, process: OperationProcess, answer, frame: bytes, deadline) -> None:
-        process.answer = answer
+    def _start(self, process: OperationProcess, reply, frame: bytes, deadline) -> None:
+        process.reply = reply
         process.timer = self.loop.call_at(deadline, self._overdue, process)
         process.transport.write(frame)
 
     def _next(self, process: OperationProcess) -> None:
-        """The process to the oldest request still waiting, or back to the idle."""
-        while self.waiting:
-            answer, frame, deadline, timer = self.waiting.popleft()
-            if not answer.done():
-                timer.cancel()
-                self._start(process, answer, frame, deadline)
-                return
-        self.idle.append(process)
+        """The process to the oldest request waiting, or back to the idle."""
+        if self.waiting:
+            reply, frame, deadline, timer = self.waiting.popleft()
+            timer.cancel()
+            self._start(process, reply, frame, deadline)
+        else:
+            self.idle.append(process)
 
     # -- what the processes do
 
@@ -148,36 +149,38 @@ class Pool:
 
     def answered(self, process: OperationProcess, response, retiring: str | None) -> None:
         """``retiring``: why the process ends after this answer ("memory",
-        "recycled"), or None."""
-        answer, process.answer = process.answer, None
+        "recycled"), or None. The process is given its next request before this one
+        is answered, so that the answer's connection finds it free for the next."""
+        reply, process.reply = process.reply, None
         process.timer.cancel()
-        if answer is not None and not answer.done():
-            answer.set_result(response)
         if retiring:  # it exits by itself after this answer
             self._replace(process, retiring)
         else:
             self._next(process)
+        if reply is not None:
+            _deliver(reply, response)
 
     def _overdue(self, process: OperationProcess) -> None:
         """The deadline: the process is killed, before its request is answered."""
         _kill(process.pid)
-        _fail(process.answer, Problem(
-            "timeout", f"the operation did not finish within {self.timeout:g} s"))
-        process.answer = None
+        reply, process.reply = process.reply, None
         self._replace(process, "timeout")
         process.transport.abort()
+        _deliver(reply, Problem(
+            "timeout", f"the operation did not finish within {self.timeout:g} s"))
 
     def lost(self, process: OperationProcess) -> None:
         if process.gone:
             return
-        if process.answer is not None:  # it died answering: a crash, not the client's
+        reply, process.reply = process.reply, None
+        if reply is not None:  # it died answering: a crash, not the client's
             LOG.error("operation process ended unexpectedly", extra={"fields": {
                 "operation_pid": process.pid}})
             process.timer.cancel()
-            _fail(process.answer, Problem(
-                "internal", "the operation ended unexpectedly; the server's log has it"))
-            process.answer = None
         self._replace(process, "crash")
+        if reply is not None:
+            _deliver(reply, Problem(
+                "internal", "the operation ended unexpectedly; the server's log has it"))
 
     def _replace(self, process: OperationProcess, reason: str) -> None:
         process.gone = True
@@ -242,9 +245,12 @@ def _connected(task: asyncio.Task) -> None:
                   exc_info=task.exception())
 
 
-def _fail(future: asyncio.Future | None, problem: Problem) -> None:
-    if future is not None and not future.done():
-        future.set_exception(problem)
+def _deliver(reply, answer) -> None:
+    """``reply(answer)``; a bug there is logged, and leaves the pool as it was."""
+    try:
+        reply(answer)
+    except Exception:  # noqa: BLE001 - the pool's loop must go on
+        LOG.exception("an answer could not be delivered")
 
 
 def _kill(pid: int) -> None:
