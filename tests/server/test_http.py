@@ -115,3 +115,85 @@ def test_broken_http_is_a_400_problem_and_the_end_of_the_connection(server, raw)
     request_id = headers[b"x-request-id"].decode()
     assert document == problem(400, "malformed-request", "The request body is not valid JSON",
                                document["detail"], [], 2, request_id)
+
+
+class _Clock:
+    """An event loop's time and timers, moved by hand."""
+
+    def __init__(self):
+        self.now, self.timers = 0.0, []
+
+    def time(self):
+        return self.now
+
+    def call_at(self, when, callback):
+        timer = [when, callback, False]
+        self.timers.append(timer)
+        return _Timer(timer)
+
+    def advance(self, seconds):
+        self.now += seconds
+        for timer in sorted(self.timers, key=lambda t: t[0]):
+            if timer[0] <= self.now and not timer[2]:
+                self.timers.remove(timer)
+                timer[1]()
+
+
+class _Timer:
+    def __init__(self, timer):
+        self.timer = timer
+
+    def cancel(self):
+        self.timer[2] = True
+
+
+class _Connection:
+    def __init__(self):
+        self.closed = False
+
+    def is_closing(self):
+        return self.closed
+
+    def close(self):
+        self.closed = True
+
+
+def _idle_connection(clock):
+    from virtuned.server.http import Protocol
+
+    connection = Protocol.__new__(Protocol)  # only its keep-alive timer is used here
+    connection.loop, connection.transport = clock, _Connection()
+    connection.idle_timer = connection.idle_since = None
+    connection.answering, connection.request = False, None
+    return connection
+
+
+def test_an_idle_connection_is_closed_after_keep_alive_seconds():
+    from virtuned.server.http import KEEP_ALIVE
+
+    clock = _Clock()
+    connection = _idle_connection(clock)
+    connection._idle()
+    clock.advance(KEEP_ALIVE - 0.1)
+    assert not connection.transport.closed
+    clock.advance(0.1)
+    assert connection.transport.closed
+
+
+def test_a_connection_busy_again_before_its_timer_goes_off_is_kept():
+    # one timer for many requests: when it goes off, the connection has been idle
+    # for less than KEEP_ALIVE (a request was answered meanwhile): set again
+    from virtuned.server.http import KEEP_ALIVE
+
+    clock = _Clock()
+    connection = _idle_connection(clock)
+    connection._idle()
+    for _ in range(10):  # a request every second, each answered at once
+        clock.advance(1.0)
+        connection.idle_since = None  # data_received
+        connection._idle()  # answered
+    assert not connection.transport.closed and len(clock.timers) == 1
+    clock.advance(KEEP_ALIVE - 0.1)
+    assert not connection.transport.closed
+    clock.advance(0.1)
+    assert connection.transport.closed

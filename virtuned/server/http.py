@@ -132,6 +132,7 @@ class Protocol(asyncio.Protocol):
         self.closed = self.paused = self.closing_after = False
         self.writable = True
         self.idle_timer = None  # closes a keep-alive connection left idle
+        self.idle_since: float | None = None  # when it was last left idle; None: busy
         self.read_timer = None  # the time limit of the head or body still arriving
         # the request being parsed
         self.request: Request | None = None
@@ -194,9 +195,7 @@ class Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed or self.transport.is_closing():
             return
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
-            self.idle_timer = None
+        self.idle_since = None  # its idle timer, if it goes off meanwhile, does nothing
         if self.in_head:
             self.head_bytes += len(data)
         try:
@@ -390,18 +389,30 @@ class Protocol(asyncio.Protocol):
                                  f"{seconds:g} s"))
 
     def _idle(self) -> None:
-        self.idle_timer = self.loop.call_later(KEEP_ALIVE, self._idle_too_long)
+        """The connection is idle from now: closed after KEEP_ALIVE seconds unless
+        data arrives. One timer serves many requests: when it goes off early (the
+        connection was busy meanwhile, and idle again since), it is set again for the
+        rest of the time, rather than made and cancelled at every request."""
+        self.idle_since = self.loop.time()
+        if self.idle_timer is None:
+            self.idle_timer = self.loop.call_at(self.idle_since + KEEP_ALIVE,
+                                                self._idle_too_long)
 
     def _idle_too_long(self) -> None:
         self.idle_timer = None
-        if not self.answering and self.request is None and not self.transport.is_closing():
+        if self.idle_since is None:
+            return  # busy: the answer makes it idle again, with a timer of its own
+        if self.loop.time() < self.idle_since + KEEP_ALIVE:
+            self.idle_timer = self.loop.call_at(self.idle_since + KEEP_ALIVE,
+                                                self._idle_too_long)
+        elif not self.answering and self.request is None and not self.transport.is_closing():
             self.transport.close()
 
     def _stop_timers(self) -> None:
         for timer in (self.idle_timer, self.read_timer):
             if timer is not None:
                 timer.cancel()
-        self.idle_timer = self.read_timer = None
+        self.idle_timer = self.read_timer = self.idle_since = None
 
 
 def failed(request: Request, exc: Exception) -> Response:

@@ -50,7 +50,8 @@ class OperationProcess(asyncio.Protocol):
         self.transport = None
         self.buffer = bytearray()
         self.reply = None  # how the request being answered is answered (Pool.submit)
-        self.timer = None  # its deadline
+        self.deadline = 0.0  # of the request it is answering (the event loop's time)
+        self.timer = None  # goes off at or before that deadline (Pool._due)
         self.gone = False
 
     def connection_made(self, transport) -> None:
@@ -126,9 +127,25 @@ class Pool:
                                       f"{self.timeout:g} s"))
 
     def _start(self, process: OperationProcess, reply, frame: bytes, deadline) -> None:
-        process.reply = reply
-        process.timer = self.loop.call_at(deadline, self._overdue, process)
+        process.reply, process.deadline = reply, deadline
+        timer = process.timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            process.timer = self.loop.call_at(deadline, self._due, process)
         process.transport.write(frame)
+
+    def _due(self, process: OperationProcess) -> None:
+        """A process's timer: one serves the requests it answers one after another,
+        rather than one made and cancelled for each. When it goes off before the
+        deadline of the request now being answered, it is set again for that one."""
+        process.timer = None
+        if process.gone or process.reply is None:
+            return  # idle: its next request sets a timer again
+        if self.loop.time() < process.deadline:
+            process.timer = self.loop.call_at(process.deadline, self._due, process)
+        else:
+            self._overdue(process)
 
     def _next(self, process: OperationProcess) -> None:
         """The process to the oldest request waiting, or back to the idle."""
@@ -152,7 +169,6 @@ class Pool:
         "recycled"), or None. The process is given its next request before this one
         is answered, so that the answer's connection finds it free for the next."""
         reply, process.reply = process.reply, None
-        process.timer.cancel()
         if retiring:  # it exits by itself after this answer
             self._replace(process, retiring)
         else:
@@ -176,7 +192,6 @@ class Pool:
         if reply is not None:  # it died answering: a crash, not the client's
             LOG.error("operation process ended unexpectedly", extra={"fields": {
                 "operation_pid": process.pid}})
-            process.timer.cancel()
         self._replace(process, "crash")
         if reply is not None:
             _deliver(reply, Problem(
@@ -184,6 +199,9 @@ class Pool:
 
     def _replace(self, process: OperationProcess, reason: str) -> None:
         process.gone = True
+        if process.timer is not None:
+            process.timer.cancel()
+            process.timer = None
         self.processes.discard(process)
         if process in self.idle:
             self.idle.remove(process)
