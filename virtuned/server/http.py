@@ -338,10 +338,8 @@ class Protocol(asyncio.Protocol):
         if self.closed:
             return
         keep_alive = request.keep_alive and not self.closing_after
-        head = [b"HTTP/1.1 %d %s\r\n" % (response.status,
-                                          _REASONS.get(response.status, b""))]
-        for name, value in self.state.default_headers:
-            head.append(b"%s: %s\r\n" % (name, value))
+        head = [_STATUS_LINES.get(response.status) or _status_line(response.status),
+                _default_headers(self.state.default_headers)]
         for name, value in response.headers:
             head.append(b"%s: %s\r\n" % (name, value))
         head.append(b"content-type: %s\r\ncontent-length: %d\r\nx-request-id: %s\r\n%s\r\n"
@@ -413,6 +411,25 @@ class Protocol(asyncio.Protocol):
             if timer is not None:
                 timer.cancel()
         self.idle_timer = self.read_timer = self.idle_since = None
+
+
+def _status_line(status: int) -> bytes:
+    return b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b""))
+
+
+_STATUS_LINES = {status: _status_line(status) for status in _REASONS}
+# uvicorn's headers for every answer (its date), as a list it replaces each second,
+# and those written out: the same for every answer until the list changes
+_DEFAULTS: tuple[list | None, bytes] = (None, b"")
+
+
+def _default_headers(headers: list) -> bytes:
+    global _DEFAULTS
+    written = _DEFAULTS
+    if written[0] is not headers:
+        written = _DEFAULTS = (headers, b"".join(b"%s: %s\r\n" % pair
+                                                 for pair in headers))
+    return written[1]
 
 
 def failed(request: Request, exc: Exception) -> Response:
