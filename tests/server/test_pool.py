@@ -1,6 +1,6 @@
-"""The pool's side of operation processes (virtuned/server/pool.py): the one timer of
-a process that serves the deadline of each request it answers. The event loop's
-timers order each scenario; nothing is timed."""
+"""The pool's side of operation processes (virtuned/server/pool.py): its frames, and
+its one timer a process that serves a request's deadline however many requests that
+process answers. The event loop's timers order each scenario; nothing is timed."""
 
 from __future__ import annotations
 
@@ -12,6 +12,30 @@ import pytest
 from virtuned.server import pool
 from virtuned.server.http import PROBLEM_JSON, Response
 from virtuned.server.validation import Problem
+
+
+@pytest.mark.parametrize("response, retiring", [
+    (Response(200, b'{"xml":"<domain/>","warnings":[]}'), None),
+    (Response(200, b"<domain/>", b"application/xml; charset=utf-8",
+              ((b"virtuned-warnings", b"0"),)), None),
+    (Response(422, b"{}", PROBLEM_JSON, (), "invalid-input"), "memory"),
+    (Response(200, b""), "recycled"),
+])
+def test_an_answer_frame_read_whole_or_in_pieces(response, retiring):
+    frame = pool.encode_answer(response, retiring)
+    answers = []
+    the_pool = _Pool(answered=lambda process, *answer: answers.append(answer))
+    process = pool.OperationProcess(the_pool, 0)
+    process.data_received(frame)
+    for at in range(len(frame)):  # a byte at a time: nothing until the last
+        process.data_received(frame[at:at + 1])
+    assert answers == [(response, retiring)] * 2
+    assert not process.buffer
+
+
+class _Pool:
+    def __init__(self, answered):
+        self.answered = answered
 
 
 class _Transport:

@@ -33,11 +33,14 @@ import socket
 import struct
 from collections import deque
 
-from virtuned.server.http import Response, overloaded, problem_response
+from virtuned.server.http import JSON, Response, overloaded, problem_response
 from virtuned.server.validation import Problem
 
 LOG = logging.getLogger("virtuned.server")
-FRAME = struct.Struct("!I")  # the length of the pickled frame that follows
+FRAME = struct.Struct("!I")  # a frame's length, after these 4 bytes
+# An answer's frame: its length, its status and the length of its body; the body; then,
+# for any but a plain JSON answer, its other fields pickled.
+ANSWER = struct.Struct("!IHI")
 RECYCLE_AFTER = 10_000  # answers a process gives before it is replaced
 
 
@@ -59,16 +62,18 @@ class OperationProcess(asyncio.Protocol):
         self.pool.came_up(self)
 
     def data_received(self, data: bytes) -> None:
-        buffer = self.buffer
-        buffer += data
-        if len(buffer) < FRAME.size:
+        # One answer at a time comes (the process answers one request at a time),
+        # most often whole in one read: then it is read from ``data`` as it is.
+        if self.buffer:
+            self.buffer += data
+            data = self.buffer
+        if len(data) < FRAME.size or len(data) < FRAME.size + FRAME.unpack_from(data)[0]:
+            if data is not self.buffer:
+                self.buffer += data
             return
-        (size,) = FRAME.unpack_from(buffer)
-        if len(buffer) < FRAME.size + size:
-            return
-        *response, retiring = pickle.loads(memoryview(buffer)[FRAME.size:FRAME.size + size])
-        del buffer[:FRAME.size + size]
-        self.pool.answered(self, Response(*response), retiring)
+        if data is self.buffer:
+            self.buffer = bytearray()
+        self.pool.answered(self, *decode_answer(bytes(data)))
 
     def connection_lost(self, exc) -> None:
         # its socket closes when it ends (or is killed, or the worker let it go)
@@ -311,11 +316,24 @@ def decode_request(data) -> tuple:
 
 
 def encode_answer(response: Response, retiring: str | None) -> bytes:
-    """An answer's frame: its fields, a plain tuple (a NamedTuple pickles by its
-    class's name, which costs each side more than the fields do), and why the
-    process ends after it, if it does."""
-    frame = pickle.dumps((*response, retiring), 5)
-    return FRAME.pack(len(frame)) + frame
+    """An answer's frame: its status and body as they are, and only when there are
+    any, its other fields and why the process ends after it, pickled (pickling all,
+    as before, cost each side ~3k instructions more)."""
+    status, body, content_type, headers, problem = response
+    rest = (b"" if content_type == JSON and not headers and problem is None and not retiring
+            else pickle.dumps((content_type, headers, problem, retiring), 5))
+    return b"".join((ANSWER.pack(ANSWER.size - FRAME.size + len(body) + len(rest), status,
+                                 len(body)), body, rest))
+
+
+def decode_answer(data: bytes) -> tuple[Response, str | None]:
+    """The answer of a whole answer frame, and why the process ends after it."""
+    _, status, size = ANSWER.unpack_from(data)
+    end = ANSWER.size + size
+    if len(data) == end:
+        return Response(status, data[ANSWER.size:end]), None
+    content_type, headers, problem, retiring = pickle.loads(data[end:])
+    return Response(status, data[ANSWER.size:end], content_type, headers, problem), retiring
 
 
 # ---------------------------------------------------------------- the child's side
