@@ -55,6 +55,7 @@ from virtuned.syntax.parser import parse
 from virtuned.version import __version__
 
 LOG = logging.getLogger("virtuned.server")
+_CHARSET = re.compile(r"charset\s*=\s*\"?([^\";\s]+)", re.I)  # of a Content-Type
 OPENAPI = Path(__file__).parent.parent / "openapi.json"
 # The operations that read a request run in operation processes (pool.py); the
 # others are answered by the worker's event loop from what it holds.
@@ -236,7 +237,7 @@ class Service:
     def _request(self, request: Request, kind: type):
         content_type = request.header(b"content-type") or ""
         media, _, parameters = content_type.partition(";")
-        charset = re.search(r"charset\s*=\s*\"?([^\";\s]+)", parameters, re.I)
+        charset = parameters and _CHARSET.search(parameters)
         if media.strip().lower() != "application/json" or (
                 charset and charset.group(1).lower() not in ("utf-8", "utf8")):
             raise Problem("unsupported-media-type",
