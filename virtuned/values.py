@@ -56,10 +56,12 @@ def parse_int(text: str) -> int:
 
 def whole_or_none(text: str) -> int | None:
     """``text`` as a whole number, or None where it is not one (or an absurd one)."""
-    try:
-        return parse_int(text)
-    except ValueError:
-        return None
+    # parse_int's checks without its calls and exception: the planner reads the
+    # input's counts this way on every compile.
+    if text.isascii() and text.isdigit() and (
+            len(text) <= _MAX_DIGITS or len(text.lstrip("0")) <= _MAX_DIGITS):
+        return int(text)
+    return None
 
 
 def _whole(digits: str) -> int:
@@ -93,7 +95,7 @@ def kib(number: str, unit: str | None) -> int:
     factor = unit_bytes(unit or "KiB")
     if factor is None:
         raise ValueError(f"unknown unit {unit!r}")
-    if not is_whole(number):
+    if not (number.isascii() and number.isdigit()):  # is_whole, inline: every compile
         raise ValueError(f"expected a whole number, got {_shown(number)}")
     return _whole(number) * factor // 1024
 
@@ -160,10 +162,9 @@ def format_kib(kib: int) -> str:
 def unit_bytes(unit: str) -> int | None:
     """libvirt's size units (virScaleInteger): case-insensitive; b/bytes, then
     k/m/g/t/p/e alone or with 'iB' for powers of 1024, with 'B' for powers of 1000."""
-    unit = unit.lower()
-    if unit in ("b", "byte", "bytes"):
-        return 1
-    power = "kmgtpe".find(unit[:1]) + 1 if unit else 0
-    if not power or unit[1:] not in ("", "ib", "b"):
-        return None
-    return (1000 if unit[1:] == "b" else 1024) ** power
+    return _UNIT_BYTES.get(unit.lower())
+
+
+_UNIT_BYTES = {"b": 1, "byte": 1, "bytes": 1} | {
+    prefix + suffix: (1000 if suffix == "b" else 1024) ** power
+    for power, prefix in enumerate("kmgtpe", 1) for suffix in ("", "ib", "b")}

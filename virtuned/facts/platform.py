@@ -75,9 +75,8 @@ _LIBOSINFO_OS = "{http://libosinfo.org/xmlns/libvirt/domain/1.0}libosinfo/" \
 
 
 def stated_platform(root) -> Stated:
-    # The children it reads, in one pass (the first of each tag); most inputs have no
-    # <metadata>, so the namespaced path is looked up only in one.
-    stated = {child.tag: child for child in root.iterchildren(*_READ, reversed=True)}
+    stated = _first_of(root, _READ)
+    # Most inputs have no <metadata>, so the namespaced path is looked up only in one.
     metadata, os_element = stated.get("metadata"), stated.get("os")
     stated_os = metadata.find(_LIBOSINFO_OS) if metadata is not None else None
     os_uri = stated_os.get("id") if stated_os is not None else None
@@ -90,7 +89,19 @@ def stated_platform(root) -> Stated:
                   os_uri, *sizes)
 
 
-_READ = ("metadata", "os", "memory", "vcpu")
+_READ = frozenset(("metadata", "os", "memory", "vcpu"))
+
+
+def _first_of(root, tags: frozenset) -> dict:
+    """The first child of each of these tags, in one pass: over the children a parsed
+    root holds (domain.parse keeps their lxml objects, so none is made again), else
+    over lxml's."""
+    found: dict = {}
+    for child in getattr(root, "held", None) or root:
+        tag = child.tag
+        if tag in tags and tag not in found:
+            found[tag] = child
+    return found
 
 
 def _stated_sizes(memory, vcpu) -> tuple[int | None, int | None]:
