@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from virtuned import startup
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # A run as the CLI starts one: classes defined after begin(), used, then ready().
@@ -65,6 +67,17 @@ def test_a_broken_file_is_compiled_again_and_replaced(tmp_path):
 def test_an_empty_cache_directory_setting_keeps_nothing(tmp_path):
     assert run("", HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path)) == ANSWER
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_upgrade_removes_what_earlier_formats_kept(tmp_path):
+    earlier = [tmp_path / "attrs-code-1.cpython-311-30b07f0.marshal",
+               tmp_path / "start-1.cpython-311-30b07f0.marshal"]
+    other_python = tmp_path / f"start-{startup.FORMAT}.cpython-399-30f0000.marshal"
+    for file in [*earlier, other_python]:
+        file.write_bytes(b"kept by an earlier run")
+    assert run(str(tmp_path)) == ANSWER
+    assert sorted(tmp_path.iterdir()) == kept(tmp_path)
+    assert other_python in kept(tmp_path) and len(kept(tmp_path)) == 2
 
 
 def test_the_cli_keeps_it(tmp_path):

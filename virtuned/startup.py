@@ -241,5 +241,19 @@ def _save() -> None:
         with open(partial, "wb") as file:
             file.write(written)
         os.replace(partial, _path)
+        _forget_earlier_formats(directory)
     except (OSError, ValueError):
         pass
+
+
+def _forget_earlier_formats(directory: str) -> None:
+    """Remove the files earlier formats of this cache left (after an upgrade: some
+    hundreds of KB that nothing reads again). Other Pythons' files of this format stay."""
+    for name in os.listdir(directory):
+        earlier = name.startswith("attrs-code-") or (
+            name.startswith("start-") and name.partition(".")[0] != f"start-{FORMAT}")
+        if earlier and name.endswith(".marshal"):
+            try:
+                os.unlink(os.path.join(directory, name))
+            except OSError:  # another run removed it first
+                pass
