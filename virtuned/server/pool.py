@@ -3,8 +3,9 @@ worker past its deadline or take its memory, whatever it asks for.
 
 Each server worker forks ``--concurrency`` operation processes after its warm-up and
 hands each request to an idle one over a socket pair (the request's head and body
-out, the finished answer back, each one pickled frame). Time and memory are bounded
-by construction, not by the compiler's cooperation:
+out, pickled; the finished answer back, its status and body as they are: one frame,
+one write each way). Time and memory are bounded by construction, not by the
+compiler's cooperation:
 
 - **time**: at the request's deadline the worker answers 504 and kills the process
   with SIGKILL, which nothing in the operation can delay or ignore; a new process
