@@ -5,7 +5,7 @@ emitter asking gets the very element the first got."""
 from __future__ import annotations
 
 from virtuned import domain
-from virtuned.emit import Context, _context, _first_children, _ASKED
+from virtuned.emit import Context, _context, _root_children
 
 INPUT = b"""<domain type='kvm'>
   <name>a</name>
@@ -22,7 +22,7 @@ INPUT = b"""<domain type='kvm'>
 
 def context(xml: bytes = INPUT, memo: dict | None = None) -> Context:
     root = domain.parse(xml, "in.xml").getroot()
-    memo = _first_children(root, _ASKED) if memo is None else memo
+    memo = _root_children(root) if memo is None else memo
     return _context((root, root.find("devices"), None, "in.xml", None, False, memo, None))
 
 
@@ -71,3 +71,18 @@ def test_once_works_a_fact_out_once_per_compile():
     assert len(ctx.once(disks_on_file)) == 2
     assert ctx._replace(origin="another").once(disks_on_file) == ctx.once(disks_on_file)
     assert calls == [1]
+
+
+def test_the_root_children_are_found_by_their_first_of_each_tag():
+    ctx = context(b"<domain type='kvm'><name>a</name><seclabel type='dynamic'/>"
+                  b"<seclabel type='none'/></domain>")
+    assert ctx.find("seclabel").get("type") == "dynamic"
+    assert ctx.find("seclabel") is ctx.root.find("seclabel")
+    assert ctx.find("os") is None and ctx.find("os/type") is None
+
+
+def test_a_root_that_domain_parse_did_not_read_is_walked_as_well():
+    root = domain.empty_domain().getroot()
+    assert _root_children(root) == {}
+    root.append(root.makeelement("os", {}))
+    assert _root_children(root) == {"os": root[0]}

@@ -40,8 +40,10 @@ class Context(NamedTuple):
     # --override: a required trait may replace what the input states (the placement
     # of a guest placed again: emit/pinning.py)
     override: bool
-    # The elements found so far in this compile, shared by its emitters: (element,
-    # path) → the element found or None; a tuple of device tags → those devices.
+    # The elements found so far in this compile, shared by its emitters: a path from
+    # the root → the element found or None (every child of the root is there from
+    # the start, under its tag: emit's one walk); (element, path) → the same under
+    # another element; a tuple of device tags → those devices.
     memo: dict
     platform: object  # plan.platform, which most emitters ask
 
@@ -52,11 +54,15 @@ class Context(NamedTuple):
     def find(self, path: str):
         """The input's first element at ``path`` from the root (child steps:
         ``features``, ``features/kvm``), or None."""
-        key = (self.root, path)  # find_in's, without a second call
         memo = self.memo
-        if key in memo:
-            return memo[key]
-        return self.find_in(self.root, path)
+        if path in memo:
+            return memo[path]
+        # The root's children are all in the memo: a first step that is not there
+        # finds nothing (a step with a namespace or a predicate is lxml's to read).
+        step = path.split("/", 1)[0]
+        found = memo[path] = (None if step not in memo and "{" not in step
+                              and "[" not in step else self.find_in(self.root, path))
+        return found
 
     def find_in(self, element, path: str):
         """The first element at ``path`` (child steps) under ``element`` of the
@@ -100,9 +106,9 @@ def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
     refuses it) is dropped with a warning appended to ``warnings``."""
     root = tree.getroot()
     # One memo for the compile (what an emitter finds, the next reuses), begun with
-    # the root's children most emitters ask for, found in one pass.
-    memo = _first_children(root, _ASKED)
-    devices = memo[root, "devices"]
+    # the root's children, found in one pass.
+    memo = _root_children(root)
+    devices = memo.get("devices")
     completing = _context((root, devices, plan, filename, COMPLETION, False, memo,
                            plan.platform))
     edits = complete(completing, name, option_names)
@@ -182,15 +188,12 @@ def _overridden(refusal: Diagnostic, preference, traits) -> bool:
                for related in refusal.related)
 
 
-# The root's children that completion and most emitters look at.
-_ASKED = ("name", "memory", "vcpu", "cpu", "os", "features", "clock", "pm", "devices")
-
-
-def _first_children(root, tags: tuple) -> dict:
-    """The first child of each tag, in Context.memo's form: (root, tag) → element or
-    None."""
-    first = {child.tag: child for child in root.iterchildren(*tags, reversed=True)}
-    return {(root, tag): first.get(tag) for tag in tags}
+def _root_children(root) -> dict:
+    """The root's first child of each tag, in Context.memo's form (tag → element),
+    from the list of them domain.parse keeps (``held``): asking lxml for the few
+    tags emitters look at costs more to set up than reading every child's tag."""
+    children = getattr(root, "held", root)  # an empty_domain() keeps none
+    return {child.tag: child for child in reversed(children)}
 
 
 def complete(ctx: Context, name: str | None,
@@ -200,9 +203,9 @@ def complete(ctx: Context, name: str | None,
     edits: list = []
     if root.get("type") is None:
         edits.append(SetAttr(root, "type", platform.domain_type, COMPLETION))
-    # The children it looks at, found before it in emit's one pass (_ASKED).
-    stated = {tag: ctx.memo[root, tag] for tag in ("name", "memory", "vcpu", "cpu", "os")}
-    existing_name = stated["name"]
+    # The children it looks at, found before it in emit's one pass.
+    stated = ctx.memo.get
+    existing_name = stated("name")
     if existing_name is None:
         edits.append(Add("", el("name", text=name or DEFAULT_NAME), COMPLETION))
     elif name is not None and (existing_name.text or "").strip() != name:
@@ -213,15 +216,15 @@ def complete(ctx: Context, name: str | None,
                        hint=f"{option} only names a domain whose input has no <name>; "
                             f"drop {option} or change the input")
     wanted = plan.requirements
-    cpu, os_element = stated["cpu"], stated["os"]
-    no_memory = stated["memory"] is None and (
+    cpu, os_element = stated("cpu"), stated("os")
+    no_memory = stated("memory") is None and (
         cpu is None or ctx.find_in(cpu, "numa/cell") is None)
     if no_memory:
         edits.append(Add("", el("memory", text=str(wanted.memory_kib), unit="KiB"),
                          COMPLETION))
     # libvirt's default is one vCPU; a <vcpu> is written when the memory is, when
     # the traits ask for more, or when placement needs one to pin.
-    if stated["vcpu"] is None and (no_memory or wanted.vcpus != 1
+    if stated("vcpu") is None and (no_memory or wanted.vcpus != 1
                                  or plan.placement is not None):
         edits.append(Add("", el("vcpu", text=str(wanted.vcpus)), COMPLETION))
     no_os_type = os_element is None or ctx.find_in(os_element, "type") is None
