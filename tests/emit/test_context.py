@@ -23,7 +23,8 @@ INPUT = b"""<domain type='kvm'>
 def context(xml: bytes = INPUT, memo: dict | None = None) -> Context:
     root = domain.parse(xml, "in.xml").getroot()
     memo = _root_children(root) if memo is None else memo
-    return _context((root, root.find("devices"), None, "in.xml", None, False, memo, None))
+    return _context((root, root.find("devices"), None, "in.xml", None, False, memo, None,
+                     None))
 
 
 def test_find_and_find_in_give_what_find_gives():

@@ -46,10 +46,10 @@ class Context(NamedTuple):
     # another element; a tuple of device tags → those devices.
     memo: dict
     platform: object  # plan.platform, which most emitters ask
-
-    def of(self, handle) -> tuple:
-        """The resolved traits of one trait (by its handle) in this compile."""
-        return self.plan.traits.of(handle)
+    # ``of(handle)``: the resolved traits of one trait (by its handle) in this
+    # compile; plan.traits.of itself, as emitters ask it often (a method of the
+    # Context that passed it on would be a second Python call each time).
+    of: object
 
     def find(self, path: str):
         """The input's first element at ``path`` from the root (child steps:
@@ -109,17 +109,18 @@ def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
     # the root's children, found in one pass.
     memo = _root_children(root)
     devices = memo.get("devices")
+    of = plan.traits.of
     completing = _context((root, devices, plan, filename, COMPLETION, False, memo,
-                           plan.platform))
+                           plan.platform, of))
     edits = complete(completing, name, option_names)
     for default, origin in _with_origins(registry.completions(plan.defaults)):
         edits += default.emit(_context((root, devices, plan, filename, origin, False, memo,
-                                        plan.platform)))
+                                        plan.platform, of)))
     if plan.defaults and warnings is not None:
         warnings += _without_acpi(completing)
     for trait in plan.traits.traits:
         context = _context((root, devices, plan, filename, trait.origin, override, memo,
-                            plan.platform))
+                            plan.platform, of))
         try:
             edits += trait.definition.emit(context, **trait.kwargs)
         except VirtunedError as exc:
