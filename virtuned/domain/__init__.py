@@ -529,14 +529,14 @@ def insert_child(parent, child, unit: str = "  ") -> None:
 
 class Inserter:
     """``insert_child`` for many children of one document: each parent's depth is
-    found once, and the places of the siblings a search has passed are remembered,
-    so the next child added to that parent looks only further back."""
+    found once, and the siblings a search has passed are remembered with their
+    places, so the next child added to that parent looks only further back."""
 
     def __init__(self, unit: str = "  "):
         self.unit = unit  # the document's indent step, from ``indent_unit``
         self._depths: dict = {}  # parent element → its depth
-        # parent element → the places in libvirt's order of its last children, as
-        # far back as a search has looked: [0] is the last child's.
+        # parent element → its last children as far back as a search has looked,
+        # the last first: their places in libvirt's order, and the children.
         self._passed: dict = {}
 
     def depth(self, parent) -> int:
@@ -548,28 +548,48 @@ class Inserter:
     def insert(self, parent, child, *, indented: bool = False) -> None:
         """Insert ``child`` as ``insert_child`` does. ``indented``: the inside of
         ``child`` is already indented for its level (one deeper than ``parent``)."""
+        level = self.depth(parent)
+        if not indented:
+            indent_subtree(child, self.unit, level + 1)
         order = _RANKS.get(parent.tag)
-        count = len(parent)
-        back = 0  # how many siblings go after the child
-        if order is not None:
-            # From the end, where new elements usually belong: only the siblings
-            # after the place are looked at (lxml makes an object for each), and only
-            # once. Inserting right after that sibling keeps a comment that
-            # introduces the next sibling next to it.
-            rank = order.get(child.tag, _LAST)
-            passed = self._passed.setdefault(parent, [])
-            sibling = None
-            while rank != _LAST and back < count:
-                if back == len(passed):
-                    sibling = parent[count - 1 - back] if sibling is None \
-                        else sibling.getprevious()
-                    passed.append(order.get(sibling.tag, _LAST))  # comments too: last
-                if passed[back] <= rank:
-                    break
-                back += 1
-            passed.insert(back, rank)
-        _insert_indented(parent, count - back, child, self.unit, self.depth(parent),
-                         indented)
+        if order is None:  # no order: last
+            _insert_after(parent, child, parent[-1] if len(parent) else None, True,
+                          self.unit, level)
+            return
+        rank = order.get(child.tag, _LAST)
+        passed = self._passed.get(parent)
+        if passed is None:
+            passed = self._passed[parent] = ([], [])
+        back, after = _place(parent, order, rank, passed)
+        _insert_after(parent, child, after, back == 0, self.unit, level)
+        passed[0].insert(back, rank)
+        passed[1].insert(back, child)
+
+
+def _place(parent, order: dict, rank: int, passed: tuple) -> tuple:
+    """Where a child of place ``rank`` goes among ``parent``'s children: how many go
+    after it, and the one it goes right after (None: first). From the end, where
+    new elements usually belong, so only the siblings after the place are looked
+    at (lxml makes an object for each), and each only once (``passed``). Right
+    after that sibling: a comment that introduces the next sibling stays next to
+    it."""
+    places, siblings = passed
+    for back, place in enumerate(places):
+        if place <= rank:
+            return back, siblings[back]
+    back = len(places)
+    if rank == _LAST and not back:  # after everything: only the last is needed
+        return 0, parent[-1] if len(parent) else None
+    sibling = siblings[-1].getprevious() if back else parent[-1] if len(parent) else None
+    while sibling is not None:
+        place = order.get(sibling.tag, _LAST)  # comments and PIs too: last
+        places.append(place)
+        siblings.append(sibling)
+        if place <= rank:
+            return back, sibling
+        back += 1
+        sibling = sibling.getprevious()
+    return back, None
 
 
 def append_child(parent, child, unit: str, level: int) -> None:
@@ -577,7 +597,7 @@ def append_child(parent, child, unit: str, level: int) -> None:
     ``Inserter.insert(parent, child, indented=True)`` does for a parent libvirt gives
     no order (<metadata>): for a caller that knows ``parent``'s depth, ``level``,
     and so needs no search and no Inserter."""
-    _insert_indented(parent, len(parent), child, unit, level, indented=True)
+    _insert_after(parent, child, parent[-1] if len(parent) else None, True, unit, level)
 
 
 _LAST = 1 << 30  # the place of what libvirt's order does not name: after everything
@@ -596,12 +616,10 @@ class MixedContent(Exception):
         self.parent, self.child_tag = parent, child_tag
 
 
-def _insert_indented(parent, index: int, child, unit: str, level: int,
-                     indented: bool = False) -> None:
-    if not indented:
-        indent_subtree(child, unit, level + 1)
-    count = len(parent)
-    if count == 0:
+def _insert_after(parent, child, after, last: bool, unit: str, level: int) -> None:
+    """Put ``child`` right after ``after`` (None: first), ``parent``'s last child if
+    ``last``; ``parent`` stands at depth ``level``."""
+    if after is None and last:  # no children yet
         if parent.text and parent.text.strip():
             raise MixedContent(parent, child.tag)
         parent.text = _newline(unit, level + 1)
@@ -610,19 +628,22 @@ def _insert_indented(parent, index: int, child, unit: str, level: int,
         return
     # Whitespace around the new element copies its neighbours' indentation; any real
     # text there stays where it is and the new element gets plain indentation.
-    if index == count:
-        last = parent[-1]
-        if _is_blank(last.tail):
-            child.tail = last.tail if last.tail is not None else _newline(unit, level)
-            last.tail = _newline(unit, level + 1)
+    if last:
+        tail = after.tail
+        if _is_blank(tail):
+            child.tail = tail if tail is not None else _newline(unit, level)
+            after.tail = _newline(unit, level + 1)
         else:
             child.tail = _newline(unit, level)
         parent.append(child)
         return
-    before = parent[index - 1].tail if index > 0 else parent.text
+    before = after.tail if after is not None else parent.text
     child.tail = before if before is not None and _is_blank(before) \
         else _newline(unit, level + 1)
-    parent.insert(index, child)
+    if after is None:
+        parent.insert(0, child)
+    else:
+        after.addnext(child)
 
 
 def _is_blank(text: str | None) -> bool:
