@@ -55,20 +55,20 @@ def parse_int(text: str) -> int:
 
 
 def whole_or_none(text: str) -> int | None:
-    """``text`` as a whole number, or None where it is not one (or an absurd one)."""
-    # parse_int's checks without its calls and exception: the planner reads the
-    # input's counts this way on every compile.
-    if text.isascii() and text.isdigit() and (
-            len(text) <= _MAX_DIGITS or len(text.lstrip("0")) <= _MAX_DIGITS):
-        return int(text)
-    return None
+    """``text`` as a whole number, or None where it is not one (or an absurd one):
+    parse_int's checks, without raising and catching on the planner's path."""
+    return int(text) if is_whole(text) and _fits(text) else None
 
 
 def _whole(digits: str) -> int:
     """ASCII digits → int, refusing absurd lengths before converting them."""
-    if len(digits.lstrip("0")) > _MAX_DIGITS:
+    if not _fits(digits):
         raise ValueError(f"{_shown(digits)} is too large (more than {_MAX_DIGITS} digits)")
     return int(digits)
+
+
+def _fits(digits: str) -> bool:
+    return len(digits) <= _MAX_DIGITS or len(digits.lstrip("0")) <= _MAX_DIGITS
 
 
 def _shown(text: str, limit: int = 40) -> str:
@@ -95,7 +95,7 @@ def kib(number: str, unit: str | None) -> int:
     factor = unit_bytes(unit or "KiB")
     if factor is None:
         raise ValueError(f"unknown unit {unit!r}")
-    if not (number.isascii() and number.isdigit()):  # is_whole, inline: every compile
+    if not is_whole(number):
         raise ValueError(f"expected a whole number, got {_shown(number)}")
     return _whole(number) * factor // 1024
 

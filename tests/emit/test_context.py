@@ -5,7 +5,7 @@ emitter asking gets the very element the first got."""
 from __future__ import annotations
 
 from virtuned import domain
-from virtuned.emit import Context, _context, _root_children
+from virtuned.emit import Context, _context
 
 INPUT = b"""<domain type='kvm'>
   <name>a</name>
@@ -22,7 +22,7 @@ INPUT = b"""<domain type='kvm'>
 
 def context(xml: bytes = INPUT, memo: dict | None = None) -> Context:
     root = domain.parse(xml, "in.xml").getroot()
-    memo = _root_children(root) if memo is None else memo
+    memo = domain.first_children(root) if memo is None else memo
     return _context((root, root.find("devices"), None, "in.xml", None, False, memo, None,
                      None))
 
@@ -84,6 +84,6 @@ def test_the_root_children_are_found_by_their_first_of_each_tag():
 
 def test_a_root_that_domain_parse_did_not_read_is_walked_as_well():
     root = domain.empty_domain().getroot()
-    assert _root_children(root) == {}
+    assert domain.first_children(root) == {}
     root.append(root.makeelement("os", {}))
-    assert _root_children(root) == {"os": root[0]}
+    assert domain.first_children(root) == {"os": root[0]}

@@ -457,6 +457,14 @@ def path_of(element) -> str:
     return "/" + "/".join(reversed(steps))
 
 
+def first_children(root) -> dict:
+    """The first child of each tag under ``root`` (tag → element; comments' and PIs'
+    under lxml's functions), in one pass over the children domain.parse keeps
+    (``held``: no lxml object made again), else over lxml's. Asking lxml for a few
+    tags costs more to set up than reading every child's tag."""
+    return {child.tag: child for child in reversed(getattr(root, "held", root))}
+
+
 def element_span(element, filename: str) -> Span:
     return _element_span(element, filename)
 

@@ -12,7 +12,7 @@ import functools
 from typing import NamedTuple
 
 from virtuned.diagnostics import CLI_OPTIONS, Diagnostic, OptionNames, VirtunedError
-from virtuned.domain import element_span
+from virtuned.domain import element_span, first_children
 from virtuned.emit.edits import Add, SetAttr, conflict, el
 from virtuned.plan import Plan
 from virtuned.resolve import registry
@@ -107,7 +107,7 @@ def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
     root = tree.getroot()
     # One memo for the compile (what an emitter finds, the next reuses), begun with
     # the root's children, found in one pass.
-    memo = _root_children(root)
+    memo = first_children(root)
     devices = memo.get("devices")
     of = plan.traits.of
     completing = _context((root, devices, plan, filename, COMPLETION, False, memo,
@@ -187,14 +187,6 @@ def _overridden(refusal: Diagnostic, preference, traits) -> bool:
     return any(overrides_its_include(origins.get(related.span, Origin("", related.span)),
                                      preference)
                for related in refusal.related)
-
-
-def _root_children(root) -> dict:
-    """The root's first child of each tag, in Context.memo's form (tag → element),
-    from the list of them domain.parse keeps (``held``): asking lxml for the few
-    tags emitters look at costs more to set up than reading every child's tag."""
-    children = getattr(root, "held", root)  # an empty_domain() keeps none
-    return {child.tag: child for child in reversed(children)}
 
 
 def complete(ctx: Context, name: str | None,

@@ -9,7 +9,7 @@ QEMU's default, ``pc``), and a domain with no ``<os>`` at all becomes q35.
 
 from __future__ import annotations
 
-from virtuned import values
+from virtuned import domain, values
 from virtuned.frozen import frozen
 
 DEFAULT_ARCH = "x86_64"
@@ -75,7 +75,7 @@ _LIBOSINFO_OS = "{http://libosinfo.org/xmlns/libvirt/domain/1.0}libosinfo/" \
 
 
 def stated_platform(root) -> Stated:
-    stated = _first_of(root, _READ)
+    stated = domain.first_children(root)
     # Most inputs have no <metadata>, so the namespaced path is looked up only in one.
     metadata, os_element = stated.get("metadata"), stated.get("os")
     stated_os = metadata.find(_LIBOSINFO_OS) if metadata is not None else None
@@ -87,21 +87,6 @@ def stated_platform(root) -> Stated:
         return Stated(root.get("type"), None, None, False, os_uri, *sizes)
     return Stated(root.get("type"), os_type.get("machine"), os_type.get("arch"), True,
                   os_uri, *sizes)
-
-
-_READ = frozenset(("metadata", "os", "memory", "vcpu"))
-
-
-def _first_of(root, tags: frozenset) -> dict:
-    """The first child of each of these tags, in one pass: over the children a parsed
-    root holds (domain.parse keeps their lxml objects, so none is made again), else
-    over lxml's."""
-    found: dict = {}
-    for child in getattr(root, "held", None) or root:
-        tag = child.tag
-        if tag in tags and tag not in found:
-            found[tag] = child
-    return found
 
 
 def _stated_sizes(memory, vcpu) -> tuple[int | None, int | None]:
