@@ -5,8 +5,11 @@ process answers. The event loop's timers order each scenario; nothing is timed."
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
+import threading
 
+import msgspec
 import pytest
 
 from virtuned.server import pool
@@ -31,6 +34,33 @@ def test_an_answer_frame_read_whole_or_in_pieces(response, retiring):
         process.data_received(frame[at:at + 1])
     assert answers == [(response, retiring)] * 2
     assert not process.buffer
+
+
+@pytest.mark.parametrize("payload", [
+    ("compile", "POST", "/v1/compile", {b"content-type": b"application/json",
+                                        b"accept": b"application/xml, */*;q=0.1"},
+     b'{"traits":["video qxl"]}', "f3a1c2"),
+    ("profiles", "HEAD", "/v1/profiles", {}, b"", "client-chosen id \u00e9"),
+    ("check", "POST", "/v1/check", {b"x-odd": b"\x00\xff, \x80"}, bytes(range(256)) * 800,
+     "r"),
+])
+def test_a_request_frame_read_as_it_was_sent(payload):
+    # through a socket pair as the operation process reads it: the 200 KB body over
+    # several reads; headers, body and text as they were, no more, no less
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        writer = threading.Thread(target=ours.sendall, args=(pool.encode_request(payload),))
+        writer.start()
+        received = pool._receive(theirs)
+        writer.join()
+    assert received == payload
+    assert type(received[3]) is dict
+
+
+def test_a_request_frame_of_another_shape_is_refused():
+    frame = pool.encode_request(("compile", "POST", "/v1/compile", {}, b"", 7))
+    with pytest.raises(msgspec.ValidationError):
+        pool.decode_request(frame)
 
 
 class _Pool:

@@ -3,8 +3,9 @@ worker past its deadline or take its memory, whatever it asks for.
 
 Each server worker forks ``--concurrency`` operation processes after its warm-up and
 hands each request to an idle one over a socket pair (the request's head and body
-out, pickled; the finished answer back, its status and body as they are: one frame,
-one write each way). Time and memory are bounded by construction, not by the
+out, in MessagePack; the finished answer back, its status and body as they are: one
+frame, one write each way; nothing between them is pickled, so neither side runs
+what the other sends). Time and memory are bounded by construction, not by the
 compiler's cooperation:
 
 - **time**: at the request's deadline the worker answers 504 and kills the process
@@ -27,12 +28,13 @@ import asyncio
 import gc
 import logging
 import os
-import pickle
 import resource
 import signal
 import socket
 import struct
 from collections import deque
+
+import msgspec
 
 from virtuned.server.http import JSON, Response, overloaded, problem_response
 from virtuned.server.validation import Problem
@@ -40,8 +42,14 @@ from virtuned.server.validation import Problem
 LOG = logging.getLogger("virtuned.server")
 FRAME = struct.Struct("!I")  # a frame's length, after these 4 bytes
 # An answer's frame: its length, its status and the length of its body; the body; then,
-# for any but a plain JSON answer, its other fields pickled.
+# for any but a plain JSON answer, its other fields (_ANSWER_REST) in MessagePack.
 ANSWER = struct.Struct("!IHI")
+_ENCODE = msgspec.msgpack.Encoder().encode
+# a request: (operation, method, path, headers, body, request id), as App._submit sends it
+_REQUEST = msgspec.msgpack.Decoder(tuple[str, str, str, dict[bytes, bytes], bytes, str])
+# an answer's other fields: content type, headers, problem kind; why the process ends
+_ANSWER_REST = msgspec.msgpack.Decoder(
+    tuple[bytes, tuple[tuple[bytes, bytes], ...], str | None, str | None])
 RECYCLE_AFTER = 10_000  # answers a process gives before it is replaced
 
 
@@ -306,23 +314,24 @@ def _address_space() -> int:
 
 def encode_request(payload: tuple) -> bytes:
     """A request's frame, length first: one write, as two would wake the process
-    twice (the length, then the rest)."""
-    frame = pickle.dumps(payload, 5)
+    twice (the length, then the rest). MessagePack rather than pickle: ~4k
+    instructions less here and ~3k less to read, and nothing in it can run code."""
+    frame = _ENCODE(payload)
     return FRAME.pack(len(frame)) + frame
 
 
-def decode_request(data) -> tuple:
+def decode_request(data: bytes) -> tuple:
     """The payload of a whole request frame."""
-    return pickle.loads(memoryview(data)[FRAME.size:])
+    return _REQUEST.decode(data[FRAME.size:])  # a copy costs less than a memoryview
 
 
 def encode_answer(response: Response, retiring: str | None) -> bytes:
     """An answer's frame: its status and body as they are, and only when there are
-    any, its other fields and why the process ends after it, pickled (pickling all,
-    as before, cost each side ~3k instructions more)."""
+    any, its other fields and why the process ends after it (encoding all of them
+    every time cost each side ~3k instructions more)."""
     status, body, content_type, headers, problem = response
     rest = (b"" if content_type == JSON and not headers and problem is None and not retiring
-            else pickle.dumps((content_type, headers, problem, retiring), 5))
+            else _ENCODE((content_type, headers, problem, retiring)))
     return b"".join((ANSWER.pack(ANSWER.size - FRAME.size + len(body) + len(rest), status,
                                  len(body)), body, rest))
 
@@ -333,7 +342,7 @@ def decode_answer(data: bytes) -> tuple[Response, str | None]:
     end = ANSWER.size + size
     if len(data) == end:
         return Response(status, data[ANSWER.size:end]), None
-    content_type, headers, problem, retiring = pickle.loads(data[end:])
+    content_type, headers, problem, retiring = _ANSWER_REST.decode(data[end:])
     return Response(status, data[ANSWER.size:end], content_type, headers, problem), retiring
 
 
