@@ -101,6 +101,18 @@ def test_control_characters_in_names_and_values_are_refused(argv, message):
     assert run(["compile", *argv]) == (2, "", message + "\n")
 
 
+def test_a_refused_trait_text_is_refused_again_and_a_checked_one_is_remembered():
+    bad = 'video qxl\nvideo "a\x00b"'
+    for _ in range(2):  # a text that fails is never remembered as checked
+        with pytest.raises(VirtunedError) as caught:
+            api.compile(traits=[bad])
+        assert str(caught.value) == ("<trait 1>:2:9: control character \\x00 (U+0000) in "
+                                     "trait text is not allowed")
+    api.compile(traits=["video qxl"])
+    assert api._CHECKED_TEXTS.get("video qxl") == len("video qxl") + 1
+    assert api._CHECKED_TEXTS.get(bad) is None
+
+
 def test_tabs_and_newlines_are_not_control_characters_here():
     assert run(["compile", "-t", "video qxl\r\n\tvideo virtio\n", "--name", "a b"])[0] == 0
 

@@ -677,11 +677,25 @@ def load_roots(profiles=(), traits=(), sources=(), profile_path=()) -> tuple[Pro
     # provenance and the lock, which must not depend on the order of -t options.
     roots += [ProfileFile(f"<trait {i}>", text) for i, text in enumerate(sorted(traits), 1)]
     roots += list(sources)
-    for root in roots[len(profiles):]:  # files were read with their cap
-        inputs.check(root.text, root.source, "trait text")
-    for root in roots:  # a string in a trait line could carry them into the XML
-        inputs.refuse_control_characters_in_text(root.text, root.source, "trait text")
+    for root in roots:
+        if _CHECKED_TEXTS.get(root.text) is None:
+            _check_text(root)
+            _CHECKED_TEXTS.put(root.text, len(root.text) + 1)
     return tuple(sorted(roots, key=lambda r: (r.source, r.text)))
+
+
+# Profile texts found within their cap and free of control characters, each with its
+# length: a long-lived process sees the same ones in request after request, and a
+# check of a long text costs more than finding it here. At most 4 Mi characters.
+_CHECKED_TEXTS = caching.Bounded(1 << 22, weight=int)
+
+
+def _check_text(root) -> None:
+    # Files were read with their cap, which is the same as a text's (and checking
+    # it again costs little).
+    inputs.check(root.text, root.source, "trait text")
+    # A string in a trait line could carry them into the XML.
+    inputs.refuse_control_characters_in_text(root.text, root.source, "trait text")
 
 
 # Resolved trait sets by request: (result, the stamps of the files it read).
