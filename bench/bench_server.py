@@ -1,6 +1,6 @@
 """Benchmark: the HTTP service under load, on loopback, with a typical compile request.
 
-    python bench/bench_server.py [--seconds 60] [--workers 2] [--clients 4]
+    python bench/bench_server.py [--seconds 60] [--workers 2] [--clients 4] [--cpu-affinity]
 
 Starts the real server (``virtuned serve``: uvicorn, its worker processes, the JSON
 access log on), then keeps it busy for ``--seconds`` with one compile request: the
@@ -222,6 +222,9 @@ def main() -> None:
                         help="client processes, one connection each (default: 4)")
     parser.add_argument("--no-access-log", dest="access_log", action="store_false",
                         help="run the server without its access log")
+    parser.add_argument("--cpu-affinity", action="store_true",
+                        help="run the server with --cpu-affinity (each worker and its "
+                        "operation processes on one CPU)")
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
@@ -240,7 +243,8 @@ def main() -> None:
     request = request_bytes(port)
     with tempfile.TemporaryDirectory(prefix="virtuned-bench-") as scratch:
         log = Path(scratch) / "server.log"
-        server = start_server(port, args.workers, log, args.access_log)
+        server = start_server(port, args.workers, log, args.access_log,
+                              *(["--cpu-affinity"] if args.cpu_affinity else []))
         try:
             start_at = time.time() + 0.5
             measure_from = start_at + args.warmup
@@ -274,6 +278,7 @@ def main() -> None:
     print(f"request: POST /v1/compile, {DOMAIN.relative_to(ROOT)} + the 4 traits of "
           f"{PROFILE.relative_to(ROOT)} ({len(request)} bytes), answer {len(expected)} bytes")
     print(f"server: {args.workers} worker(s), access log {'on' if args.access_log else 'off'}"
+          f"{', each on one CPU' if args.cpu_affinity else ''}"
           f" ({log_lines} log lines); load: {args.clients} keep-alive connection(s), "
           f"{os.cpu_count()} CPUs; the clients used {client_cpu:.2f} CPUs")
     print(f"measured: {len(latencies)} requests in {args.seconds:g} s "

@@ -265,6 +265,10 @@ def _serve_arguments(command) -> None:
                          "0: no limit (default: 1024)")
     command.add_argument("--no-access-log", dest="access_log", action="store_false",
                          help="no JSON line per request on stderr")
+    command.add_argument("--cpu-affinity", action="store_true",
+                         help="keep each worker and its operation processes on one CPU "
+                         "(worker i on the i-th it may use): for --workers as many as "
+                         "the CPUs, on CPUs the server has to itself")
     command.add_argument("--tls-cert", metavar="CERT.pem",
                          help="serve HTTPS with this certificate (PEM; the key too, or "
                          "--tls-key)")
@@ -318,7 +322,7 @@ def _serve(args, sources) -> int:
                     memory_bytes=args.memory_limit << 20,
                     connections=args.max_connections)
     return serve(args.host, args.port, args.workers, tuple(args.profile_path), limits,
-                 args.access_log, _tls(args), _access(args))
+                 args.access_log, _tls(args), _access(args), args.cpu_affinity)
 
 
 def _tls(args):

@@ -46,7 +46,7 @@ from virtuned.resolve import check as check_profiles
 from virtuned import reference
 from virtuned.resolve.profiles import (ANY_VERSION, Library, ProfileFile, load_library_file,
                                        search_path)
-from virtuned.server import contract, observe
+from virtuned.server import affinity, contract, observe
 from virtuned.server.access import Access, Guard
 from virtuned.server.http import Request, Response, diagnostic, failed, json_response
 from virtuned.server.pool import Pool
@@ -129,6 +129,9 @@ class Service:
         # Processes a fit of many hosts is shared among: the cores this one may run on,
         # at most 4 (a container's CPU quota is not in its affinity).
         self.fit_workers = min(len(os.sched_getaffinity(0)), FIT_WORKERS)
+        # Those cores, when the worker is kept on one of them (--cpu-affinity): a fit
+        # spreads its helper processes over them again.
+        self.spread: frozenset[int] | None = None
         self.library = Library(search_path(profile_path))
         self.prometheus = observe.Metrics()
         self.document = OPENAPI.read_bytes()
@@ -162,7 +165,8 @@ class Service:
         kwargs = {**self._api_request(body, sources), "hosts": self._hosts(body.hosts),
                   "best": body.best, "workers": self.fit_workers}
         try:
-            answers = _call(api.fit, kwargs, sources)  # as 'virtuned fit' prints them
+            with affinity.everywhere(self.spread):
+                answers = _call(api.fit, kwargs, sources)  # as 'virtuned fit' prints them
             return json_response([a.json() for a in answers])
         finally:
             _settle()
@@ -363,8 +367,10 @@ class App:
     start; their end at the end). Its HTTP is http.Protocol's, never ASGI's:
     ``uvicorn.Config(app, http=Protocol)``."""
 
-    def __init__(self, service: Service, access_log: bool, access: Access = Access()):
+    def __init__(self, service: Service, access_log: bool, access: Access = Access(),
+                 cpu_affinity: bool = False):
         self.service, self.limits = service, service.limits
+        self.cpu_affinity = cpu_affinity  # the worker and its processes on one CPU
         self.guard = Guard(access) if access.guarded() else None
         limits = self.limits
         self.pool = Pool(service.answer, limits.concurrency, limits.timeout, limits.queue,
@@ -392,6 +398,9 @@ class App:
                 _bound_handshakes(self.limits.header_timeout)
                 self.limits = _within_descriptors(self.limits)
                 _warm_up()  # before the fork: every operation process starts warm
+                if self.cpu_affinity:  # before the fork too: the processes inherit it
+                    self.service.spread = frozenset(os.sched_getaffinity(0))
+                    affinity.pin_worker()
                 self.pool.start()
                 if self.guard is not None:
                     _on_hangup(self.guard.reload)
@@ -463,13 +472,16 @@ def _on_hangup(reload) -> None:
 
 
 def create_app(profile_path=(), limits: Limits = Limits(), access_log: bool = False,
-               access: Access = Access(), host_store: str | None = None) -> App:
+               access: Access = Access(), host_store: str | None = None,
+               cpu_affinity: bool = False) -> App:
     """The application. ``profile_path``: more profile directories (highest
     priority last), searched after the shipped library, /etc and the user's;
     ``access_log``: one JSON line per request on stderr; ``access``: who may call;
-    ``host_store``: the directory its processes share fit's host documents in."""
+    ``host_store``: the directory its processes share fit's host documents in;
+    ``cpu_affinity``: each worker and its operation processes kept on one CPU
+    (affinity.py)."""
     return App(Service(tuple(str(p) for p in profile_path), limits, host_store),
-               access_log, access)
+               access_log, access, cpu_affinity)
 
 
 def _warm_up() -> None:
@@ -490,7 +502,8 @@ def app_from_environment() -> App:
     options = json.loads(os.environ.get(ENVIRONMENT, "{}"))
     return create_app(tuple(options.get("profile_path", ())),
                       Limits(**options.get("limits", {})), options.get("access_log", False),
-                      Access(**options.get("access", {})), options.get("host_store"))
+                      Access(**options.get("access", {})), options.get("host_store"),
+                      options.get("cpu_affinity", False))
 
 
 @attrs.frozen
@@ -513,12 +526,14 @@ class Tls:
 
 
 def serve(host: str, port: int, workers: int, profile_path=(), limits: Limits = Limits(),
-          access_log: bool = True, tls: Tls | None = None, access: Access = Access()) -> int:
+          access_log: bool = True, tls: Tls | None = None, access: Access = Access(),
+          cpu_affinity: bool = False) -> int:
     """Run the service until it is stopped (SIGINT, SIGTERM)."""
     host_store = tempfile.mkdtemp(prefix="virtuned-hosts-")  # the replica's, for fit
     os.environ[ENVIRONMENT] = json.dumps({
         "profile_path": [str(p) for p in profile_path], "limits": attrs.asdict(limits),
-        "access_log": access_log, "access": attrs.asdict(access), "host_store": host_store})
+        "access_log": access_log, "access": attrs.asdict(access), "host_store": host_store,
+        "cpu_affinity": cpu_affinity})
     metrics_dir = None
     if workers > 1:  # the workers share their metrics through files (observe.py)
         metrics_dir = tempfile.mkdtemp(prefix="virtuned-metrics-")
