@@ -82,9 +82,11 @@ class Context(NamedTuple):
         if tags in memo:
             return memo[tags]
         if len(tags) == 1:  # every kind's, from one walk (emitters ask for most)
-            if _GROUPED not in memo:
-                _group_devices(self.devices, memo)
-            return memo.get(tags, ())
+            groups = memo.get(_GROUPS)
+            if groups is None:
+                groups = memo[_GROUPS] = _grouped(self.devices)
+            found = memo[tags] = tuple(groups.get(tags[0], ()))
+            return found
         found = memo[tags] = (() if self.devices is None
                               else tuple(self.devices.iterchildren(*tags)))
         return found
@@ -134,17 +136,20 @@ def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
     return edits
 
 
-_GROUPED = "devices grouped"  # in a Context's memo once _group_devices has run
+_GROUPS = "devices by kind"  # in a Context's memo: what _grouped found
 
 
-def _group_devices(devices, memo: dict) -> None:
-    """Each kind of the input's devices in ``memo``, as devices_of keeps it: (tag,)
-    → those devices in document order."""
+def _grouped(devices) -> dict:
+    """The input's devices by kind, in one walk: tag → those devices in document
+    order (a list, made into devices_of's tuple when a kind is asked for)."""
     groups: dict = {}
     for device in devices if devices is not None else ():
-        groups.setdefault(device.tag, []).append(device)
-    memo.update({(tag,): tuple(found) for tag, found in groups.items()})
-    memo[_GROUPED] = True
+        tag = device.tag
+        if tag in groups:
+            groups[tag].append(device)
+        else:  # setdefault would make a list for every device
+            groups[tag] = [device]
+    return groups
 
 
 # A Context from its fields in order, made by tuple's own constructor in C: a
