@@ -62,7 +62,9 @@ def acpi_and_apic(ctx):
     as it is (it says which it wants), with a warning when ``<acpi/>`` is not among
     them.
     """
-    if not ctx.platform.x86 or ctx.find("features") is not None:
+    # The input's own element first: it usually decides, and x86 is a property call
+    # (so in the guest clock and power management too).
+    if ctx.find("features") is not None or not ctx.platform.x86:
         return []
     return [Add("features", el(name), ctx.origin, identity=(name,)) for name in ("acpi", "apic")]
 
@@ -79,7 +81,7 @@ TIMERS = (el("timer", name="rtc", tickpolicy="catchup"),
 def guest_clock(ctx):
     """The clock in UTC (unless 'clock' says otherwise) with the RTC catching up,
     the PIT delaying its ticks and no HPET, where the input has no ``<clock>``."""
-    if not ctx.platform.x86 or ctx.find("clock") is not None:
+    if ctx.find("clock") is not None or not ctx.platform.x86:
         return []
     edits = [Add("clock", timer, ctx.origin, identity=("timer", timer.get("name")))
              for timer in TIMERS]
@@ -93,7 +95,7 @@ def power_management(ctx):
     """No suspend to memory or to disk for an x86 guest (``<pm>``), as virt-install
     writes: QEMU's S3/S4 are not what a server guest's power button should do and
     break live migration. An input with ``<pm>`` keeps its own."""
-    if not ctx.platform.x86 or ctx.find("pm") is not None:
+    if ctx.find("pm") is not None or not ctx.platform.x86:
         return []
     return [Add("", el("pm", el("suspend-to-mem", enabled="no"),
                        el("suspend-to-disk", enabled="no")), ctx.origin, identity=("pm",))]
