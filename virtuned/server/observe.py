@@ -127,6 +127,27 @@ class Metrics:
         return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
+class _AccessLine(msgspec.Struct):
+    """An access-log line: JsonFormatter's fields, then the request's, in this order.
+    A Struct rather than a dict: ~3.7k instructions less a request to make and encode,
+    the same bytes."""
+
+    ts: str
+    level: str
+    logger: str
+    message: str
+    method: str
+    path: str
+    status: int
+    duration_ms: float
+    request_id: str
+    client: str | None
+    pid: int
+
+
+_ENCODE = msgspec.json.Encoder().encode
+
+
 class Observer:
     """Request ids, and one access-log line and the metrics of every request answered.
 
@@ -159,11 +180,10 @@ class Observer:
                              method if method in _METHODS else "other", status, seconds,
                              problem)
         if self.access_log:
-            os.write(2, msgspec.json.encode({
-                "ts": self._timestamp(), "level": "info", "logger": ACCESS.name,
-                "message": f"{method} {path} {status}", "method": method, "path": path,
-                "status": status, "duration_ms": _milliseconds(seconds),
-                "request_id": request_id, "client": client, "pid": self._pid}) + b"\n")
+            os.write(2, _ENCODE(_AccessLine(
+                self._timestamp(), "info", ACCESS.name, f"{method} {path} {status}",
+                method, path, status, _milliseconds(seconds), request_id, client,
+                self._pid)) + b"\n")
 
     def _timestamp(self) -> str:
         now = time.time()
