@@ -69,11 +69,15 @@ def _retarget(ctx, disks, all_disks, bus, spec):
     Returns the edits and the disks' new names, in document order.
     """
     edits, names = [], {}
-    targets = {disk: ctx.find_in(disk, "target") for disk in all_disks}
-    taken = {target.get("dev") for target in targets.values() if target is not None}
-    for disk in disks:
-        target = targets[disk]
+    stated, taken = {}, set()  # every disk's <target> and name, each read once
+    for disk in all_disks:
+        target = ctx.find_in(disk, "target")
         dev = target.get("dev") if target is not None else None
+        stated[disk] = target, dev
+        if target is not None:
+            taken.add(dev)
+    for disk in disks:
+        target, dev = stated[disk]
         stated_bus = target.get("bus") if target is not None else None
         # A disk the trait moves (a stated bus is otherwise the conflict to report)
         moved = stated_bus is None or (ctx.override and stated_bus != bus)
