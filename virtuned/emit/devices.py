@@ -83,8 +83,11 @@ def find(ctx, tag: str, **wanted: str | None) -> list:
     """The input's devices of one kind whose identity fields equal ``wanted`` (by key
     name). Keys name the last step of the identity path:
     ``find(ctx, "video", type="qxl")``."""
+    found = ctx.devices_of(tag)
+    if not found:  # often: a kind a trait adds (a channel) is rarely in the input
+        return []
     checks = [(*_LOOKUPS[tag][key], value) for key, value in wanted.items()]
-    return [device for device in ctx.devices_of(tag)
+    return [device for device in found
             if all(_stated(ctx, device, path, attr) == value
                    for path, attr, value in checks)]
 
