@@ -232,9 +232,11 @@ def scsi_controller_model(ctx):
     on_scsi = [d for d in ctx.devices_of("disk")
                if not (moved and d.get("device", "disk") == "disk") and _on_scsi(ctx, d)]
     controllers = devices.controller_indexes(ctx, "scsi")
+    unset = [c for c in controllers.values() if c.get("model") is None]
+    if not unset and (controllers or not on_scsi):  # the model is chosen only if needed
+        return []
     model = "virtio-scsi" if drives(ctx, "virtio-scsi") else "lsilogic"
-    edits = [SetAttr(c, "model", model, ctx.origin) for c in controllers.values()
-             if c.get("model") is None]
+    edits = [SetAttr(c, "model", model, ctx.origin) for c in unset]
     if on_scsi and not controllers:
         edits.append(devices.controller("scsi", 0, ctx.origin, model=model))
     return edits

@@ -77,12 +77,14 @@ def interface_models(ctx):
     chooses. Never libvirt's rtl8139 by accident."""
     if ctx.of(network_model):
         return []
+    modelless = [interface for interface in ctx.devices_of("interface")
+                 if ctx.find_in(interface, "model") is None
+                 and interface.get("type") not in _MODELLESS]
+    if not modelless:  # the model is chosen only for an interface that lacks one
+        return []
     model = VIRTIO if drives(ctx, "virtio-net") else \
         el("model", type_=emulated_nic(os_info(ctx), ctx.platform.has_pcie))
-    return [Add(interface, model, ctx.origin, identity=("model",))
-            for interface in ctx.devices_of("interface")
-            if ctx.find_in(interface, "model") is None
-            and interface.get("type") not in _MODELLESS]
+    return [Add(interface, model, ctx.origin, identity=("model",)) for interface in modelless]
 
 
 def _attributes(ctx, resolved, interface) -> dict:
