@@ -9,6 +9,7 @@ import socket
 import ssl
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -146,6 +147,62 @@ def test_sighup_reads_the_tokens_again(with_tokens, tokens_file):
     with with_tokens.client() as client:
         assert wait_for(lambda: client.get("/v1/traits", headers=bearer(TOKEN))
                         .status_code == 200)
+
+
+def workers_of(supervisor: int) -> set[int]:
+    """uvicorn's worker processes under ``supervisor`` (multiprocessing's spawned
+    children, not its resource tracker), from /proc."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:  # not a process, or gone meanwhile
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == supervisor and b"spawn_main" in command:
+            found.add(int(entry.name))
+    return found
+
+
+def messages(server, text: str) -> int:
+    return sum(line["message"] == text for line in server.log_lines())
+
+
+def test_sighup_with_several_workers_reads_the_tokens_in_each_and_restarts_none(tmp_path):
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"{TOKEN}\n")
+    with running_server("--workers", "2", "--tokens", str(tokens)) as server:
+        workers = workers_of(server.process.pid)
+        assert len(workers) == 2
+        tokens.write_text(f"{NEW_TOKEN}\n")
+        server.process.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: messages(server, "tokens reloaded") == 2)
+        tokens.write_text("")  # unusable: each worker keeps the tokens it has
+        server.process.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: messages(server, "tokens not reloaded: "
+                                         f"{tokens}: no token in it") == 2)
+        # a new connection each time, until both workers have answered
+        answered, sent = set(), 0
+        while answered != workers:
+            assert sent < 1000 and answered <= workers
+            request_id = f"hup-{sent}"
+            assert httpx.get(f"{server.url}/v1/traits", timeout=60, headers={
+                **bearer(NEW_TOKEN), "x-request-id": request_id}).status_code == 200
+            assert httpx.get(f"{server.url}/v1/traits", timeout=60,
+                             headers=bearer(TOKEN)).status_code == 401
+            sent += 1
+            answered |= {line["pid"] for line in server.log_lines()
+                         if line.get("request_id") == request_id}
+        assert workers_of(server.process.pid) == workers
+        assert messages(server, "Received SIGHUP, restarting processes.") == 0
+
+
+def test_sighup_without_tokens_leaves_the_server_as_it_was():
+    with running_server() as server:  # one worker: the server's own process
+        server.process.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: messages(server, "SIGHUP: no --tokens file to read "
+                                                 "again") == 1)
+        server.assert_serving()
 
 
 @pytest.fixture(scope="module")

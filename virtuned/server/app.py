@@ -25,6 +25,7 @@ a file, and nothing a client sends is ever used as a path.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import json
@@ -32,6 +33,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -402,13 +404,20 @@ class App:
                     self.service.spread = frozenset(os.sched_getaffinity(0))
                     affinity.pin_worker()
                 self.pool.start()
-                if self.guard is not None:
-                    _on_hangup(self.guard.reload)
+                _on_hangup(self._hangup)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.pool.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def _hangup(self) -> None:
+        """SIGHUP: the tokens file read again; without one, nothing to do (the
+        signal's default, the end of the process, would be no reload)."""
+        if self.guard is not None:
+            self.guard.reload()
+        else:
+            LOG.info("SIGHUP: no --tokens file to read again")
 
 
 def _bound_handshakes(seconds: float) -> None:
@@ -461,7 +470,9 @@ def _submit(pool: Pool, operation: str, request: Request, reply) -> None:
 
 
 def _on_hangup(reload) -> None:
-    """``reload()`` on SIGHUP (the tokens file), where this thread may take signals."""
+    """``reload()`` on SIGHUP (the tokens file), where this thread may take signals;
+    then SIGHUP is let through: a worker starts with it blocked (serve), so one sent
+    while it started waits for this rather than ending it."""
     import asyncio
     import signal
 
@@ -469,6 +480,8 @@ def _on_hangup(reload) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
     except (RuntimeError, ValueError):  # not the main thread: an in-process test server
         LOG.warning("SIGHUP does not reload the tokens: not the main thread")
+        return
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
 
 
 def create_app(profile_path=(), limits: Limits = Limits(), access_log: bool = False,
@@ -539,13 +552,82 @@ def serve(host: str, port: int, workers: int, profile_path=(), limits: Limits = 
         metrics_dir = tempfile.mkdtemp(prefix="virtuned-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
-        uvicorn.run("virtuned.server:app_from_environment", factory=True, host=host,
-                    port=port, workers=workers, http="virtuned.server.http:Protocol",
-                    interface="asgi3", lifespan="on", proxy_headers=False,
-                    log_config=observe.log_config(), access_log=False, server_header=False,
-                    **(tls.uvicorn() if tls else {}))
+        _run(uvicorn.Config(
+            "virtuned.server:app_from_environment", factory=True, host=host, port=port,
+            workers=workers, http="virtuned.server.http:Protocol", interface="asgi3",
+            lifespan="on", proxy_headers=False, log_config=observe.log_config(),
+            access_log=False, server_header=False, **(tls.uvicorn() if tls else {})))
     finally:
         shutil.rmtree(host_store, ignore_errors=True)
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _run(config: uvicorn.Config) -> None:
+    """What uvicorn.run does with ``config``, but for SIGHUP, which reads the tokens
+    file again in every worker (App._hangup) rather than restarting the workers, as
+    uvicorn's supervisor does: a restart would also drop what each worker and its
+    operation processes keep warm (profiles, fit's parsed hosts), and a worker is
+    started with SIGHUP blocked, so that one sent meanwhile waits for its handler
+    (_on_hangup) instead of ending it."""
+    import signal
+
+    import uvicorn.main
+
+    server = uvicorn.Server(config)
+    try:
+        if config.workers > 1:
+            _supervisor(config, server, config.bind_socket()).run()
+        else:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+            server.run()
+    except KeyboardInterrupt:
+        pass
+    if config.workers == 1 and not server.started:
+        sys.exit(uvicorn.main.STARTUP_FAILURE)
+
+
+def _supervisor(config: uvicorn.Config, server: uvicorn.Server, sock):
+    """uvicorn's supervisor of worker processes, passing SIGHUP on to them."""
+    import inspect
+    import signal
+
+    from uvicorn.supervisors import Multiprocess
+
+    class Supervisor(Multiprocess):
+        def handle_hup(self) -> None:
+            LOG.info("SIGHUP: the workers read the tokens file again")
+            for process in self.processes:
+                if process.pid is not None and process.process.is_alive():
+                    os.kill(process.pid, signal.SIGHUP)
+
+        # A worker starts with SIGHUP blocked (it inherits the mask); here it waits
+        # meanwhile too, and is taken once the worker has started.
+        def init_processes(self) -> None:
+            with _hangups_held():
+                super().init_processes()
+
+        def keep_subprocess_alive(self) -> None:
+            with _hangups_held():
+                super().keep_subprocess_alive()
+
+        def handle_ttin(self) -> None:
+            with _hangups_held():
+                super().handle_ttin()
+
+    if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn 0.35 and older
+        return Supervisor(config, target=server.run, sockets=[sock])
+    return Supervisor(config, sockets=[sock])
+
+
+@contextlib.contextmanager
+def _hangups_held():
+    """SIGHUP blocked in this thread meanwhile (a process started inherits it)."""
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
