@@ -176,8 +176,7 @@ def explanation_json(result) -> dict:
     }
 
 
-@frozen
-class _Run:
+class _Run(NamedTuple):  # a tuple, as _Prepared is: one per request
     xml: str
     trait_set: object
     changes: object  # () -> tuple of merge.Change, computed only for explain
