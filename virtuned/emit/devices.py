@@ -120,7 +120,7 @@ def free_pci_indexes(ctx):
     bus). Traits that add PCI controllers take them in canonical order (see
     vocab/pcie.py), so two traits never pick the same index."""
     used = {int_attr(ctl, "index", -1, ctx.filename)
-            for type_, ctl in ctx.once(_controllers) if type_ == "pci"}
+            for ctl in ctx.once(_controllers).get("pci", ())}
     index = 1
     while True:
         if index not in used:
@@ -144,20 +144,30 @@ def controller_indexes(ctx, type_: str) -> dict[int, object]:
     """Existing controllers of one type by index (a USB companion, which shares its
     master's index, is not one of them)."""
     return {int_attr(ctl, "index", 0, ctx.filename): ctl
-            for kind, ctl in ctx.once(_controllers)
-            if kind == type_ and ctx.find_in(ctl, "master") is None}
+            for ctl in ctx.once(_controllers).get(type_, ())
+            if ctx.find_in(ctl, "master") is None}
 
 
-def _controllers(ctx) -> tuple:
-    """The input's controllers with their types: (type, element) in document order
-    (several traits look for controllers of their type)."""
-    return tuple((ctl.get("type"), ctl) for ctl in ctx.devices_of("controller"))
+def _controllers(ctx) -> dict:
+    """The input's controllers by type: type → those controllers in document order,
+    each type read once per compile (several traits look for controllers of their
+    type, and most find none: then nothing is walked)."""
+    by_type: dict = {}
+    for ctl in ctx.devices_of("controller"):
+        type_ = ctl.get("type")
+        if type_ in by_type:
+            by_type[type_].append(ctl)
+        else:  # setdefault would make a list for every controller
+            by_type[type_] = [ctl]
+    return by_type
 
 
 # ---------------------------------------------------------------- disk names
 
 def disk_name(prefix: str, index: int) -> str:
     """libvirt's virIndexToDiskName: 0 → a, 25 → z, 26 → aa."""
+    if index < 26:  # one letter: nearly every disk
+        return prefix + _LETTERS[index]
     letters = ""
     index += 1
     while index:
@@ -166,9 +176,12 @@ def disk_name(prefix: str, index: int) -> str:
     return prefix + letters
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
 def disk_index(name: str) -> int | None:
     """libvirt's virDiskNameToIndex: the letters after the prefix, as a number."""
-    letters = name.lstrip("abcdefghijklmnopqrstuvwxyz")
+    letters = name.lstrip(_LETTERS)
     if letters:
         return None  # digits or partitions: libvirt would refuse this name anyway
     for prefix in ("fd", "hd", "vd", "sd", "xvd", "ubd"):
