@@ -1,7 +1,11 @@
 """Instruction counts (valgrind callgrind) of what the HTTP service adds to a compile.
 
-    .venv/bin/python bench/count_server.py [PART...]     # per-request instructions
+    .venv/bin/python bench/count_server.py [--multiprocess] [PART...]
     parts: compile answer child worker  (default: all)
+
+``--multiprocess``: the worker's metrics in prometheus_client's multiprocess mode (in
+files of a temporary directory), as ``serve --workers 2`` and bench_server.py run them;
+without it, in the process's memory, as with one worker.
 
 bench/bench_server.py's request (the 2.4 KB example domain, the 4 traits of
 examples/profiles/server.vt, inline), each part fed in-process N times:
@@ -40,6 +44,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,17 +176,23 @@ PARTS = {"compile": _repeat(part_compile), "answer": _repeat(part_answer),
          "child": _repeat(part_child), "worker": part_worker}
 
 
-def count(part: str, calls: int) -> int:
+def count(part: str, calls: int, env: dict) -> int:
     done = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
          "--log-file=/dev/stdout", sys.executable, __file__, "--run", part, str(calls)],
         capture_output=True, text=True, check=True,
-        env={**os.environ, "PYTHONHASHSEED": "0"})
+        env={**os.environ, "PYTHONHASHSEED": "0", **env})
     return int(re.search(r"Collected : (\d+)", done.stdout).group(1))
 
 
-def per_call(part: str) -> float:
-    return (count(part, CALLS) - count(part, BASE)) / (CALLS - BASE)
+def per_call(part: str, multiprocess: bool) -> float:
+    if not multiprocess:
+        return (count(part, CALLS, {}) - count(part, BASE, {})) / (CALLS - BASE)
+    counts = []
+    for calls in (CALLS, BASE):  # each run its own files, as a worker starts with none
+        with tempfile.TemporaryDirectory(prefix="virtuned-metrics-") as directory:
+            counts.append(count(part, calls, {"PROMETHEUS_MULTIPROC_DIR": directory}))
+    return (counts[0] - counts[1]) / (CALLS - BASE)
 
 
 if __name__ == "__main__":
@@ -193,10 +204,12 @@ if __name__ == "__main__":
         gc.freeze()  # as the server's fork does: what start-up made stays out of it
         run(int(sys.argv[3]))
     else:
-        parts = sys.argv[1:] or ["compile", "answer", "child", "worker"]
+        multiprocess = "--multiprocess" in sys.argv[1:]
+        parts = ([a for a in sys.argv[1:] if a != "--multiprocess"]
+                 or ["compile", "answer", "child", "worker"])
         counts = {}
         for part in parts:
-            counts[part] = per_call(part)
+            counts[part] = per_call(part, multiprocess)
             print(f"{part:8s} {counts[part]:12,.0f}", flush=True)
         if {"compile", "child", "worker"} <= counts.keys():
             total = counts["child"] + counts["worker"]
