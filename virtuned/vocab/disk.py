@@ -51,34 +51,31 @@ def disk_bus(ctx, bus):
                     hint=f"{bus.upper()} needs 'machine " + "' or 'machine ".join(spec.machines)
                     + "'")
     hypervisor.offer(ctx, "devices/disk", "bus", bus, "disk bus")
-    all_disks = ctx.devices_of("disk")
-    disks = [d for d in all_disks if d.get("device", "disk") == "disk"]
-    edits, renamed = _retarget(ctx, disks, all_disks, bus, spec)
+    edits, renamed = _retarget(ctx, bus, spec)
     if bus == "sata":
-        edits += _sata_controllers(ctx, all_disks, renamed)
+        edits += _sata_controllers(ctx, renamed)
     elif bus == "scsi":
         edits += _scsi_controller(ctx, renamed)
     elif bus == "ide":
-        edits += _ide_controller(ctx, all_disks, renamed)
+        edits += _ide_controller(ctx, renamed)
     return edits
 
 
-def _retarget(ctx, disks, all_disks, bus, spec):
-    """Set the bus on every disk; rename those whose name does not fit it.
+def _retarget(ctx, bus, spec):
+    """Set the bus on every disk (not cdroms...); rename those whose name does not
+    fit it.
 
     Returns the edits and the disks' new names, in document order.
     """
     edits, names = [], {}
-    stated, taken = {}, set()  # every disk's <target> and name, each read once
-    for disk in all_disks:
-        target = ctx.find_in(disk, "target")
-        dev = target.get("dev") if target is not None else None
-        stated[disk] = target, dev
+    stated = ctx.once(_disks)
+    taken = set()  # every name a disk, cdrom... has
+    for _, _, target, dev, _ in stated:
         if target is not None:
             taken.add(dev)
-    for disk in disks:
-        target, dev = stated[disk]
-        stated_bus = target.get("bus") if target is not None else None
+    for disk, device, target, dev, stated_bus in stated:
+        if device != "disk":
+            continue
         # A disk the trait moves (a stated bus is otherwise the conflict to report)
         moved = stated_bus is None or (ctx.override and stated_bus != bus)
         if moved:
@@ -124,6 +121,18 @@ def _address_edits(ctx, disk, bus: str) -> list:
                         "the trait")
 
 
+def _disks(ctx) -> tuple:
+    """Every disk of the input (cdroms, floppies and LUNs too) as the disk traits and
+    completions read it, read once per compile: (disk, its device kind, its
+    <target>, the target's dev and bus), in document order."""
+    found = []
+    for disk in ctx.devices_of("disk"):
+        target = ctx.find_in(disk, "target")
+        dev, bus = (None, None) if target is None else (target.get("dev"), target.get("bus"))
+        found.append((disk, disk.get("device", "disk"), target, dev, bus))
+    return tuple(found)
+
+
 def _free_name(prefix: str, taken: set) -> str:
     index = 0
     while (name := devices.disk_name(prefix, index)) in taken:
@@ -131,10 +140,10 @@ def _free_name(prefix: str, taken: set) -> str:
     return name
 
 
-def _sata_controllers(ctx, all_disks, names):
+def _sata_controllers(ctx, names):
     """One SATA controller for every 6 ports in use, following libvirt's mapping."""
     needed = set()
-    for disk in all_disks:
+    for disk in ctx.devices_of("disk"):
         if disk in names or _stated_bus(ctx, disk) == "sata":
             needed.add(_controller_of(disk, names.get(disk) or
                                       ctx.find_in(disk, "target").get("dev"), 6,
@@ -208,8 +217,8 @@ def _scsi_units_in_use(ctx, controller, names) -> set[int]:
     return used
 
 
-def _ide_controller(ctx, all_disks, names):
-    on_ide = [d for d in all_disks if d in names or _stated_bus(ctx, d) == "ide"]
+def _ide_controller(ctx, names):
+    on_ide = [d for d in ctx.devices_of("disk") if d in names or _stated_bus(ctx, d) == "ide"]
     if len(on_ide) > BUSES["ide"].units_per_controller:
         raise error(ctx.origin.span,
                     f"disk bus ide: {len(on_ide)} devices need the IDE bus, but "
@@ -229,8 +238,9 @@ def scsi_controller_model(ctx):
     named), else lsilogic, chosen rather than defaulted. A SCSI controller of the
     input without a model gets it too; cdroms and LUNs count."""
     moved = bool(ctx.of(disk_bus))  # its disks leave the SCSI bus or get their own
-    on_scsi = [d for d in ctx.devices_of("disk")
-               if not (moved and d.get("device", "disk") == "disk") and _on_scsi(ctx, d)]
+    on_scsi = [disk for disk, device, target, dev, bus in ctx.once(_disks)
+               if not (moved and device == "disk") and target is not None
+               and _on_scsi(dev, bus)]
     controllers = devices.controller_indexes(ctx, "scsi")
     unset = [c for c in controllers.values() if c.get("model") is None]
     if not unset and (controllers or not on_scsi):  # the model is chosen only if needed
@@ -242,9 +252,7 @@ def scsi_controller_model(ctx):
     return edits
 
 
-def _on_scsi(ctx, disk) -> bool:
-    target = ctx.find_in(disk, "target")
-    if target is None:
-        return False
-    bus = target.get("bus")
-    return bus == "scsi" or (bus is None and (target.get("dev") or "").startswith("sd"))
+def _on_scsi(dev: str | None, bus: str | None) -> bool:
+    """Whether a disk's target puts it on the SCSI bus: it says so, or it names no
+    bus and an sdX name, which libvirt reads as SCSI."""
+    return bus == "scsi" or (bus is None and (dev or "").startswith("sd"))
