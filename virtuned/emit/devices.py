@@ -86,16 +86,17 @@ def find(ctx, tag: str, **wanted: str | None) -> list:
     found = ctx.devices_of(tag)
     if not found:  # often: a kind a trait adds (a channel) is rarely in the input
         return []
-    checks = [(*_LOOKUPS[tag][key], value) for key, value in wanted.items()]
-    return [device for device in found
-            if all(_stated(ctx, device, path, attr) == value
-                   for path, attr, value in checks)]
-
-
-def _stated(ctx, device, path: str, attr: str) -> str | None:
-    """``_value`` through the compile's found elements (emit.Context)."""
-    element = ctx.find_in(device, path) if path else device
-    return element.get(attr) if element is not None else None
+    lookups = _LOOKUPS[tag]
+    matches = []
+    for device in found:  # loops, not a generator for each device: called often
+        for key, value in wanted.items():
+            path, attr = lookups[key]
+            element = ctx.find_in(device, path) if path else device
+            if (element.get(attr) if element is not None else None) != value:
+                break
+        else:
+            matches.append(device)
+    return matches
 
 
 def _value(device, path: str, attr: str) -> str | None:
