@@ -109,8 +109,12 @@ def shared_memory(ctx):
 def _shares_memory(ctx) -> bool:
     """Whether a device shares the guest's memory: a vhost-user NIC or disk, or a
     virtiofs file system (each kind asked apart: other emitters asked for them)."""
-    if any(device.get("type") == "vhostuser"
-           for device in ctx.devices_of("interface") + ctx.devices_of("disk")):
-        return True
-    drivers = (ctx.find_in(fs, "driver") for fs in ctx.devices_of("filesystem"))
-    return any(driver is not None and driver.get("type") == "virtiofs" for driver in drivers)
+    for kind in ("interface", "disk"):  # loops: no generator made for a kind
+        for device in ctx.devices_of(kind):
+            if device.get("type") == "vhostuser":
+                return True
+    for fs in ctx.devices_of("filesystem"):
+        driver = ctx.find_in(fs, "driver")
+        if driver is not None and driver.get("type") == "virtiofs":
+            return True
+    return False
