@@ -86,7 +86,11 @@ def _video(ctx, model, preference_fills: bool, headless_empty: bool) -> list:
         raise error(ctx.origin.span, f"video {model}: the input's video is "
                     f"{', '.join(present)}, and a preference adds no second one",
                     exit_code=ExitCode.CONFLICT)
-    return [devices.add_device(el("video", el("model", type_=model)), ctx.origin)]
+    return [devices.add_device(_DEVICES[model], ctx.origin)]
+
+
+# The video device of each model, as a trait adds it (made once, not per compile).
+_DEVICES = {model: el("video", el("model", type_=model)) for model in MODELS}
 
 
 def _model_type(ctx, video) -> str | None:
