@@ -125,14 +125,41 @@ ONCE = {
 _FEW_COUNTED = {"devices": tuple(ONCE["devices"])}
 
 
+# The root's children that are parents in ONCE (a nested <domain> is not one).
+_PARENTS = tuple(tag for tag in CHILD_ORDER["domain"] if tag in ONCE)
+
+
 def _check_once(root, document: bytes, filename: str) -> None:
+    """Refuse a second child that ``ONCE`` allows once. Keeps the first child of
+    each tag under the root in ``firsts`` (see Element): the root's tags are read
+    once for all of a compile."""
+    held = root.held
+    firsts = root.firsts = {child.tag: child for child in reversed(held)}
+    if len(firsts) == len(held):  # no tag repeats at the root (the usual case)
+        seconds: list = []
+        for tag in _PARENTS:
+            parent = firsts.get(tag)
+            if parent is not None:
+                _children_seconds(parent, seconds)
+        if not seconds:
+            return
+    _refuse_second(root, document, filename)
+
+
+def _children_seconds(parent, seconds: list) -> None:
+    """``_seconds`` of ``parent``'s children, if it has several."""
+    if len(parent) < 2:
+        return  # nothing there can repeat (an empty <cpu/>, one <acpi/>)
+    few = _FEW_COUNTED.get(parent.tag)
+    _seconds(parent, parent if few is None else parent.iterchildren(*few), seconds)
+
+
+def _refuse_second(root, document: bytes, filename: str) -> None:
+    """The error at the second child the document reaches first, if there is one."""
     seconds: list = []  # (second, first, parent)
     parents = _seconds(root, root.held, seconds)  # one pass: the root's, and its parents'
     for parent in parents:
-        if len(parent) < 2:
-            continue  # nothing there can repeat (an empty <cpu/>, one <acpi/>)
-        few = _FEW_COUNTED.get(parent.tag)
-        _seconds(parent, parent if few is None else parent.iterchildren(*few), seconds)
+        _children_seconds(parent, seconds)
     if seconds:  # the one the document reaches first
         child, first, parent = min(seconds, key=lambda found: found[0].sourceline or 0)
         raise error(_exact_span(child, document, filename),
@@ -306,11 +333,14 @@ class Element(etree.ElementBase):
     with no proxy of it alive, and drops it when the last reference goes. A compile
     reaches the root's children again and again (<devices>, <os>, <features>...
     from each stage), so ``parse`` has the root hold them in ``held``: each is made
-    once per document (the benchmark's compile: 25k instructions fewer). Only a list kept
-    alive; nothing reads it but the parse's own checks, and an element removed
+    once per document (the benchmark's compile: 25k instructions fewer). A domain's
+    root also keeps the first child of each tag in ``firsts`` (reading a tag makes a
+    new string each time), which ``first_children`` copies. Both are the children as
+    parsed: what reads them (the parse's own checks, then the platform's facts and
+    emit, before anything changes the tree) reads the input; an element removed
     later is merely kept a little longer."""
 
-    __slots__ = ("held",)  # no __dict__ for each proxy
+    __slots__ = ("held", "firsts")  # no __dict__ for each proxy
 
     def find(self, path, namespaces=None):
         steps = _child_steps(path) if namespaces is None else None
@@ -459,10 +489,14 @@ def path_of(element) -> str:
 
 def first_children(root) -> dict:
     """The first child of each tag under ``root`` (tag → element; comments' and PIs'
-    under lxml's functions), in one pass over the children domain.parse keeps
-    (``held``: no lxml object made again), else over lxml's. Asking lxml for a few
-    tags costs more to set up than reading every child's tag."""
-    return {child.tag: child for child in reversed(getattr(root, "held", root))}
+    under lxml's functions): a new dict (callers add to it) of the input's, as
+    domain.parse found them (``firsts``, see Element), else from one pass over
+    lxml's children. Asking lxml for a few tags costs more to set up than reading
+    every child's tag."""
+    firsts = getattr(root, "firsts", None)
+    if firsts is not None:
+        return dict(firsts)
+    return {child.tag: child for child in reversed(root)}
 
 
 def element_span(element, filename: str) -> Span:
@@ -505,10 +539,12 @@ def _text_span(text: str, offset: int, filename: str) -> Span:
 
 
 def _check_depth(root, document: bytes, filename: str, kind: str) -> None:
-    # Each element above the deepest one has a start and an end tag: with at most
-    # 2 * MAX_DEPTH '<' in the text, no element can be too deep. One count in C
-    # settles it for a typical domain, without running the XPath below.
-    if document.count(b"<") <= 2 * MAX_DEPTH:
+    # Each element above the deepest one has an end tag: with fewer than MAX_DEPTH
+    # '</' in the text (comments and CDATA may only add some), no element can be
+    # too deep. One count in C settles it for a typical domain, without running the
+    # XPath below (a count of '</' also costs less than one of '<', and passes more
+    # documents: their empty elements need none).
+    if document.count(b"</") < MAX_DEPTH:
         return
     too_deep = _too_deep()(root)
     if too_deep:
