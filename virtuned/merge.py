@@ -355,6 +355,11 @@ def _existing(root, path: str):
     if "/" not in path:  # the usual case: a child of the root, or the root itself
         if not path:
             return root, ()
+        # The input's first of its tag, as domain.parse found it, while it stands:
+        # an element added of that tag goes after it (Inserter), never before.
+        found = getattr(root, "firsts", {}).get(path)
+        if found is not None and found.getparent() is root:
+            return found, ()
         for found in root.iterchildren(path):
             return found, ()
         return root, (path,)
