@@ -17,7 +17,7 @@ from lxml import etree
 
 from virtuned.diagnostics import Diagnostic, Related, Span, error
 from virtuned.domain import (Inserter, MixedContent, copy_of, detach, element_span,
-                             indent_subtree, indent_unit, path_of)
+                             first_child, indent_subtree, indent_unit, path_of)
 from virtuned.emit.edits import Add, E, Ensure, Remove, SetAttr, SetText, conflict
 from virtuned.frozen import frozen
 from virtuned.resolve.model import Origin
@@ -355,14 +355,8 @@ def _existing(root, path: str):
     if "/" not in path:  # the usual case: a child of the root, or the root itself
         if not path:
             return root, ()
-        # The input's first of its tag, as domain.parse found it, while it stands:
-        # an element added of that tag goes after it (Inserter), never before.
-        found = getattr(root, "firsts", {}).get(path)
-        if found is not None and found.getparent() is root:
-            return found, ()
-        for found in root.iterchildren(path):
-            return found, ()
-        return root, (path,)
+        found = first_child(root, path)
+        return (found, ()) if found is not None else (root, (path,))
     node = root
     steps = [step for step in path.split("/") if step]
     for i, step in enumerate(steps):

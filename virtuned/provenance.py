@@ -21,7 +21,7 @@ from lxml import etree
 
 from virtuned.diagnostics import error
 from virtuned.domain import (Inserter, MixedContent, append_child, copy_of, detach,
-                             element_span, indent_subtree, indent_unit)
+                             element_span, first_child, indent_subtree, indent_unit)
 from virtuned.merge import Change
 from virtuned.resolve.model import Origin
 
@@ -41,7 +41,7 @@ def stamp(tree, used_profiles, compiler_version: str, filename: str = "<domain>"
     unit = indent_unit(root)
     used_profiles = tuple(used_profiles)
     key = (_TAG, used_profiles, compiler_version, unit)
-    metadata = next(root.iterchildren("metadata"), None)
+    metadata = first_child(root, "metadata")
     # The same profiles recur from compile to compile: the record is built once
     # (inside a <metadata> for a domain that has none), then copied.
     if metadata is None:

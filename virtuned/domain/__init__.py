@@ -499,6 +499,16 @@ def first_children(root) -> dict:
     return {child.tag: child for child in reversed(root)}
 
 
+def first_child(root, tag: str):
+    """``root``'s first child of ``tag``, or None: the input's, as domain.parse found
+    it (``firsts``), while it still stands under the root (an element added of its
+    tag goes after it: Inserter), without asking lxml; else lxml's."""
+    found = getattr(root, "firsts", {}).get(tag)
+    if found is not None and found.getparent() is root:
+        return found
+    return next(root.iterchildren(tag), None)
+
+
 def element_span(element, filename: str) -> Span:
     return _element_span(element, filename)
 
