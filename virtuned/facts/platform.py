@@ -9,6 +9,7 @@ QEMU's default, ``pc``), and a domain with no ``<os>`` at all becomes q35.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 from virtuned import domain, values
@@ -128,12 +129,13 @@ def platform_of(stated: Stated, decided, preferred=None) -> Platform:
         machine, source = "pc", "QEMU's default: the input's <os><type> names no machine"
     else:
         machine, source = DEFAULT_MACHINE, "virtuned's default: the input has no <os>"
-    return Platform(
-        domain_type=stated.domain_type or DEFAULT_DOMAIN_TYPE,
-        arch=stated.arch or DEFAULT_ARCH,
-        machine=machine,
-        machine_source=source,
-    )
+    return _platform(stated.domain_type or DEFAULT_DOMAIN_TYPE, stated.arch or DEFAULT_ARCH,
+                     machine, source)
+
+
+# The few platforms requests have, each made once: a frozen attrs class sets its
+# fields one by one, and every compile asks for one.
+_platform = functools.lru_cache(maxsize=256)(Platform)
 
 
 
