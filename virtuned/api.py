@@ -199,7 +199,8 @@ def _run(prepared, name, override: bool = False) -> _Run:
         edits = emit.emit(the_plan, tree, domain_name, name=name, warnings=warnings,
                           option_names=prepared.option_names, override=override)
         done = merge.apply(tree, edits, domain_name, warnings, override)
-        warnings += merge.overridden(done, domain_name)
+        if override:  # without it a value the input states is never replaced (a conflict)
+            warnings += merge.overridden(done, domain_name)
     except VirtunedError as exc:  # name the composite behind a part, as resolve does
         raise VirtunedError(with_uses(exc.diagnostics, trait_set.traits),
                             exc.exit_code) from None
