@@ -71,10 +71,13 @@ class ResolvedTrait:
     phrase: str  # the definition's phrase; stands in for it in equality
     args: tuple[tuple[str, object], ...]
     origin: Origin = attrs.field(eq=False)
+    # The arguments as keywords, made once: every compile passes them to the trait's
+    # emitter, and a resolved trait set is cached from request to request. Read-only
+    # by convention (a MappingProxyType would enforce it, but ``**`` of one costs more).
+    kwargs: dict = attrs.field(init=False, eq=False, repr=False)
 
-    @property
-    def kwargs(self) -> dict:
-        return dict(self.args)
+    def __attrs_post_init__(self):
+        object.__setattr__(self, "kwargs", dict(self.args))
 
     @property
     def key(self) -> tuple:
