@@ -69,10 +69,8 @@ def _retarget(ctx, bus, spec):
     """
     edits, names = [], {}
     stated = ctx.once(_disks)
-    taken = set()  # every name a disk, cdrom... has
-    for _, _, target, dev, _ in stated:
-        if target is not None:
-            taken.add(dev)
+    # every name a disk, cdrom... has
+    taken = {dev for _, _, target, dev, _ in stated if target is not None}
     for disk, device, target, dev, stated_bus in stated:
         if device != "disk":
             continue
@@ -143,19 +141,12 @@ def _free_name(prefix: str, taken: set) -> str:
 def _sata_controllers(ctx, names):
     """One SATA controller for every 6 ports in use, following libvirt's mapping."""
     needed = set()
-    for disk in ctx.devices_of("disk"):
-        if disk in names or _stated_bus(ctx, disk) == "sata":
-            needed.add(_controller_of(disk, names.get(disk) or
-                                      ctx.find_in(disk, "target").get("dev"), 6,
-                                      ctx.filename))
+    for disk, _, _, dev, bus in ctx.once(_disks):
+        if disk in names or bus == "sata":
+            needed.add(_controller_of(disk, names.get(disk) or dev, 6, ctx.filename))
     existing = devices.controller_indexes(ctx, "sata")
     return [devices.controller("sata", index, ctx.origin)
             for index in sorted(needed - set(existing) - {None})]
-
-
-def _stated_bus(ctx, disk) -> str | None:
-    target = ctx.find_in(disk, "target")
-    return target.get("bus") if target is not None else None
 
 
 def _controller_of(disk, dev, units, filename):
@@ -218,7 +209,7 @@ def _scsi_units_in_use(ctx, controller, names) -> set[int]:
 
 
 def _ide_controller(ctx, names):
-    on_ide = [d for d in ctx.devices_of("disk") if d in names or _stated_bus(ctx, d) == "ide"]
+    on_ide = [disk for disk, _, _, _, bus in ctx.once(_disks) if disk in names or bus == "ide"]
     if len(on_ide) > BUSES["ide"].units_per_controller:
         raise error(ctx.origin.span,
                     f"disk bus ide: {len(on_ide)} devices need the IDE bus, but "
