@@ -10,7 +10,8 @@
 #      Debian builds its python with profile-guided optimization and LTO, linked
 #      statically: a compile takes ~14% less CPU on it than on a python built with
 #      ./configure's defaults, as pyenv builds one (README, Speed). The libvirt
-#      binding is built from PyPI's libvirt-python against the host's libvirt (libvirt-dev, pkg-config, gcc, python3-dev) rather
+#      binding is built from PyPI's libvirt-python against the host's libvirt
+#      (libvirt-dev, pkg-config, gcc, python3-dev) rather
 #      than taken from Debian's python3-libvirt: that one is built for
 #      /usr/bin/python3 alone, and the venv's python may be another (pyenv, a newer
 #      python), and system site packages would let Debian's other modules into it.
