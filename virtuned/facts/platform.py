@@ -59,7 +59,7 @@ class Stated(NamedTuple):
     """What the input domain says about its platform (None: it says nothing).
     (A NamedTuple: each request makes one and the cache of resolved requests hashes
     and compares it as part of its key, all in C for a tuple; a frozen attrs class
-    takes ~10k instructions more for the three.)"""
+    takes ~10k instructions more to make, hash and compare.)"""
 
     domain_type: str | None
     machine: str | None
