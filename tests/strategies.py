@@ -569,7 +569,7 @@ def domain_documents(draw, complete: bool = True, max_depth: int = 4) -> bytes:
         children.append(xml.metadata())
     for _ in range(draw(_ints(0, 4))):
         # Not a second of what libvirt's schema allows once (<name>, <os>...): that
-        # input is refused (tests/test_domain.py).
+        # input is refused (tests/domain/test_domain.py).
         name = draw(xml_names().filter(lambda n: n not in domain.ONCE["domain"]))
         children.insert(draw(_ints(0, len(children))), xml.element(1, [], name=name))
     for _ in range(draw(_ints(0, 2))):
@@ -577,7 +577,7 @@ def domain_documents(draw, complete: bool = True, max_depth: int = 4) -> bytes:
                         xml.misc())
     if complete:
         # Mixed content right under <domain> (not when completion has to insert
-        # there: see test_domain.py's test_text_where_completion_adds_an_element).
+        # there: see tests/domain/test_domain.py's test_text_where_completion_adds_an_element).
         for _ in range(draw(_ints(0, 1))):
             children.insert(draw(_ints(0, len(children))), xml.char_data(xml.text()))
     body = "".join(xml.ws() + c for c in children) + xml.ws()

@@ -15,7 +15,7 @@ from tests.cli_run import run
 # The embedded driver with web01 defined, pinned to the last CPU of host node 0 and
 # set to autostart; module-scoped, so this module has one of its own for apply to change.
 from tests.facts.test_live import _binding_or_skip, embedded  # noqa: F401
-from tests.test_domain_quoting import DIFF, DUMPED
+from tests.domain.test_quoting import DIFF, DUMPED
 
 ROOT = Path(__file__).resolve().parents[1]
 URI = "test:///default"
@@ -24,7 +24,7 @@ NO_DOMCAPS = ("--connect: warning: test:///default: domain capabilities of test 
               "virConnectGetDomainCapabilities; nothing was checked against the "
               "hypervisor's capabilities\n")
 # DUMPED: what the test driver holds as the inactive definition of its guest 'test';
-# DIFF: it with the two traits of TRAITS over it (tests/test_domain_quoting.py).
+# DIFF: it with the two traits of TRAITS over it (tests/domain/test_quoting.py).
 TRAITS = ["-t", "clock localtime", "-t", "vcpus 4"]
 OVERRIDDEN = [  # the first line of each warning --override gives
     "<trait 1>:1:1: warning: 'clock localtime' overrides the input: /domain/clock/@offset "

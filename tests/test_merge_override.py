@@ -291,7 +291,7 @@ def test_override_replaces_what_the_input_states(tmp_path, phrase, machine):
 
 def test_what_override_writes_passes_libvirt(tmp_path):
     from tests.libvirt import assert_libvirt_accepts, check_with_libvirt
-    from tests.test_memory_encryption import SEV_REFUSED
+    from tests.vocab.test_memory_encryption import SEV_REFUSED
 
     outputs = {}
     for phrase in CASES:
@@ -302,7 +302,7 @@ def test_what_override_writes_passes_libvirt(tmp_path):
             assert code == 0, err
             outputs[f"{phrase.split(' {')[0]} on {machine}"] = out
     # SEV passes libvirt's QEMU driver only on a host that has it; on any other the
-    # missing hardware is all it finds wrong (tests/test_memory_encryption.py).
+    # missing hardware is all it finds wrong (tests/vocab/test_memory_encryption.py).
     sev = {name: outputs.pop(name) for name in list(outputs)
            if name.startswith("memory encryption")}
     verdicts = {(r.rng, r.qemu, r.qemu_error) for r in check_with_libvirt(sev).values()}

@@ -60,7 +60,7 @@ def test_traits_json_describes_the_slots():
 
 def test_every_example_ends_with_its_own_trait_and_compiles(tmp_path):
     """A trait's example is its own line last, after what it needs beside it; the
-    docs show it and tests/test_vocabulary.py compiles it on both machines."""
+    docs show it and tests/vocab/test_vocabulary.py compiles it on both machines."""
     from virtuned import api
     from virtuned.resolve import registry
     from virtuned.resolve.traits import match_line

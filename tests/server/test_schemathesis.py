@@ -7,7 +7,7 @@ the server's request validation). Deterministic: the same cases each run
 (tests/server/schemathesis.toml).
 
 That the served document is the shipped file, byte for byte, is
-tests/test_server.py::test_the_openapi_document_served_is_the_shipped_file."""
+tests/server/test_contract.py::test_the_openapi_document_served_is_the_shipped_file."""
 
 from __future__ import annotations
 

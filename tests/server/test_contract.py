@@ -17,7 +17,7 @@ from virtuned import reference
 from virtuned.api import explanation_json
 from virtuned.resolve.profiles import Library, load_library_file, search_path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WEB_SERVER = (ROOT / "examples" / "domains" / "web-server.xml").read_text()
 JSON_BODY = {"content-type": "application/json"}
 

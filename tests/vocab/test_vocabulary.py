@@ -12,7 +12,7 @@ from tests.cli_run import run
 from virtuned import vocab  # noqa: F401  (registers the traits)
 from virtuned.resolve import registry
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "golden"
 INPUT = (GOLDEN / "devices/tpm-q35/input.xml").read_text()  # disk, cdrom, user NIC
 MACHINES = ("q35", "pc")
 
@@ -118,7 +118,7 @@ def test_every_trait_has_a_one_line_summary():
 
 def test_every_trait_and_every_pair_on_pc_and_q35_passes_libvirt(tmp_path):
     from tests.libvirt import check_with_libvirt
-    from tests.test_memory_encryption import SEV_REFUSED
+    from tests.vocab.test_memory_encryption import SEV_REFUSED
 
     outputs, wrong = {}, []
     combinations = [(s,) for s in SAMPLES] + list(itertools.combinations(SAMPLES, 2))
@@ -181,7 +181,7 @@ def needed_beside(definition) -> tuple[str, ...]:
 
 def test_every_value_of_every_trait_alone_passes_libvirt(tmp_path):
     from tests.libvirt import check_with_libvirt
-    from tests.test_memory_encryption import SEV_REFUSED
+    from tests.vocab.test_memory_encryption import SEV_REFUSED
 
     outputs, refused = {}, []
     for definition in registry.all_traits():

@@ -18,7 +18,7 @@ from virtuned import api, vocab  # noqa: F401  (registers the traits)
 from virtuned.diagnostics import ExitCode, VirtunedError
 from virtuned.resolve import registry
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = "/usr/share/libvirt/schemas/domain.rng"
 DOMAINS = (None, *sorted((ROOT / "examples/domains").glob("*.xml")))
 HOST = ROOT / "examples/hosts/two-node-smt.xml"

@@ -12,7 +12,7 @@ import pytest
 import virtuned
 from virtuned.diagnostics import VirtunedError
 
-CASES = Path(__file__).parent / "golden/numa"
+CASES = Path(__file__).parents[1] / "golden/numa"
 INPUT = (CASES / "two-cells-q35/input.xml").read_text()
 NODES = {"0000:3b:00.0": 1, "3b:00.1": 1, "86:00.0": 0}
 

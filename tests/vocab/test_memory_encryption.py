@@ -9,9 +9,9 @@ from pathlib import Path
 
 from tests.cli_run import run
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "golden"
 INPUT = (GOLDEN / "devices/tpm-q35/input.xml").read_text()
-SEV_CAPS = Path(__file__).parent / "domcaps/kvm-q35-sev.xml"
+SEV_CAPS = Path(__file__).parents[1] / "domcaps/kvm-q35-sev.xml"
 
 
 def compile_sev(tmp_path, *extra: str) -> str:

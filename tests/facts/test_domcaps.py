@@ -12,7 +12,7 @@ from tests.cli_run import run
 from virtuned.facts import domcaps
 from virtuned.diagnostics import VirtunedError
 
-SAMPLES = Path(__file__).parent / "domcaps"
+SAMPLES = Path(__file__).parents[1] / "domcaps"
 Q35 = (SAMPLES / "kvm-q35.xml").read_text()
 
 

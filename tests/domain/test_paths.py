@@ -10,7 +10,7 @@ from lxml import etree
 
 from virtuned import domain
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 INPUTS = [path for path in sorted(ROOT.glob("tests/golden/*/*/input.xml")) + sorted(
     ROOT.glob("examples/domains/*.xml")) if not (path.parent / "expected.err").exists()]
 LIBOSINFO = "{http://libosinfo.org/xmlns/libvirt/domain/1.0}"

@@ -26,7 +26,7 @@ from virtuned.plan.placement import (CellPlacement, GuestCell, Infeasible, Place
 from virtuned.plan.requirements import CpuPolicy, GuestCells, Hugepages, Topology
 from virtuned.plan.requirements import requirements as plan_requirements
 
-HOSTS = Path(__file__).resolve().parent.parent / "examples" / "hosts"
+HOSTS = Path(__file__).resolve().parents[2] / "examples" / "hosts"
 GIB, MIB = 1024 * 1024, 1024
 PAGE_SIZES = (2048, 1048576)
 
