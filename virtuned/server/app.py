@@ -578,7 +578,7 @@ def _run(config: uvicorn.Config) -> None:
     server = uvicorn.Server(config)
     try:
         if config.workers > 1:
-            _supervisor(config, server, config.bind_socket()).run()
+            _supervisor(config, config.bind_socket()).run()
         else:
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
             server.run()
@@ -588,9 +588,9 @@ def _run(config: uvicorn.Config) -> None:
         sys.exit(uvicorn.main.STARTUP_FAILURE)
 
 
-def _supervisor(config: uvicorn.Config, server: uvicorn.Server, sock):
-    """uvicorn's supervisor of worker processes, passing SIGHUP on to them."""
-    import inspect
+def _supervisor(config: uvicorn.Config, sock):
+    """uvicorn's supervisor of worker processes, passing SIGHUP on to them. Its
+    methods are those of the uvicorn pyproject.toml allows, the only one tested."""
     import signal
 
     from uvicorn.supervisors import Multiprocess
@@ -616,8 +616,6 @@ def _supervisor(config: uvicorn.Config, server: uvicorn.Server, sock):
             with _hangups_held():
                 super().handle_ttin()
 
-    if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn 0.35 and older
-        return Supervisor(config, target=server.run, sockets=[sock])
     return Supervisor(config, sockets=[sock])
 
 
