@@ -298,6 +298,11 @@ def _whole(text: str) -> int:
 
 
 def _serve(args, sources) -> int:
+    import signal
+
+    # SIGHUP held from here until the service takes it (virtuned/server/app.py's
+    # serve): its default action would end the server while it imports and starts.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
     # Imported here: the web stack costs start-up time every other command avoids,
     # and it is an extra that only this command needs.
     try:

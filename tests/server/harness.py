@@ -54,9 +54,10 @@ class RunningServer:
 
 
 @contextlib.contextmanager
-def running_server(*options: str, verify=None):
+def running_server(*options: str, verify=None, python=("-m", "virtuned")):
     """A server started with ``options`` (``--timeout 0.02``...), stopped afterwards;
-    ``verify``: it serves HTTPS, and this verifies its certificate (httpx's)."""
+    ``verify``: it serves HTTPS, and this verifies its certificate (httpx's);
+    ``python``: the interpreter's arguments that run the CLI."""
     with tempfile.TemporaryDirectory(prefix="virtuned-serve-test-") as scratch:
         log = Path(scratch) / "server.log"
         env = {**os.environ, "XDG_CONFIG_HOME": scratch, "PYTHONPATH": str(ROOT)}
@@ -64,7 +65,7 @@ def running_server(*options: str, verify=None):
             port = _free_port()
             with open(log, "wb") as sink:
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "virtuned", "serve", "--host", "127.0.0.1",
+                    [sys.executable, *python, "serve", "--host", "127.0.0.1",
                      "--port", str(port), *options],
                     cwd=scratch, env=env, stdout=sink, stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL)

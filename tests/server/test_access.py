@@ -205,6 +205,36 @@ def test_sighup_without_tokens_leaves_the_server_as_it_was():
         server.assert_serving()
 
 
+# The CLI, sending itself a SIGHUP as `serve` imports the web stack: one that arrives
+# while the server starts, at a moment the test decides rather than a race.
+HANGUP_WHILE_STARTING = """
+import os, signal, sys
+
+class Hangup:
+    def find_spec(self, name, path=None, target=None):
+        if name == "uvicorn":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGHUP)
+        return None
+
+sys.meta_path.insert(0, Hangup())
+from virtuned.cli import console
+raise SystemExit(console())
+"""
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_sighup_while_the_server_starts_waits_for_its_handler(workers):
+    with running_server("--workers", str(workers),
+                        python=("-c", HANGUP_WHILE_STARTING)) as server:
+        assert wait_for(lambda: messages(server, "SIGHUP: no --tokens file to read "
+                                                 "again") == workers)
+        server.assert_serving()
+        if workers > 1:  # the supervisor passed it on, and restarted no worker
+            assert messages(server, "SIGHUP: the workers read the tokens file again") == 1
+            assert len(workers_of(server.process.pid)) == workers
+
+
 @pytest.fixture(scope="module")
 def mutual(pki):
     with running_server("--tls-cert", str(pki / "server.pem"), "--tls-key",

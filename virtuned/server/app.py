@@ -541,7 +541,10 @@ class Tls:
 def serve(host: str, port: int, workers: int, profile_path=(), limits: Limits = Limits(),
           access_log: bool = True, tls: Tls | None = None, access: Access = Access(),
           cpu_affinity: bool = False) -> int:
-    """Run the service until it is stopped (SIGINT, SIGTERM)."""
+    """Run the service until it is stopped (SIGINT, SIGTERM); from the main thread.
+    SIGHUP is held from here until the service's handler takes it (_on_hangup, the
+    supervisor's): its default action would end the server it asks to reload."""
+    _hold_hangups()
     host_store = tempfile.mkdtemp(prefix="virtuned-hosts-")  # the replica's, for fit
     os.environ[ENVIRONMENT] = json.dumps({
         "profile_path": [str(p) for p in profile_path], "limits": attrs.asdict(limits),
@@ -568,23 +571,23 @@ def _run(config: uvicorn.Config) -> None:
     """What uvicorn.run does with ``config``, but for SIGHUP, which reads the tokens
     file again in every worker (App._hangup) rather than restarting the workers, as
     uvicorn's supervisor does: a restart would also drop what each worker and its
-    operation processes keep warm (profiles, fit's parsed hosts), and a worker is
-    started with SIGHUP blocked, so that one sent meanwhile waits for its handler
-    (_on_hangup) instead of ending it."""
+    operation processes keep warm (profiles, fit's parsed hosts). SIGHUP is held
+    (serve) until a handler takes it: the supervisor's, or the worker's once it has
+    started (_on_hangup), which the supervisor's workers inherit the hold for."""
     import signal
 
     import uvicorn.main
 
+    if config.workers > 1:
+        supervisor = _supervisor(config, config.bind_socket())
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})  # it has its handler
+        with contextlib.suppress(KeyboardInterrupt):
+            supervisor.run()
+        return
     server = uvicorn.Server(config)
-    try:
-        if config.workers > 1:
-            _supervisor(config, config.bind_socket()).run()
-        else:
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
-            server.run()
-    except KeyboardInterrupt:
-        pass
-    if config.workers == 1 and not server.started:
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
         sys.exit(uvicorn.main.STARTUP_FAILURE)
 
 
@@ -619,12 +622,19 @@ def _supervisor(config: uvicorn.Config, sock):
     return Supervisor(config, sockets=[sock])
 
 
+def _hold_hangups() -> None:
+    """SIGHUP blocked in this thread, until a handler unblocks it."""
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+
+
 @contextlib.contextmanager
 def _hangups_held():
     """SIGHUP blocked in this thread meanwhile (a process started inherits it)."""
     import signal
 
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    _hold_hangups()
     try:
         yield
     finally:
