@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import re
 
-import attrs
 from lxml import etree
 
 from virtuned.diagnostics import Diagnostic, Related, Span, error
@@ -330,7 +329,7 @@ def _dedupe_additions(adds: list[Add]) -> list[Add]:
                                   other.origin.span,
                                   f"'{other.origin.label}' adds a different one"),
                          add.origin, other.origin)
-        result[place] = attrs.evolve(other, spec=united)
+        result[place] = other._replace(spec=united)
     return result
 
 

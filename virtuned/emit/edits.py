@@ -10,9 +10,8 @@ disagreement is reported, naming both sides.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
-import attrs
 from lxml import etree
 
 from virtuned.diagnostics import ExitCode, Related, Span, error
@@ -79,34 +78,33 @@ def el(tag: str, *children: E, text: str | None = None, **attrib: str) -> E:
     return E(tag, tuple((k.rstrip("_"), v) for k, v in attrib.items()), children, text)
 
 
-# The edits keep their fields in a __dict__, not slots: a frozen slotted class sets
-# each field through object.__setattr__ in __init__, a third dearer than a dict
-# (a compile makes an edit for every change, and an emitter's cost is in them).
-@frozen(slots=False)
-class SetAttr:
+# The edits are NamedTuples: a compile makes one for every change, and a tuple takes
+# its fields in C (a frozen attrs class sets them one by one from Python, ~3k
+# instructions an edit). Equal edits are equal in every field (an element by
+# identity); nothing compares edits: merge keys them by what they change (an
+# element and a name, a parent and an identity).
+class SetAttr(NamedTuple):
     """Set attribute ``name`` of an element of the input tree (found by the trait,
     so the place a message names is the element's own: domain.path_of)."""
 
-    element: Any = attrs.field(eq=False)  # an lxml element of the input tree
+    element: Any  # an lxml element of the input tree
     name: str
     value: str
-    origin: Origin = attrs.field(eq=False)
+    origin: Origin
     # The input value this edit replaces on purpose (a disk's name); any other
     # existing value is a conflict.
     replaces: str | None = None
 
 
-@frozen(slots=False)
-class SetText:
+class SetText(NamedTuple):
     """Set the text of an element of the input tree."""
 
-    element: Any = attrs.field(eq=False)
+    element: Any
     value: str
-    origin: Origin = attrs.field(eq=False)
+    origin: Origin
 
 
-@frozen(slots=False)
-class Add:
+class Add(NamedTuple):
     """Add ``spec`` under ``parent``: an element of the input tree, or a path from the
     root such as ``devices`` (missing elements on the way are created). ``identity``
     makes two additions of the same thing one: equal identity and spec merge, equal
@@ -114,12 +112,11 @@ class Add:
 
     parent: Any
     spec: E
-    origin: Origin = attrs.field(eq=False)
+    origin: Origin
     identity: tuple | None = None
 
 
-@frozen(slots=False)
-class Ensure:
+class Ensure(NamedTuple):
     """The element at ``path`` (from the root) has attribute ``name`` = ``value``;
     the element, absent from the input, is created. (For an element the input has,
     emitters use SetAttr, which checks what the input states.)"""
@@ -127,16 +124,15 @@ class Ensure:
     path: str
     name: str
     value: str
-    origin: Origin = attrs.field(eq=False)
+    origin: Origin
 
 
-@frozen(slots=False)
-class Remove:
+class Remove(NamedTuple):
     """Remove an element of the input tree: only with --override, for what a trait
     replaces as a whole (a pin of a placement that no longer has it)."""
 
-    element: Any = attrs.field(eq=False)
-    origin: Origin = attrs.field(eq=False)
+    element: Any
+    origin: Origin
 
 
 Edit = SetAttr | SetText | Add | Ensure | Remove
