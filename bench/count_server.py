@@ -3,9 +3,9 @@
     .venv/bin/python bench/count_server.py [--multiprocess] [PART...]
     parts: compile answer child worker  (default: all)
 
-``--multiprocess``: the worker's metrics in prometheus_client's multiprocess mode (in
-files of a temporary directory), as ``serve --workers 2`` and bench_server.py run them;
-without it, in the process's memory, as with one worker.
+``--multiprocess``: the worker's metrics in a file of a temporary directory
+(observe.Samples), as ``serve --workers 2`` and bench_server.py keep them; without
+it, in the process's memory, as with one worker.
 
 bench/bench_server.py's request (the 2.4 KB example domain, the 4 traits of
 examples/profiles/server.vt, inline), each part fed in-process N times:
@@ -191,7 +191,7 @@ def per_call(part: str, multiprocess: bool) -> float:
     counts = []
     for calls in (CALLS, BASE):  # each run its own files, as a worker starts with none
         with tempfile.TemporaryDirectory(prefix="virtuned-metrics-") as directory:
-            counts.append(count(part, calls, {"PROMETHEUS_MULTIPROC_DIR": directory}))
+            counts.append(count(part, calls, {"VIRTUNED_METRICS_DIR": directory}))
     return (counts[0] - counts[1]) / (CALLS - BASE)
 
 

@@ -553,7 +553,7 @@ def serve(host: str, port: int, workers: int, profile_path=(), limits: Limits = 
     metrics_dir = None
     if workers > 1:  # the workers share their metrics through files (observe.py)
         metrics_dir = tempfile.mkdtemp(prefix="virtuned-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        os.environ[observe.DIRECTORY] = metrics_dir
     try:
         _run(uvicorn.Config(
             "virtuned.server:app_from_environment", factory=True, host=host, port=port,
