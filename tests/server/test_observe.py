@@ -5,6 +5,7 @@ only whole runs of it, however much of the file it reads."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
@@ -102,3 +103,21 @@ def test_a_reader_meets_only_whole_runs(tmp_path):
     unwritten = bytearray(data)  # a run's bytes written, the header not yet counting it
     unwritten[:8] = (int.from_bytes(data[:8], "little") - 32).to_bytes(8, "little")
     assert list(observe._runs_of(bytes(unwritten))) == whole[:4]
+
+
+def test_the_access_log_writes_each_line_whole_and_alone(capfd, monkeypatch):
+    """One write a request, the line JsonFormatter's fields then the request's; a
+    short line after a long one keeps nothing of it (the line's buffer is reused)."""
+    monkeypatch.setattr(observe.time, "time", lambda: 1765141234.5678)
+    observer = observe.Observer(observe.Metrics(), frozenset({"/v1/compile"}), True)
+    observer.record("POST", "/v1/compile", 422, 0.0043125, "id-1", "127.0.0.1",
+                    "invalid-input")
+    observer.record("GET", "/x", 404, 0.0000004, "id-2", None, "not-found")
+    assert capfd.readouterr().err.splitlines(keepends=True) == [
+        '{"ts":"2025-12-07T21:00:34.567Z","level":"info","logger":"virtuned.access",'
+        '"message":"POST /v1/compile 422","method":"POST","path":"/v1/compile",'
+        '"status":422,"duration_ms":4.312,"request_id":"id-1","client":"127.0.0.1",'
+        f'"pid":{os.getpid()}}}\n',
+        '{"ts":"2025-12-07T21:00:34.567Z","level":"info","logger":"virtuned.access",'
+        '"message":"GET /x 404","method":"GET","path":"/x","status":404,'
+        f'"duration_ms":0.0,"request_id":"id-2","client":null,"pid":{os.getpid()}}}\n']
