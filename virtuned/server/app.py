@@ -252,15 +252,17 @@ class Service:
         return decode(request.body, kind)
 
     def _api_request(self, body, sources: Sources) -> dict:
-        """The API's keyword arguments for a request (fit's has no "host")."""
+        """The API's keyword arguments for a request (fit's has no "host"). Fields
+        left out are () without a call: most requests leave most out."""
+        params, nodes = body.params, body.device_nodes
         kwargs = {"domain_xml": body.domain,
-                  "sources": self._library_profiles(body.profiles or ()),
-                  "traits": tuple(body.traits or ()),
+                  "sources": self._library_profiles(body.profiles) if body.profiles else (),
+                  "traits": tuple(body.traits) if body.traits else (),
                   "settings": tuple((name, _param_text(value))
-                                    for name, value in (body.params or {}).items()),
+                                    for name, value in params.items()) if params else (),
                   "profile_path": self.profile_path, "name": body.name,
                   "domcaps": body.domcaps,
-                  "device_nodes": tuple((body.device_nodes or {}).items()),
+                  "device_nodes": tuple(nodes.items()) if nodes else (),
                   "reserved_cpus": body.reserved_cpus,
                   "allocated_cpus": body.allocated_cpus,
                   "option_names": HTTP_OPTIONS, "diagnostics_sources": sources}
