@@ -70,7 +70,7 @@ def _video(ctx, model, preference_fills: bool, headless_empty: bool) -> list:
         return []  # a preferred model (recommended's) adds no card to a headless guest
     hypervisor.offer(ctx, "devices/video", "modelType", model, "video model")
     wanted = [t.kwargs["model"] for t in ctx.of(video)]
-    present = [kind for kind in (_model_type(ctx, v) for v in videos) if kind]
+    present = [kind for v in videos if (kind := _model_type(ctx, v))]
     if model in present:
         return []
     _check_combination(ctx, model, wanted, present)
