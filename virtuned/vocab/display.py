@@ -91,10 +91,11 @@ def display_pointer(ctx):
     if _lacks_tablet(ctx):
         edits += controller_for_usb_device(ctx)
         edits.append(devices.add_device(el("input", type_="tablet", bus="usb"), ctx.origin))
-    features = ctx.find("features")
-    if "spice" in kinds and (features is None or ctx.find_in(features, "vmport") is None):
-        edits.append(Add("features", el("vmport", state="off"), ctx.origin,
-                         identity=("vmport",)))
+    if "spice" in kinds:
+        features = ctx.find("features")
+        if features is None or ctx.find_in(features, "vmport") is None:
+            edits.append(Add("features", el("vmport", state="off"), ctx.origin,
+                             identity=("vmport",)))
     return edits
 
 
