@@ -1,7 +1,8 @@
 """The HTTP service's contract, against the real server (``virtuned serve``, uvicorn)
 on a loopback port: every answer checked to the byte where it is deterministic.
 
-Hostile input, limits and the schemathesis run are in tests/server/."""
+Hostile input, limits and the schemathesis run are in the other tests here. These
+tests speak to the server tests/server/conftest.py starts once for the session."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server.harness import problem, request_diagnostic, running_server
+from tests.server.harness import problem, request_diagnostic
 from virtuned import __version__, api
 from virtuned import reference
 from virtuned.api import explanation_json
@@ -20,18 +21,6 @@ from virtuned.resolve.profiles import Library, load_library_file, search_path
 ROOT = Path(__file__).resolve().parents[2]
 WEB_SERVER = (ROOT / "examples" / "domains" / "web-server.xml").read_text()
 JSON_BODY = {"content-type": "application/json"}
-
-
-@pytest.fixture(scope="module")
-def server():
-    with running_server() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    with server.client() as client:
-        yield client
 
 
 def library_file(name):
