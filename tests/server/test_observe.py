@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 
+from tests.server.harness import running_server
 from virtuned.server import observe
 
 ROUTES = ("/v1/compile", "/healthz", "other")
@@ -125,3 +126,18 @@ def test_the_access_log_writes_each_line_whole_and_alone(capfd, monkeypatch):
         '{"ts":"2025-12-07T21:00:34.567Z","level":"info","logger":"virtuned.access",'
         '"message":"GET /x 404","method":"GET","path":"/x","status":404,'
         f'"duration_ms":0.0,"request_id":"id-2","client":null,"pid":{os.getpid()}}}\n']
+
+
+def test_one_worker_counts_only_its_own_requests(tmp_path, monkeypatch):
+    # Another server's samples in a directory the environment names: a server of one
+    # worker keeps its own in memory and never reads them.
+    other = observe.Metrics(str(tmp_path))
+    other.observe("/v1/compile", "POST", 500, 0.001, "internal")
+    monkeypatch.setenv(observe.DIRECTORY, str(tmp_path))
+    with running_server("--workers", "1") as server, server.client() as client:
+        assert client.get("/healthz").status_code == 200
+        lines = client.get("/metrics").text.splitlines()
+    assert [line for line in lines if line.startswith("virtuned_http_requests_total")] \
+        == [line for line in lines if line.startswith(
+            'virtuned_http_requests_total{method="GET",route="/healthz",status="200"} ')]
+    assert [path.name for path in tmp_path.iterdir()] == [Path(other.samples.path).name]

@@ -556,6 +556,9 @@ def serve(host: str, port: int, workers: int, profile_path=(), limits: Limits = 
     if workers > 1:  # the workers share their metrics through files (observe.py)
         metrics_dir = tempfile.mkdtemp(prefix="virtuned-metrics-")
         os.environ[observe.DIRECTORY] = metrics_dir
+    else:  # one worker keeps them in memory: a directory inherited from the
+        # environment would add another server's counts to this one's
+        os.environ.pop(observe.DIRECTORY, None)
     try:
         _run(uvicorn.Config(
             "virtuned.server:app_from_environment", factory=True, host=host, port=port,
