@@ -116,6 +116,8 @@ def emit(plan: Plan, tree, filename: str, *, name: str | None = None,
                            plan.platform, of))
     edits = complete(completing, name, option_names)
     for default, origin in _with_origins(registry.completions(plan.defaults)):
+        if default.only_with is not None and not of(default.only_with):
+            continue
         edits += default.emit(_context((root, devices, plan, filename, origin, False, memo,
                                         plan.platform, of)))
     if plan.defaults and warnings is not None:

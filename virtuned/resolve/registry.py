@@ -248,6 +248,9 @@ class CompletionDef:
     since: int  # the defaults version that brought it (locks replay a version)
     doc: str
     emit: Callable[..., Any]
+    # The trait without which it has nothing to do: a compile without that trait
+    # skips it (no Context made, no call).
+    only_with: TraitDef | None = None
 
     @property
     def module(self) -> str:
@@ -257,10 +260,11 @@ class CompletionDef:
 _COMPLETIONS: dict[str, CompletionDef] = {}
 
 
-def completion(name: str, *, rank: int, since: int = 1):
-    """Register the decorated function (``ctx`` → edits) as a completion."""
+def completion(name: str, *, rank: int, since: int = 1, only_with: TraitDef | None = None):
+    """Register the decorated function (``ctx`` → edits) as a completion; with
+    ``only_with`` (a trait's handle), it runs only in compiles that have that trait."""
     def register(emit) -> CompletionDef:
-        definition = CompletionDef(name, rank, since, emit.__doc__ or "", emit)
+        definition = CompletionDef(name, rank, since, emit.__doc__ or "", emit, only_with)
         if not definition.doc.strip():
             raise TypeError(f"completion {name!r} has no documentation")
         if name in _COMPLETIONS or any(c.rank == rank for c in _COMPLETIONS.values()):

@@ -196,13 +196,13 @@ def vcpus(ctx, count):
     return []
 
 
-@completion("the dedicated-CPU hint", rank=80)
+@completion("the dedicated-CPU hint", rank=80, only_with=dedicated_cpus)
 def dedicated_cpu_hint(ctx):
     """Under KVM, a guest with dedicated CPUs is told so (``<features><kvm>
     <hint-dedicated state='on'/>``, as Nova and KubeVirt do): its kernel then spins
     instead of halting and skips paravirtual spinlocks, which only cost on a CPU
     nothing else runs on. An input that states the hint keeps its own."""
-    if not ctx.of(dedicated_cpus) or ctx.platform.domain_type != "kvm":
+    if ctx.platform.domain_type != "kvm":
         return []
     hint = el("hint-dedicated", state="on")
     kvm = ctx.find("features/kvm")
@@ -213,15 +213,12 @@ def dedicated_cpu_hint(ctx):
     return []
 
 
-@completion("the disks' I/O threads", rank=90)
+@completion("the disks' I/O threads", rank=90, only_with=iothreads)
 def disk_iothreads(ctx):
     """With 'iothreads N', every virtio disk runs on one of them, spread evenly in
     disk order (KubeVirt's choice): I/O threads no disk uses do nothing. A disk whose
     driver names its I/O thread keeps it."""
-    asked = ctx.of(iothreads)  # none in most compiles: no generator made to see that
-    if not asked:
-        return []
-    threads = asked[0].kwargs["count"]
+    threads = ctx.of(iothreads)[0].kwargs["count"]
     virtio = [d for d in ctx.devices_of("disk") if _on_virtio(ctx, d)]
     return [edit for index, disk in enumerate(virtio)
             for edit in devices.driver_edits(ctx, disk,
@@ -243,14 +240,12 @@ def _on_virtio(ctx, disk) -> bool:
                                                 (target.get("dev") or "").startswith("vd")))
 
 
-@completion("real-time memory and PMU", rank=100)
+@completion("real-time memory and PMU", rank=100, only_with=realtime)
 def realtime_tuning(ctx):
     """A real-time guest's memory is not merged with other guests' (KSM would stall
     it: ``<memoryBacking><nosharepages/>``) and it has no virtual PMU (``<features>
     <pmu state='off'/>``, whose exits add latency), as KubeVirt's real-time VMs.
     What the input states of either stays."""
-    if not ctx.of(realtime):
-        return []
     edits = []
     if ctx.find("features/pmu") is None:
         edits.append(Add("features", el("pmu", state="off"), ctx.origin, identity=("pmu",)))
