@@ -15,13 +15,13 @@ from typing import Any, NamedTuple
 from lxml import etree
 
 from virtuned.diagnostics import ExitCode, Related, Span, error
-from virtuned.frozen import frozen
 from virtuned.resolve.model import Origin
 
 
-@frozen(cache_hash=True)
-class E:
-    """An element to add: tag, attributes (in output order), children, text."""
+class E(NamedTuple):
+    """An element to add: tag, attributes (in output order), children, text. (A
+    NamedTuple: specs are keys of the caches of built elements, and a tuple is
+    hashed and compared in C, a frozen attrs class through a Python call.)"""
 
     tag: str
     attrib: tuple[tuple[str, str], ...] = ()
