@@ -12,7 +12,7 @@ from virtuned.emit.kit import (Add, CpuPolicy, EmulatorPolicy, Ensure, IoThreads
                               Realtime, SetAttr, SetText, Topology, VcpuCount, completion,
                               conflict, devices, el, element_span, format_cpulist,
                               pinning, trait)
-from virtuned.vocab.disk import disk_bus
+from virtuned.vocab.disk import disk_bus, stated_disks
 
 _CPUS_KEY = {"key": lambda args: ("host cpus",)}
 
@@ -219,25 +219,21 @@ def disk_iothreads(ctx):
     disk order (KubeVirt's choice): I/O threads no disk uses do nothing. A disk whose
     driver names its I/O thread keeps it."""
     threads = ctx.of(iothreads)[0].kwargs["count"]
-    virtio = [d for d in ctx.devices_of("disk") if _on_virtio(ctx, d)]
+    moved = any(t.kwargs["bus"] == "virtio" for t in ctx.of(disk_bus))
+    virtio = [disk for disk, device, _, dev, bus in ctx.once(stated_disks)
+              if device == "disk" and (moved or _on_virtio(dev, bus))]
     return [edit for index, disk in enumerate(virtio)
             for edit in devices.driver_edits(ctx, disk,
                                              {"iothread": str(index % threads + 1)},
                                              name="qemu")
-            if ctx.find_in(disk, "driver") is None
-            or ctx.find_in(disk, "driver").get("iothread") is None]
+            if (driver := ctx.find_in(disk, "driver")) is None
+            or driver.get("iothread") is None]
 
 
-def _on_virtio(ctx, disk) -> bool:
-    """Whether a disk ends up on the virtio bus (its own, or 'disk bus virtio')."""
-    if disk.get("device", "disk") != "disk":
-        return False
-    if any(t.kwargs["bus"] == "virtio" for t in ctx.of(disk_bus)):
-        return True
-    target = ctx.find_in(disk, "target")
-    bus = target.get("bus") if target is not None else None
-    return bus == "virtio" or (bus is None and (target is not None and
-                                                (target.get("dev") or "").startswith("vd")))
+def _on_virtio(dev: str | None, bus: str | None) -> bool:
+    """Whether a disk's target puts it on the virtio bus: it says so, or it names no
+    bus and a vdX name."""
+    return bus == "virtio" or (bus is None and (dev or "").startswith("vd"))
 
 
 @completion("real-time memory and PMU", rank=100, only_with=realtime)

@@ -68,7 +68,7 @@ def _retarget(ctx, bus, spec):
     Returns the edits and the disks' new names, in document order.
     """
     edits, names = [], {}
-    stated = ctx.once(_disks)
+    stated = ctx.once(stated_disks)
     # every name a disk, cdrom... has
     taken = {dev for _, _, target, dev, _ in stated if target is not None}
     for disk, device, target, dev, stated_bus in stated:
@@ -119,10 +119,10 @@ def _address_edits(ctx, disk, bus: str) -> list:
                         "the trait")
 
 
-def _disks(ctx) -> tuple:
+def stated_disks(ctx) -> tuple:
     """Every disk of the input (cdroms, floppies and LUNs too) as the disk traits and
-    completions read it, read once per compile: (disk, its device kind, its
-    <target>, the target's dev and bus), in document order."""
+    completions read it, read once per compile (``ctx.once(stated_disks)``): (disk,
+    its device kind, its <target>, the target's dev and bus), in document order."""
     found = []
     for disk in ctx.devices_of("disk"):
         target = ctx.find_in(disk, "target")
@@ -141,7 +141,7 @@ def _free_name(prefix: str, taken: set) -> str:
 def _sata_controllers(ctx, names):
     """One SATA controller for every 6 ports in use, following libvirt's mapping."""
     needed = set()
-    for disk, _, _, dev, bus in ctx.once(_disks):
+    for disk, _, _, dev, bus in ctx.once(stated_disks):
         if disk in names or bus == "sata":
             needed.add(_controller_of(disk, names.get(disk) or dev, 6, ctx.filename))
     existing = devices.controller_indexes(ctx, "sata")
@@ -190,11 +190,10 @@ def _scsi_units_in_use(ctx, controller, names) -> set[int]:
     """Units on ``controller`` already taken: by SCSI devices the trait does not move,
     and by moved disks that keep the drive address the input gives them."""
     used = set()
-    for disk in ctx.devices_of("disk"):
-        target = ctx.find_in(disk, "target")
+    for disk, _, _, dev, bus in ctx.once(stated_disks):
         address = disk.find("address[@type='drive']")
         moved = disk in names
-        if not moved and (target is None or target.get("bus") != "scsi"):
+        if not moved and bus != "scsi":
             continue
         if moved and address is None:
             continue  # gets its unit from _scsi_controller
@@ -202,14 +201,14 @@ def _scsi_units_in_use(ctx, controller, names) -> set[int]:
             if int_attr(address, "controller", 0, ctx.filename) == controller:
                 used.add(int_attr(address, "unit", 0, ctx.filename))
             continue
-        index = devices.disk_index(target.get("dev") or "")
+        index = devices.disk_index(dev or "")
         if index is not None and index // 7 == controller:  # libvirt's default mapping
             used.add(index % 7)
     return used
 
 
 def _ide_controller(ctx, names):
-    on_ide = [disk for disk, _, _, _, bus in ctx.once(_disks) if disk in names or bus == "ide"]
+    on_ide = [disk for disk, _, _, _, bus in ctx.once(stated_disks) if disk in names or bus == "ide"]
     if len(on_ide) > BUSES["ide"].units_per_controller:
         raise error(ctx.origin.span,
                     f"disk bus ide: {len(on_ide)} devices need the IDE bus, but "
@@ -229,9 +228,8 @@ def scsi_controller_model(ctx):
     named), else lsilogic, chosen rather than defaulted. A SCSI controller of the
     input without a model gets it too; cdroms and LUNs count."""
     moved = bool(ctx.of(disk_bus))  # its disks leave the SCSI bus or get their own
-    on_scsi = [disk for disk, device, target, dev, bus in ctx.once(_disks)
-               if not (moved and device == "disk") and target is not None
-               and _on_scsi(dev, bus)]
+    on_scsi = [disk for disk, device, _, dev, bus in ctx.once(stated_disks)
+               if not (moved and device == "disk") and _on_scsi(dev, bus)]
     controllers = devices.controller_indexes(ctx, "scsi")
     unset = [c for c in controllers.values() if c.get("model") is None]
     if not unset and (controllers or not on_scsi):  # the model is chosen only if needed
