@@ -33,12 +33,21 @@ between the two: the distance to 1.3x is mostly where the compile's data is when
 request arrives, not instructions (the service's are ~1.15x the compile's,
 bench/count_server.py).
 
+And a third floor, the least any server could spend a request on this machine under
+this load: ``--workers`` processes forked from the benchmark, each reading a request by
+hand and compiling it in the same process (no event loop, no operation process, no
+deadline, memory limit, validation, access log or metrics), under the same clients
+for the same time. What stands between it and the in-process compile is the machine
+(the clients and the other processes evicting each other's caches), not the server;
+what stands between the server and it is the server's own work and its isolation.
+
 Numbers, not assertions: the test suite never times anything.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -67,26 +76,32 @@ def request_bytes(port: int) -> bytes:
 
 
 def read_response(sock: socket.socket, pending: bytearray) -> tuple[int, bytes]:
-    """One response from a keep-alive connection: status and body (by Content-Length;
-    the server never answers chunked here). ``pending`` holds bytes read past it."""
+    """One response from a keep-alive connection: status and body."""
+    head, body = read_message(sock, pending)
+    return int(head[0].split(b" ", 2)[1]), body
+
+
+def read_message(sock: socket.socket, pending: bytearray) -> tuple[list[bytes], bytes]:
+    """One HTTP message from a keep-alive connection: its head's lines and its body (by
+    Content-Length; neither side sends chunked here). ``pending`` holds bytes read past
+    it. ConnectionError when the peer closes the connection."""
     while (end := pending.find(b"\r\n\r\n")) < 0:
         chunk = sock.recv(65536)
         if not chunk:
-            raise ConnectionError("the server closed the connection")
+            raise ConnectionError("the peer closed the connection")
         pending += chunk
     head = bytes(pending[:end]).split(b"\r\n")
-    status = int(head[0].split(b" ", 2)[1])
     length = next(int(line.split(b":", 1)[1]) for line in head[1:]
                   if line[:15].lower() == b"content-length:")
     start = end + 4
     while len(pending) < start + length:
         chunk = sock.recv(65536)
         if not chunk:
-            raise ConnectionError("the server closed the connection")
+            raise ConnectionError("the peer closed the connection")
         pending += chunk
     body = bytes(pending[start:start + length])
     del pending[:start + length]
-    return status, body
+    return head, body
 
 
 def client(port: int, request: bytes, expected: bytes, start_at: float, measure_from: float,
@@ -122,6 +137,32 @@ def client(port: int, request: bytes, expected: bytes, start_at: float, measure_
     if sock is not None:
         sock.close()
     results.put((latencies, errors, first_error, time.process_time() - cpu))
+
+
+def least_server(listener: socket.socket) -> None:
+    """Answer the benchmark's requests on ``listener`` as cheaply as a server can: one
+    connection at a time, the request read by hand (``read_request``), compiled in this
+    process, answered as ``virtuned serve`` answers it. A floor to measure against,
+    not a server: it trusts its clients and never stops."""
+    import msgspec
+
+    import virtuned
+    from virtuned.api import TraitSource
+
+    decode, encode = msgspec.json.Decoder().decode, msgspec.json.Encoder().encode
+    while True:
+        sock, _ = listener.accept()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        pending = bytearray()
+        with sock, contextlib.suppress(ConnectionError):
+            while True:
+                asked = decode(read_message(sock, pending)[1])
+                sources = [TraitSource(f"<trait {number}>", text)
+                           for number, text in enumerate(asked["traits"], 1)]
+                answer = encode({"xml": virtuned.compile(asked["domain"], sources=sources).xml,
+                                 "warnings": []})
+                sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n%b" % (len(answer), answer))
 
 
 def start_server(port: int, workers: int, log: Path, access_log: bool,
@@ -235,6 +276,55 @@ def cold_cpu_seconds(function, rounds: int = 101) -> float:
     return statistics.median(samples)
 
 
+def load(port: int, request: bytes, expected: bytes, args, measure) -> tuple[list, object,
+                                                                          object]:
+    """``args.clients`` clients sending ``request`` to ``port`` for ``args.warmup`` and
+    then ``args.seconds`` seconds: what each reports (``client``), and what ``measure()``
+    returned when the measured period began and when it ended."""
+    start_at = time.time() + 0.5
+    measure_from = start_at + args.warmup
+    stop_at = measure_from + args.seconds
+    results = multiprocessing.Queue()
+    clients = [multiprocessing.Process(target=client, args=(
+        port, request, expected, start_at, measure_from, stop_at, results))
+        for _ in range(args.clients)]
+    for process in clients:
+        process.start()
+    time.sleep(max(0.0, measure_from - time.time()))
+    before = measure()
+    time.sleep(max(0.0, stop_at - time.time()))
+    after = measure()
+    outcomes = [results.get() for _ in clients]
+    for process in clients:
+        process.join()
+    return outcomes, before, after
+
+
+def least_server_cpu(expected: bytes, args) -> tuple[float, int, int]:
+    """The third floor: ``args.workers`` processes of ``least_server`` under the same
+    load; their CPU seconds over the measured period, the requests answered in it and
+    the answers that were not the expected one."""
+    with socket.socket() as listener:
+        listener.bind((HOST, 0))
+        listener.listen(64)
+        port = listener.getsockname()[1]
+        servers = [multiprocessing.Process(target=least_server, args=(listener,), daemon=True)
+                   for _ in range(args.workers)]
+        for process in servers:
+            process.start()
+        try:
+            pids = [process.pid for process in servers]
+            outcomes, before, after = load(port, request_bytes(port), expected, args,
+                                           lambda: cpu_seconds(pids))
+        finally:
+            for process in servers:
+                process.kill()
+                process.join()
+    spent = sum(map(sum, after.values())) - sum(map(sum, before.values()))
+    return (spent, sum(len(outcome[0]) for outcome in outcomes),
+            sum(outcome[1] for outcome in outcomes))
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind((HOST, 0))
@@ -282,27 +372,13 @@ def main() -> None:
         server = start_server(port, args.workers, log, args.access_log,
                               *(["--cpu-affinity"] if args.cpu_affinity else []))
         try:
-            start_at = time.time() + 0.5
-            measure_from = start_at + args.warmup
-            stop_at = measure_from + args.seconds
-            results = multiprocessing.Queue()
-            clients = [multiprocessing.Process(target=client, args=(
-                port, request, expected.encode(), start_at, measure_from, stop_at, results))
-                for _ in range(args.clients)]
-            for process in clients:
-                process.start()
-            time.sleep(max(0.0, measure_from - time.time()))
-            cpu_before = cpu_seconds(process_tree(server.pid))
-            roles_before = cpu_by_role(server.pid)
-            time.sleep(max(0.0, stop_at - time.time()))
-            cpu_after = cpu_seconds(process_tree(server.pid))
-            roles_after = cpu_by_role(server.pid)
-            outcomes = [results.get() for _ in clients]
-            for process in clients:
-                process.join()
+            outcomes, (cpu_before, roles_before), (cpu_after, roles_after) = load(
+                port, request, expected.encode(), args,
+                lambda: (cpu_seconds(process_tree(server.pid)), cpu_by_role(server.pid)))
         finally:
             server.terminate()
             server.wait(timeout=30)
+        least = least_server_cpu(expected.encode(), args)
         compile_after = median_seconds(compile_once, 51)
         compile_cpu_after = median_seconds(compile_once, 51, clock=time.process_time)
         compile_cold_after = cold_cpu_seconds(compile_once)
@@ -350,6 +426,13 @@ def main() -> None:
           f"load {compile_cold_before * 1e6:.1f}, after {compile_cold_after * 1e6:.1f}; "
           f"{2 * last_level_cache_bytes() >> 20} MiB read before each); the server's "
           f"CPU a request is {per_request / cold:.2f}x that")
+    spent, answered, wrong = least
+    print(f"the least server ({args.workers} process(es), each reading a request by hand "
+          f"and compiling it itself; no isolation, deadline, limits, checks or log), same "
+          f"load: {answered / args.seconds:.0f} requests/s, {wrong} errors, "
+          f"{spent / max(answered, 1) * 1e6:.1f} us CPU a request, "
+          f"{spent / max(answered, 1) / in_process:.2f}x the in-process compile; the "
+          f"server's CPU a request is {per_request * max(answered, 1) / spent:.2f}x that")
 
 
 if __name__ == "__main__":
