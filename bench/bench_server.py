@@ -141,7 +141,7 @@ def client(port: int, request: bytes, expected: bytes, start_at: float, measure_
 
 def least_server(listener: socket.socket) -> None:
     """Answer the benchmark's requests on ``listener`` as cheaply as a server can: one
-    connection at a time, the request read by hand (``read_request``), compiled in this
+    connection at a time, the request read by hand (``read_message``), compiled in this
     process, answered as ``virtuned serve`` answers it. A floor to measure against,
     not a server: it trusts its clients and never stops."""
     import msgspec
@@ -276,11 +276,10 @@ def cold_cpu_seconds(function, rounds: int = 101) -> float:
     return statistics.median(samples)
 
 
-def load(port: int, request: bytes, expected: bytes, args, measure) -> tuple[list, object,
-                                                                          object]:
+def load(port: int, request: bytes, expected: bytes, args, measure) -> tuple:
     """``args.clients`` clients sending ``request`` to ``port`` for ``args.warmup`` and
     then ``args.seconds`` seconds: what each reports (``client``), and what ``measure()``
-    returned when the measured period began and when it ended."""
+    returned when the measured period began and when it ended, as a tuple of three."""
     start_at = time.time() + 0.5
     measure_from = start_at + args.warmup
     stop_at = measure_from + args.seconds
