@@ -112,8 +112,14 @@ def add_device(spec: E, origin: Origin) -> Add:
 
 
 def controller(type_: str, index: int, origin: Origin, *children: E, **attrib: str) -> Add:
-    return add_device(el("controller", *children, type_=type_, index=str(index), **attrib),
+    return add_device(_controller_spec(type_, index, children, tuple(attrib.items())),
                       origin)
+
+
+@functools.lru_cache(maxsize=256)
+def _controller_spec(type_: str, index: int, children: tuple, attrib: tuple) -> E:
+    """A controller's spec, made once for each (the same few recur in every compile)."""
+    return el("controller", *children, type_=type_, index=str(index), **dict(attrib))
 
 
 def free_pci_indexes(ctx):

@@ -9,8 +9,6 @@ from virtuned.emit.kit import devices, el, trait
 AGENT_CHANNEL = "org.qemu.guest_agent.0"
 _AGENT = el("channel", el("source", mode="bind"),
             el("target", type_="virtio", name=AGENT_CHANNEL), type_="unix")
-# The controller the channel plugs into, made once rather than on every compile.
-_SERIAL_CONTROLLER = el("controller", type_="virtio-serial", index="0")
 
 
 @trait("guest agent", version=1, rank=40, example="guest agent")
@@ -24,5 +22,5 @@ def guest_agent(ctx):
     if not devices.find(ctx, "channel", name=AGENT_CHANNEL):
         edits.append(devices.add_device(_AGENT, ctx.origin))
     if not devices.controller_indexes(ctx, "virtio-serial"):
-        edits.append(devices.add_device(_SERIAL_CONTROLLER, ctx.origin))
+        edits.append(devices.controller("virtio-serial", 0, ctx.origin))
     return edits
